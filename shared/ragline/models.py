@@ -1,0 +1,85 @@
+"""The values that flow between ingest, the stores and the query path."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class Section:
+    """A run of text from a parsed document, with where it sits in the document.
+
+    Parsers emit sections; the chunker never splits across a heading change, so every chunk keeps
+    its page number and heading path.
+    """
+
+    text: str
+    heading_path: tuple[str, ...] = ()
+    page: int | None = None
+
+
+@dataclass(frozen=True)
+class ParsedDocument:
+    title: str
+    sections: list[Section]
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One indexed unit of a document version. ``roles`` are the roles allowed to see it."""
+
+    chunk_id: str
+    doc_id: str
+    version: str
+    text: str
+    source: str
+    title: str
+    roles: tuple[str, ...]
+    position: int
+    page: int | None = None
+    heading_path: tuple[str, ...] = ()
+
+    def indexed_text(self) -> str:
+        """What the BM25 index and the embedder see: title and headings give a chunk its context."""
+        context = " > ".join(part for part in (self.title, *self.heading_path) if part)
+        return f"{context}\n{self.text}" if context else self.text
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    chunk: Chunk
+    score: float
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A generator's answer. ``cited`` holds 1-based numbers of the sources it cites, in order."""
+
+    text: str
+    cited: list[int] = field(default_factory=list)
+    model: str = ""
+
+
+DocumentStatus = Literal["queued", "indexed", "failed", "deleted"]
+
+
+@dataclass
+class DocumentRecord:
+    """A document's row in the registry."""
+
+    doc_id: str
+    bucket: str
+    key: str
+    status: DocumentStatus
+    version: str = ""
+    roles: tuple[str, ...] = ()
+    chunk_count: int = 0
+    title: str = ""
+    error: str = ""
+    sequencer: str = ""
+    updated_at: str = ""
+
+    @property
+    def source(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"

