@@ -83,3 +83,20 @@ class DocumentRecord:
     @property
     def source(self) -> str:
         return f"s3://{self.bucket}/{self.key}"
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """An object read from the documents bucket. ``metadata`` is S3 user metadata (``x-amz-meta-*``)."""
+
+    bucket: str
+    key: str
+    data: bytes
+    metadata: dict[str, str]
+    etag: str
+    version_id: str | None = None
+
+    @property
+    def version(self) -> str:
+        """What identifies this content: the S3 version id where versioning is on, else the ETag."""
+        return self.version_id or self.etag

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from ragline.models import Answer, Chunk, DocumentRecord, SearchHit
+from ragline.models import Answer, Chunk, DocumentRecord, SearchHit, StoredObject
 
 
 class Embedder(Protocol):
@@ -60,3 +60,11 @@ class Registry(Protocol):
     def get(self, doc_id: str) -> DocumentRecord | None: ...
 
     def put(self, record: DocumentRecord) -> None: ...
+
+
+class ObjectStore(Protocol):
+    """Where documents live (S3)."""
+
+    def get(self, bucket: str, key: str) -> StoredObject | None:
+        """The object with its metadata, or None when it no longer exists."""
+        ...

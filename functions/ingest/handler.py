@@ -1,0 +1,54 @@
+"""Ingest function: an SQS batch of S3 notifications -> documents indexed or deleted.
+
+Each SQS message is one S3 event notification. A message whose processing raises (a transient error, or a
+malformed message) is reported as a batch item failure, so SQS redelivers it and, after the queue's limit,
+moves it to the dead-letter queue. A document that cannot be parsed is not an error here: it is recorded
+as ``failed`` in the registry, and the message succeeds.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from ragline.factory import build_embedder, build_objects, build_registry, build_store
+from ragline.ingest import Ingestor, ObjectEvent
+from ragline.settings import Settings
+
+logger = Logger(service="ragline-ingest")
+# Report failures item by item even when the whole batch fails, rather than failing the invocation.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+
+@functools.cache
+def ingestor() -> Ingestor:
+    """Built on first use and kept for the life of the execution environment."""
+    settings = Settings.from_env()
+    embedder = build_embedder(settings)
+    return Ingestor(
+        objects=build_objects(settings),
+        registry=build_registry(settings),
+        store=build_store(settings, embedder.dimension),
+        embedder=embedder,
+        settings=settings,
+    )
+
+
+def record_handler(record: SQSRecord) -> None:
+    notification = json.loads(record.body)
+    if notification.get("Event") == "s3:TestEvent":
+        return  # S3 sends one when the notification is configured
+    for s3_record in notification["Records"]:
+        event = ObjectEvent.from_s3_record(s3_record)
+        outcome = ingestor().handle(event)
+        logger.info("applied S3 event", extra={"kind": event.kind, "key": event.key, "outcome": outcome})
+
+
+@logger.inject_lambda_context
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

@@ -1,0 +1,105 @@
+"""Who may see what: the access-control rules of DESIGN.md in one place.
+
+A caller's roles come only from the authorizer's claims; a document's roles come from its sidecar, its
+object metadata or the prefix policy, first match wins; and a chunk is visible when the two intersect.
+
+Example:
+    >>> roles_from_claims({"cognito:groups": "finance,research"})
+    frozenset({'finance', 'research'})
+    >>> can_see(("finance",), frozenset({"research"}))
+    False
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+
+SIDECAR_SUFFIX = ".metadata.json"
+_ROLE_SEPARATORS = re.compile(r"[,\s]+")
+
+
+def _clean(roles: Iterable[object]) -> tuple[str, ...]:
+    return tuple(sorted({str(role).strip() for role in roles if str(role).strip()}))
+
+
+def roles_from_claims(claims: Mapping[str, object] | None) -> frozenset[str]:
+    """The caller's roles from the Cognito authorizer's claims (``cognito:groups``).
+
+    API Gateway's REST Cognito authorizer passes every claim as a string ("a,b"); HTTP APIs pass
+    "[a b]"; a JWT decoded directly gives a list. All three are accepted.
+    """
+    if not claims:
+        return frozenset()
+    groups = claims.get("cognito:groups")
+    if groups is None:
+        return frozenset()
+    if isinstance(groups, str):
+        groups = _ROLE_SEPARATORS.split(groups.strip().strip("[]"))
+    elif not isinstance(groups, (list, tuple)):
+        return frozenset()
+    return frozenset(_clean(groups))
+
+
+def can_see(document_roles: Iterable[str], caller_roles: frozenset[str]) -> bool:
+    """A document with no roles is visible to nobody: the intersection is empty."""
+    return not caller_roles.isdisjoint(document_roles)
+
+
+def is_sidecar(key: str) -> bool:
+    return key.endswith(SIDECAR_SUFFIX)
+
+
+def sidecar_key(key: str) -> str:
+    return key + SIDECAR_SUFFIX
+
+
+def document_key_of_sidecar(key: str) -> str:
+    return key[: -len(SIDECAR_SUFFIX)]
+
+
+class InvalidSidecar(ValueError):
+    """A sidecar that is not the Bedrock Knowledge Bases metadata format."""
+
+
+def roles_from_sidecar(data: bytes) -> tuple[str, ...] | None:
+    """Roles from a ``<key>.metadata.json`` sidecar, or None when it names none.
+
+    The format is Bedrock Knowledge Bases': ``{"metadataAttributes": {"roles": ["finance"]}}``; a role
+    list may also be given as a comma-separated string.
+    """
+    try:
+        document = json.loads(data)
+        attributes = document["metadataAttributes"]
+    except (ValueError, KeyError, TypeError) as error:
+        raise InvalidSidecar("sidecar is not JSON with a 'metadataAttributes' object") from error
+    if not isinstance(attributes, dict) or "roles" not in attributes:
+        return None
+    roles = attributes["roles"]
+    if isinstance(roles, dict) and "value" in roles:  # the typed form: {"value": ..., "type": ...}
+        roles = roles["value"]
+    if isinstance(roles, str):
+        roles = roles.split(",")
+    if not isinstance(roles, list):
+        raise InvalidSidecar("'roles' must be a list of strings")
+    return _clean(roles)
+
+
+def resolve_document_roles(
+    key: str,
+    object_metadata: Mapping[str, str],
+    sidecar_roles: tuple[str, ...] | None,
+    prefix_roles: Mapping[str, tuple[str, ...]],
+    default_roles: tuple[str, ...] = (),
+) -> tuple[str, ...]:
+    """A document's roles, first match wins: sidecar, ``x-amz-meta-roles``, the longest matching prefix
+    policy, the configured default, else none (visible to nobody)."""
+    if sidecar_roles is not None:
+        return sidecar_roles
+    if "roles" in object_metadata:
+        return _clean(object_metadata["roles"].split(","))
+    matching = [prefix for prefix in prefix_roles if key.startswith(prefix)]
+    if matching:
+        return _clean(prefix_roles[max(matching, key=len)])
+    return _clean(default_roles)

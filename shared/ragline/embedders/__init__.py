@@ -1,0 +1,10 @@
+"""Embedders: adapters of the :class:`ragline.ports.Embedder` port.
+
+- :mod:`ragline.embedders.hashing`: :class:`HashEmbedder`, deterministic feature hashing, pure stdlib.
+  For tests and pipeline benchmarks; it matches words, not meaning.
+- :mod:`ragline.embedders.local`: :class:`LocalEmbedder`, all-MiniLM-L6-v2 on onnxruntime, offline
+  (the ``local`` extra).
+
+Each adapter lives in its own module and imports its heavy dependencies itself, so importing this
+package costs nothing.
+"""

@@ -1,0 +1,70 @@
+"""Builds the adapters named by the settings. The only place that knows which adapter is which.
+
+Heavy modules (onnxruntime, numpy, opensearch-py) are imported only when their adapter is chosen, so a
+Lambda function pays only for what it uses.
+"""
+
+from __future__ import annotations
+
+import boto3
+
+from ragline.ports import Embedder, Generator, ObjectStore, Registry, VectorStore
+from ragline.settings import Settings
+
+
+def build_embedder(settings: Settings) -> Embedder:
+    if settings.embedder == "hash":
+        from ragline.embedders.hashing import HashEmbedder
+
+        return HashEmbedder()
+    if settings.embedder == "local":
+        from ragline.embedders.local import LocalEmbedder
+
+        return LocalEmbedder()
+    if settings.embedder == "bedrock":
+        from ragline.embedders.bedrock import BedrockEmbedder
+
+        return BedrockEmbedder(
+            boto3.client("bedrock-runtime", region_name=settings.region),
+            model_id=settings.embed_model,
+            dimensions=settings.embed_dimensions,
+            concurrency=settings.embed_concurrency,
+        )
+    raise ValueError(f"unknown RAGLINE_EMBEDDER {settings.embedder!r} (hash, local or bedrock)")
+
+
+def build_store(settings: Settings, dimension: int) -> VectorStore:
+    if settings.store == "embedded":
+        from ragline.stores.embedded import EmbeddedStore
+
+        return EmbeddedStore(settings.index_path, dimension)
+    raise ValueError(f"unknown RAGLINE_STORE {settings.store!r} (embedded)")
+
+
+def build_generator(settings: Settings) -> Generator:
+    if settings.generator == "extractive":
+        from ragline.generators.extractive import ExtractiveGenerator
+
+        return ExtractiveGenerator()
+    if settings.generator == "bedrock":
+        from ragline.generators.bedrock import BedrockGenerator
+
+        return BedrockGenerator(
+            boto3.client("bedrock-runtime", region_name=settings.region),
+            model_id=settings.generator_model,
+            max_tokens=settings.max_answer_tokens,
+        )
+    raise ValueError(f"unknown RAGLINE_GENERATOR {settings.generator!r} (extractive or bedrock)")
+
+
+def build_registry(settings: Settings) -> Registry:
+    from ragline.registry import DynamoRegistry
+
+    table = boto3.resource("dynamodb", region_name=settings.region).Table(settings.registry_table)
+    return DynamoRegistry(table)
+
+
+def build_objects(settings: Settings) -> ObjectStore:
+    from ragline.objects import S3ObjectStore
+
+    return S3ObjectStore(boto3.client("s3", region_name=settings.region))

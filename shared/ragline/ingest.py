@@ -1,0 +1,219 @@
+"""Ingest: turn one S3 object event into the index and the registry agreeing with the bucket.
+
+The ingest function hands each S3 notification record to :class:`Ingestor`. Created objects are parsed,
+chunked, embedded and upserted with deterministic chunk ids, then the chunks of the previous version are
+removed; removed objects lose all their chunks; a sidecar ``<key>.metadata.json`` changes a document's
+roles without re-embedding it.
+
+Example:
+    >>> ingestor = Ingestor(objects, registry, store, embedder, settings)  # doctest: +SKIP
+    >>> ingestor.handle(ObjectEvent.from_s3_record(record))  # doctest: +SKIP
+    'indexed'
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+from ragline.access import (
+    InvalidSidecar,
+    document_key_of_sidecar,
+    is_sidecar,
+    resolve_document_roles,
+    roles_from_sidecar,
+    sidecar_key,
+)
+from ragline.chunking import chunk_document
+from ragline.errors import UnparseableDocument
+from ragline.ids import chunk_id, document_id
+from ragline.models import Chunk, DocumentRecord, StoredObject
+from ragline.parsing import parse_document
+from ragline.ports import Embedder, ObjectStore, Registry, VectorStore
+from ragline.settings import Settings
+
+Outcome = Literal["indexed", "failed", "deleted", "roles-updated", "skipped"]
+
+
+@dataclass(frozen=True)
+class ObjectEvent:
+    """One record of an S3 event notification, reduced to what ingest needs."""
+
+    kind: Literal["created", "removed"]
+    bucket: str
+    key: str
+    sequencer: str = ""
+
+    @classmethod
+    def from_s3_record(cls, record: Mapping[str, Any]) -> ObjectEvent:
+        name = record["eventName"]
+        kind: Literal["created", "removed"]
+        if name.startswith("ObjectCreated"):
+            kind = "created"
+        elif name.startswith("ObjectRemoved"):
+            kind = "removed"
+        else:
+            raise ValueError(f"unsupported S3 event {name!r}")
+        s3 = record["s3"]
+        return cls(
+            kind=kind,
+            bucket=s3["bucket"]["name"],
+            key=urllib.parse.unquote_plus(s3["object"]["key"]),  # S3 URL-encodes keys in events
+            sequencer=s3["object"].get("sequencer", ""),  # moto omits it
+        )
+
+
+def is_older(sequencer: str, than: str) -> bool:
+    """S3 sequencers are hex numbers of varying width: compare them as numbers. Empty is unknown."""
+    if not sequencer or not than:
+        return False
+    return int(sequencer, 16) < int(than, 16)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1_048_576:.1f} MB"
+
+
+class Ingestor:
+    """Applies S3 object events to the vector store and the registry."""
+
+    def __init__(
+        self,
+        objects: ObjectStore,
+        registry: Registry,
+        store: VectorStore,
+        embedder: Embedder,
+        settings: Settings,
+    ) -> None:
+        self.objects = objects
+        self.registry = registry
+        self.store = store
+        self.embedder = embedder
+        self.settings = settings
+
+    def handle(self, event: ObjectEvent) -> Outcome:
+        if is_sidecar(event.key):
+            return self._apply_sidecar(event.bucket, document_key_of_sidecar(event.key))
+        doc_id = document_id(event.bucket, event.key)
+        previous = self.registry.get(doc_id)
+        if previous is not None and is_older(event.sequencer, previous.sequencer):
+            return "skipped"  # a newer event for this key has been applied already
+        if event.kind == "removed":
+            return self._remove(doc_id, event, previous)
+        stored = self.objects.get(event.bucket, event.key)
+        if stored is None:
+            return "skipped"  # deleted since; its ObjectRemoved event follows
+        return self._index(doc_id, stored, event.sequencer)
+
+    # -- created ---------------------------------------------------------------------------------
+
+    def _index(self, doc_id: str, stored: StoredObject, sequencer: str) -> Outcome:
+        record = DocumentRecord(
+            doc_id=doc_id,
+            bucket=stored.bucket,
+            key=stored.key,
+            status="indexed",
+            version=stored.version,
+            sequencer=sequencer,
+            updated_at=_now(),
+        )
+        try:
+            roles = self._roles_of(stored)
+            chunks = self._chunks_of(doc_id, stored, roles)
+        except (UnparseableDocument, InvalidSidecar) as error:
+            # The old version must not outlive its replacement, even when the replacement is broken.
+            self.store.delete_document(doc_id)
+            self.registry.put(replace(record, status="failed", error=str(error)))
+            return "failed"
+        vectors = self.embedder.embed_documents([chunk.indexed_text() for chunk in chunks])
+        self.store.upsert(chunks, vectors)
+        self.store.delete_document(doc_id, keep_version=stored.version)
+        self.registry.put(
+            replace(record, roles=roles, chunk_count=len(chunks), title=chunks[0].title if chunks else "")
+        )
+        return "indexed"
+
+    def _chunks_of(self, doc_id: str, stored: StoredObject, roles: tuple[str, ...]) -> list[Chunk]:
+        limit = self.settings.max_object_bytes
+        if len(stored.data) > limit:
+            raise UnparseableDocument(
+                f"file is {_megabytes(len(stored.data))}, over the limit of {_megabytes(limit)}"
+            )
+        parsed = parse_document(stored.key, stored.data)
+        drafts = chunk_document(parsed, self.settings.chunk_tokens, self.settings.chunk_overlap)
+        if not drafts:
+            raise UnparseableDocument("no text found")
+        source = f"s3://{stored.bucket}/{stored.key}"
+        return [
+            Chunk(
+                chunk_id=chunk_id(doc_id, stored.version, position),
+                doc_id=doc_id,
+                version=stored.version,
+                text=draft.text,
+                source=source,
+                title=parsed.title,
+                roles=roles,
+                position=position,
+                page=draft.page,
+                heading_path=draft.heading_path,
+            )
+            for position, draft in enumerate(drafts)
+        ]
+
+    def _roles_of(self, stored: StoredObject) -> tuple[str, ...]:
+        sidecar = self.objects.get(stored.bucket, sidecar_key(stored.key))
+        return resolve_document_roles(
+            stored.key,
+            stored.metadata,
+            roles_from_sidecar(sidecar.data) if sidecar is not None else None,
+            self.settings.prefix_roles,
+            self.settings.default_roles,
+        )
+
+    # -- removed ---------------------------------------------------------------------------------
+
+    def _remove(self, doc_id: str, event: ObjectEvent, previous: DocumentRecord | None) -> Outcome:
+        self.store.delete_document(doc_id)
+        self.registry.put(
+            DocumentRecord(
+                doc_id=doc_id,
+                bucket=event.bucket,
+                key=event.key,
+                status="deleted",
+                version=previous.version if previous else "",
+                roles=previous.roles if previous else (),
+                title=previous.title if previous else "",
+                sequencer=event.sequencer,
+                updated_at=_now(),
+            )
+        )
+        return "deleted"
+
+    # -- sidecar ---------------------------------------------------------------------------------
+
+    def _apply_sidecar(self, bucket: str, key: str) -> Outcome:
+        """A sidecar was written or removed: recompute the document's roles, keep its vectors."""
+        doc_id = document_id(bucket, key)
+        record = self.registry.get(doc_id)
+        if record is None or record.status != "indexed":
+            return "skipped"  # not indexed (yet): its own ingest reads the sidecar
+        stored = self.objects.get(bucket, key)
+        if stored is None:
+            return "skipped"
+        try:
+            roles = self._roles_of(stored)
+        except InvalidSidecar as error:
+            # Fail closed: a broken sidecar hides the document rather than leaving old roles in force.
+            self.store.update_roles(doc_id, ())
+            self.registry.put(replace(record, roles=(), status="failed", error=str(error), updated_at=_now()))
+            return "failed"
+        self.store.update_roles(doc_id, roles)
+        self.registry.put(replace(record, roles=roles, updated_at=_now()))
+        return "roles-updated"

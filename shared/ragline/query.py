@@ -1,0 +1,86 @@
+"""The query path: retrieve what the caller may see, then answer from it with citations.
+
+Example:
+    >>> service = QueryService(store, embedder, generator, settings)  # doctest: +SKIP
+    >>> result = service.answer("What was Q3 revenue?", frozenset({"finance"}), top_k=5)  # doctest: +SKIP
+    >>> result.answer.text  # doctest: +SKIP
+    "Northwind's revenue in Q3 2026 was $14.2 million [1]."
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+from ragline.access import can_see
+from ragline.fusion import reciprocal_rank_fusion
+from ragline.models import Answer, SearchHit
+from ragline.ports import Embedder, Generator, VectorStore
+from ragline.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class QueryResult:
+    answer: Answer
+    sources: list[SearchHit]  # what the generator saw, numbered from 1
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    def cited_sources(self) -> list[tuple[int, SearchHit]]:
+        """The sources the answer cites, with their numbers, in the order cited."""
+        return [(n, self.sources[n - 1]) for n in self.answer.cited if 1 <= n <= len(self.sources)]
+
+
+class _Stopwatch:
+    def __init__(self) -> None:
+        self.timings_ms: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.timings_ms[stage] = round((now - self._last) * 1000, 2)
+        self._last = now
+
+
+class QueryService:
+    """Hybrid retrieval (k-NN and BM25, both filtered by role inside the search, fused by RRF) and answers."""
+
+    def __init__(self, store: VectorStore, embedder: Embedder, generator: Generator, settings: Settings) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.generator = generator
+        self.settings = settings
+
+    def retrieve(self, question: str, roles: frozenset[str], top_k: int) -> list[SearchHit]:
+        return self._retrieve(question, roles, top_k, _Stopwatch())
+
+    def answer(self, question: str, roles: frozenset[str], top_k: int) -> QueryResult:
+        watch = _Stopwatch()
+        sources = self._retrieve(question, roles, top_k, watch)
+        answer = self.generator.generate(question, sources)
+        watch.lap("generate")
+        return QueryResult(answer=answer, sources=sources, timings_ms=watch.timings_ms)
+
+    def _retrieve(self, question: str, roles: frozenset[str], top_k: int, watch: _Stopwatch) -> list[SearchHit]:
+        if not roles:
+            return []  # a caller with no roles sees nothing; don't spend an embedding on it
+        candidates = max(self.settings.candidates, top_k)
+        vector = self.embedder.embed_query(question)
+        watch.lap("embed")
+        dense = self.store.knn_search(vector, roles, candidates)
+        watch.lap("knn")
+        lexical = self.store.bm25_search(question, roles, candidates)
+        watch.lap("bm25")
+        fused = reciprocal_rank_fusion([dense, lexical])[:top_k]
+        watch.lap("fuse")
+        return self._only_visible(fused, roles)
+
+    @staticmethod
+    def _only_visible(hits: list[SearchHit], roles: frozenset[str]) -> list[SearchHit]:
+        """The second check of invariant 2: the store filtered already; a hit that slipped through is dropped."""
+        visible = [hit for hit in hits if can_see(hit.chunk.roles, roles)]
+        if len(visible) != len(hits):
+            logger.error("store returned %d chunks outside the caller's roles; dropped", len(hits) - len(visible))
+        return visible
