@@ -1,0 +1,161 @@
+"""The ``ragline`` command: run the local stack and talk to it.
+
+Every command takes ``--home DIR`` (default ``$RAGLINE_HOME`` or ``.ragline/``), which holds the stack's
+state: its endpoints file, the token signing key and the on-disk index.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+
+def _groups(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--home",
+        type=Path,
+        default=Path(os.environ.get("RAGLINE_HOME", ".ragline")),
+        help="the local stack's state folder (default: $RAGLINE_HOME or .ragline/)",
+    )
+    parser = argparse.ArgumentParser(prog="ragline", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    up = commands.add_parser("up", parents=[common], help="run the local stack until interrupted")
+    up.add_argument("--port", type=int, default=0, help="port of the local API (default: any free port)")
+
+    ingest = commands.add_parser("ingest", parents=[common], help="upload files through S3 and wait for indexing")
+    ingest.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    ingest.add_argument("--roles", type=_groups, default=None, help="comma-separated roles, as x-amz-meta-roles")
+    ingest.add_argument("--prefix", default="", help="key prefix in the bucket")
+    ingest.add_argument("--no-wait", action="store_true", help="upload and return")
+    ingest.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for indexing")
+
+    for name, help_text in (("ask", "ask a question (POST /query)"), ("retrieve", "retrieve passages (POST /retrieve)")):
+        command = commands.add_parser(name, parents=[common], help=help_text)
+        command.add_argument("question")
+        command.add_argument("--user", required=True)
+        command.add_argument("--groups", type=_groups, default=[], help="comma-separated groups (roles)")
+        command.add_argument("--top-k", type=int, default=None)
+        command.add_argument("--json", action="store_true", help="print the response body as JSON")
+
+    token = commands.add_parser("token", parents=[common], help="print a bearer token the local API accepts")
+    token.add_argument("--user", required=True)
+    token.add_argument("--groups", type=_groups, default=[])
+
+    commands.add_parser("demo", parents=[common], help="run the demo: ingest a sample corpus, ask as several users")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from ragline.local.endpoints import StackNotRunning
+
+    try:
+        return COMMANDS[args.command](args)
+    except StackNotRunning as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except FileNotFoundError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from ragline.local.stack import DevStack
+
+    stopped = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopped.set())
+    stack = DevStack(args.home, port=args.port)
+    try:
+        endpoints = stack.start()
+        print(f"ragline is up: API {endpoints.api_url}, S3 {endpoints.s3_endpoint}, bucket {endpoints.bucket}")
+        print(f"embedder: {endpoints.embedder}; state in {args.home}; Ctrl-C to stop", flush=True)
+        stopped.wait()
+    finally:
+        stack.stop()
+    return 0
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from ragline.local.client import StackClient, keys_for
+    from ragline.local.ingest_progress import ingest_with_progress
+
+    client = StackClient(args.home)
+    files = keys_for(args.paths, args.prefix)
+    failed = ingest_with_progress(client, files, args.roles, wait=not args.no_wait, timeout=args.timeout)
+    return 1 if failed else 0
+
+
+def _print_sources(sources: list[dict[str, Any]]) -> None:
+    for source in sources:
+        page = f", page {source['page']}" if source.get("page") else ""
+        print(f"  [{source['id']}] {source['title']} ({source['source']}{page})")
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    return _call_query(args, "/query")
+
+
+def cmd_retrieve(args: argparse.Namespace) -> int:
+    return _call_query(args, "/retrieve")
+
+
+def _call_query(args: argparse.Namespace, route: str) -> int:
+    from ragline.local.client import StackClient
+
+    client = StackClient(args.home)
+    body: dict[str, Any] = {"question": args.question}
+    if args.top_k is not None:
+        body["top_k"] = args.top_k
+    status, response = client.call("POST", route, body, client.token(args.user, args.groups))
+    if args.json or status != 200:
+        print(json.dumps(response, indent=2))
+        return 0 if status == 200 else 1
+    if route == "/query":
+        print(response["answer"])
+        if response["citations"]:
+            print("\nSources:")
+            _print_sources(response["citations"])
+    else:
+        for result in response["results"]:
+            _print_sources([result])
+            print("      " + result["text"][:200].replace("\n", " "))
+    return 0
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    from ragline.local.tokens import issue_token
+
+    print(issue_token(args.home, args.user, args.groups))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from ragline.local.demo import run_demo
+
+    return run_demo(args.home)
+
+
+COMMANDS = {
+    "up": cmd_up,
+    "ingest": cmd_ingest,
+    "ask": cmd_ask,
+    "retrieve": cmd_retrieve,
+    "token": cmd_token,
+    "demo": cmd_demo,
+}
+
+if __name__ == "__main__":
+    sys.exit(main())

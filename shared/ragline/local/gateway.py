@@ -1,0 +1,174 @@
+"""A local API Gateway: verifies the bearer token, then calls the query function with a REST proxy event.
+
+Like API Gateway with a Cognito user pool authorizer, it answers 401 itself for a missing or invalid
+token, puts the token's claims under ``requestContext.authorizer.claims`` (every value a string), and
+passes the client's headers and body through untouched, so a client-set header never becomes a claim.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from ragline.local.lambda_runtime import LocalFunction
+from ragline.local.tokens import InvalidToken, TokenVerifier, authorizer_claims
+
+STAGE = "local"
+
+# (method, resource template, needs a token): the routes the REST API defines.
+ROUTES: list[tuple[str, str, bool]] = [
+    ("GET", "/health", False),
+    ("POST", "/query", True),
+    ("POST", "/retrieve", True),
+    ("POST", "/documents", True),
+    ("GET", "/documents/{doc_id}", True),
+    ("DELETE", "/documents/{doc_id}", True),
+]
+MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
+
+
+def _template_regex(template: str) -> re.Pattern[str]:
+    return re.compile("^" + re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(template)) + "$")
+
+
+_COMPILED = [(method, template, auth, _template_regex(template)) for method, template, auth in ROUTES]
+
+
+def match_route(method: str, path: str) -> tuple[str, dict[str, str], bool] | None:
+    """The resource template, path parameters and whether a token is needed; None when no route matches."""
+    for route_method, template, auth, pattern in _COMPILED:
+        found = pattern.match(path)
+        if found and route_method == method:
+            return template, found.groupdict(), auth
+    return None
+
+
+def rest_proxy_event(
+    method: str,
+    path: str,
+    resource: str,
+    path_parameters: dict[str, str],
+    query: str,
+    headers: dict[str, str],
+    body: bytes,
+    claims: dict[str, str] | None,
+) -> dict[str, Any]:
+    """An API Gateway REST proxy (payload 1.0) event."""
+    query_values = parse_qs(query, keep_blank_values=True)
+    try:
+        text_body: str | None = body.decode("utf-8") if body else None
+        is_base64 = False
+    except UnicodeDecodeError:
+        text_body, is_base64 = base64.b64encode(body).decode(), True
+    request_context: dict[str, Any] = {
+        "resourcePath": resource,
+        "httpMethod": method,
+        "path": f"/{STAGE}{path}",
+        "stage": STAGE,
+        "requestId": str(uuid.uuid4()),
+        "requestTimeEpoch": int(time.time() * 1000),
+        "identity": {"sourceIp": "127.0.0.1", "userAgent": headers.get("User-Agent", "")},
+        "accountId": "000000000000",
+        "apiId": "local",
+    }
+    if claims is not None:
+        request_context["authorizer"] = {"claims": claims}
+    return {
+        "resource": resource,
+        "path": path,
+        "httpMethod": method,
+        "headers": headers,
+        "multiValueHeaders": {name: [value] for name, value in headers.items()},
+        "queryStringParameters": {k: v[-1] for k, v in query_values.items()} or None,
+        "multiValueQueryStringParameters": query_values or None,
+        "pathParameters": path_parameters or None,
+        "stageVariables": None,
+        "requestContext": request_context,
+        "body": text_body,
+        "isBase64Encoded": is_base64,
+    }
+
+
+class LocalApiGateway:
+    """Serves the REST API on 127.0.0.1 in a background thread."""
+
+    def __init__(self, function: LocalFunction, verifier: TokenVerifier, port: int = 0) -> None:
+        gateway = self
+
+        class RequestHandler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                gateway._serve(self, "GET")
+
+            def do_POST(self) -> None:
+                gateway._serve(self, "POST")
+
+            def do_DELETE(self) -> None:
+                gateway._serve(self, "DELETE")
+
+            def do_PUT(self) -> None:
+                gateway._serve(self, "PUT")
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass  # the function logs each request already
+
+        self._function = function
+        self._verifier = verifier
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), RequestHandler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="api-gateway", daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def _serve(self, request: BaseHTTPRequestHandler, method: str) -> None:
+        status, body = self._dispatch(request, method)
+        payload = json.dumps(body).encode() if not isinstance(body, bytes) else body
+        request.send_response(status)
+        request.send_header("Content-Type", "application/json")
+        request.send_header("Content-Length", str(len(payload)))
+        request.end_headers()
+        request.wfile.write(payload)
+
+    def _dispatch(self, request: BaseHTTPRequestHandler, method: str) -> tuple[int, Any]:
+        url = urlsplit(request.path)
+        length = int(request.headers.get("Content-Length") or 0)
+        if length > MAX_PAYLOAD_BYTES:
+            return 413, {"message": "Request Too Long"}
+        body = request.rfile.read(length) if length else b""
+        route = match_route(method, url.path)
+        if route is None:
+            return 403, {"message": "Missing Authentication Token"}  # what API Gateway says to unknown routes
+        resource, path_parameters, needs_token = route
+        claims = None
+        if needs_token:
+            scheme, _, token = (request.headers.get("Authorization") or "").partition(" ")
+            if scheme.lower() != "bearer" or not token:
+                return 401, {"message": "Unauthorized"}
+            try:
+                claims = authorizer_claims(self._verifier.verify(token.strip()))
+            except InvalidToken:
+                return 401, {"message": "Unauthorized"}
+        event = rest_proxy_event(
+            method, url.path, resource, path_parameters, url.query, dict(request.headers.items()), body, claims
+        )
+        response = self._function.invoke(event)
+        response_body = response.get("body") or ""
+        if response.get("isBase64Encoded"):
+            return response["statusCode"], base64.b64decode(response_body)
+        return response["statusCode"], response_body.encode()
