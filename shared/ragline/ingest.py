@@ -126,6 +126,7 @@ class Ingestor:
         )
         try:
             roles = self._roles_of(stored)
+            record = replace(record, roles=roles)  # so the status of a failed document shows to its roles
             chunks = self._chunks_of(doc_id, stored, roles)
         except (UnparseableDocument, InvalidSidecar) as error:
             # The old version must not outlive its replacement, even when the replacement is broken.
@@ -136,7 +137,7 @@ class Ingestor:
         self.store.upsert(chunks, vectors)
         self.store.delete_document(doc_id, keep_version=stored.version)
         self.registry.put(
-            replace(record, roles=roles, chunk_count=len(chunks), title=chunks[0].title if chunks else "")
+            replace(record, chunk_count=len(chunks), title=chunks[0].title)
         )
         return "indexed"
 

@@ -8,6 +8,7 @@ it cited, and that a deleted document stops being cited.
 from __future__ import annotations
 
 import json
+import os
 import time
 from importlib import resources
 from pathlib import Path
@@ -27,7 +28,7 @@ def _key_of(citation: dict[str, Any], bucket: str) -> str:
     return citation["source"].removeprefix(f"s3://{bucket}/")
 
 
-def _ask(client: StackClient, entry: dict[str, Any]) -> tuple[bool, list[str]]:
+def _ask(client: StackClient, entry: dict[str, Any], why_hidden: str = "restricted to other roles") -> tuple[bool, list[str]]:
     """Asks one manifest question and prints it; returns whether the expectation held, and the cited keys."""
     token = client.token(entry["user"], entry["groups"])
     status, body = client.call("POST", "/query", {"question": entry["question"]}, token)
@@ -48,12 +49,13 @@ def _ask(client: StackClient, entry: dict[str, Any]) -> tuple[bool, list[str]]:
     if entry.get("must_not_cite"):
         ok = ok and entry["must_not_cite"] not in cited
         verdict = "not cited" if entry["must_not_cite"] not in cited else "CITED (a leak!)"
-        print(f"  -> {entry['must_not_cite']} is restricted to other roles: {verdict}")
+        print(f"  -> {entry['must_not_cite']} is {why_hidden}: {verdict}")
     print(f"  {'ok' if ok else 'UNEXPECTED'} (answered in {sum(body['timings_ms'].values()):.0f} ms)")
     return ok, cited
 
 
 def run_demo(home: Path) -> int:
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")  # the functions' INFO lines would bury the story
     root = _corpus_root()
     manifest = json.loads((root / "manifest.json").read_text())
     print("Starting the local stack (moto S3/SQS/DynamoDB, ingest worker, API gateway)...")
@@ -90,7 +92,7 @@ def run_demo(home: Path) -> int:
             if record is not None and record.status == "deleted":
                 break
             time.sleep(0.1)
-        _, cited = _ask(client, {**finance_question, "expect_doc": None, "must_not_cite": deleted_key})
+        _, cited = _ask(client, {**finance_question, "expect_doc": None, "must_not_cite": deleted_key}, "deleted")
         all_ok = all_ok and deleted_key not in cited
 
     print("\nDemo finished: " + ("every answer cited only what its asker may see." if all_ok else "SOME CHECKS FAILED."))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 import threading
 import uuid
 from collections.abc import Callable
@@ -31,6 +32,7 @@ def load_function(name: str) -> ModuleType:
     spec = importlib.util.spec_from_file_location(f"{name}_handler", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # as an import would: dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 

@@ -7,6 +7,7 @@ Example:
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -36,6 +37,7 @@ class DevStack:
     def start(self) -> Endpoints:
         from moto.server import ThreadedMotoServer  # local only: never on a Lambda's import path
 
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto server's per-request lines
         self.home.mkdir(parents=True, exist_ok=True)
         for stale in self.home.glob(INDEX_FILE + "*"):
             stale.unlink()

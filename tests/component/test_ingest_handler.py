@@ -1,0 +1,157 @@
+"""The ingest function on moto: real S3 notifications through SQS, the real handler, a real on-disk index."""
+
+from __future__ import annotations
+
+import json
+
+from ragline.ids import document_id
+from tests.conftest import load_event
+from tests.fixtures.documents import make_pdf
+
+REPORT = """# Cathode report
+
+## Results
+
+The NW-412 cathode retained 91.4% of its capacity after 2,000 cycles at 25 degrees.
+
+## Team
+
+The work was led by Dr. Kenji Mori in the Boulder laboratory.
+"""
+
+
+def _record(stack, key):
+    return stack.ingest.module.ingestor().registry.get(document_id(stack.settings.bucket, key))
+
+
+def _store(stack):
+    return stack.ingest.module.ingestor().store
+
+
+def test_upload_is_indexed_with_its_roles_and_chunks(stack):
+    stack.put("research/report.md", REPORT, roles=["research"])
+
+    response = stack.drain()
+
+    assert response == {"batchItemFailures": []}
+    record = _record(stack, "research/report.md")
+    assert record.status == "indexed"
+    assert record.roles == ("research",)
+    assert record.title == "Cathode report"
+    assert record.chunk_count == _store(stack).count(record.doc_id) >= 1
+    hits = _store(stack).bm25_search("capacity cycles", frozenset({"research"}), 5)
+    assert hits and hits[0].chunk.source == "s3://ragline-documents/research/report.md"
+    assert hits[0].chunk.heading_path == ("Cathode report", "Results")
+
+
+def test_overwrite_replaces_every_chunk_of_the_old_version(stack):
+    stack.put("notes.txt", "Old budget figure: 100 dollars.\n\nSecond old paragraph.", roles=["staff"])
+    stack.drain()
+    doc_id = _record(stack, "notes.txt").doc_id
+    old_ids = set(_store(stack).chunk_ids(doc_id))
+
+    stack.put("notes.txt", "New budget figure: 250 dollars.", roles=["staff"])
+    stack.drain()
+
+    new_ids = set(_store(stack).chunk_ids(doc_id))
+    assert new_ids and not (new_ids & old_ids)
+    assert not _store(stack).bm25_search("old paragraph", frozenset({"staff"}), 10)
+    assert _record(stack, "notes.txt").chunk_count == len(new_ids)
+
+
+def test_delete_removes_all_chunks_and_marks_the_document_deleted(stack):
+    stack.put("notes.txt", "The launch date is 4 May.", roles=["staff"])
+    stack.drain()
+    stack.delete("notes.txt")
+
+    stack.drain()
+
+    record = _record(stack, "notes.txt")
+    assert record.status == "deleted"
+    assert _store(stack).count(record.doc_id) == 0
+
+
+def test_a_corrupt_pdf_fails_alone_while_the_rest_of_its_batch_is_indexed(stack):
+    stack.put("good-1.md", REPORT, roles=["research"])
+    stack.put("broken.pdf", b"%PDF-1.7\n this is not really a pdf", roles=["research"])
+    stack.put("good-2.pdf", make_pdf(["Page one about sodium.", "Page two about lithium."]), roles=["research"])
+
+    response = stack.drain()
+
+    assert response == {"batchItemFailures": []}  # a bad document is not a retryable failure
+    broken = _record(stack, "broken.pdf")
+    assert broken.status == "failed"
+    assert "PDF" in broken.error
+    assert _record(stack, "good-1.md").status == "indexed"
+    pdf = _record(stack, "good-2.pdf")
+    assert pdf.status == "indexed"
+    pages = {hit.chunk.page for hit in _store(stack).bm25_search("lithium", frozenset({"research"}), 5)}
+    assert pages == {2}
+
+
+def test_a_document_without_roles_is_indexed_but_visible_to_nobody(stack):
+    stack.put("orphan.md", "# Orphan\n\nSecret merger plans with Contoso.")
+    stack.drain()
+
+    record = _record(stack, "orphan.md")
+    assert record.status == "indexed" and record.roles == ()
+    for roles in ({"everyone"}, {"admin"}, {"finance", "research"}):
+        assert not _store(stack).bm25_search("merger Contoso", frozenset(roles), 10)
+
+
+def test_a_sidecar_changes_roles_without_re_embedding(stack):
+    stack.put("plan.md", "# Plan\n\nThe merger closes in June.", roles=["finance"])
+    stack.drain()
+    doc_id = _record(stack, "plan.md").doc_id
+    chunk_ids = _store(stack).chunk_ids(doc_id)
+    embedder = stack.ingest.module.ingestor().embedder
+    calls = []
+    original = embedder.embed_documents
+    embedder.embed_documents = lambda texts: calls.append(texts) or original(texts)
+
+    sidecar = {"metadataAttributes": {"roles": ["executives"]}}
+    stack.put("plan.md.metadata.json", json.dumps(sidecar))
+    stack.drain()
+
+    assert calls == []
+    assert _store(stack).chunk_ids(doc_id) == chunk_ids
+    assert _record(stack, "plan.md").roles == ("executives",)
+    assert not _store(stack).bm25_search("merger", frozenset({"finance"}), 5)
+    assert _store(stack).bm25_search("merger", frozenset({"executives"}), 5)
+
+
+def test_prefix_policy_applies_when_neither_sidecar_nor_metadata_names_roles(stack, monkeypatch):
+    monkeypatch.setenv("RAGLINE_PREFIX_ROLES", json.dumps({"public/": ["everyone"]}))
+    stack.put("public/hello.md", "# Hello\n\nOpen office hours are on Fridays.")
+    stack.drain()
+
+    assert _record(stack, "public/hello.md").roles == ("everyone",)
+
+
+def test_a_malformed_message_is_reported_as_a_batch_item_failure(stack):
+    stack.put("fine.md", REPORT, roles=["research"])
+    messages = stack.receive()
+    garbage = dict(messages[0], MessageId="garbage-1", Body="{not json", ReceiptHandle=messages[0]["ReceiptHandle"])
+
+    response = stack.deliver([*messages, garbage])
+
+    assert response["batchItemFailures"] == [{"itemIdentifier": "garbage-1"}]
+    assert _record(stack, "fine.md").status == "indexed"
+
+
+def test_sample_events_from_the_events_folder(stack):
+    """The S3 test event is skipped; the sample create and delete events apply to the bucket's object."""
+    stack.receive()  # S3's own test event from provisioning, if any
+    created = load_event("sqs-s3-object-created.json")
+    key = json.loads(created["Records"][0]["body"])["Records"][0]["s3"]["object"]["key"]
+    stack.put(key, REPORT, roles=["research"])
+    stack.receive()  # drop the live notification: the sample event stands in for it
+
+    assert stack.ingest.invoke(load_event("sqs-s3-test-event.json")) == {"batchItemFailures": []}
+    assert stack.ingest.invoke(created) == {"batchItemFailures": []}
+    assert _record(stack, key).status == "indexed"
+
+    stack.delete(key)
+    assert stack.ingest.invoke(load_event("sqs-s3-object-removed.json")) == {"batchItemFailures": []}
+    assert _record(stack, key).status == "deleted"
+    assert _store(stack).count(_record(stack, key).doc_id) == 0

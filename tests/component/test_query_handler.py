@@ -1,0 +1,145 @@
+"""The query function on moto: the HTTP API's routes, validation and access control."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ragline.ids import document_id
+from tests.conftest import load_event
+
+CATHODE = "# Cathode report\n\nThe NW-412 cathode retained 91.4% of its capacity after 2,000 cycles."
+REVENUE = "# Q3 summary\n\nNorthwind's revenue in Q3 2026 was $14.2 million, up 18% from Q2."
+LEAVE = "# Parental leave\n\nEmployees get 16 weeks of fully paid parental leave."
+
+
+@pytest.fixture
+def corpus(stack):
+    stack.put("research/cathode.md", CATHODE, roles=["research"])
+    stack.put("finance/q3.md", REVENUE, roles=["finance"])
+    stack.put("hr/leave.md", LEAVE, roles=["everyone"])
+    assert stack.drain() == {"batchItemFailures": []}
+    return stack
+
+
+def test_health_needs_no_token(stack):
+    assert stack.request("GET", "/health") == (200, {"status": "ok"})
+
+
+def test_query_answers_with_citations_from_permitted_documents(corpus):
+    status, body = corpus.request("POST", "/query", {"question": "What was the revenue in Q3 2026?"}, ["finance"])
+
+    assert status == 200
+    assert "14.2 million" in body["answer"]
+    assert body["citations"], body
+    citation = body["citations"][0]
+    assert citation["source"] == "s3://ragline-documents/finance/q3.md"
+    assert citation["doc_id"] == document_id("ragline-documents", "finance/q3.md")
+    assert f"[{citation['id']}]" in body["answer"]
+    assert {"id", "doc_id", "source", "title", "chunk_id", "score", "text"} <= set(citation)
+    assert body["model"] == "extractive"
+    assert set(body["timings_ms"]) >= {"embed", "knn", "bm25", "generate"}
+
+
+def test_a_caller_without_the_role_gets_no_trace_of_the_document(corpus):
+    for route in ("/query", "/retrieve"):
+        status, body = corpus.request("POST", route, {"question": "What was the revenue in Q3 2026?"}, ["everyone"])
+        assert status == 200
+        text = json.dumps(body)
+        assert "14.2" not in text and "finance/q3.md" not in text
+        assert document_id("ragline-documents", "finance/q3.md") not in text
+
+
+def test_roles_in_the_body_or_headers_are_ignored(corpus):
+    event = load_event("apigw-query-roles-in-body.json")  # mallory, group "everyone", smuggling "finance"
+
+    response = corpus.query.invoke(event)
+
+    assert response["statusCode"] == 200
+    assert "finance/q3.md" not in response["body"] and "14.2" not in response["body"]
+
+
+def test_sample_query_event_from_a_research_user(corpus):
+    response = corpus.query.invoke(load_event("apigw-query-research.json"))
+
+    body = json.loads(response["body"])
+    assert response["statusCode"] == 200
+    assert [c["source"] for c in body["citations"]] == ["s3://ragline-documents/research/cathode.md"]
+
+
+def test_a_request_without_authorizer_claims_is_refused(corpus):
+    assert corpus.request("POST", "/query", {"question": "revenue?"}, groups=None)[0] == 401
+    assert corpus.request("GET", "/documents/abc", groups=None)[0] == 401
+
+
+def test_retrieve_returns_ranked_visible_passages(corpus):
+    status, body = corpus.request("POST", "/retrieve", {"question": "parental leave weeks", "top_k": 2}, ["everyone"])
+
+    assert status == 200
+    assert [r["id"] for r in body["results"]] == [1]  # one visible document has one chunk
+    assert body["results"][0]["source"].endswith("hr/leave.md")
+
+
+def test_an_unanswerable_question_is_declined_without_citations(corpus):
+    status, body = corpus.request("POST", "/query", {"question": "Who won the 1998 football world cup?"}, ["everyone"])
+
+    assert status == 200
+    assert body["citations"] == []
+    assert "could not find" in body["answer"]
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        (None, "missing_body"),
+        ("{not json", "invalid_json"),
+        ("[1, 2]", "invalid_body"),
+        ({}, "invalid_question"),
+        ({"question": ""}, "invalid_question"),
+        ({"question": 42}, "invalid_question"),
+        ({"question": "x" * 2001}, "question_too_long"),
+        ({"question": "ok", "top_k": 0}, "invalid_top_k"),
+        ({"question": "ok", "top_k": 21}, "invalid_top_k"),
+        ({"question": "ok", "top_k": "5"}, "invalid_top_k"),
+        ({"question": "ok", "top_k": True}, "invalid_top_k"),
+        ({"question": "ok", "top_k": 2.5}, "invalid_top_k"),
+        ("x" * 20000, "body_too_large"),
+    ],
+)
+def test_bad_requests_get_400_with_a_message_and_code(stack, body, code):
+    for route in ("/query", "/retrieve"):
+        status, response = stack.request("POST", route, body, ["everyone"])
+        assert status == 400
+        assert response["code"] == code
+        assert response["message"]
+
+
+def test_document_status_is_visible_only_to_its_roles(corpus):
+    doc_id = document_id("ragline-documents", "finance/q3.md")
+
+    status, body = corpus.request("GET", f"/documents/{doc_id}", groups=["finance"])
+    assert status == 200
+    assert body["status"] == "indexed" and body["chunk_count"] >= 1 and body["doc_id"] == doc_id
+
+    hidden = corpus.request("GET", f"/documents/{doc_id}", groups=["everyone"])
+    absent = corpus.request("GET", "/documents/000000000000000000000000", groups=["everyone"])
+    assert hidden == absent == (404, {"message": "no such document", "code": "not_found"})
+
+
+def test_document_status_of_a_failed_document_carries_the_reason(stack):
+    stack.put("reports/empty.txt", b"", roles=["research"])
+    stack.drain()
+
+    status, body = stack.request(
+        "GET", f"/documents/{document_id('ragline-documents', 'reports/empty.txt')}", groups=["research"]
+    )
+    assert status == 200
+    assert body["status"] == "failed" and "empty" in body["error"]
+
+
+def test_an_unknown_route_is_a_404_not_a_500(stack):
+    response = stack.query.invoke(
+        {**load_event("apigw-health.json"), "path": "/nope", "resource": "/nope", "httpMethod": "GET"}
+    )
+    assert response["statusCode"] == 404

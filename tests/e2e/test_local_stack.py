@@ -1,0 +1,156 @@
+"""End to end: `ragline up` in a subprocess, documents through S3 with the CLI, questions through HTTP.
+
+Runs the real local defaults: moto server, S3 -> SQS notifications, the ingest worker, the local API
+Gateway verifying RS256 tokens, the local all-MiniLM-L6-v2 embedder and the on-disk index.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jwt
+import pytest
+
+from ragline.local.client import StackClient
+from tests.fixtures.documents import make_pdf
+
+pytestmark = pytest.mark.e2e
+
+RAGLINE = str(Path(sys.executable).with_name("ragline"))
+REVENUE = "# Q3 summary\n\nNorthwind's revenue in Q3 2026 was $14.2 million, up 18% from Q2.\n"
+CATHODE = "# Cathode report\n\nThe NW-412 cathode retained 91.4% of its capacity after 2,000 cycles.\n"
+LEAVE = "# Parental leave\n\nEmployees get 16 weeks of fully paid parental leave.\n"
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    home = tmp_path_factory.mktemp("ragline-home")
+    env = {**os.environ, "RAGLINE_HOME": str(home), "POWERTOOLS_LOG_LEVEL": "WARNING"}
+    env.pop("AWS_ENDPOINT_URL", None)
+    process = subprocess.Popen([RAGLINE, "up"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 180
+    while not (home / "endpoints.json").exists():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"ragline up did not start:\n{process.stdout.read()}")
+        time.sleep(0.2)
+    yield home
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) == 0
+    assert not (home / "endpoints.json").exists()
+
+
+def cli(home: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([RAGLINE, *args, "--home", str(home)], capture_output=True, text=True, timeout=300)
+
+
+def ask(client: StackClient, question: str, groups: list[str], route: str = "/query") -> dict:
+    status, body = client.call("POST", route, {"question": question}, client.token("tester", groups))
+    assert status == 200, body
+    return body
+
+
+def cited_keys(body: dict) -> set[str]:
+    return {c["source"].rsplit("/", 2)[-2] + "/" + c["source"].rsplit("/", 1)[-1] for c in body.get("citations", [])}
+
+
+@pytest.fixture(scope="module")
+def corpus(home, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("docs")
+    for name, text in (("finance/q3.md", REVENUE), ("research/cathode.md", CATHODE), ("hr/leave.md", LEAVE)):
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(text)
+    for folder_name, roles in (("finance", "finance"), ("research", "research"), ("hr", "everyone")):
+        result = cli(home, "ingest", str(folder / folder_name), "--roles", roles, "--prefix", f"{folder_name}/")
+        assert result.returncode == 0, result.stderr
+        assert "indexed 1 document(s)" in result.stderr
+    return StackClient(home)
+
+
+def test_health_and_endpoints_file(home):
+    endpoints = json.loads((home / "endpoints.json").read_text())
+    assert {"api_url", "s3_endpoint", "bucket", "region"} <= set(endpoints)
+    assert StackClient(home).call("GET", "/health") == (200, {"status": "ok"})
+
+
+def test_answers_cite_only_permitted_documents(corpus):
+    finance = ask(corpus, "What was Northwind's revenue in Q3 2026?", ["finance"])
+    assert "14.2 million" in finance["answer"]
+    assert cited_keys(finance) == {"finance/q3.md"}
+
+    research = ask(corpus, "How many cycles did the cathode retain its capacity for?", ["research"])
+    assert "2,000 cycles" in research["answer"] and cited_keys(research) == {"research/cathode.md"}
+
+    outsider = ask(corpus, "What was Northwind's revenue in Q3 2026?", ["everyone"])
+    assert "finance/q3.md" not in json.dumps(outsider) and "14.2" not in json.dumps(outsider)
+    nobody = ask(corpus, "What was Northwind's revenue in Q3 2026?", ["marketing"], route="/retrieve")
+    assert nobody == {"results": []}
+
+
+def test_the_cli_ask_prints_the_answer_and_its_sources(home, corpus):
+    result = cli(home, "ask", "How many weeks of parental leave?", "--user", "dave", "--groups", "everyone")
+    assert result.returncode == 0, result.stderr
+    assert "16 weeks" in result.stdout and "hr/leave.md" in result.stdout
+
+    as_json = cli(home, "ask", "How many weeks of parental leave?", "--user", "dave", "--groups", "everyone", "--json")
+    assert json.loads(as_json.stdout)["citations"][0]["source"].endswith("hr/leave.md")
+
+
+def test_tokens_are_checked_like_api_gateway_does(home, corpus):
+    body = {"question": "What was the revenue in Q3 2026?"}
+    assert corpus.call("POST", "/query", body)[0] == 401
+    assert corpus.call("POST", "/query", body, token="not-a-jwt")[0] == 401
+    good = corpus.token("eve", ["finance"])
+    claims = jwt.decode(good, options={"verify_signature": False})
+    forged = jwt.encode({**claims, "cognito:groups": ["finance"]}, "guessed-secret", algorithm="HS256")
+    assert corpus.call("POST", "/query", body, token=forged)[0] == 401
+    expired = jwt.encode({**claims, "exp": int(time.time()) - 10}, "x", algorithm="HS256")
+    assert corpus.call("POST", "/query", body, token=expired)[0] == 401
+    token = cli(home, "token", "--user", "eve", "--groups", "finance").stdout.strip()
+    assert corpus.call("POST", "/query", body, token=token)[0] == 200
+
+
+def test_roles_in_the_body_are_ignored(corpus):
+    status, body = corpus.call(
+        "POST",
+        "/query",
+        {"question": "What was the revenue in Q3 2026?", "roles": ["finance"], "groups": ["finance"]},
+        corpus.token("mallory", ["everyone"]),
+    )
+    assert status == 200 and "14.2" not in json.dumps(body)
+
+
+def test_a_corrupt_pdf_fails_while_the_documents_beside_it_are_indexed(home, corpus, tmp_path):
+    (tmp_path / "broken.pdf").write_bytes(b"%PDF-1.4\ngarbage that is not a pdf")
+    (tmp_path / "minutes.pdf").write_bytes(make_pdf(["Board minutes.", "The board approved the Eindhoven lab."]))
+    (tmp_path / "memo.txt").write_text("The cafeteria reopens on Monday.")
+
+    result = cli(home, "ingest", str(tmp_path), "--roles", "staff", "--prefix", "batch/")
+
+    assert result.returncode == 1
+    assert "failed: batch/broken.pdf" in result.stderr
+    answer = ask(corpus, "What did the board approve?", ["staff"])
+    assert any(c["source"].endswith("batch/minutes.pdf") and c.get("page") == 2 for c in answer["citations"])
+
+
+def test_a_deleted_document_stops_being_cited_within_seconds(corpus, tmp_path):
+    (tmp_path / "launch.md").write_text("# Launch\n\nThe Halcyon cell launches on 4 May 2027 in Boulder.")
+    upload = corpus.upload(tmp_path / "launch.md", "news/launch.md", ["everyone"])
+    assert corpus.wait([upload], timeout=60)["news/launch.md"].status == "indexed"
+    assert cited_keys(ask(corpus, "When does the Halcyon cell launch?", ["everyone"])) == {"news/launch.md"}
+
+    corpus.delete("news/launch.md")
+    started = time.monotonic()
+    while time.monotonic() - started < 10:
+        body = ask(corpus, "When does the Halcyon cell launch?", ["everyone"], route="/retrieve")
+        if not any(r["source"].endswith("news/launch.md") for r in body["results"]):
+            break
+        time.sleep(0.2)
+    else:
+        pytest.fail("the deleted document was still retrieved 10 s after its deletion")
