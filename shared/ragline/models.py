@@ -42,7 +42,8 @@ class Chunk:
 
     def indexed_text(self) -> str:
         """What the BM25 index and the embedder see: title and headings give a chunk its context."""
-        context = " > ".join(part for part in (self.title, *self.heading_path) if part)
+        headings = self.heading_path[1:] if self.heading_path[:1] == (self.title,) else self.heading_path
+        context = " > ".join(part for part in (self.title, *headings) if part)
         return f"{context}\n{self.text}" if context else self.text
 
 
