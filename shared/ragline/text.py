@@ -12,6 +12,10 @@ import re
 _TOKEN = re.compile(r"\w+(?:['’]\w+)*|[^\w\s]", re.UNICODE)
 _WORD = re.compile(r"\w+", re.UNICODE)
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])")
+# A full stop after these ends no sentence ("Dr. Mori", "e.g. Titan").
+_ABBREVIATION_END = re.compile(
+    r"(?:^|\s)(?:Dr|Mr|Mrs|Ms|Prof|Sr|Jr|St|Mt|No|vs|etc|approx|Inc|Ltd|Co|Corp|Fig|e\.g|i\.e)\.$", re.IGNORECASE
+)
 
 STOPWORDS = frozenset(
     """a an and are as at be but by can could did do does for from had has have how i if in into is it its
@@ -37,5 +41,17 @@ def terms(text: str) -> list[str]:
 
 
 def split_sentences(text: str) -> list[str]:
-    """Sentences of a paragraph, split after ., ! or ? followed by a capital or a digit."""
-    return [s.strip() for s in _SENTENCE_END.split(text) if s.strip()]
+    """Sentences of a paragraph, split after ., ! or ? followed by a capital or a digit.
+
+    >>> split_sentences("Dr. Mori led it. It took 2 years.")
+    ['Dr. Mori led it.', 'It took 2 years.']
+    """
+    sentences: list[str] = []
+    for piece in (s.strip() for s in _SENTENCE_END.split(text)):
+        if not piece:
+            continue
+        if sentences and _ABBREVIATION_END.search(sentences[-1]):
+            sentences[-1] = f"{sentences[-1]} {piece}"
+        else:
+            sentences.append(piece)
+    return sentences

@@ -51,11 +51,6 @@ _LEADING_MARKER = re.compile(r"^(?:[-*•]|\d+[.)])\s+")
 _EMPHASIS = re.compile(r"\*\*|__")
 _HEADING = re.compile(r"^\s*#{1,6}\s")
 _TITLE_WORDS = 8  # a line this short with no punctuation at its end and no colon reads as a title
-# ragline.text.split_sentences splits after any "X." before a capital; these abbreviations end no sentence.
-_ABBREVIATION_END = re.compile(
-    r"(?:^|\s)(?:Dr|Mr|Mrs|Ms|Prof|Sr|Jr|St|Mt|No|vs|etc|approx|Inc|Ltd|Co|Corp|e\.g|i\.e)\.$", re.IGNORECASE
-)
-
 
 def _fold(word: str) -> str:
     """Fold plural and -ed/-ing endings, and a final e, so word forms meet.
@@ -100,16 +95,6 @@ def _is_title(line: str) -> bool:
     return len(words) <= _TITLE_WORDS and ":" not in line and not line.rstrip().endswith((".", "!", "?"))
 
 
-def _merge_abbreviations(sentences: list[str]) -> list[str]:
-    merged: list[str] = []
-    for sentence in sentences:
-        if merged and _ABBREVIATION_END.search(merged[-1]):
-            merged[-1] = f"{merged[-1]} {sentence}"
-        else:
-            merged.append(sentence)
-    return merged
-
-
 def _sentences(text: str) -> list[str]:
     """The sentences of a chunk's text, headings and title lines left out, Markdown emphasis removed."""
     out: list[str] = []
@@ -117,7 +102,7 @@ def _sentences(text: str) -> list[str]:
         if not block.strip() or _is_title(block):
             continue
         flat = " ".join(_EMPHASIS.sub("", block).split())
-        for sentence in _merge_abbreviations(split_sentences(flat)):
+        for sentence in split_sentences(flat):
             sentence = _LEADING_MARKER.sub("", sentence).strip()
             if count_tokens(sentence) > MAX_SENTENCE_TOKENS:
                 sentence = truncate_tokens(sentence, MAX_SENTENCE_TOKENS) + " ..."

@@ -1,0 +1,44 @@
+"""Reading S3 notification records, and S3 sequencer order."""
+
+from __future__ import annotations
+
+import pytest
+
+from ragline.ingest import ObjectEvent, is_older
+
+
+def record(name: str, key: str, sequencer: str | None = "0A") -> dict:
+    obj = {"key": key, "size": 1}
+    if sequencer is not None:
+        obj["sequencer"] = sequencer
+    return {"eventName": name, "s3": {"bucket": {"name": "docs"}, "object": obj}}
+
+
+def test_keys_are_url_decoded_as_s3_encodes_them():
+    event = ObjectEvent.from_s3_record(record("ObjectCreated:Put", "reports/Q3+summary+%282026%29.md"))
+    assert event == ObjectEvent("created", "docs", "reports/Q3 summary (2026).md", "0A")
+
+
+def test_removed_and_missing_sequencer():
+    event = ObjectEvent.from_s3_record(record("ObjectRemoved:DeleteMarkerCreated", "a.md", sequencer=None))
+    assert (event.kind, event.sequencer) == ("removed", "")
+
+
+def test_other_events_are_refused():
+    with pytest.raises(ValueError):
+        ObjectEvent.from_s3_record(record("ObjectRestore:Post", "a.md"))
+
+
+@pytest.mark.parametrize(
+    ("sequencer", "than", "older"),
+    [
+        ("0055AED6DCD90281E5", "0055AED6DCD90281E6", True),
+        ("0055AED6DCD90281E6", "0055AED6DCD90281E5", False),
+        ("FF", "0100", True),  # hex numbers of different widths compare by value
+        ("0A", "0A", False),
+        ("", "0A", False),  # unknown order: not stale
+        ("0A", "", False),
+    ],
+)
+def test_sequencer_order(sequencer, than, older):
+    assert is_older(sequencer, than) is older

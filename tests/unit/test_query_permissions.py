@@ -1,0 +1,71 @@
+"""Property: whatever the documents, roles and question, a caller never receives a forbidden chunk.
+
+Runs the real query path (hash embedder, on-disk embedded store, extractive generator) and checks both
+the retrieved passages and the generated answer for any trace of a document outside the caller's roles.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ragline.api import source_json
+from ragline.embedders.hashing import HashEmbedder
+from ragline.generators.extractive import ExtractiveGenerator
+from ragline.ids import chunk_id
+from ragline.models import Chunk
+from ragline.query import QueryService
+from ragline.settings import Settings
+from ragline.stores.embedded import EmbeddedStore
+
+ROLES = ["finance", "research", "hr", "everyone", "legal"]
+WORDS = "revenue cathode leave budget merger battery salary policy launch cycle".split()
+
+role_sets = st.sets(st.sampled_from(ROLES), max_size=3)
+documents = st.lists(
+    st.tuples(role_sets, st.lists(st.sampled_from(WORDS), min_size=3, max_size=12)), min_size=1, max_size=8
+)
+
+
+def build(tmp: Path, docs: list[tuple[set[str], list[str]]]) -> QueryService:
+    embedder = HashEmbedder()
+    store = EmbeddedStore(tmp / "index.sqlite3", embedder.dimension)
+    chunks = []
+    for number, (roles, words) in enumerate(docs):
+        doc_id = f"doc{number:03d}"
+        # Every document carries a unique marker word, so any leak of its text shows in the response.
+        text = f"Marker{doc_id} says " + " ".join(words) + f". The {words[0]} is {words[-1]}."
+        chunks.append(
+            Chunk(chunk_id(doc_id, "v1", 0), doc_id, "v1", text, f"s3://b/{doc_id}.md", f"Title{doc_id}", tuple(sorted(roles)), 0)
+        )
+    store.upsert(chunks, embedder.embed_documents([c.indexed_text() for c in chunks]))
+    return QueryService(store, embedder, ExtractiveGenerator(), Settings(candidates=20))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(documents, role_sets, st.lists(st.sampled_from(WORDS), min_size=1, max_size=4), st.integers(1, 20))
+def test_no_response_carries_a_forbidden_document(docs, caller, question_words, top_k):
+    caller_roles = frozenset(caller)
+    with tempfile.TemporaryDirectory() as tmp:
+        service = build(Path(tmp), docs)
+        question = " ".join(question_words) + "?"
+        hits = service.retrieve(question, caller_roles, top_k)
+        result = service.answer(question, caller_roles, top_k)
+
+    forbidden = [f"doc{n:03d}" for n, (roles, _) in enumerate(docs) if not roles & caller_roles]
+    visible = len(docs) - len(forbidden)
+    response = json.dumps(
+        {
+            "results": [source_json(n, hit) for n, hit in enumerate(hits, 1)],
+            "answer": result.answer.text,
+            "citations": [source_json(n, hit) for n, hit in result.cited_sources()],
+        }
+    )
+    for doc_id in forbidden:
+        assert doc_id not in response  # neither its marker, its id, its title nor its source
+    # The filter runs inside the search: as many results as visible documents allow, up to top_k.
+    assert len(hits) == min(top_k, visible)
