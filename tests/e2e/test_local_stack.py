@@ -18,6 +18,7 @@ import jwt
 import pytest
 
 from ragline.local.client import StackClient
+from ragline.local.tokens import issue_token
 from tests.fixtures.documents import make_pdf
 
 pytestmark = pytest.mark.e2e
@@ -108,10 +109,12 @@ def test_tokens_are_checked_like_api_gateway_does(home, corpus):
     assert corpus.call("POST", "/query", body, token="not-a-jwt")[0] == 401
     good = corpus.token("eve", ["finance"])
     claims = jwt.decode(good, options={"verify_signature": False})
-    forged = jwt.encode({**claims, "cognito:groups": ["finance"]}, "guessed-secret", algorithm="HS256")
+    forged = jwt.encode({**claims, "cognito:groups": ["finance"]}, "a-guessed-secret-long-enough-for-hs256", algorithm="HS256")
     assert corpus.call("POST", "/query", body, token=forged)[0] == 401
-    expired = jwt.encode({**claims, "exp": int(time.time()) - 10}, "x", algorithm="HS256")
-    assert corpus.call("POST", "/query", body, token=expired)[0] == 401
+    assert corpus.call("POST", "/query", body, token=issue_token(home, "eve", ["finance"], ttl_seconds=-10))[0] == 401
+    key = (home / "signing-key.pem").read_bytes()  # the stack's own key, but another issuer's token
+    foreign = jwt.encode({**claims, "iss": "https://cognito-idp.us-east-1.amazonaws.com/other"}, key, algorithm="RS256")
+    assert corpus.call("POST", "/query", body, token=foreign)[0] == 401
     token = cli(home, "token", "--user", "eve", "--groups", "finance").stdout.strip()
     assert corpus.call("POST", "/query", body, token=token)[0] == 200
 

@@ -28,7 +28,7 @@ def ingest_with_progress(
             bar.update(1)
             if record.status == "failed":
                 failed.append(upload.key)
-                bar.write(f"failed: {upload.key}: {record.error}")
+                bar.write(f"failed: {upload.key}: {record.error}", file=sys.stderr)
 
         results = client.wait(documents, timeout=timeout, on_settled=settled)
     timed_out = [key for key, record in results.items() if record is None]
