@@ -64,8 +64,9 @@ class DevStack:
 
         ingest = LocalFunction("ingest")
         query = LocalFunction("query")
-        ingest.module.ingestor()  # load the model now, not on the first upload
-        query.module.services()
+        # Load the embedding model in both functions now, not on the first upload or question.
+        ingest.module.ingestor().embedder.embed_documents(["warm-up"])
+        query.module.services().query.embedder.embed_query("warm-up")
         self._worker = IngestWorker(sqs, resources.queue_url, resources.queue_arn, settings.region, ingest)
         self._worker.start()
         self._gateway = LocalApiGateway(query, TokenVerifier(self.home), port=self.port)
