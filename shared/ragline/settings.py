@@ -40,6 +40,9 @@ class Settings:
 
     store: str = "embedded"  # embedded | opensearch
     index_path: str = ".ragline/index.sqlite3"
+    opensearch_url: str = ""
+    opensearch_index: str = "ragline-chunks"
+    opensearch_service: str = "es"  # es (managed domain) | aoss (Serverless collection)
 
     generator: str = "extractive"  # extractive | bedrock
     generator_model: str = "anthropic.claude-3-haiku-20240307-v1:0"
@@ -73,6 +76,9 @@ class Settings:
             embed_concurrency=int(get("RAGLINE_EMBED_CONCURRENCY", cls.embed_concurrency)),
             store=get("RAGLINE_STORE", cls.store),
             index_path=get("RAGLINE_INDEX_PATH", cls.index_path),
+            opensearch_url=get("RAGLINE_OPENSEARCH_URL", cls.opensearch_url),
+            opensearch_index=get("RAGLINE_OPENSEARCH_INDEX", cls.opensearch_index),
+            opensearch_service=get("RAGLINE_OPENSEARCH_SERVICE", cls.opensearch_service),
             generator=get("RAGLINE_GENERATOR", cls.generator),
             generator_model=get("RAGLINE_GENERATOR_MODEL", cls.generator_model),
             max_answer_tokens=int(get("RAGLINE_MAX_ANSWER_TOKENS", cls.max_answer_tokens)),
