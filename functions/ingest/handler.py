@@ -33,7 +33,7 @@ def ingestor() -> Ingestor:
     return Ingestor(
         objects=build_objects(settings),
         registry=build_registry(settings),
-        store=build_store(settings, embedder.dimension),
+        store=build_store(settings, embedder.dimension, create_index=True),
         embedder=embedder,
         settings=settings,
     )

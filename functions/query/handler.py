@@ -15,6 +15,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ragline.access import can_see, roles_from_claims
 from ragline.api import BadRequest, QueryRequest, document_json, source_json
+from ragline.ids import is_document_id
 from ragline.factory import build_embedder, build_generator, build_registry, build_store
 from ragline.ports import Registry
 from ragline.query import QueryService
@@ -87,12 +88,12 @@ def retrieve() -> dict:
 @app.get("/documents/<doc_id>")
 def get_document(doc_id: str) -> dict | Response:
     roles = caller_roles()
-    record = services().registry.get(doc_id)
+    record = services().registry.get(doc_id) if is_document_id(doc_id) else None
     is_admin = services().settings.admin_group in roles
     if record is None or not (is_admin or can_see(record.roles, roles)):
         # The same answer for "absent" and "not yours": existence is not disclosed.
         return _error(404, "not_found", "no such document")
-    return document_json(record)
+    return document_json(record, show_roles=is_admin)
 
 
 def _error(status: int, code: str, message: str) -> Response:

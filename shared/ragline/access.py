@@ -81,7 +81,7 @@ def roles_from_sidecar(data: bytes) -> tuple[str, ...] | None:
         roles = roles["value"]
     if isinstance(roles, str):
         roles = roles.split(",")
-    if not isinstance(roles, list):
+    if not isinstance(roles, list) or not all(isinstance(role, str) for role in roles):
         raise InvalidSidecar("'roles' must be a list of strings")
     return _clean(roles)
 

@@ -44,7 +44,7 @@ class QueryRequest:
             raise BadRequest("body_too_large", f"request body is over {MAX_BODY_BYTES} bytes")
         try:
             payload: Any = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser goes
             raise BadRequest("invalid_json", "request body is not valid JSON") from None
         if not isinstance(payload, dict):
             raise BadRequest("invalid_body", "request body must be a JSON object")
@@ -53,6 +53,10 @@ class QueryRequest:
             raise BadRequest("invalid_question", "'question' must be a non-empty string")
         if len(question) > MAX_QUESTION_CHARS:
             raise BadRequest("question_too_long", f"'question' is over {MAX_QUESTION_CHARS} characters")
+        try:
+            question.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate escape such as "\ud800"
+            raise BadRequest("invalid_question", "'question' is not valid Unicode text") from None
         top_k = payload.get("top_k", default_top_k)
         if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k not in TOP_K_RANGE:
             raise BadRequest(
@@ -80,14 +84,17 @@ def source_json(number: int, hit: SearchHit) -> dict[str, Any]:
     return result
 
 
-def document_json(record: DocumentRecord) -> dict[str, Any]:
-    return {
+def document_json(record: DocumentRecord, show_roles: bool) -> dict[str, Any]:
+    """A document's status. Its roles name other groups, so only admins see them."""
+    result: dict[str, Any] = {
         "doc_id": record.doc_id,
         "source": record.source,
         "title": record.title,
         "status": record.status,
         "chunk_count": record.chunk_count,
         "error": record.error or None,
-        "roles": list(record.roles),
         "updated_at": record.updated_at,
     }
+    if show_roles:
+        result["roles"] = list(record.roles)
+    return result

@@ -33,12 +33,26 @@ def build_embedder(settings: Settings) -> Embedder:
     raise ValueError(f"unknown RAGLINE_EMBEDDER {settings.embedder!r} (hash, local or bedrock)")
 
 
-def build_store(settings: Settings, dimension: int) -> VectorStore:
+def build_store(settings: Settings, dimension: int, create_index: bool = False) -> VectorStore:
+    """``create_index``: make the OpenSearch index if missing (the ingest function does; the query
+    function needs no right to)."""
     if settings.store == "embedded":
         from ragline.stores.embedded import EmbeddedStore
 
         return EmbeddedStore(settings.index_path, dimension)
-    raise ValueError(f"unknown RAGLINE_STORE {settings.store!r} (embedded)")
+    if settings.store == "opensearch":
+        from ragline.stores.opensearch import OpenSearchStore, connect, is_serverless_url
+
+        if not settings.opensearch_url:
+            raise ValueError("RAGLINE_STORE=opensearch needs RAGLINE_OPENSEARCH_URL")
+        service = settings.opensearch_service or None
+        client = connect(settings.opensearch_url, region=settings.region, service=service)
+        serverless = service == "aoss" if service else is_serverless_url(settings.opensearch_url)
+        store = OpenSearchStore(client, settings.opensearch_index, dimension, serverless=serverless)
+        if create_index:
+            store.ensure_index()
+        return store
+    raise ValueError(f"unknown RAGLINE_STORE {settings.store!r} (embedded or opensearch)")
 
 
 def build_generator(settings: Settings) -> Generator:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import re
+
+_DOCUMENT_ID = re.compile(r"[0-9a-f]{24}")
 
 
 def document_id(bucket: str, key: str) -> str:
@@ -12,6 +15,15 @@ def document_id(bucket: str, key: str) -> str:
     True
     """
     return hashlib.blake2b(f"{bucket}/{key}".encode(), digest_size=12).hexdigest()
+
+
+def is_document_id(value: str) -> bool:
+    """Whether ``value`` has the shape :func:`document_id` gives (24 hex digits).
+
+    >>> is_document_id(document_id("docs", "a.md")), is_document_id("../etc")
+    (True, False)
+    """
+    return _DOCUMENT_ID.fullmatch(value) is not None
 
 
 def chunk_id(doc_id: str, version: str, position: int) -> str:

@@ -28,12 +28,16 @@ from ragline.access import (
     sidecar_key,
 )
 from ragline.chunking import chunk_document
-from ragline.errors import UnparseableDocument
+from ragline.errors import TransientError, UnparseableDocument
 from ragline.ids import chunk_id, document_id
 from ragline.models import Chunk, DocumentRecord, StoredObject
 from ragline.parsing import parse_document
 from ragline.ports import Embedder, ObjectStore, Registry, VectorStore
 from ragline.settings import Settings
+
+class DocumentNotReady(TransientError):
+    """An event that must wait for another to finish: raised so the queue redelivers it later."""
+
 
 Outcome = Literal["indexed", "failed", "deleted", "roles-updated", "skipped"]
 
@@ -105,9 +109,13 @@ class Ingestor:
         previous = self.registry.get(doc_id)
         if previous is not None and is_older(event.sequencer, previous.sequencer):
             return "skipped"  # a newer event for this key has been applied already
-        if event.kind == "removed":
-            return self._remove(doc_id, event, previous)
         stored = self.objects.get(event.bucket, event.key)
+        if event.kind == "removed":
+            if stored is not None:
+                # An old version was deleted (versioned bucket) or the key was written again since:
+                # the index follows what the bucket holds now.
+                return self._index(doc_id, stored, event.sequencer)
+            return self._remove(doc_id, event, previous)
         if stored is None:
             return "skipped"  # deleted since; its ObjectRemoved event follows
         return self._index(doc_id, stored, event.sequencer)
@@ -134,8 +142,7 @@ class Ingestor:
             self.registry.put(replace(record, status="failed", error=str(error)))
             return "failed"
         vectors = self.embedder.embed_documents([chunk.indexed_text() for chunk in chunks])
-        self.store.upsert(chunks, vectors)
-        self.store.delete_document(doc_id, keep_version=stored.version)
+        self.store.replace_document(doc_id, chunks, vectors)
         self.registry.put(
             replace(record, chunk_count=len(chunks), title=chunks[0].title)
         )
@@ -147,8 +154,13 @@ class Ingestor:
             raise UnparseableDocument(
                 f"file is {_megabytes(len(stored.data))}, over the limit of {_megabytes(limit)}"
             )
-        parsed = parse_document(stored.key, stored.data)
-        drafts = chunk_document(parsed, self.settings.chunk_tokens, self.settings.chunk_overlap)
+        try:
+            parsed = parse_document(stored.key, stored.data)
+            drafts = chunk_document(parsed, self.settings.chunk_tokens, self.settings.chunk_overlap)
+        except UnparseableDocument:
+            raise
+        except Exception as error:  # parsing is pure computation on bytes: retrying gives the same crash
+            raise UnparseableDocument(f"could not parse the file ({type(error).__name__})") from error
         if not drafts:
             raise UnparseableDocument("no text found")
         source = f"s3://{stored.bucket}/{stored.key}"
@@ -201,13 +213,19 @@ class Ingestor:
 
     def _apply_sidecar(self, bucket: str, key: str) -> Outcome:
         """A sidecar was written or removed: recompute the document's roles, keep its vectors."""
-        doc_id = document_id(bucket, key)
-        record = self.registry.get(doc_id)
-        if record is None or record.status != "indexed":
-            return "skipped"  # not indexed (yet): its own ingest reads the sidecar
         stored = self.objects.get(bucket, key)
         if stored is None:
-            return "skipped"
+            return "skipped"  # a sidecar for no document: its document's ingest will read it
+        doc_id = document_id(bucket, key)
+        record = self.registry.get(doc_id)
+        if record is None or record.version != stored.version:
+            # The document's current version is still being ingested, and that ingest may have read the
+            # roles before this sidecar existed. Come back once it is done, rather than lose the change.
+            raise DocumentNotReady(f"{key} is not indexed yet; its sidecar will be applied on redelivery")
+        if record.status != "indexed":
+            # Failed (perhaps by an earlier broken sidecar) or deleted: ingest the document again, which
+            # reads the sidecar afresh.
+            return self._index(doc_id, stored, record.sequencer)
         try:
             roles = self._roles_of(stored)
         except InvalidSidecar as error:
@@ -216,5 +234,5 @@ class Ingestor:
             self.registry.put(replace(record, roles=(), status="failed", error=str(error), updated_at=_now()))
             return "failed"
         self.store.update_roles(doc_id, roles)
-        self.registry.put(replace(record, roles=roles, updated_at=_now()))
+        self.registry.put(replace(record, roles=roles, error="", updated_at=_now()))
         return "roles-updated"

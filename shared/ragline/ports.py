@@ -31,6 +31,11 @@ class VectorStore(Protocol):
 
     def upsert(self, chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]]) -> None: ...
 
+    def replace_document(self, doc_id: str, chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]]) -> int:
+        """Make ``chunks`` the document's only chunks: upsert them and remove every other chunk of the
+        document (an older version, or positions a new chunking no longer makes); returns how many went."""
+        ...
+
     def delete_document(self, doc_id: str, keep_version: str | None = None) -> int:
         """Remove a document's chunks (all, or all but those of ``keep_version``); returns how many."""
         ...

@@ -27,6 +27,16 @@ def _split(value: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in value.split(",") if part.strip())
 
 
+def _prefix_roles(value: str) -> dict[str, tuple[str, ...]]:
+    """``{"public/": ["everyone"]}``: each prefix to a list of role names."""
+    policy = json.loads(value)
+    if not isinstance(policy, dict) or not all(
+        isinstance(roles, list) and all(isinstance(role, str) for role in roles) for roles in policy.values()
+    ):
+        raise ValueError('RAGLINE_PREFIX_ROLES must be a JSON object of lists, e.g. {"public/": ["everyone"]}')
+    return {prefix: tuple(roles) for prefix, roles in policy.items()}
+
+
 @dataclass(frozen=True)
 class Settings:
     bucket: str = "ragline-documents"
@@ -42,7 +52,9 @@ class Settings:
     index_path: str = ".ragline/index.sqlite3"
     opensearch_url: str = ""
     opensearch_index: str = "ragline-chunks"
-    opensearch_service: str = "es"  # es (managed domain) | aoss (Serverless collection)
+    # SigV4 service: "es" (managed domain), "aoss" (Serverless collection), or "" to tell from the URL's host
+    # (no signing for a self-managed cluster, basic auth when the URL carries user:password).
+    opensearch_service: str = ""
 
     generator: str = "extractive"  # extractive | bedrock
     generator_model: str = "anthropic.claude-3-haiku-20240307-v1:0"
@@ -63,9 +75,7 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         get = env.get
-        prefix_roles = {
-            prefix: tuple(roles) for prefix, roles in json.loads(get("RAGLINE_PREFIX_ROLES", "{}")).items()
-        }
+        prefix_roles = _prefix_roles(get("RAGLINE_PREFIX_ROLES", "{}"))
         return cls(
             bucket=get("RAGLINE_BUCKET", cls.bucket),
             registry_table=get("RAGLINE_REGISTRY_TABLE", cls.registry_table),

@@ -50,7 +50,8 @@ def split_sentences(text: str) -> list[str]:
     for piece in (s.strip() for s in _SENTENCE_END.split(text)):
         if not piece:
             continue
-        if sentences and _ABBREVIATION_END.search(sentences[-1]):
+        # Only the tail can end in an abbreviation; searching the whole, growing sentence is quadratic.
+        if sentences and _ABBREVIATION_END.search(sentences[-1][-16:]):
             sentences[-1] = f"{sentences[-1]} {piece}"
         else:
             sentences.append(piece)

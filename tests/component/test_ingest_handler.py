@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 from ragline.ids import document_id
+from ragline.ingest import ObjectEvent
 from tests.conftest import load_event
 from tests.fixtures.documents import make_pdf
 
@@ -155,3 +157,84 @@ def test_sample_events_from_the_events_folder(stack):
     assert stack.ingest.invoke(load_event("sqs-s3-object-removed.json")) == {"batchItemFailures": []}
     assert _record(stack, key).status == "deleted"
     assert _store(stack).count(_record(stack, key).doc_id) == 0
+
+
+def test_a_sidecar_that_overtakes_its_document_is_retried_not_lost(stack):
+    """The sidecar's event is handled while the document's own ingest has not finished: it must wait."""
+    stack.put("plan.md", "# Plan\n\nThe merger closes in June.", roles=["everyone"])
+    document_messages = stack.receive()
+    stack.put("plan.md.metadata.json", json.dumps({"metadataAttributes": {"roles": ["executives"]}}))
+    sidecar_messages = stack.receive()
+
+    first = stack.deliver(sidecar_messages)  # the document is not indexed yet
+    assert first["batchItemFailures"] == [{"itemIdentifier": sidecar_messages[0]["MessageId"]}]
+    stack.deliver(document_messages)  # reads the sidecar: it exists by now
+    assert stack.deliver(sidecar_messages) == {"batchItemFailures": []}  # the redelivery
+
+    assert _record(stack, "plan.md").roles == ("executives",)
+    assert not _store(stack).bm25_search("merger", frozenset({"everyone"}), 5)
+
+
+def test_a_broken_sidecar_hides_the_document_until_it_is_fixed(stack):
+    stack.put("plan.md", "# Plan\n\nThe merger closes in June.", roles=["finance"])
+    stack.drain()
+    stack.put("plan.md.metadata.json", b'{"metadataAttributes": {"roles": [null, 1]}}')
+    stack.drain()
+    assert _record(stack, "plan.md").status == "failed"
+    assert not _store(stack).bm25_search("merger", frozenset({"finance"}), 5)
+
+    stack.put("plan.md.metadata.json", json.dumps({"metadataAttributes": {"roles": ["legal"]}}))
+    stack.drain()
+
+    record = _record(stack, "plan.md")
+    assert (record.status, record.roles, record.error) == ("indexed", ("legal",), "")
+    assert _store(stack).bm25_search("merger", frozenset({"legal"}), 5)
+
+
+def test_a_parser_crash_fails_the_document_and_removes_its_old_version(stack, monkeypatch):
+    stack.put("deep.md", "# Deep\n\nThe first version mentions zeppelins.", roles=["staff"])
+    stack.drain()
+    doc_id = _record(stack, "deep.md").doc_id
+
+    def crashing_parser(key, data):  # fault injection: what a pathological file does to a parser
+        raise RecursionError("maximum recursion depth exceeded")
+
+    monkeypatch.setattr("ragline.ingest.parse_document", crashing_parser)
+    stack.put("deep.md", "# Deep\n\nThe second version.", roles=["staff"])
+    response = stack.drain()
+
+    assert response == {"batchItemFailures": []}  # permanent: no point in redelivering
+    record = _record(stack, "deep.md")
+    assert (record.status, record.error) == ("failed", "could not parse the file (RecursionError)")
+    assert _store(stack).count(doc_id) == 0  # the old version went with the overwrite
+
+
+def test_reindexing_the_same_version_with_another_chunk_size_leaves_no_stale_chunk(stack, monkeypatch):
+    long_text = "# Notes\n\n" + "\n\n".join(f"Paragraph {n} talks about topic {n} at some length." for n in range(60))
+    stack.put("notes.md", long_text, roles=["staff"])
+    stack.drain()
+    doc_id = _record(stack, "notes.md").doc_id
+    before = _store(stack).count(doc_id)
+
+    ingestor = stack.ingest.module.ingestor()
+    ingestor.settings = dataclasses.replace(ingestor.settings, chunk_tokens=800, chunk_overlap=0)
+    assert ingestor.handle(ObjectEvent("created", stack.settings.bucket, "notes.md")) == "indexed"
+
+    after = _store(stack).count(doc_id)
+    assert before > after == _record(stack, "notes.md").chunk_count
+
+
+def test_deleting_an_old_version_keeps_the_current_one_indexed(stack):
+    stack.s3.put_bucket_versioning(Bucket=stack.settings.bucket, VersioningConfiguration={"Status": "Enabled"})
+    first = stack.put("notes.md", "# Notes\n\nVersion one.", roles=["staff"])
+    stack.put("notes.md", "# Notes\n\nVersion two talks about zeppelins.", roles=["staff"])
+    stack.drain()
+    stack.s3.delete_object(Bucket=stack.settings.bucket, Key="notes.md", VersionId=first["VersionId"])
+    # S3 notifies ObjectRemoved:Delete for a version delete; moto sends nothing, so the event is handed over.
+    outcome = stack.ingest.module.ingestor().handle(ObjectEvent("removed", stack.settings.bucket, "notes.md"))
+
+    assert outcome == "indexed"
+
+    record = _record(stack, "notes.md")
+    assert record.status == "indexed"
+    assert _store(stack).bm25_search("zeppelins", frozenset({"staff"}), 5)

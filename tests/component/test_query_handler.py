@@ -105,6 +105,8 @@ def test_an_unanswerable_question_is_declined_without_citations(corpus):
         ({"question": "ok", "top_k": True}, "invalid_top_k"),
         ({"question": "ok", "top_k": 2.5}, "invalid_top_k"),
         ("x" * 20000, "body_too_large"),
+        ("[" * 5000, "invalid_json"),
+        ('{"question": "\\ud800 revenue"}', "invalid_question"),
     ],
 )
 def test_bad_requests_get_400_with_a_message_and_code(stack, body, code):
@@ -122,9 +124,17 @@ def test_document_status_is_visible_only_to_its_roles(corpus):
     assert status == 200
     assert body["status"] == "indexed" and body["chunk_count"] >= 1 and body["doc_id"] == doc_id
 
+    assert "roles" not in body  # they name other groups: admins only
     hidden = corpus.request("GET", f"/documents/{doc_id}", groups=["everyone"])
     absent = corpus.request("GET", "/documents/000000000000000000000000", groups=["everyone"])
-    assert hidden == absent == (404, {"message": "no such document", "code": "not_found"})
+    malformed = corpus.request("GET", "/documents/" + "a" * 3000, groups=["everyone"])
+    assert hidden == absent == malformed == (404, {"message": "no such document", "code": "not_found"})
+
+
+def test_admins_see_every_document_status_with_its_roles(corpus):
+    doc_id = document_id("ragline-documents", "finance/q3.md")
+    status, body = corpus.request("GET", f"/documents/{doc_id}", groups=["admin"])
+    assert status == 200 and body["roles"] == ["finance"]
 
 
 def test_document_status_of_a_failed_document_carries_the_reason(stack):

@@ -299,6 +299,50 @@ def test_delete_document_removes_all_or_all_but_one_version(store: EmbeddedStore
     assert [hit.chunk.chunk_id for hit in store.knn_search(axis(0), frozenset({"finance"}), k=10)] == ["other"]
 
 
+def test_replace_document_leaves_exactly_the_new_chunks(store: EmbeddedStore) -> None:
+    old = [make_chunk(f"d-v1-{n}", f"old text {n}", doc_id="d", version="v1", position=n) for n in range(3)]
+    other = make_chunk("e-v1-0", "another document", doc_id="e")
+    store.upsert([*old, other], [axis(n) for n in range(3)] + [axis(3)])
+    # The same version chunked anew: fewer positions, one id shared with the old set.
+    new = [make_chunk("d-v1-0", "new text zero", doc_id="d", version="v1"), make_chunk("d-v2-1", "new one", doc_id="d", version="v2", position=1)]
+
+    removed = store.replace_document("d", new, [axis(4), axis(5)])
+
+    assert removed == 2
+    assert store.chunk_ids("d") == ["d-v1-0", "d-v2-1"]
+    assert store.chunk_ids("e") == ["e-v1-0"]
+    assert [h.chunk.text for h in store.bm25_search("text", frozenset({"finance"}), 10)] == ["new text zero"]
+
+
+def test_replace_document_is_one_transaction_for_readers(tmp_path: Path) -> None:
+    """A reader on another connection sees the old set or the new set, never a mix or nothing."""
+    writer = EmbeddedStore(tmp_path / "s.sqlite3", DIM)
+    reader = EmbeddedStore(tmp_path / "s.sqlite3", DIM)
+    versions = [[make_chunk(f"d-v{v}-{n}", f"text {v}", doc_id="d", version=f"v{v}", position=n) for n in range(4)] for v in range(2)]
+    writer.upsert(versions[0], [axis(n) for n in range(4)])
+    seen: set[frozenset[str]] = set()
+    stop = threading.Event()
+
+    def read() -> None:
+        while not stop.is_set():
+            hits = reader.knn_search(axis(0), frozenset({"finance"}), 10)
+            seen.add(frozenset(h.chunk.version for h in hits))
+
+    thread = threading.Thread(target=read)
+    thread.start()
+    for round_ in range(60):
+        chunks = versions[(round_ + 1) % 2]
+        writer.replace_document("d", chunks, [axis(n) for n in range(4)])
+    stop.set()
+    thread.join()
+    assert seen <= {frozenset({"v0"}), frozenset({"v1"})}
+
+
+def test_replace_document_refuses_chunks_of_another_document(store: EmbeddedStore) -> None:
+    with pytest.raises(ValueError):
+        store.replace_document("d", [make_chunk("x", doc_id="other")], [axis(0)])
+
+
 def test_update_roles_changes_visibility_in_both_searches(tmp_path: Path) -> None:
     path = tmp_path / "index.db"
     writer = EmbeddedStore(path, DIM)

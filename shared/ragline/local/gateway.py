@@ -27,9 +27,7 @@ ROUTES: list[tuple[str, str, bool]] = [
     ("GET", "/health", False),
     ("POST", "/query", True),
     ("POST", "/retrieve", True),
-    ("POST", "/documents", True),
     ("GET", "/documents/{doc_id}", True),
-    ("DELETE", "/documents/{doc_id}", True),
 ]
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
 
@@ -111,9 +109,6 @@ class LocalApiGateway:
 
             def do_DELETE(self) -> None:
                 gateway._serve(self, "DELETE")
-
-            def do_PUT(self) -> None:
-                gateway._serve(self, "PUT")
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass  # the function logs each request already

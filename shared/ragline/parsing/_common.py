@@ -119,9 +119,14 @@ class SectionBuilder:
             self._paragraphs = []
 
 
+MAX_TITLE_CHARS = 300  # a title is copied into every chunk and the registry: keep it a title
+
+
 def finish(title: str, sections: list[Section]) -> ParsedDocument:
     """The parsed document, without empty sections; raises when no text is left at all."""
     kept = [section for section in sections if section.text.strip()]
     if not kept:
         raise UnparseableDocument("no text found")
+    if len(title) > MAX_TITLE_CHARS:
+        title = title[: MAX_TITLE_CHARS - 1].rstrip() + "…"
     return ParsedDocument(title=title, sections=kept)

@@ -2,4 +2,9 @@
 
 - :mod:`ragline.stores.embedded`: :class:`EmbeddedStore`, one SQLite file with FTS5 for BM25 and exact
   k-NN in numpy. For the local stack, tests and small deployments.
+- :mod:`ragline.stores.opensearch`: :class:`OpenSearchStore`, an Amazon OpenSearch Service domain or an
+  OpenSearch Serverless vector collection (SigV4), or any OpenSearch cluster. Production.
+
+Both filter by role inside their searches, and the contract suite in ``tests/contract`` holds them to the
+same behaviour.
 """

@@ -105,6 +105,16 @@ def fts_query(text: str) -> str:
 
 
 @dataclass(frozen=True)
+class _Rows:
+    """Chunks ready to write: the chunks rows, their ids, their (chunk_id, role) pairs, their FTS texts."""
+
+    chunks: list[tuple[Any, ...]]
+    ids: list[tuple[str]]
+    roles: list[tuple[str, str]]
+    texts: list[tuple[str, str]]
+
+
+@dataclass(frozen=True)
 class _Index:
     """An immutable snapshot of every vector, as of one ``generation``."""
 
@@ -205,10 +215,39 @@ class EmbeddedStore:
         Raises ``ValueError`` when the counts differ or a vector has the wrong dimension or a
         non-finite value; nothing is written then.
         """
+        rows = self._rows(chunks, vectors)
+        if not rows.ids:
+            return
+        with self._write():
+            self._insert(rows)
+            self._bump()
+
+    def replace_document(self, doc_id: str, chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]]) -> int:
+        """Make ``chunks`` the document's only chunks, in one transaction: readers see the old set or the
+        new one, never both. Returns how many old chunks were removed."""
+        if any(chunk.doc_id != doc_id for chunk in chunks):
+            raise ValueError(f"every chunk must belong to {doc_id}")
+        rows = self._rows(chunks, vectors)
+        keep = {chunk_id for (chunk_id,) in rows.ids}
+        with self._write():
+            conn = self._conn
+            stale = [
+                (chunk_id,)
+                for (chunk_id,) in conn.execute("SELECT chunk_id FROM chunks WHERE doc_id = ?", (doc_id,))
+                if chunk_id not in keep
+            ]
+            _delete_chunks(conn, stale)
+            if rows.ids:
+                self._insert(rows)
+            self._bump()
+        return len(stale)
+
+    def _rows(self, chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]]) -> _Rows:
+        """Validate and turn chunks and vectors into the rows :meth:`_insert` writes."""
         if len(chunks) != len(vectors):
             raise ValueError(f"{len(chunks)} chunks but {len(vectors)} vectors")
         if not chunks:
-            return
+            return _Rows([], [], [], [])
         for position, vector in enumerate(vectors):
             if len(vector) != self.dimension:
                 raise ValueError(
@@ -222,34 +261,37 @@ class EmbeddedStore:
 
         # A chunk id given twice in one call: the last one wins, as it would over two calls.
         latest = {chunk.chunk_id: (chunk, i) for i, chunk in enumerate(chunks)}
-        rows = [
-            (
-                chunk.chunk_id,
-                chunk.doc_id,
-                chunk.version,
-                chunk.text,
-                chunk.source,
-                chunk.title,
-                json.dumps(list(chunk.roles)),
-                chunk.position,
-                chunk.page,
-                json.dumps(list(chunk.heading_path)),
-                matrix[i].tobytes(),
-            )
-            for chunk, i in latest.values()
-        ]
-        ids = [(chunk_id,) for chunk_id in latest]
-        role_rows = [(chunk.chunk_id, role) for chunk, _ in latest.values() for role in chunk.roles]
-        texts = [(chunk.indexed_text(), chunk.chunk_id) for chunk, _ in latest.values()]
-        with self._write():
-            conn = self._conn
-            _delete_chunks(conn, ids)
-            conn.executemany(
-                f"INSERT INTO chunks ({_CHUNK_COLUMNS}, vector) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
-            )
-            conn.executemany("INSERT OR IGNORE INTO chunk_roles (chunk_id, role) VALUES (?, ?)", role_rows)
-            conn.executemany("INSERT INTO chunks_fts (rowid, body) SELECT id, ? FROM chunks WHERE chunk_id = ?", texts)
-            self._bump()
+        return _Rows(
+            chunks=[
+                (
+                    chunk.chunk_id,
+                    chunk.doc_id,
+                    chunk.version,
+                    chunk.text,
+                    chunk.source,
+                    chunk.title,
+                    json.dumps(list(chunk.roles)),
+                    chunk.position,
+                    chunk.page,
+                    json.dumps(list(chunk.heading_path)),
+                    matrix[i].tobytes(),
+                )
+                for chunk, i in latest.values()
+            ],
+            ids=[(chunk_id,) for chunk_id in latest],
+            roles=[(chunk.chunk_id, role) for chunk, _ in latest.values() for role in chunk.roles],
+            texts=[(chunk.indexed_text(), chunk.chunk_id) for chunk, _ in latest.values()],
+        )
+
+    def _insert(self, rows: _Rows) -> None:
+        """Write rows, replacing chunks of the same id. Call inside :meth:`_write`."""
+        conn = self._conn
+        _delete_chunks(conn, rows.ids)
+        conn.executemany(
+            f"INSERT INTO chunks ({_CHUNK_COLUMNS}, vector) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows.chunks
+        )
+        conn.executemany("INSERT OR IGNORE INTO chunk_roles (chunk_id, role) VALUES (?, ?)", rows.roles)
+        conn.executemany("INSERT INTO chunks_fts (rowid, body) SELECT id, ? FROM chunks WHERE chunk_id = ?", rows.texts)
 
     def delete_document(self, doc_id: str, keep_version: str | None = None) -> int:
         """Remove a document's chunks (all, or all but those of ``keep_version``); returns how many."""
