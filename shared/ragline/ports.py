@@ -51,6 +51,15 @@ class VectorStore(Protocol):
     def count(self, doc_id: str | None = None) -> int: ...
 
 
+class Reranker(Protocol):
+    """Reorders retrieved passages by relevance to the question; returns at most ``top_n`` of them,
+    best first, with the reranker's own scores."""
+
+    name: str
+
+    def rerank(self, question: str, hits: Sequence[SearchHit], top_n: int) -> list[SearchHit]: ...
+
+
 class Generator(Protocol):
     """Writes an answer to a question from numbered sources (1-based, in the order given)."""
 
