@@ -27,11 +27,10 @@ from ragline.access import (
     roles_from_sidecar,
     sidecar_key,
 )
-from ragline.chunking import chunk_document
 from ragline.errors import TransientError, UnparseableDocument
-from ragline.ids import chunk_id, document_id
-from ragline.models import Chunk, DocumentRecord, StoredObject
-from ragline.parsing import parse_document
+from ragline.ids import document_id
+from ragline.indexing import chunks_of, index_chunks
+from ragline.models import DocumentRecord, StoredObject
 from ragline.ports import Embedder, ObjectStore, Registry, VectorStore
 from ragline.settings import Settings
 
@@ -79,10 +78,6 @@ def is_older(sequencer: str, than: str) -> bool:
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-
-
-def _megabytes(size: int) -> str:
-    return f"{size / 1_048_576:.1f} MB"
 
 
 class Ingestor:
@@ -135,50 +130,17 @@ class Ingestor:
         try:
             roles = self._roles_of(stored)
             record = replace(record, roles=roles)  # so the status of a failed document shows to its roles
-            chunks = self._chunks_of(doc_id, stored, roles)
+            chunks = chunks_of(stored, doc_id, roles, self.settings)
         except (UnparseableDocument, InvalidSidecar) as error:
             # The old version must not outlive its replacement, even when the replacement is broken.
             self.store.delete_document(doc_id)
             self.registry.put(replace(record, status="failed", error=str(error)))
             return "failed"
-        vectors = self.embedder.embed_documents([chunk.indexed_text() for chunk in chunks])
-        self.store.replace_document(doc_id, chunks, vectors)
+        index_chunks(self.store, self.embedder, doc_id, chunks)
         self.registry.put(
             replace(record, chunk_count=len(chunks), title=chunks[0].title)
         )
         return "indexed"
-
-    def _chunks_of(self, doc_id: str, stored: StoredObject, roles: tuple[str, ...]) -> list[Chunk]:
-        limit = self.settings.max_object_bytes
-        if len(stored.data) > limit:
-            raise UnparseableDocument(
-                f"file is {_megabytes(len(stored.data))}, over the limit of {_megabytes(limit)}"
-            )
-        try:
-            parsed = parse_document(stored.key, stored.data)
-            drafts = chunk_document(parsed, self.settings.chunk_tokens, self.settings.chunk_overlap)
-        except UnparseableDocument:
-            raise
-        except Exception as error:  # parsing is pure computation on bytes: retrying gives the same crash
-            raise UnparseableDocument(f"could not parse the file ({type(error).__name__})") from error
-        if not drafts:
-            raise UnparseableDocument("no text found")
-        source = f"s3://{stored.bucket}/{stored.key}"
-        return [
-            Chunk(
-                chunk_id=chunk_id(doc_id, stored.version, position),
-                doc_id=doc_id,
-                version=stored.version,
-                text=draft.text,
-                source=source,
-                title=parsed.title,
-                roles=roles,
-                position=position,
-                page=draft.page,
-                heading_path=draft.heading_path,
-            )
-            for position, draft in enumerate(drafts)
-        ]
 
     def _roles_of(self, stored: StoredObject) -> tuple[str, ...]:
         sidecar = self.objects.get(stored.bucket, sidecar_key(stored.key))

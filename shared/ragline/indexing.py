@@ -1,0 +1,61 @@
+"""From an object's bytes to indexed chunks: parse, chunk, embed, replace. One path for production and eval.
+
+Example:
+    >>> chunks = chunks_of(stored, doc_id, ("finance",), settings)  # doctest: +SKIP
+    >>> index_chunks(store, embedder, doc_id, chunks)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ragline.chunking import chunk_document
+from ragline.errors import UnparseableDocument
+from ragline.ids import chunk_id
+from ragline.models import Chunk, StoredObject
+from ragline.parsing import parse_document
+from ragline.ports import Embedder, VectorStore
+from ragline.settings import Settings
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1_048_576:.1f} MB"
+
+
+def chunks_of(stored: StoredObject, doc_id: str, roles: tuple[str, ...], settings: Settings) -> list[Chunk]:
+    """The chunks of an object's current version. Raises :class:`UnparseableDocument` with a reason a
+    person understands when it cannot be parsed."""
+    limit = settings.max_object_bytes
+    if len(stored.data) > limit:
+        raise UnparseableDocument(f"file is {_megabytes(len(stored.data))}, over the limit of {_megabytes(limit)}")
+    try:
+        parsed = parse_document(stored.key, stored.data)
+        drafts = chunk_document(parsed, settings.chunk_tokens, settings.chunk_overlap)
+    except UnparseableDocument:
+        raise
+    except Exception as error:  # parsing is pure computation on bytes: retrying gives the same crash
+        raise UnparseableDocument(f"could not parse the file ({type(error).__name__})") from error
+    if not drafts:
+        raise UnparseableDocument("no text found")
+    source = f"s3://{stored.bucket}/{stored.key}"
+    return [
+        Chunk(
+            chunk_id=chunk_id(doc_id, stored.version, position),
+            doc_id=doc_id,
+            version=stored.version,
+            text=draft.text,
+            source=source,
+            title=parsed.title,
+            roles=roles,
+            position=position,
+            page=draft.page,
+            heading_path=draft.heading_path,
+        )
+        for position, draft in enumerate(drafts)
+    ]
+
+
+def index_chunks(store: VectorStore, embedder: Embedder, doc_id: str, chunks: Sequence[Chunk]) -> None:
+    """Embed what each chunk is searched by and make these the document's only chunks."""
+    vectors = embedder.embed_documents([chunk.indexed_text() for chunk in chunks])
+    store.replace_document(doc_id, chunks, vectors)
