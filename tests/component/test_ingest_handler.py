@@ -199,7 +199,7 @@ def test_a_parser_crash_fails_the_document_and_removes_its_old_version(stack, mo
     def crashing_parser(key, data):  # fault injection: what a pathological file does to a parser
         raise RecursionError("maximum recursion depth exceeded")
 
-    monkeypatch.setattr("ragline.ingest.parse_document", crashing_parser)
+    monkeypatch.setattr("ragline.indexing.parse_document", crashing_parser)
     stack.put("deep.md", "# Deep\n\nThe second version.", roles=["staff"])
     response = stack.drain()
 
