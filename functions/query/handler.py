@@ -16,7 +16,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from ragline.access import can_see, roles_from_claims
 from ragline.api import BadRequest, QueryRequest, document_json, source_json
 from ragline.ids import is_document_id
-from ragline.factory import build_embedder, build_generator, build_registry, build_store
+from ragline.factory import build_embedder, build_generator, build_registry, build_reranker, build_store
 from ragline.ports import Registry
 from ragline.query import QueryService
 from ragline.settings import Settings
@@ -42,6 +42,7 @@ def services() -> Services:
         embedder=embedder,
         generator=build_generator(settings),
         settings=settings,
+        reranker=build_reranker(settings),
     )
     return Services(settings=settings, query=query, registry=build_registry(settings))
 

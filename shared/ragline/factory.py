@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import boto3
 
-from ragline.ports import Embedder, Generator, ObjectStore, Registry, VectorStore
+from ragline.ports import Embedder, Generator, ObjectStore, Registry, Reranker, VectorStore
 from ragline.settings import Settings
 
 
@@ -69,6 +69,20 @@ def build_generator(settings: Settings) -> Generator:
             max_tokens=settings.max_answer_tokens,
         )
     raise ValueError(f"unknown RAGLINE_GENERATOR {settings.generator!r} (extractive or bedrock)")
+
+
+def build_reranker(settings: Settings) -> Reranker | None:
+    if settings.reranker == "none":
+        return None
+    if settings.reranker == "bedrock":
+        from ragline.rerankers.bedrock import BedrockReranker
+
+        return BedrockReranker(
+            boto3.client("bedrock-agent-runtime", region_name=settings.region),
+            model_id=settings.rerank_model,
+            region=settings.region,
+        )
+    raise ValueError(f"unknown RAGLINE_RERANKER {settings.reranker!r} (none or bedrock)")
 
 
 def build_registry(settings: Settings) -> Registry:

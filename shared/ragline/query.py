@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 
 from ragline.access import can_see
 from ragline.fusion import reciprocal_rank_fusion
+from ragline.mmr import maximal_marginal_relevance
 from ragline.models import Answer, SearchHit
-from ragline.ports import Embedder, Generator, VectorStore
+from ragline.ports import Embedder, Generator, Reranker, VectorStore
 from ragline.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -44,38 +45,73 @@ class _Stopwatch:
         self._last = now
 
 
-class QueryService:
-    """Hybrid retrieval (k-NN and BM25, both filtered by role inside the search, fused by RRF) and answers."""
+RETRIEVAL_MODES = ("bm25", "dense", "hybrid", "hybrid+rerank")
 
-    def __init__(self, store: VectorStore, embedder: Embedder, generator: Generator, settings: Settings) -> None:
+
+class QueryService:
+    """Retrieval (k-NN and BM25, both filtered by role inside the search, fused by reciprocal rank fusion,
+    optionally reranked, then maximal marginal relevance) and answers from what was retrieved.
+
+    ``mode`` picks the retrievers: ``bm25`` or ``dense`` alone, ``hybrid`` (both, fused), or
+    ``hybrid+rerank`` (the fused candidates reordered by the reranker).
+    """
+
+    def __init__(
+        self,
+        store: VectorStore,
+        embedder: Embedder,
+        generator: Generator,
+        settings: Settings,
+        reranker: Reranker | None = None,
+    ) -> None:
         self.store = store
         self.embedder = embedder
         self.generator = generator
         self.settings = settings
+        self.reranker = reranker
 
-    def retrieve(self, question: str, roles: frozenset[str], top_k: int) -> list[SearchHit]:
-        return self._retrieve(question, roles, top_k, _Stopwatch())
+    def retrieve(self, question: str, roles: frozenset[str], top_k: int, mode: str | None = None) -> list[SearchHit]:
+        return self._retrieve(question, roles, top_k, mode or self.settings.retrieval_mode, _Stopwatch())
 
-    def answer(self, question: str, roles: frozenset[str], top_k: int) -> QueryResult:
+    def answer(self, question: str, roles: frozenset[str], top_k: int, mode: str | None = None) -> QueryResult:
         watch = _Stopwatch()
-        sources = self._retrieve(question, roles, top_k, watch)
+        sources = self._retrieve(question, roles, top_k, mode or self.settings.retrieval_mode, watch)
         answer = self.generator.generate(question, sources)
         watch.lap("generate")
         return QueryResult(answer=answer, sources=sources, timings_ms=watch.timings_ms)
 
-    def _retrieve(self, question: str, roles: frozenset[str], top_k: int, watch: _Stopwatch) -> list[SearchHit]:
+    def _retrieve(
+        self, question: str, roles: frozenset[str], top_k: int, mode: str, watch: _Stopwatch
+    ) -> list[SearchHit]:
+        if mode not in RETRIEVAL_MODES:
+            raise ValueError(f"unknown retrieval mode {mode!r}; one of {', '.join(RETRIEVAL_MODES)}")
+        if mode == "hybrid+rerank" and self.reranker is None:
+            raise ValueError("retrieval mode 'hybrid+rerank' needs a reranker (RAGLINE_RERANKER)")
         if not roles:
             return []  # a caller with no roles sees nothing; don't spend an embedding on it
         candidates = max(self.settings.candidates, top_k)
-        vector = self.embedder.embed_query(question)
-        watch.lap("embed")
-        dense = self.store.knn_search(vector, roles, candidates)
-        watch.lap("knn")
-        lexical = self.store.bm25_search(question, roles, candidates)
-        watch.lap("bm25")
-        fused = reciprocal_rank_fusion([dense, lexical])[:top_k]
+        rankings: list[list[SearchHit]] = []
+        weights: list[float] = []
+        if mode != "bm25":
+            vector = self.embedder.embed_query(question)
+            watch.lap("embed")
+            rankings.append(self.store.knn_search(vector, roles, candidates))
+            weights.append(self.settings.dense_weight)
+            watch.lap("knn")
+        if mode != "dense":
+            rankings.append(self.store.bm25_search(question, roles, candidates))
+            weights.append(self.settings.lexical_weight)
+            watch.lap("bm25")
+        hits = rankings[0] if len(rankings) == 1 else reciprocal_rank_fusion(rankings, weights)
         watch.lap("fuse")
-        return self._only_visible(fused, roles)
+        if mode == "hybrid+rerank":
+            assert self.reranker is not None
+            depth = max(self.settings.rerank_depth, top_k)
+            hits = self.reranker.rerank(question, self._only_visible(hits[:depth], roles), depth)
+            watch.lap("rerank")
+        hits = maximal_marginal_relevance(hits, top_k, self.settings.mmr_lambda)
+        watch.lap("mmr")
+        return self._only_visible(hits, roles)
 
     @staticmethod
     def _only_visible(hits: list[SearchHit], roles: frozenset[str]) -> list[SearchHit]:

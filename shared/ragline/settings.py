@@ -66,6 +66,13 @@ class Settings:
 
     top_k: int = 5
     candidates: int = 50
+    retrieval_mode: str = "hybrid"  # bm25 | dense | hybrid | hybrid+rerank
+    dense_weight: float = 1.0  # weights of the two rankings in reciprocal rank fusion
+    lexical_weight: float = 1.0
+    reranker: str = "none"  # none | bedrock
+    rerank_model: str = "cohere.rerank-v3-5:0"  # amazon.rerank-v1:0 is not offered in us-east-1
+    rerank_depth: int = 30  # fused candidates the reranker sees
+    mmr_lambda: float = 1.0  # 1 keeps the ranking; lower trades relevance for fewer near-duplicates
 
     prefix_roles: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     default_roles: tuple[str, ...] = ()
@@ -97,6 +104,13 @@ class Settings:
             max_object_bytes=int(get("RAGLINE_MAX_OBJECT_BYTES", cls.max_object_bytes)),
             top_k=int(get("RAGLINE_TOP_K", cls.top_k)),
             candidates=int(get("RAGLINE_CANDIDATES", cls.candidates)),
+            retrieval_mode=get("RAGLINE_RETRIEVAL_MODE", cls.retrieval_mode),
+            dense_weight=float(get("RAGLINE_DENSE_WEIGHT", cls.dense_weight)),
+            lexical_weight=float(get("RAGLINE_LEXICAL_WEIGHT", cls.lexical_weight)),
+            reranker=get("RAGLINE_RERANKER", cls.reranker),
+            rerank_model=get("RAGLINE_RERANK_MODEL", cls.rerank_model),
+            rerank_depth=int(get("RAGLINE_RERANK_DEPTH", cls.rerank_depth)),
+            mmr_lambda=float(get("RAGLINE_MMR_LAMBDA", cls.mmr_lambda)),
             prefix_roles=prefix_roles,
             default_roles=_split(get("RAGLINE_DEFAULT_ROLES", "")),
             admin_group=get("RAGLINE_ADMIN_GROUP", cls.admin_group),

@@ -1,0 +1,57 @@
+"""Maximal marginal relevance: keep the most relevant passages, but not the same one twice.
+
+Each pick maximises ``lambda * relevance - (1 - lambda) * max similarity to what was picked``
+(Carbonell and Goldstein, 1998). Relevance is the hits' scores scaled to [0, 1]; similarity is the cosine
+of the passages' term counts, which is what "near-duplicate" means for a reader and needs no vectors
+(so it works the same over every store). ``lambda = 1`` keeps the ranking as it is.
+
+Example:
+    >>> from ragline.models import Chunk, SearchHit
+    >>> def hit(i, text, score): return SearchHit(Chunk(i, "d", "v", text, "s", "T", ("r",), 0), score)
+    >>> hits = [hit("a", "revenue grew 18%", 0.9), hit("b", "revenue grew 18%", 0.8), hit("c", "costs fell", 0.7)]
+    >>> [h.chunk.chunk_id for h in maximal_marginal_relevance(hits, top_k=2, lambda_=0.5)]
+    ['a', 'c']
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+
+from ragline.models import SearchHit
+from ragline.text import terms
+
+
+def _cosine(a: Counter[str], b: Counter[str]) -> float:
+    if not a or not b:
+        return 0.0
+    dot = sum(count * b[term] for term, count in a.items() if term in b)
+    return dot / (math.sqrt(sum(c * c for c in a.values())) * math.sqrt(sum(c * c for c in b.values())))
+
+
+def _scaled(scores: Sequence[float]) -> list[float]:
+    low, high = min(scores), max(scores)
+    if high == low:
+        return [1.0] * len(scores)
+    return [(score - low) / (high - low) for score in scores]
+
+
+def maximal_marginal_relevance(hits: Sequence[SearchHit], top_k: int, lambda_: float) -> list[SearchHit]:
+    """``top_k`` of ``hits`` (best first), traded off between relevance and novelty by ``lambda_`` in [0, 1]."""
+    if not 0.0 <= lambda_ <= 1.0:
+        raise ValueError(f"MMR lambda must be within [0, 1], got {lambda_}")
+    if lambda_ == 1.0 or len(hits) <= 1:
+        return list(hits[:top_k])
+    relevance = _scaled([hit.score for hit in hits])
+    bags = [Counter(terms(hit.chunk.text)) for hit in hits]
+    remaining = list(range(len(hits)))
+    redundancy = [0.0] * len(hits)  # max similarity of each remaining hit to the picked ones
+    picked: list[int] = []
+    while remaining and len(picked) < top_k:
+        best = max(remaining, key=lambda i: (lambda_ * relevance[i] - (1 - lambda_) * redundancy[i], -i))
+        picked.append(best)
+        remaining.remove(best)
+        for i in remaining:
+            redundancy[i] = max(redundancy[i], _cosine(bags[i], bags[best]))
+    return [hits[i] for i in picked]
