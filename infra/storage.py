@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from aws_cdk import RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 
 class Storage(Construct):
-    """An encrypted, versioned, private, TLS-only bucket and the documents registry."""
+    """An encrypted, versioned, private, TLS-only bucket with access logs, and the documents registry.
+
+    Both are retained when the stack is deleted: they hold the documents and their state.
+    """
 
     def __init__(self, scope: Construct, construct_id: str) -> None:
         super().__init__(scope, construct_id)
@@ -30,6 +33,13 @@ class Storage(Construct):
             enforce_ssl=True,
             server_access_logs_bucket=self.access_logs,
             server_access_logs_prefix="documents/",
+            lifecycle_rules=[
+                # Replaced and deleted documents stay recoverable for a month, then stop costing.
+                s3.LifecycleRule(
+                    noncurrent_version_expiration=Duration.days(30),
+                    abort_incomplete_multipart_upload_after=Duration.days(7),
+                )
+            ],
             removal_policy=RemovalPolicy.RETAIN,
         )
         self.registry = dynamodb.Table(

@@ -1,0 +1,262 @@
+"""The HTTP API: a Cognito user pool (its groups are the callers' roles), a REST API and the query function.
+
+Every route but ``GET /health`` goes through the Cognito user pools authorizer, which verifies the ID
+token and hands its claims (``cognito:groups``) to the function: roles never come from the request. The
+stage is throttled and writes JSON access logs; the gateway's own 401/403/404 answers carry the same
+``{"message", "code"}`` body as the function's.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_cognito as cognito
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from infra.config import Config
+from infra.functions import RaglineFunction, log_group
+from infra.nag import acknowledge
+from infra.search import Search
+
+QUERY_FUNCTION_TIMEOUT = Duration.seconds(30)
+QUERY_MEMORY_MB = 1024
+STAGE = "v1"
+
+# (path, method): every route the query function serves, all behind the authorizer but /health.
+PROTECTED_ROUTES = (
+    ("/query", "POST"),
+    ("/retrieve", "POST"),
+    ("/documents", "POST"),
+    ("/documents/{doc_id}", "GET"),
+    ("/documents/{doc_id}", "DELETE"),
+)
+PUBLIC_ROUTES = (("/health", "GET"),)
+
+
+def _error_body(code: str, message: str) -> dict[str, str]:
+    return {"application/json": json.dumps({"message": message, "code": code})}
+
+
+class Api(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        bucket: s3.IBucket,
+        registry: dynamodb.ITable,
+        layer: lambda_.ILayerVersion,
+        search: Search,
+        environment: Mapping[str, str],
+        config: Config,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self._users(config)
+        self.function = RaglineFunction(
+            self,
+            "Query",
+            name="query",
+            description="ragline query: the HTTP API (query, retrieve, documents, health)",
+            layer=layer,
+            environment={
+                **environment,
+                **search.environment,
+                "RAGLINE_GENERATOR": "bedrock",
+                "RAGLINE_GENERATOR_MODEL": config.generator_model,
+                "RAGLINE_ADMIN_GROUP": config.admin_group,
+                **self._reranking(config),
+            },
+            timeout=QUERY_FUNCTION_TIMEOUT,
+            memory_mb=QUERY_MEMORY_MB,
+            log_retention_days=config.log_retention_days,
+        )
+        self._permissions(bucket, registry, search, config)
+        self._rest_api(config)
+
+    # --- Cognito ------------------------------------------------------------------------------------
+
+    def _users(self, config: Config) -> None:
+        self.user_pool = cognito.UserPool(
+            self,
+            "Users",
+            self_sign_up_enabled=False,  # an administrator creates users and puts them in groups
+            sign_in_aliases=cognito.SignInAliases(email=True),
+            auto_verify=cognito.AutoVerifiedAttrs(email=True),
+            account_recovery=cognito.AccountRecovery.EMAIL_ONLY,
+            password_policy=cognito.PasswordPolicy(
+                min_length=12,
+                require_lowercase=True,
+                require_uppercase=True,
+                require_digits=True,
+                require_symbols=True,
+                temp_password_validity=Duration.days(3),
+            ),
+            mfa=cognito.Mfa.OPTIONAL,
+            mfa_second_factor=cognito.MfaSecondFactor(otp=True, sms=False),
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        acknowledge(
+            self.user_pool,
+            "AwsSolutions-COG2",
+            "MFA is optional (TOTP), not required: users are created by an administrator, and the deploy "
+            "guide's command-line sign-in (USER_PASSWORD_AUTH) would otherwise need an MFA device first.",
+        )
+        acknowledge(
+            self.user_pool,
+            "AwsSolutions-COG8",
+            "The Essentials plan, not Plus: Plus (threat protection) is billed per monthly active user, "
+            "self sign-up is off and every user is created by an administrator.",
+        )
+        self.groups = {
+            name: cognito.CfnUserPoolGroup(
+                self,
+                f"Group-{name}",
+                user_pool_id=self.user_pool.user_pool_id,
+                group_name=name,
+                description=f"ragline role {name}" + (" (sees every document's status)" if name == config.admin_group else ""),
+            )
+            for name in config.groups
+        }
+        self.client = self.user_pool.add_client(
+            "Client",
+            auth_flows=cognito.AuthFlow(user_password=True, user_srp=True),
+            generate_secret=False,  # a public client: the CLI and browsers cannot keep a secret
+            prevent_user_existence_errors=True,
+            id_token_validity=Duration.hours(1),
+            access_token_validity=Duration.hours(1),
+            refresh_token_validity=Duration.days(30),
+        )
+
+    # --- the query function's permissions -----------------------------------------------------------
+
+    def _permissions(self, bucket: s3.IBucket, registry: dynamodb.ITable, search: Search, config: Config) -> None:
+        role = self.function.role
+        registry.grant_read_data(role)
+        # POST /documents presigns an upload; DELETE /documents/{doc_id} deletes the object.
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="UploadAndDeleteDocuments",
+                actions=["s3:PutObject", "s3:DeleteObject"],
+                resources=[bucket.arn_for_objects("*")],
+            )
+        )
+        acknowledge(
+            role,
+            f"AwsSolutions-IAM5[Resource::<{Stack.of(self).get_logical_id(bucket.node.default_child)}.Arn>/*]",
+            "Callers upload and delete documents under keys they choose (POST /documents, DELETE "
+            "/documents/{doc_id}); only objects of the documents bucket, only Put and Delete.",
+        )
+        models = [config.embed_model, config.generator_model]
+        if config.rerank_model:
+            models.append(config.rerank_model)
+            # The Rerank API has no resource-level permissions; InvokeModel (below) names the model.
+            role.add_to_principal_policy(iam.PolicyStatement(sid="Rerank", actions=["bedrock:Rerank"], resources=["*"]))
+        self.function.allow_invoke_models(models)
+        search.grant_read(self.function)
+
+    @staticmethod
+    def _reranking(config: Config) -> dict[str, str]:
+        if not config.rerank_model:
+            return {}
+        return {
+            "RAGLINE_RERANKER": "bedrock",
+            "RAGLINE_RERANK_MODEL": config.rerank_model,
+            "RAGLINE_RETRIEVAL_MODE": "hybrid+rerank",
+        }
+
+    # --- the REST API -------------------------------------------------------------------------------
+
+    def _rest_api(self, config: Config) -> None:
+        access_logs = log_group(self, "AccessLogs", config.log_retention_days)
+        self.rest_api = apigw.RestApi(
+            self,
+            "Api",
+            description="ragline: permission-aware question answering over your documents",
+            endpoint_types=[apigw.EndpointType.REGIONAL],
+            # API Gateway writes logs with an account-wide role; CDK creates it and keeps it on delete.
+            cloud_watch_role=True,
+            cloud_watch_role_removal_policy=RemovalPolicy.RETAIN,
+            deploy_options=apigw.StageOptions(
+                stage_name=STAGE,
+                throttling_rate_limit=config.throttle_rate,
+                throttling_burst_limit=config.throttle_burst,
+                access_log_destination=apigw.LogGroupLogDestination(access_logs),
+                access_log_format=apigw.AccessLogFormat.json_with_standard_fields(
+                    caller=False,
+                    http_method=True,
+                    ip=True,
+                    protocol=True,
+                    request_time=True,
+                    resource_path=True,
+                    response_length=True,
+                    status=True,
+                    user=True,
+                ),
+                logging_level=apigw.MethodLoggingLevel.ERROR,
+                data_trace_enabled=False,  # request and response bodies would carry document text
+                tracing_enabled=True,
+                metrics_enabled=True,
+            ),
+        )
+        self.authorizer = apigw.CognitoUserPoolsAuthorizer(
+            self, "Authorizer", cognito_user_pools=[self.user_pool], results_cache_ttl=Duration.minutes(5)
+        )
+        integration = apigw.LambdaIntegration(self.function.function, proxy=True, allow_test_invoke=False)
+        self.methods: dict[tuple[str, str], apigw.Method] = {}
+        for path, verb in PROTECTED_ROUTES:
+            self.methods[path, verb] = self._resource(path).add_method(
+                verb,
+                integration,
+                authorizer=self.authorizer,
+                authorization_type=apigw.AuthorizationType.COGNITO,
+            )
+        for path, verb in PUBLIC_ROUTES:
+            method = self._resource(path).add_method(verb, integration, authorization_type=apigw.AuthorizationType.NONE)
+            self.methods[path, verb] = method
+            reason = "GET /health is a liveness probe for load balancers and monitors: it reads nothing and answers 200."
+            acknowledge(method, "AwsSolutions-APIG4", reason)
+            acknowledge(method, "AwsSolutions-COG4", reason)
+
+        for response_type, status, code, message in (
+            (apigw.ResponseType.UNAUTHORIZED, "401", "unauthorized", "missing or invalid token"),
+            (apigw.ResponseType.ACCESS_DENIED, "403", "forbidden", "access denied"),
+            (apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN, "404", "not_found", "no such route"),
+            (apigw.ResponseType.THROTTLED, "429", "throttled", "too many requests"),
+        ):
+            self.rest_api.add_gateway_response(
+                f"{code.title()}Response", type=response_type, status_code=status, templates=_error_body(code, message)
+            )
+        acknowledge(
+            self.rest_api,
+            "AwsSolutions-APIG2",
+            "Requests are validated by the query function, which answers bad input with 400 and "
+            '{"message", "code"}; a gateway model would duplicate those rules with a different error shape.',
+        )
+        acknowledge(
+            self.rest_api,
+            "AwsSolutions-APIG3",
+            "No WAF web ACL by default: it has a fixed monthly cost; the stage is throttled and every data "
+            "route needs a Cognito token. Associate a web ACL with the stage where required.",
+        )
+        role = self.rest_api.node.try_find_child("CloudWatchRole")
+        if role is not None:
+            acknowledge(
+                role,
+                "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]",
+                "API Gateway's account-wide logging role; this AWS-managed policy is the one AWS documents "
+                "for it, and API Gateway names the log groups it writes itself.",
+            )
+
+    def _resource(self, path: str) -> apigw.IResource:
+        return self.rest_api.root.resource_for_path(path)
+
+    @property
+    def url(self) -> str:
+        return self.rest_api.url

@@ -1,0 +1,182 @@
+"""The deployment's settings, read from CDK context (``cdk.json``, or ``cdk deploy -c key=value``).
+
+Every key is ``ragline:<name>``; :data:`DEFAULTS` holds the defaults, and ``cdk.json`` repeats them so
+that they are visible (a test keeps the two equal). Values given with ``-c`` on the command line arrive as
+strings, so every reader below also accepts a string: ``true``/``false``, a number, a JSON list or a
+comma-separated list, a JSON object.
+
+Example:
+    cdk deploy -c ragline:serverless=true -c ragline:groups=admin,everyone,finance
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from constructs import Node
+
+PREFIX = "ragline:"
+
+DEFAULTS: dict[str, Any] = {
+    # The CloudFormation stack; also the base of the names policies must know in advance (lowercased).
+    "stack_name": "Ragline",
+    # Vector store: a managed OpenSearch domain (false) or an OpenSearch Serverless collection (true).
+    "serverless": False,
+    # Unit tests set it: the layer is the plain source folder instead of the pip-built layer.
+    "skip_bundling": False,
+    # Run the cdk-nag AwsSolutions checks on every synth (a violation fails the synth).
+    "nag": True,
+    # Bedrock models: the ids become foundation-model ARNs in the function policies.
+    "embed_model": "amazon.titan-embed-text-v2:0",
+    "embed_dimensions": 1024,
+    "generator_model": "anthropic.claude-3-haiku-20240307-v1:0",
+    # A Bedrock reranking model (e.g. cohere.rerank-v3-5:0) turns on hybrid+rerank retrieval; "" for none.
+    "rerank_model": "",
+    # Cognito groups are the roles of the callers; the admin group sees every document's status.
+    "groups": ["admin", "everyone"],
+    "admin_group": "admin",
+    # Documents' roles when they name none: prefix policy and default roles (empty: none).
+    "prefix_roles": {},
+    "default_roles": [],
+    # The managed domain.
+    "instance_type": "t3.small.search",
+    "data_nodes": 1,
+    "volume_gib": 10,
+    "engine_version": "OpenSearch_2.19",
+    # The Serverless collection: standby replicas double the OCUs (and the cost).
+    "standby_replicas": False,
+    "index": "ragline-chunks",
+    # The ingest function's concurrency (reserved, and the SQS poller's maximum); 0 reserves none.
+    "ingest_concurrency": 4,
+    # API stage throttling (requests per second, burst).
+    "throttle_rate": 20,
+    "throttle_burst": 40,
+    "log_retention_days": 30,
+    # An e-mail address subscribed to the alarm topic ("" for none).
+    "alarm_email": "",
+}
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off", ""):
+        return False
+    raise ValueError(f"not a boolean: {value!r}")
+
+
+def _int(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError(f"not an integer: {value!r}")
+    return int(value)
+
+
+def _list(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        text = value.strip()
+        value = json.loads(text) if text.startswith("[") else text.split(",")
+    return tuple(str(item).strip() for item in value if str(item).strip())
+
+
+def _mapping(value: Any) -> dict[str, tuple[str, ...]]:
+    if isinstance(value, str):
+        value = json.loads(value or "{}")
+    return {str(prefix): _list(roles) for prefix, roles in value.items()}
+
+
+# The values CloudWatch Logs accepts for a retention.
+RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)
+
+_GROUP_NAME = re.compile(r"^[\w+=,.@-]{1,128}$")
+
+
+@dataclass(frozen=True)
+class Config:
+    stack_name: str
+    serverless: bool
+    skip_bundling: bool
+    nag: bool
+    embed_model: str
+    embed_dimensions: int
+    generator_model: str
+    rerank_model: str
+    groups: tuple[str, ...]
+    admin_group: str
+    prefix_roles: Mapping[str, tuple[str, ...]]
+    default_roles: tuple[str, ...]
+    instance_type: str
+    data_nodes: int
+    volume_gib: int
+    engine_version: str
+    standby_replicas: bool
+    index: str
+    ingest_concurrency: int
+    throttle_rate: int
+    throttle_burst: int
+    log_retention_days: int
+    alarm_email: str
+
+    @classmethod
+    def from_context(cls, get: Any) -> Config:
+        """``get(key)`` returns the context value of ``ragline:<key>``, or None when it is not set."""
+
+        def value(key: str) -> Any:
+            found = get(PREFIX + key)
+            return DEFAULTS[key] if found is None else found
+
+        config = cls(
+            stack_name=str(value("stack_name")),
+            serverless=_bool(value("serverless")),
+            skip_bundling=_bool(value("skip_bundling")),
+            nag=_bool(value("nag")),
+            embed_model=str(value("embed_model")),
+            embed_dimensions=_int(value("embed_dimensions")),
+            generator_model=str(value("generator_model")),
+            rerank_model=str(value("rerank_model")).strip(),
+            groups=_list(value("groups")),
+            admin_group=str(value("admin_group")),
+            prefix_roles=_mapping(value("prefix_roles")),
+            default_roles=_list(value("default_roles")),
+            instance_type=str(value("instance_type")),
+            data_nodes=_int(value("data_nodes")),
+            volume_gib=_int(value("volume_gib")),
+            engine_version=str(value("engine_version")),
+            standby_replicas=_bool(value("standby_replicas")),
+            index=str(value("index")),
+            ingest_concurrency=_int(value("ingest_concurrency")),
+            throttle_rate=_int(value("throttle_rate")),
+            throttle_burst=_int(value("throttle_burst")),
+            log_retention_days=_int(value("log_retention_days")),
+            alarm_email=str(value("alarm_email")).strip(),
+        )
+        config.validate()
+        return config
+
+    @classmethod
+    def of(cls, node: Node) -> Config:
+        return cls.from_context(node.try_get_context)
+
+    def validate(self) -> None:
+        if not self.groups:
+            raise ValueError("ragline:groups names no group")
+        for group in self.groups:
+            if not _GROUP_NAME.match(group):
+                raise ValueError(f"ragline:groups: {group!r} is not a valid Cognito group name")
+        if self.admin_group not in self.groups:
+            raise ValueError(f"ragline:admin_group {self.admin_group!r} is not one of ragline:groups {self.groups}")
+        if self.ingest_concurrency == 1 or self.ingest_concurrency < 0:
+            # The SQS event source's maximum concurrency is at least 2; 0 means "no reservation".
+            raise ValueError("ragline:ingest_concurrency must be 0 (no reservation) or at least 2")
+        if self.data_nodes < 1:
+            raise ValueError("ragline:data_nodes must be at least 1")
+        if self.log_retention_days not in RETENTION_DAYS:
+            raise ValueError(f"ragline:log_retention_days must be one of {RETENTION_DAYS}")
+        if self.throttle_rate < 1 or self.throttle_burst < 1:
+            raise ValueError("ragline:throttle_rate and ragline:throttle_burst must be positive")

@@ -1,0 +1,78 @@
+"""Context settings, cdk.json, and the Bedrock ARNs (no synthesis)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("aws_cdk")
+import aws_cdk as cdk  # noqa: E402
+
+from infra.config import DEFAULTS, Config  # noqa: E402
+from infra.functions import model_arns  # noqa: E402
+from tests.infra.conftest import flat  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_cdk_json_runs_the_app_offline_and_lists_every_default():
+    cdk_json = json.loads((REPO / "cdk.json").read_text())
+    assert cdk_json["app"] == ".venv/bin/python -m infra.app"
+    assert cdk_json["notices"] is False
+    expected = {f"ragline:{key}": value for key, value in DEFAULTS.items() if key != "skip_bundling"}
+    assert cdk_json["context"] == expected
+
+
+def test_defaults():
+    config = Config.from_context(lambda key: None)
+    assert config.serverless is False and config.skip_bundling is False
+    assert config.groups == ("admin", "everyone")
+    assert config.ingest_concurrency == 4
+
+
+def test_command_line_strings_are_read_as_their_types():
+    context = {
+        "ragline:serverless": "true",
+        "ragline:groups": "admin, finance ,research",
+        "ragline:ingest_concurrency": "8",
+        "ragline:prefix_roles": '{"public/": ["everyone"]}',
+        "ragline:default_roles": '["everyone"]',
+    }
+    config = Config.from_context(context.get)
+    assert config.serverless is True
+    assert config.groups == ("admin", "finance", "research")
+    assert config.ingest_concurrency == 8
+    assert config.prefix_roles == {"public/": ("everyone",)}
+    assert config.default_roles == ("everyone",)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("ragline:admin_group", "root", "not one of"),
+        ("ragline:groups", "admin,bad name", "not a valid Cognito group name"),
+        ("ragline:ingest_concurrency", "1", "at least 2"),
+        ("ragline:serverless", "maybe", "not a boolean"),
+        ("ragline:log_retention_days", "31", "must be one of"),
+    ],
+)
+def test_bad_settings_fail_the_synth_with_a_clear_message(key, value, message):
+    with pytest.raises(ValueError, match=message):
+        Config.from_context({key: value}.get)
+
+
+def test_model_arns_are_exact_foundation_models_or_inference_profiles():
+    stack = cdk.Stack(cdk.App(), "S", env=cdk.Environment(account="123456789012", region="eu-west-1"))
+
+    def resolved(model_id: str) -> list[str]:
+        return [flat(stack.resolve(arn)) for arn in model_arns(stack, model_id)]
+
+    assert resolved("amazon.titan-embed-text-v2:0") == [
+        "arn:aws:bedrock:eu-west-1::foundation-model/amazon.titan-embed-text-v2:0"
+    ]
+    assert resolved("eu.anthropic.claude-3-7-sonnet-20250219-v1:0") == [
+        "arn:aws:bedrock:eu-west-1:123456789012:inference-profile/eu.anthropic.claude-3-7-sonnet-20250219-v1:0",
+        "arn:aws:bedrock:*::foundation-model/anthropic.claude-3-7-sonnet-20250219-v1:0",
+    ]

@@ -1,0 +1,75 @@
+"""The stack with ``ragline:serverless=true``: an OpenSearch Serverless VECTORSEARCH collection."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.infra.conftest import Synth, flat
+from tests.infra.test_stack import _actions, _function, _granted, _role_statements, assert_nag_clean
+
+pytest.importorskip("aws_cdk")
+
+
+def _policies(synth: Synth, kind: str) -> list[dict | list]:
+    return [
+        json.loads(flat(p["Properties"]["Policy"]))
+        for p in synth.resources("AWS::OpenSearchServerless::SecurityPolicy").values()
+        if p["Properties"]["Type"] == kind
+    ]
+
+
+def test_a_vectorsearch_collection_replaces_the_domain(serverless: Synth):
+    (collection,) = serverless.resources("AWS::OpenSearchServerless::Collection").values()
+    assert collection["Properties"]["Type"] == "VECTORSEARCH"
+    assert collection["Properties"]["Name"] == "ragline"
+    assert not serverless.resources("AWS::OpenSearchService::Domain")
+    # Policies first: a collection cannot be created before an encryption policy covers it.
+    policy_ids = set(serverless.resources("AWS::OpenSearchServerless::SecurityPolicy"))
+    assert policy_ids <= set(collection["DependsOn"])
+
+
+def test_encryption_and_network_policies_cover_the_collection(serverless: Synth):
+    (encryption,) = _policies(serverless, "encryption")
+    assert encryption["Rules"] == [{"ResourceType": "collection", "Resource": ["collection/ragline"]}]
+    assert encryption["AWSOwnedKey"] is True
+    (network,) = _policies(serverless, "network")
+    assert network == [
+        {"Rules": [{"ResourceType": "collection", "Resource": ["collection/ragline"]}], "AllowFromPublic": True}
+    ]
+
+
+def test_data_access_policy_grants_each_role_only_what_it_needs(serverless: Synth):
+    (policy,) = serverless.resources("AWS::OpenSearchServerless::AccessPolicy").values()
+    assert policy["Properties"]["Type"] == "data"
+    rules = json.loads(flat(policy["Properties"]["Policy"]))
+    roles = {name: "${%s.Arn}" % _function(serverless, name)["Role"]["Fn::GetAtt"][0] for name in ("ingest", "query")}
+    by_principal = {tuple(rule["Principal"]): rule["Rules"] for rule in rules}
+    assert set(by_principal) == {(roles["ingest"],), (roles["query"],)}
+    for name, expected_index in (
+        ("query", {"aoss:DescribeIndex", "aoss:ReadDocument"}),
+        ("ingest", {"aoss:CreateIndex", "aoss:DescribeIndex", "aoss:UpdateIndex", "aoss:ReadDocument", "aoss:WriteDocument"}),
+    ):
+        grants = {rule["ResourceType"]: rule for rule in by_principal[(roles[name],)]}
+        assert grants["index"]["Resource"] == ["index/ragline/ragline-chunks"]
+        assert set(grants["index"]["Permission"]) == expected_index
+        assert grants["collection"]["Resource"] == ["collection/ragline"]
+        assert grants["collection"]["Permission"] == ["aoss:DescribeCollectionItems"]
+        for rule in grants.values():
+            assert not any(p.endswith("*") for p in rule["Permission"])
+
+
+def test_functions_call_the_collection_with_iam_and_the_aoss_service_name(serverless: Synth):
+    (collection_id,) = serverless.resources("AWS::OpenSearchServerless::Collection")
+    for name in ("ingest", "query"):
+        statements = _role_statements(serverless, name)
+        assert _granted(statements, "aoss:APIAccessAll") == ["${%s.Arn}" % collection_id]
+        assert not any(a.startswith("es:") for s in statements for a in _actions(s))
+        variables = _function(serverless, name)["Environment"]["Variables"]
+        assert variables["RAGLINE_OPENSEARCH_SERVICE"] == "aoss"
+        assert variables["RAGLINE_OPENSEARCH_URL"] == {"Fn::GetAtt": [collection_id, "CollectionEndpoint"]}
+
+
+def test_cdk_nag_finds_nothing_unacknowledged(serverless: Synth):
+    assert_nag_clean(serverless)
