@@ -54,7 +54,35 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("--groups", type=_groups, default=[])
 
     commands.add_parser("demo", parents=[common], help="run the demo: ingest a sample corpus, ask as several users")
+
+    evaluation = commands.add_parser(
+        "eval", parents=[common], help="score retrieval on a BEIR-layout dataset (nDCG@10, recall@100, MRR@10)"
+    )
+    evaluation.add_argument(
+        "--dataset", type=Path, required=True, help="a BEIR folder: corpus.jsonl, queries.jsonl, qrels/test.tsv"
+    )
+    evaluation.add_argument("--mode", required=True, choices=("bm25", "dense", "hybrid", "hybrid+rerank"))
+    evaluation.add_argument("--limit", type=_positive, default=None, help="only the first N test queries (by id)")
+    evaluation.add_argument(
+        "--max-docs", type=_positive, default=None, help="index the judged documents and others up to N in all"
+    )
+    evaluation.add_argument(
+        "--embedder",
+        choices=("local", "hash", "bedrock"),
+        default=None,
+        help="embedding adapter (default: $RAGLINE_EMBEDDER, else local when installed)",
+    )
+    evaluation.add_argument("--no-cache", action="store_true", help="don't read or write the embedding cache")
+    evaluation.add_argument("--no-progress", action="store_true", help="no progress bars on stderr")
+    evaluation.add_argument("--json", action="store_true", help="print the report as JSON")
     return parser
+
+
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
+    return number
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -148,6 +176,26 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(args.home)
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    from ragline.evaluation.runner import evaluate, format_report
+
+    try:
+        report = evaluate(
+            args.dataset,
+            args.mode,
+            limit=args.limit,
+            max_docs=args.max_docs,
+            embedder=args.embedder,
+            cache=False if args.no_cache else None,
+            progress=not args.no_progress,
+        )
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(json.dumps(report.to_dict(), indent=2) if args.json else format_report(report))
+    return 0
+
+
 COMMANDS = {
     "up": cmd_up,
     "ingest": cmd_ingest,
@@ -155,6 +203,7 @@ COMMANDS = {
     "retrieve": cmd_retrieve,
     "token": cmd_token,
     "demo": cmd_demo,
+    "eval": cmd_eval,
 }
 
 if __name__ == "__main__":

@@ -1,0 +1,431 @@
+"""``ragline eval``: index a BEIR dataset and score retrieval, through the production code.
+
+Every corpus document becomes a Markdown object (``# {title}\\n\\n{text}``, key ``{_id}.md``, role
+``eval``) and goes through :func:`ragline.indexing.chunks_of` (parse and chunk as ingest does), the
+embedder (in batches of about :data:`EMBED_BATCH` chunks, one call each, then
+``store.replace_document`` per document, which is :func:`ragline.indexing.index_chunks` batched) and an
+:class:`~ragline.stores.embedded.EmbeddedStore` in a temporary folder, built by the factory. Each judged
+query then goes through :meth:`ragline.query.QueryService.retrieve` in the chosen mode, as the query
+function runs it. A document ranks where its best chunk ranks; the first :data:`DOCS_PER_QUERY`
+distinct documents are scored with :mod:`ragline.evaluation.metrics`.
+
+In ``bm25`` mode no document is embedded (zero vectors are stored): the vectors would not be read.
+
+Document vectors of a real model are cached on disk (:class:`ragline.embedders.cache.CachedEmbedder`,
+``$RAGLINE_CACHE_DIR/embeddings.sqlite3``, default ``~/.cache/ragline/``), so a second run on the same
+corpus skips the embedding.
+
+    >>> report = evaluate("../shared/data/scifact", "bm25", limit=20)  # doctest: +SKIP
+    >>> report.to_dict()["ndcg@10"]  # doctest: +SKIP
+    0.71
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from ragline.errors import UnparseableDocument
+from ragline.evaluation.beir import BeirDataset, BeirDocument, load_beir
+from ragline.evaluation.metrics import DEFAULT_METRICS, evaluate_run
+from ragline.ids import document_id
+from ragline.indexing import chunks_of
+from ragline.models import Chunk, StoredObject
+from ragline.ports import Embedder, Reranker
+from ragline.settings import Settings
+
+__all__ = ["DOCS_PER_QUERY", "EMBED_BATCH", "MODES", "EvalReport", "default_cache_path", "evaluate"]
+
+MODES = ("bm25", "dense", "hybrid", "hybrid+rerank")
+EVAL_BUCKET = "eval"
+EVAL_ROLE = "eval"
+DOCS_PER_QUERY = 100  # the deepest cut-off of the metrics (recall@100)
+EMBED_BATCH = 256  # chunks per embed_documents call while indexing
+MIN_DEPTH = 300  # chunks retrieved per query, at least
+
+
+def default_cache_path() -> Path:
+    """``$RAGLINE_CACHE_DIR/embeddings.sqlite3``, else under ``$XDG_CACHE_HOME/ragline`` or ``~/.cache/ragline``."""
+    folder = os.environ.get("RAGLINE_CACHE_DIR")
+    if not folder:
+        base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        folder = str(Path(base) / "ragline")
+    return Path(folder) / "embeddings.sqlite3"
+
+
+@dataclass
+class EvalReport:
+    """What one evaluation measured. ``latency_ms`` (mean, p50, p95) is per query, around ``retrieve``.
+
+    ``timings`` are seconds per stage, in order: ``load`` (read the dataset); indexing: ``chunk`` (render,
+    parse and chunk), ``embed``, ``store``; ``warm-up`` (load the query model, not in dense-free modes);
+    the query stages summed over all queries: ``query_embed``, ``knn``, ``bm25``, ``rerank`` (as the mode
+    uses them) and ``fuse+mmr`` (the rest of ``retrieve``), which add up to ``queries``; and ``total``.
+    """
+
+    dataset: str
+    mode: str
+    embedder: str  # "none" in bm25 mode, which embeds nothing
+    metrics: dict[str, float]  # "ndcg@10", "recall@100", "mrr@10" -> mean over the queries
+    per_query: dict[str, dict[str, float]]  # metric -> query id -> score
+    queries: int
+    docs: int
+    chunks: int
+    skipped_docs: int
+    depth: int  # chunks retrieved per query
+    timings: dict[str, float]
+    latency_ms: dict[str, float]
+    cache: dict[str, Any] | None = None  # path, hits, misses of the embedding cache, when one was used
+    runs: dict[str, list[str]] = field(default_factory=dict, repr=False)  # query id -> ranked BEIR doc ids
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON of ``ragline eval --json`` (no per-query scores)."""
+        return {
+            **{name: round(value, 4) for name, value in self.metrics.items()},
+            "queries": self.queries,
+            "docs": self.docs,
+            "dataset": self.dataset,
+            "mode": self.mode,
+            "embedder": self.embedder,
+            "chunks": self.chunks,
+            "skipped_docs": self.skipped_docs,
+            "depth": self.depth,
+            "timings": {stage: round(seconds, 3) for stage, seconds in self.timings.items()},
+            "latency_ms": {name: round(value, 2) for name, value in self.latency_ms.items()},
+            "cache": self.cache,
+        }
+
+
+class _Clock:
+    """Seconds spent per stage, added up."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = defaultdict(float)
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] += time.perf_counter() - start
+
+    def wrap(self, target: Any, **stages: str) -> Any:
+        """``target`` with the named methods timed under the given stages; everything else passes through."""
+        return _Timed(target, stages, self)
+
+
+class _Timed:
+    def __init__(self, target: Any, stages: dict[str, str], clock: _Clock) -> None:
+        self._target = target
+        self._stages = stages
+        self._clock = clock
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._target, name)
+        stage = self._stages.get(name)
+        if stage is None or not callable(value):
+            return value
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            with self._clock.stage(stage):
+                return value(*args, **kwargs)
+
+        return timed
+
+
+def _percentile(values: Sequence[float], share: float) -> float:
+    """Linear interpolation between the closest ranks (numpy's default)."""
+    ordered = sorted(values)
+    if not ordered:
+        return 0.0
+    position = (len(ordered) - 1) * share
+    low = math.floor(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def as_object(doc: BeirDocument) -> StoredObject:
+    """A BEIR document as the Markdown object ingest would read from the bucket."""
+    title = " ".join(doc.title.split())
+    body = f"# {title}\n\n{doc.text}" if title else doc.text
+    data = body.encode("utf-8")
+    return StoredObject(
+        bucket=EVAL_BUCKET,
+        key=f"{doc.id}.md",
+        data=data,
+        metadata={"roles": EVAL_ROLE},
+        etag=hashlib.sha256(data).hexdigest()[:32],
+    )
+
+
+def _progress(total: int, description: str, unit: str, enabled: bool) -> Any:
+    if enabled:
+        try:
+            from tqdm import tqdm
+        except ImportError:  # the bar comes with the `local` extra
+            pass
+        else:
+            return tqdm(total=total, desc=description, unit=unit, file=sys.stderr, dynamic_ncols=True)
+    return _NoProgress()
+
+
+class _NoProgress:
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _build_embedder(
+    embedder: Embedder | str | None, settings: Settings, cache: bool | None, cache_dir: str | Path | None
+) -> tuple[Embedder, Any]:
+    """The embedder to index with, wrapped in the on-disk cache unless told otherwise (or the hash embedder)."""
+    if embedder is None or isinstance(embedder, str):
+        from ragline.factory import build_embedder
+
+        inner = build_embedder(settings)
+    else:
+        inner = embedder
+    if cache is None:
+        cache = cache_dir is not None or inner.name != "hash"
+    if not cache:
+        return inner, None
+    from ragline.embedders.cache import CachedEmbedder
+
+    path = Path(cache_dir) / "embeddings.sqlite3" if cache_dir is not None else default_cache_path()
+    cached = CachedEmbedder(inner, path)
+    return cached, cached
+
+
+def _index(
+    dataset: BeirDataset,
+    store: Any,
+    embedder: Embedder,
+    settings: Settings,
+    embed: bool,
+    clock: _Clock,
+    progress: bool,
+) -> tuple[dict[str, str], int, int]:
+    """Index the corpus; returns ragline doc id -> BEIR id, the number of chunks, the documents skipped."""
+    beir_ids: dict[str, str] = {}
+    pending: list[tuple[str, list[Chunk]]] = []
+    pending_chunks = 0
+    chunk_count = 0
+    skipped = 0
+    bar = _progress(len(dataset.corpus), "indexing", "doc", progress)
+
+    def flush() -> None:
+        nonlocal pending, pending_chunks, chunk_count
+        texts = [chunk.indexed_text() for _, chunks in pending for chunk in chunks]
+        with clock.stage("embed"):
+            vectors = embedder.embed_documents(texts) if embed else [[0.0] * embedder.dimension] * len(texts)
+        with clock.stage("store"):
+            start = 0
+            for doc_id, chunks in pending:
+                store.replace_document(doc_id, chunks, vectors[start : start + len(chunks)])
+                start += len(chunks)
+        bar.update(len(pending))
+        chunk_count += len(texts)
+        pending, pending_chunks = [], 0
+
+    try:
+        for doc in dataset.corpus:
+            with clock.stage("chunk"):
+                stored = as_object(doc)
+                doc_id = document_id(stored.bucket, stored.key)
+                try:
+                    chunks = chunks_of(stored, doc_id, (EVAL_ROLE,), settings)
+                except UnparseableDocument:
+                    chunks = []
+            if not chunks:
+                skipped += 1
+                bar.update()
+                continue
+            beir_ids[doc_id] = doc.id
+            pending.append((doc_id, chunks))
+            pending_chunks += len(chunks)
+            if pending_chunks >= EMBED_BATCH:
+                flush()
+        if pending:
+            flush()
+    finally:
+        bar.close()
+    return beir_ids, chunk_count, skipped
+
+
+def evaluate(
+    dataset_dir: str | Path,
+    mode: str,
+    limit: int | None = None,
+    embedder: Embedder | str | None = None,
+    cache_dir: str | Path | None = None,
+    settings: Settings | None = None,
+    progress: bool = True,
+    *,
+    max_docs: int | None = None,
+    cache: bool | None = None,
+    reranker: Reranker | None = None,
+) -> EvalReport:
+    """Index the BEIR dataset at ``dataset_dir`` into a temporary embedded store and score ``mode``'s
+    retrieval of its test queries.
+
+    ``limit`` and ``max_docs``: see :func:`ragline.evaluation.beir.load_beir`. ``embedder``: an embedder,
+    or an adapter name (``local``, ``hash``, ``bedrock``), default the settings' (``Settings.from_env()``
+    by default). Its document vectors are cached on disk unless ``cache`` is False; by default they are
+    for every embedder but ``hash``, in ``cache_dir/embeddings.sqlite3`` or :func:`default_cache_path`.
+    ``hybrid+rerank`` needs ``reranker`` or one configured in the settings (``RAGLINE_RERANKER``).
+    Progress bars go to stderr when ``progress``. Raises ``ValueError`` for a bad mode or dataset and
+    ``FileNotFoundError`` for a missing one.
+    """
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r}; one of {', '.join(MODES)}")
+    settings = settings if settings is not None else Settings.from_env()
+    if isinstance(embedder, str):
+        settings = replace(settings, embedder=embedder)
+    clock = _Clock()
+    started = time.perf_counter()
+
+    with clock.stage("load"):
+        dataset = load_beir(dataset_dir, limit=limit, max_docs=max_docs)
+    if mode == "hybrid+rerank" and reranker is None:
+        from ragline.factory import build_reranker
+
+        reranker = build_reranker(settings)
+        if reranker is None:
+            raise ValueError("mode hybrid+rerank needs a reranker: set RAGLINE_RERANKER (e.g. bedrock)")
+    if mode == "bm25":
+        cache = False  # nothing is embedded
+    indexing_embedder, cached = _build_embedder(embedder, settings, cache, cache_dir)
+
+    from ragline.factory import build_store
+    from ragline.generators.extractive import ExtractiveGenerator
+    from ragline.query import QueryService
+
+    try:
+        with tempfile.TemporaryDirectory(prefix="ragline-eval-") as folder:
+            store_settings = replace(settings, store="embedded", index_path=str(Path(folder) / "index.sqlite3"))
+            store = build_store(store_settings, indexing_embedder.dimension)
+            try:
+                beir_ids, chunk_count, skipped = _index(
+                    dataset, store, indexing_embedder, settings, mode != "bm25", clock, progress
+                )
+                # Chunks come back, documents are scored: retrieve enough chunks for DOCS_PER_QUERY documents.
+                per_doc = chunk_count / max(len(beir_ids), 1)
+                depth = min(max(MIN_DEPTH, math.ceil(3 * DOCS_PER_QUERY * per_doc)), max(chunk_count, 1))
+                query_settings = replace(settings, candidates=max(settings.candidates, depth))
+                if mode != "bm25":
+                    with clock.stage("warm-up"):  # a model loads on first use: keep that out of query latency
+                        indexing_embedder.embed_query("warm up")
+                service = QueryService(
+                    clock.wrap(store, knn_search="knn", bm25_search="bm25"),
+                    clock.wrap(indexing_embedder, embed_query="query_embed"),
+                    ExtractiveGenerator(),
+                    query_settings,
+                    reranker=clock.wrap(reranker, rerank="rerank") if reranker is not None else None,
+                )
+                runs, latencies = _query(dataset, service, mode, depth, beir_ids, clock, progress)
+            finally:
+                store.close()
+    finally:
+        if cached is not None:
+            cached.close()
+
+    scores = evaluate_run(runs, dataset.qrels, DEFAULT_METRICS)
+    timings = dict(clock.seconds)
+    searched = sum(timings.get(stage, 0.0) for stage in ("query_embed", "knn", "bm25", "rerank"))
+    timings["fuse+mmr"] = max(timings.get("queries", 0.0) - searched, 0.0)
+    timings["total"] = time.perf_counter() - started
+    order = ("load", "chunk", "embed", "store", "warm-up", "query_embed", "knn", "bm25", "rerank", "fuse+mmr", "queries", "total")
+    return EvalReport(
+        dataset=dataset.name,
+        mode=mode,
+        embedder=indexing_embedder.name if mode != "bm25" else "none",
+        metrics=scores.mean,
+        per_query=scores.per_query,
+        queries=len(dataset.queries),
+        docs=len(dataset.corpus),
+        chunks=chunk_count,
+        skipped_docs=skipped,
+        depth=depth,
+        timings={stage: timings[stage] for stage in order if stage in timings},
+        latency_ms={
+            "mean": 1000 * sum(latencies) / len(latencies) if latencies else 0.0,
+            "p50": 1000 * _percentile(latencies, 0.50),
+            "p95": 1000 * _percentile(latencies, 0.95),
+        },
+        cache=(
+            {"path": str(cached.path), "hits": cached.hits, "misses": cached.misses} if cached is not None else None
+        ),
+        runs=runs,
+    )
+
+
+def _query(
+    dataset: BeirDataset,
+    service: Any,
+    mode: str,
+    depth: int,
+    beir_ids: dict[str, str],
+    clock: _Clock,
+    progress: bool,
+) -> tuple[dict[str, list[str]], list[float]]:
+    """Each judged query's ranked BEIR documents (at most DOCS_PER_QUERY) and each query's latency in seconds."""
+    roles = frozenset({EVAL_ROLE})
+    runs: dict[str, list[str]] = {}
+    latencies: list[float] = []
+    bar = _progress(len(dataset.queries), "querying", "query", progress)
+    try:
+        for query in dataset.queries:
+            start = time.perf_counter()
+            hits = service.retrieve(query.text, roles, depth, mode=mode)
+            elapsed = time.perf_counter() - start
+            latencies.append(elapsed)
+            clock.seconds["queries"] += elapsed
+            ranking: dict[str, None] = {}
+            for hit in hits:
+                beir_id = beir_ids.get(hit.chunk.doc_id)
+                if beir_id is not None:
+                    ranking.setdefault(beir_id)
+                    if len(ranking) == DOCS_PER_QUERY:
+                        break
+            runs[query.id] = list(ranking)
+            bar.update()
+    finally:
+        bar.close()
+    return runs, latencies
+
+
+def format_report(report: EvalReport) -> str:
+    """The human-readable table ``ragline eval`` prints."""
+    names = {"ndcg@10": "nDCG@10", "recall@100": "recall@100", "mrr@10": "MRR@10"}
+    lines = [
+        f"ragline eval: {report.dataset}, mode {report.mode}, embedder {report.embedder}",
+        f"{report.queries} queries, {report.docs} documents ({report.chunks} chunks"
+        + (f", {report.skipped_docs} skipped" if report.skipped_docs else "")
+        + f"), {report.depth} chunks retrieved per query",
+        "",
+    ]
+    lines += [f"  {names.get(metric, metric):<12}{value:.4f}" for metric, value in report.metrics.items()]
+    lines += ["", "timings (s):"]
+    lines += [f"  {stage:<12}{seconds:9.2f}" for stage, seconds in report.timings.items()]
+    latency = report.latency_ms
+    lines += [
+        "",
+        f"query latency (ms): mean {latency['mean']:.1f}, p50 {latency['p50']:.1f}, p95 {latency['p95']:.1f}",
+    ]
+    if report.cache is not None:
+        cache = report.cache
+        lines.append(f"embedding cache: {cache['hits']} hits, {cache['misses']} misses ({cache['path']})")
+    return "\n".join(lines)
