@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 
 from ragline.access import can_see
-from ragline.fusion import reciprocal_rank_fusion
+from ragline.fusion import convex_combination, reciprocal_rank_fusion
 from ragline.mmr import maximal_marginal_relevance
 from ragline.models import Answer, SearchHit
 from ragline.ports import Embedder, Generator, Reranker, VectorStore
@@ -102,16 +102,25 @@ class QueryService:
             rankings.append(self.store.bm25_search(question, roles, candidates))
             weights.append(self.settings.lexical_weight)
             watch.lap("bm25")
-        hits = rankings[0] if len(rankings) == 1 else reciprocal_rank_fusion(rankings, weights)
+        hits = rankings[0] if len(rankings) == 1 else self._fuse(rankings, weights)
         watch.lap("fuse")
         if mode == "hybrid+rerank":
             assert self.reranker is not None
-            depth = max(self.settings.rerank_depth, top_k)
-            hits = self.reranker.rerank(question, self._only_visible(hits[:depth], roles), depth)
+            # The reranker reorders the head; the tail keeps its fused order (deep retrieval stays cheap).
+            depth = self.settings.rerank_depth
+            head = self._only_visible(hits[:depth], roles)
+            hits = self.reranker.rerank(question, head, len(head)) + hits[depth:]
             watch.lap("rerank")
         hits = maximal_marginal_relevance(hits, top_k, self.settings.mmr_lambda)
         watch.lap("mmr")
         return self._only_visible(hits, roles)
+
+    def _fuse(self, rankings: list[list[SearchHit]], weights: list[float]) -> list[SearchHit]:
+        if self.settings.fusion == "convex":
+            return convex_combination(rankings, weights)
+        if self.settings.fusion == "rrf":
+            return reciprocal_rank_fusion(rankings, weights)
+        raise ValueError(f"unknown RAGLINE_FUSION {self.settings.fusion!r} (rrf or convex)")
 
     @staticmethod
     def _only_visible(hits: list[SearchHit], roles: frozenset[str]) -> list[SearchHit]:

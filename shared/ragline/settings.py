@@ -67,7 +67,8 @@ class Settings:
     top_k: int = 5
     candidates: int = 50
     retrieval_mode: str = "hybrid"  # bm25 | dense | hybrid | hybrid+rerank
-    dense_weight: float = 1.0  # weights of the two rankings in reciprocal rank fusion
+    fusion: str = "rrf"  # rrf (reciprocal rank fusion) | convex (normalised scores)
+    dense_weight: float = 1.0  # weights of the two rankings in the fusion
     lexical_weight: float = 1.0
     reranker: str = "none"  # none | bedrock
     rerank_model: str = "cohere.rerank-v3-5:0"  # amazon.rerank-v1:0 is not offered in us-east-1
@@ -105,6 +106,7 @@ class Settings:
             top_k=int(get("RAGLINE_TOP_K", cls.top_k)),
             candidates=int(get("RAGLINE_CANDIDATES", cls.candidates)),
             retrieval_mode=get("RAGLINE_RETRIEVAL_MODE", cls.retrieval_mode),
+            fusion=get("RAGLINE_FUSION", cls.fusion),
             dense_weight=float(get("RAGLINE_DENSE_WEIGHT", cls.dense_weight)),
             lexical_weight=float(get("RAGLINE_LEXICAL_WEIGHT", cls.lexical_weight)),
             reranker=get("RAGLINE_RERANKER", cls.reranker),

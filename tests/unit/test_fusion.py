@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ragline.fusion import RRF_K, reciprocal_rank_fusion
+from ragline.fusion import RRF_K, convex_combination, reciprocal_rank_fusion
 from ragline.models import Chunk, SearchHit
 
 
@@ -36,3 +36,19 @@ def test_one_weight_per_ranking_is_required():
 
 def test_empty_rankings_fuse_to_nothing():
     assert reciprocal_rank_fusion([[], []]) == []
+
+
+def test_convex_combination_adds_min_max_normalised_scores():
+    dense = [hit("a", 0.90), hit("b", 0.89), hit("c", 0.10)]
+    lexical = [hit("b", 10.0), hit("c", 9.9), hit("a", 0.0)]
+    fused = convex_combination([dense, lexical])
+    assert [h.chunk.chunk_id for h in fused] == ["b", "a", "c"]
+    scores = {h.chunk.chunk_id: h.score for h in fused}
+    assert scores["b"] == pytest.approx((0.89 - 0.10) / 0.80 + 1.0)
+    assert scores["a"] == pytest.approx(1.0)
+    assert scores["c"] == pytest.approx(0.99)
+
+
+def test_convex_combination_gives_zero_to_a_ranking_that_misses_a_hit():
+    fused = convex_combination([[hit("a", 2.0), hit("b", 1.0)], [hit("c", 5.0)]], weights=[1.0, 0.5])
+    assert {h.chunk.chunk_id: h.score for h in fused} == {"a": 1.0, "b": 0.0, "c": 0.5}
