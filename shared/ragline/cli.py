@@ -88,10 +88,11 @@ def _positive(value: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from ragline.local.endpoints import StackNotRunning
+    from ragline.local.stack import LocalStackUnavailable
 
     try:
         return COMMANDS[args.command](args)
-    except StackNotRunning as error:
+    except (StackNotRunning, LocalStackUnavailable) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except FileNotFoundError as error:

@@ -2,6 +2,9 @@
 
 Runs the real local defaults: moto server, S3 -> SQS notifications, the ingest worker, the local API
 Gateway verifying RS256 tokens, the local all-MiniLM-L6-v2 embedder and the on-disk index.
+
+Every test runs on moto, and again on LocalStack (its S3 and SQS, its DynamoDB when it serves one) when the
+environment variable LOCALSTACK_URL names a running LocalStack; see docs/localstack.md.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+import boto3
 import jwt
 import pytest
 
@@ -29,11 +33,31 @@ CATHODE = "# Cathode report\n\nThe NW-412 cathode retained 91.4% of its capacity
 LEAVE = "# Parental leave\n\nEmployees get 16 weeks of fully paid parental leave.\n"
 
 
+LOCALSTACK_URL = os.environ.get("LOCALSTACK_URL", "").rstrip("/")
+ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_SQS", "AWS_ENDPOINT_URL_DYNAMODB")
+
+
+@pytest.fixture(scope="module", params=["moto", "localstack"])
+def backend(request) -> str:
+    if request.param == "localstack" and not LOCALSTACK_URL:
+        pytest.skip("LOCALSTACK_URL is not set: start LocalStack and set it to run on LocalStack (docs/localstack.md)")
+    return request.param
+
+
+def aws_client(service: str, endpoint: str, region: str):
+    return boto3.client(
+        service, endpoint_url=endpoint, region_name=region, aws_access_key_id="testing", aws_secret_access_key="testing"
+    )
+
+
 @pytest.fixture(scope="module")
-def home(tmp_path_factory):
-    home = tmp_path_factory.mktemp("ragline-home")
+def home(backend, tmp_path_factory):
+    home = tmp_path_factory.mktemp(f"ragline-home-{backend}")
     env = {**os.environ, "RAGLINE_HOME": str(home), "POWERTOOLS_LOG_LEVEL": "WARNING"}
-    env.pop("AWS_ENDPOINT_URL", None)
+    for name in (*ENDPOINT_VARIABLES, "LOCALSTACK_URL", "RAGLINE_BUCKET", "RAGLINE_REGISTRY_TABLE"):
+        env.pop(name, None)
+    if backend == "localstack":
+        env["LOCALSTACK_URL"] = LOCALSTACK_URL
     process = subprocess.Popen([RAGLINE, "up"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 180
     while not (home / "endpoints.json").exists():
@@ -41,10 +65,16 @@ def home(tmp_path_factory):
             process.kill()
             pytest.fail(f"ragline up did not start:\n{process.stdout.read()}")
         time.sleep(0.2)
+    endpoints = json.loads((home / "endpoints.json").read_text())
     yield home
     process.send_signal(signal.SIGTERM)
-    assert process.wait(timeout=30) == 0
+    assert process.wait(timeout=60) == 0, process.stdout.read()
     assert not (home / "endpoints.json").exists()
+    if backend == "localstack":  # a long-lived LocalStack is left as the stack found it
+        s3 = aws_client("s3", LOCALSTACK_URL, endpoints["region"])
+        assert endpoints["bucket"] not in {b["Name"] for b in s3.list_buckets()["Buckets"]}
+        queues = aws_client("sqs", LOCALSTACK_URL, endpoints["region"]).list_queues().get("QueueUrls", [])
+        assert endpoints["queue_url"].rsplit("/", 1)[-1] not in {url.rsplit("/", 1)[-1] for url in queues}
 
 
 def cli(home: Path, *args: str) -> subprocess.CompletedProcess:
@@ -78,6 +108,21 @@ def test_health_and_endpoints_file(home):
     endpoints = json.loads((home / "endpoints.json").read_text())
     assert {"api_url", "s3_endpoint", "bucket", "region"} <= set(endpoints)
     assert StackClient(home).call("GET", "/health") == (200, {"status": "ok"})
+
+
+def test_the_stack_runs_on_the_chosen_backend(home, backend):
+    endpoints = json.loads((home / "endpoints.json").read_text())
+    if backend == "moto":
+        assert endpoints["s3_endpoint"] != LOCALSTACK_URL
+        return
+    assert endpoints["s3_endpoint"] == LOCALSTACK_URL
+    # Names of this stack home's own, so that runs sharing one LocalStack never meet.
+    assert endpoints["bucket"].startswith("ragline-documents-") and endpoints["queue_url"].split("/")[-1] != "ragline-ingest"
+    s3 = aws_client("s3", LOCALSTACK_URL, endpoints["region"])
+    [wiring] = s3.get_bucket_notification_configuration(Bucket=endpoints["bucket"])["QueueConfigurations"]
+    sqs = aws_client("sqs", LOCALSTACK_URL, endpoints["region"])
+    queue = sqs.get_queue_url(QueueName=endpoints["queue_url"].rsplit("/", 1)[-1])["QueueUrl"]
+    assert wiring["QueueArn"] == sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
 
 
 def test_answers_cite_only_permitted_documents(corpus):

@@ -54,7 +54,8 @@ class StackClient:
             aws_access_key_id="testing", aws_secret_access_key="testing", region_name=self.endpoints.region
         )
         self.s3 = session.client("s3", endpoint_url=self.endpoints.s3_endpoint)
-        table = session.resource("dynamodb", endpoint_url=self.endpoints.s3_endpoint).Table(
+        dynamodb_endpoint = self.endpoints.dynamodb_endpoint or self.endpoints.s3_endpoint
+        table = session.resource("dynamodb", endpoint_url=dynamodb_endpoint).Table(
             self.endpoints.registry_table
         )
         self.registry = DynamoRegistry(table)

@@ -58,7 +58,8 @@ def run_demo(home: Path) -> int:
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")  # the functions' INFO lines would bury the story
     root = _corpus_root()
     manifest = json.loads((root / "manifest.json").read_text())
-    print("Starting the local stack (moto S3/SQS/DynamoDB, ingest worker, API gateway)...")
+    backend = "LocalStack" if os.environ.get("LOCALSTACK_URL") else "moto"
+    print(f"Starting the local stack ({backend} S3/SQS/DynamoDB, ingest worker, API gateway)...")
     started = time.monotonic()
     with DevStack(home / "demo") as endpoints:
         print(f"  up in {time.monotonic() - started:.1f} s; embedder: {endpoints.embedder}; API: {endpoints.api_url}")

@@ -23,6 +23,7 @@ class Endpoints:
     queue_url: str
     dead_letter_queue_url: str
     embedder: str
+    dynamodb_endpoint: str = ""  # where the registry is, when not beside S3 (LocalStack without DynamoDB)
 
     def write(self, home: Path) -> None:
         temporary = home / (FILE + ".tmp")
@@ -35,7 +36,7 @@ class Endpoints:
         if not path.exists():
             raise StackNotRunning(f"no local stack at {home} (start one with `ragline up --home {home}`)")
         values = json.loads(path.read_text())
-        return cls(**{name: values[name] for name in cls.__dataclass_fields__})
+        return cls(**{name: values[name] for name in cls.__dataclass_fields__ if name in values})
 
     @staticmethod
     def remove(home: Path) -> None:
