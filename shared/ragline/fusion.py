@@ -1,4 +1,4 @@
-"""Reciprocal rank fusion: merge rankings from different retrievers by rank, not by incomparable scores.
+"""Fusing the rankings of different retrievers: by rank (reciprocal rank fusion) or by normalised score.
 
 Example:
     >>> from ragline.models import Chunk, SearchHit

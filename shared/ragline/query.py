@@ -49,8 +49,8 @@ RETRIEVAL_MODES = ("bm25", "dense", "hybrid", "hybrid+rerank")
 
 
 class QueryService:
-    """Retrieval (k-NN and BM25, both filtered by role inside the search, fused by reciprocal rank fusion,
-    optionally reranked, then maximal marginal relevance) and answers from what was retrieved.
+    """Retrieval (k-NN and BM25, both filtered by role inside the search, fused, optionally reranked, then
+    maximal marginal relevance) and answers from what was retrieved.
 
     ``mode`` picks the retrievers: ``bm25`` or ``dense`` alone, ``hybrid`` (both, fused), or
     ``hybrid+rerank`` (the fused candidates reordered by the reranker).
