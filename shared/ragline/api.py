@@ -75,7 +75,7 @@ def source_json(number: int, hit: SearchHit) -> dict[str, Any]:
         "title": chunk.title,
         "chunk_id": chunk.chunk_id,
         "score": round(hit.score, 6),
-        "text": chunk.text,
+        "text": chunk.passage(),
     }
     if chunk.page is not None:
         result["page"] = chunk.page

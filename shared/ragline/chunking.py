@@ -141,3 +141,60 @@ def _render(pieces: list[_Piece]) -> str:
             parts.append(" " if previous.paragraph == piece.paragraph else "\n\n")
         parts.append(piece.text)
     return "".join(parts)
+
+
+STRATEGIES = ("structure", "fixed", "parent-child")
+
+
+def chunk_fixed(parsed: ParsedDocument, max_tokens: int = 220, overlap: int = 40) -> list[Section]:
+    """The baseline: windows of whole words over the document's text, blind to paragraphs, headings and
+    pages (a window keeps the page where it starts)."""
+    if max_tokens <= 0 or not 0 <= overlap < max_tokens:
+        raise ValueError("need max_tokens > 0 and 0 <= overlap < max_tokens")
+    words = [(word, count_tokens(word), section.page) for section in parsed.sections for word in section.text.split()]
+    chunks: list[Section] = []
+    start = 0
+    while start < len(words):
+        end, used = start, 0
+        while end < len(words) and (end == start or used + words[end][1] <= max_tokens):
+            used += words[end][1]
+            end += 1
+        chunks.append(Section(" ".join(word for word, _, _ in words[start:end]), (), words[start][2]))
+        if end == len(words):
+            break
+        back, carried = end, 0
+        while back - 1 > start and carried + words[back - 1][1] <= overlap:
+            back -= 1
+            carried += words[back][1]
+        start = back
+    return chunks
+
+
+def chunk_parent_child(
+    parsed: ParsedDocument, max_tokens: int = 100, overlap: int = 20, parent_tokens: int = 600
+) -> list[Section]:
+    """Small chunks to search, each carrying the larger structure-aware chunk it sits in as ``context``,
+    for the generator to read. A parent that fits in one child is its own chunk, with no context."""
+    if parent_tokens <= max_tokens:
+        raise ValueError("parent_tokens must be larger than max_tokens")
+    children: list[Section] = []
+    for parent in chunk_document(parsed, parent_tokens, 0):
+        alone = ParsedDocument(parsed.title, [Section(parent.text, parent.heading_path, parent.page)])
+        pieces = chunk_document(alone, max_tokens, overlap)
+        context = parent.text if len(pieces) > 1 else ""
+        children.extend(replace(piece, context=context) for piece in pieces)
+    return children
+
+
+def chunk(
+    parsed: ParsedDocument, strategy: str, max_tokens: int, overlap: int, parent_tokens: int = 600
+) -> list[Section]:
+    """Chunk drafts of ``parsed`` by ``strategy``: ``structure`` (:func:`chunk_document`), ``fixed``
+    (:func:`chunk_fixed`) or ``parent-child`` (:func:`chunk_parent_child`)."""
+    if strategy == "structure":
+        return chunk_document(parsed, max_tokens, overlap)
+    if strategy == "fixed":
+        return chunk_fixed(parsed, max_tokens, overlap)
+    if strategy == "parent-child":
+        return chunk_parent_child(parsed, max_tokens, overlap, parent_tokens)
+    raise ValueError(f"unknown chunking strategy {strategy!r}; one of {', '.join(STRATEGIES)}")

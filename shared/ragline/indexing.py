@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ragline.chunking import chunk_document
+from ragline.chunking import chunk
 from ragline.errors import UnparseableDocument
 from ragline.ids import chunk_id
 from ragline.models import Chunk, StoredObject
@@ -30,7 +30,7 @@ def chunks_of(stored: StoredObject, doc_id: str, roles: tuple[str, ...], setting
         raise UnparseableDocument(f"file is {_megabytes(len(stored.data))}, over the limit of {_megabytes(limit)}")
     try:
         parsed = parse_document(stored.key, stored.data)
-        drafts = chunk_document(parsed, settings.chunk_tokens, settings.chunk_overlap)
+        drafts = chunk(parsed, settings.chunking, settings.chunk_tokens, settings.chunk_overlap, settings.parent_tokens)
     except UnparseableDocument:
         raise
     except Exception as error:  # parsing is pure computation on bytes: retrying gives the same crash
@@ -50,6 +50,7 @@ def chunks_of(stored: StoredObject, doc_id: str, roles: tuple[str, ...], setting
             position=position,
             page=draft.page,
             heading_path=draft.heading_path,
+            context=draft.context,
         )
         for position, draft in enumerate(drafts)
     ]

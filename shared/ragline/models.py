@@ -17,6 +17,7 @@ class Section:
     text: str
     heading_path: tuple[str, ...] = ()
     page: int | None = None
+    context: str = ""  # parent-child chunking: the larger passage this one sits in
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,11 @@ class Chunk:
     position: int
     page: int | None = None
     heading_path: tuple[str, ...] = ()
+    context: str = ""  # the larger passage a generator reads (parent-child chunking); "" means ``text``
+
+    def passage(self) -> str:
+        """What a reader of this chunk sees: its parent passage when it has one, else its own text."""
+        return self.context or self.text
 
     def indexed_text(self) -> str:
         """What the BM25 index and the embedder see: title and headings give a chunk its context."""

@@ -60,8 +60,10 @@ class Settings:
     generator_model: str = "anthropic.claude-3-haiku-20240307-v1:0"
     max_answer_tokens: int = 512
 
-    chunk_tokens: int = 220
+    chunking: str = "structure"  # structure | fixed | parent-child
+    chunk_tokens: int = 220  # the size of the chunks searched (the children, in parent-child)
     chunk_overlap: int = 40
+    parent_tokens: int = 600  # parent-child: the size of the passages generators read
     max_object_bytes: int = 50 * 1024 * 1024
 
     top_k: int = 5
@@ -102,7 +104,9 @@ class Settings:
             generator=get("RAGLINE_GENERATOR", cls.generator),
             generator_model=get("RAGLINE_GENERATOR_MODEL", cls.generator_model),
             max_answer_tokens=int(get("RAGLINE_MAX_ANSWER_TOKENS", cls.max_answer_tokens)),
+            chunking=get("RAGLINE_CHUNKING", cls.chunking),
             chunk_tokens=int(get("RAGLINE_CHUNK_TOKENS", cls.chunk_tokens)),
+            parent_tokens=int(get("RAGLINE_PARENT_TOKENS", cls.parent_tokens)),
             chunk_overlap=int(get("RAGLINE_CHUNK_OVERLAP", cls.chunk_overlap)),
             max_object_bytes=int(get("RAGLINE_MAX_OBJECT_BYTES", cls.max_object_bytes)),
             top_k=int(get("RAGLINE_TOP_K", cls.top_k)),

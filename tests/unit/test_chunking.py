@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ragline.chunking import chunk_document
+from ragline.chunking import chunk, chunk_document
 from ragline.models import ParsedDocument, Section
 from ragline.text import count_tokens, split_sentences
 
@@ -255,3 +255,39 @@ def test_no_chunk_mixes_heading_paths(parsed: ParsedDocument, budget: tuple[int,
 def test_chunking_is_deterministic_for_any_input(parsed: ParsedDocument, budget: tuple[int, int]) -> None:
     max_tokens, overlap = budget
     assert chunk_document(parsed, max_tokens, overlap) == chunk_document(parsed, max_tokens, overlap)
+
+
+def test_fixed_windows_ignore_structure_but_keep_every_word_in_order() -> None:
+    parsed = doc(Section("Alpha beta gamma.\n\nDelta epsilon.", ("A",), 1), Section("Zeta eta theta.", ("B",), 2))
+    chunks = chunk(parsed, "fixed", max_tokens=5, overlap=0)
+    assert [c.text for c in chunks] == ["Alpha beta gamma. Delta", "epsilon. Zeta eta", "theta."]
+    assert [c.page for c in chunks] == [1, 1, 2]
+    assert all(c.heading_path == () for c in chunks)
+
+
+def test_fixed_windows_overlap_by_whole_words() -> None:
+    parsed = doc(Section(" ".join(f"w{n}" for n in range(10))))
+    texts = [c.text for c in chunk(parsed, "fixed", max_tokens=4, overlap=2)]
+    assert texts[0] == "w0 w1 w2 w3" and texts[1].startswith("w2 w3")
+
+
+def test_parent_child_children_are_small_and_carry_their_parent() -> None:
+    paragraphs = [" ".join(sentences(f"p{n}x", 4)) for n in range(6)]  # 24 tokens each
+    parsed = doc(Section("\n\n".join(paragraphs), ("H",), 1))
+    children = chunk(parsed, "parent-child", max_tokens=30, overlap=0, parent_tokens=100)
+    parents = {c.context for c in children}
+    assert len(children) > len(parents) > 1
+    for child in children:
+        assert count_tokens(child.text) <= 30
+        assert child.text in child.context or child.context == ""
+        assert child.heading_path == ("H",) and child.page == 1
+
+
+def test_a_parent_that_fits_one_child_has_no_separate_context() -> None:
+    children = chunk(doc(Section("Short text.")), "parent-child", max_tokens=30, overlap=0, parent_tokens=100)
+    assert [(c.text, c.context) for c in children] == [("Short text.", "")]
+
+
+def test_unknown_strategy_is_refused() -> None:
+    with pytest.raises(ValueError):
+        chunk(doc(Section("x")), "semantic", 10, 0)

@@ -132,7 +132,7 @@ def source_of(chunk: Chunk, copy_id: str | None = None) -> dict[str, Any]:
     """A hit's ``_source`` as the store writes it (vector and body excluded, as in search results)."""
     return {
         "chunk_id": chunk.chunk_id, "copy_id": copy_id or chunk.chunk_id, "doc_id": chunk.doc_id,
-        "version": chunk.version, "source": chunk.source, "title": chunk.title, "text": chunk.text,
+        "version": chunk.version, "source": chunk.source, "title": chunk.title, "text": chunk.text, "context": chunk.context,
         "roles": list(chunk.roles), "heading_path": list(chunk.heading_path), "page": chunk.page,
         "position": chunk.position,
     }
@@ -179,6 +179,7 @@ EXPECTED_MAPPINGS = {
         },
         "body": {"type": "text", "analyzer": "english"},
         "text": {"type": "text", "index": False},
+        "context": {"type": "text", "index": False},
         "title": {"type": "text"},
         "chunk_id": {"type": "keyword"},
         "copy_id": {"type": "keyword"},
@@ -279,6 +280,7 @@ def test_upsert_sends_bulk_index_actions_with_the_chunk_id_and_waits_for_refresh
                         "source": "s3://b/d1.md",
                         "title": "Q3 report",
                         "text": "Revenue grew 4%",
+                        "context": "",
                         "roles": ["finance"],
                         "heading_path": ["Q3 report", "Revenue"],
                         "page": 3,

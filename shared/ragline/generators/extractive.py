@@ -155,7 +155,7 @@ class ExtractiveGenerator:
         candidates = [
             _Candidate(n, position, sentence, frozenset(content_terms(sentence)))
             for n, hit in enumerate(sources, start=1)
-            for position, sentence in enumerate(_sentences(hit.chunk.text))
+            for position, sentence in enumerate(_sentences(hit.chunk.passage()))
         ]
         if not wanted or not candidates:
             return self._decline()

@@ -106,7 +106,7 @@ def _block(n: int, hit: SearchHit, body: str) -> str:
 
 def render_source(n: int, hit: SearchHit) -> str:
     """One source, fenced: ``<source id="n" title="..." [section="..."] [page="..."]>text</source>``."""
-    return _block(n, hit, escape_data(hit.chunk.text.strip()))
+    return _block(n, hit, escape_data(hit.chunk.passage().strip()))
 
 
 def truncate_tokens(text: str, limit: int) -> str:
@@ -154,7 +154,7 @@ def build_prompt(
         if n == 1:
             shell = count_tokens(_block(n, hit, TRUNCATION_MARK))
             room = max(max_tokens - used - shell, MIN_FIRST_SOURCE_TOKENS)
-            body = truncate_tokens(escape_data(hit.chunk.text.strip()), room)
+            body = truncate_tokens(escape_data(hit.chunk.passage().strip()), room)
             blocks.append(_block(n, hit, f"{body} {TRUNCATION_MARK}"))
             truncated = True
         break

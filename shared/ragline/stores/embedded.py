@@ -62,6 +62,7 @@ CREATE TABLE IF NOT EXISTS chunks (
     position INTEGER NOT NULL,
     page INTEGER,
     heading_path TEXT NOT NULL,
+    context TEXT NOT NULL,
     vector BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS chunks_by_doc ON chunks (doc_id, version);
@@ -78,7 +79,7 @@ CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5 (
 INSERT OR IGNORE INTO meta (key, value) VALUES ('generation', 0);
 """
 
-_CHUNK_COLUMNS = "chunk_id, doc_id, version, text, source, title, roles, position, page, heading_path"
+_CHUNK_COLUMNS = "chunk_id, doc_id, version, text, source, title, roles, position, page, heading_path, context"
 _C_CHUNK_COLUMNS = ", ".join(f"c.{column.strip()}" for column in _CHUNK_COLUMNS.split(","))
 
 # Chunk rows whose roles intersect a JSON array of roles bound as the last parameter.
@@ -274,6 +275,7 @@ class EmbeddedStore:
                     chunk.position,
                     chunk.page,
                     json.dumps(list(chunk.heading_path)),
+                    chunk.context,
                     matrix[i].tobytes(),
                 )
                 for chunk, i in latest.values()
@@ -288,7 +290,7 @@ class EmbeddedStore:
         conn = self._conn
         _delete_chunks(conn, rows.ids)
         conn.executemany(
-            f"INSERT INTO chunks ({_CHUNK_COLUMNS}, vector) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows.chunks
+            f"INSERT INTO chunks ({_CHUNK_COLUMNS}, vector) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows.chunks
         )
         conn.executemany("INSERT OR IGNORE INTO chunk_roles (chunk_id, role) VALUES (?, ?)", rows.roles)
         conn.executemany("INSERT INTO chunks_fts (rowid, body) SELECT id, ? FROM chunks WHERE chunk_id = ?", rows.texts)
@@ -493,7 +495,7 @@ def _roles_json(roles: Iterable[str]) -> str:
 
 def _chunk(row: Sequence[Any]) -> Chunk:
     """A Chunk from a row starting with the columns of ``_CHUNK_COLUMNS``."""
-    chunk_id, doc_id, version, text, source, title, roles, position, page, heading_path = row[:10]
+    chunk_id, doc_id, version, text, source, title, roles, position, page, heading_path, context = row[:11]
     return Chunk(
         chunk_id=chunk_id,
         doc_id=doc_id,
@@ -505,5 +507,6 @@ def _chunk(row: Sequence[Any]) -> Chunk:
         position=int(position),
         page=None if page is None else int(page),
         heading_path=tuple(json.loads(heading_path)),
+        context=context,
     )
 

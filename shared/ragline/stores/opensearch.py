@@ -213,6 +213,7 @@ class OpenSearchStore:
                     },
                     BODY_FIELD: {"type": "text", "analyzer": "english"},
                     "text": {"type": "text", "index": False},
+                    "context": {"type": "text", "index": False},
                     "title": {"type": "text"},
                     "chunk_id": dict(keyword),
                     "copy_id": dict(keyword),
@@ -586,6 +587,7 @@ def _document(chunk: Chunk, vector: list[float], *, copy_id: str) -> dict[str, A
         "source": chunk.source,
         "title": chunk.title,
         "text": chunk.text,
+        "context": chunk.context,
         "roles": list(chunk.roles),
         "heading_path": list(chunk.heading_path),
         "page": chunk.page,
@@ -616,6 +618,7 @@ def _chunk(source: dict[str, Any]) -> Chunk:
         position=int(source.get("position", 0)),
         page=None if page is None else int(page),
         heading_path=_as_tuple(source.get("heading_path")),
+        context=str(source.get("context", "")),
     )
 
 
