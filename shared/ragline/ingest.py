@@ -34,6 +34,9 @@ from ragline.models import DocumentRecord, StoredObject
 from ragline.ports import Embedder, ObjectStore, Registry, VectorStore
 from ragline.settings import Settings
 
+RECONCILE_ATTEMPTS = 3
+
+
 class DocumentNotReady(TransientError):
     """An event that must wait for another to finish: raised so the queue redelivers it later."""
 
@@ -69,11 +72,10 @@ class ObjectEvent:
         )
 
 
-def is_older(sequencer: str, than: str) -> bool:
-    """S3 sequencers are hex numbers of varying width: compare them as numbers. Empty is unknown."""
-    if not sequencer or not than:
-        return False
-    return int(sequencer, 16) < int(than, 16)
+def sortable_sequencer(sequencer: str) -> str:
+    """S3 sequencers are hex numbers of varying width; zero-padded to one width they sort as strings,
+    which is how DynamoDB's conditions compare them. Empty stays empty (an event without one: moto)."""
+    return sequencer.upper().rjust(32, "0") if sequencer else ""
 
 
 def _now() -> str:
@@ -98,22 +100,35 @@ class Ingestor:
         self.settings = settings
 
     def handle(self, event: ObjectEvent) -> Outcome:
+        """Make the index agree with what the bucket holds now for the event's key.
+
+        Every event reconciles its key with the bucket's current state rather than replaying itself, so a
+        late, repeated or reordered event cannot bring back an old version. Where S3 gives a sequencer, an
+        event first claims it in the registry (a conditional write): a repeated or overtaken one changes
+        nothing. After writing, it checks that no newer event claimed the key meanwhile; if one did, the
+        two writes may have crossed, so it reconciles again.
+        """
         if is_sidecar(event.key):
             return self._apply_sidecar(event.bucket, document_key_of_sidecar(event.key))
         doc_id = document_id(event.bucket, event.key)
-        previous = self.registry.get(doc_id)
-        if previous is not None and is_older(event.sequencer, previous.sequencer):
-            return "skipped"  # a newer event for this key has been applied already
+        sequencer = sortable_sequencer(event.sequencer)
+        if sequencer and not self.registry.claim(doc_id, sequencer):
+            return "skipped"  # this event, or a newer one for the key, has been applied already
+        for _ in range(RECONCILE_ATTEMPTS):
+            outcome = self._reconcile(doc_id, event, sequencer)
+            latest = self.registry.get(doc_id)
+            if not sequencer or latest is None or latest.sequencer <= sequencer:
+                return outcome
+            sequencer = latest.sequencer  # overtaken while writing: converge on the bucket as it is now
+        raise DocumentNotReady(f"{event.key} keeps changing; the event will be redelivered")
+
+    def _reconcile(self, doc_id: str, event: ObjectEvent, sequencer: str) -> Outcome:
         stored = self.objects.get(event.bucket, event.key)
-        if event.kind == "removed":
-            if stored is not None:
-                # An old version was deleted (versioned bucket) or the key was written again since:
-                # the index follows what the bucket holds now.
-                return self._index(doc_id, stored, event.sequencer)
-            return self._remove(doc_id, event, previous)
-        if stored is None:
-            return "skipped"  # deleted since; its ObjectRemoved event follows
-        return self._index(doc_id, stored, event.sequencer)
+        if stored is not None:
+            # Created, or removed while the key holds a newer object (an old version deleted, or the key
+            # written again since): index what the bucket holds now.
+            return self._index(doc_id, stored, sequencer)
+        return self._remove(doc_id, event, self.registry.get(doc_id), sequencer)
 
     # -- created ---------------------------------------------------------------------------------
 
@@ -154,7 +169,9 @@ class Ingestor:
 
     # -- removed ---------------------------------------------------------------------------------
 
-    def _remove(self, doc_id: str, event: ObjectEvent, previous: DocumentRecord | None) -> Outcome:
+    def _remove(
+        self, doc_id: str, event: ObjectEvent, previous: DocumentRecord | None, sequencer: str
+    ) -> Outcome:
         self.store.delete_document(doc_id)
         self.registry.put(
             DocumentRecord(
@@ -165,7 +182,7 @@ class Ingestor:
                 version=previous.version if previous else "",
                 roles=previous.roles if previous else (),
                 title=previous.title if previous else "",
-                sequencer=event.sequencer,
+                sequencer=sequencer,
                 updated_at=_now(),
             )
         )

@@ -73,7 +73,16 @@ class Registry(Protocol):
 
     def get(self, doc_id: str) -> DocumentRecord | None: ...
 
-    def put(self, record: DocumentRecord) -> None: ...
+    def put(self, record: DocumentRecord) -> bool:
+        """Write the record; a record with a sequencer is written only if no newer one is recorded
+        (returns False then)."""
+        ...
+
+    def claim(self, doc_id: str, sequencer: str) -> bool:
+        """Atomically record ``sequencer`` as the newest event seen for the document, if it is newer than
+        the one recorded; False when it is not (a repeated or overtaken event). Sequencers are compared as
+        :func:`ragline.ingest.sortable_sequencer` strings."""
+        ...
 
 
 class ObjectStore(Protocol):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ragline.ingest import ObjectEvent, is_older
+from ragline.ingest import ObjectEvent, sortable_sequencer
 
 
 def record(name: str, key: str, sequencer: str | None = "0A") -> dict:
@@ -30,15 +30,17 @@ def test_other_events_are_refused():
 
 
 @pytest.mark.parametrize(
-    ("sequencer", "than", "older"),
+    ("earlier", "later"),
     [
-        ("0055AED6DCD90281E5", "0055AED6DCD90281E6", True),
-        ("0055AED6DCD90281E6", "0055AED6DCD90281E5", False),
-        ("FF", "0100", True),  # hex numbers of different widths compare by value
-        ("0A", "0A", False),
-        ("", "0A", False),  # unknown order: not stale
-        ("0A", "", False),
+        ("0055AED6DCD90281E5", "0055AED6DCD90281E6"),
+        ("FF", "0100"),  # hex numbers of different widths order by value
+        ("0055aed6dcd90281e5", "0055AED6DCD90281E6"),
     ],
 )
-def test_sequencer_order(sequencer, than, older):
-    assert is_older(sequencer, than) is older
+def test_sortable_sequencers_order_as_strings_like_their_hex_values(earlier, later):
+    assert sortable_sequencer(earlier) < sortable_sequencer(later)
+    assert len(sortable_sequencer(earlier)) == len(sortable_sequencer(later))
+
+
+def test_no_sequencer_stays_empty():
+    assert sortable_sequencer("") == ""
