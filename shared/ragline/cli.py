@@ -53,6 +53,12 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("--user", required=True)
     token.add_argument("--groups", type=_groups, default=[])
 
+    redrive = commands.add_parser(
+        "redrive", parents=[common], help="move the dead-letter queue's messages back to the ingest queue"
+    )
+    redrive.add_argument("--max", type=_positive, default=None, help="move at most N messages")
+    redrive.add_argument("--dry-run", action="store_true", help="list what would move, move nothing")
+
     commands.add_parser("demo", parents=[common], help="run the demo: ingest a sample corpus, ask as several users")
 
     evaluation = commands.add_parser(
@@ -171,6 +177,42 @@ def cmd_token(args: argparse.Namespace) -> int:
     return 0
 
 
+def _describe_message(message: dict[str, Any]) -> str:
+    """A message's id and the S3 events it carries (``ObjectCreated:Put docs/a.md``), when it holds any."""
+    try:
+        records = json.loads(message["Body"]).get("Records", [])
+        events = [f"{r['eventName']} {r['s3']['object']['key']}" for r in records]
+    except (ValueError, TypeError, KeyError, AttributeError):
+        events = []
+    return f"{message['MessageId']}: {', '.join(events) or 'not an S3 notification'}"
+
+
+def cmd_redrive(args: argparse.Namespace) -> int:
+    import boto3
+
+    from ragline.local.endpoints import Endpoints
+    from ragline.local.redrive import RedriveError, redrive
+
+    endpoints = Endpoints.read(args.home)
+    sqs = boto3.session.Session(
+        aws_access_key_id="testing", aws_secret_access_key="testing", region_name=endpoints.region
+    ).client("sqs", endpoint_url=endpoints.s3_endpoint)  # the stack serves S3 and SQS on one endpoint
+    show = (lambda message: print("  " + _describe_message(message))) if args.dry_run else (lambda message: None)
+    try:
+        moved = redrive(
+            sqs, endpoints.dead_letter_queue_url, endpoints.queue_url, max_messages=args.max,
+            dry_run=args.dry_run, on_message=show,
+        )
+    except RedriveError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    if args.dry_run:
+        print(f"would move {moved} message(s) from the dead-letter queue to the ingest queue (dry run)")
+    else:
+        print(f"moved {moved} message(s) from the dead-letter queue to the ingest queue")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from ragline.local.demo import run_demo
 
@@ -203,6 +245,7 @@ COMMANDS = {
     "ask": cmd_ask,
     "retrieve": cmd_retrieve,
     "token": cmd_token,
+    "redrive": cmd_redrive,
     "demo": cmd_demo,
     "eval": cmd_eval,
 }
