@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import Any
 
+import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.config import Config
 
 from ragline.access import can_see, roles_from_claims
-from ragline.api import BadRequest, QueryRequest, document_json, source_json
-from ragline.ids import is_document_id
+from ragline.api import BadRequest, QueryRequest, UploadRequest, document_json, source_json
+from ragline.ids import document_id, is_document_id
 from ragline.factory import build_embedder, build_generator, build_registry, build_reranker, build_store
 from ragline.ports import Registry
 from ragline.query import QueryService
@@ -24,12 +27,15 @@ from ragline.settings import Settings
 logger = Logger(service="ragline-query")
 app = APIGatewayRestResolver()
 
+UPLOAD_URL_SECONDS = 900
+
 
 @dataclass(frozen=True)
 class Services:
     settings: Settings
     query: QueryService
     registry: Registry
+    s3: Any  # boto3 S3 client: presigns uploads, deletes objects
 
 
 @functools.cache
@@ -44,7 +50,9 @@ def services() -> Services:
         settings=settings,
         reranker=build_reranker(settings),
     )
-    return Services(settings=settings, query=query, registry=build_registry(settings))
+    # boto3 reads AWS_ENDPOINT_URL(_S3) itself, so locally the presigned URLs point at moto or LocalStack.
+    s3 = boto3.client("s3", region_name=settings.region, config=Config(signature_version="s3v4"))
+    return Services(settings=settings, query=query, registry=build_registry(settings), s3=s3)
 
 
 class Unauthorized(Exception):
@@ -86,15 +94,82 @@ def retrieve() -> dict:
     return {"results": [source_json(number, hit) for number, hit in enumerate(hits, start=1)]}
 
 
-@app.get("/documents/<doc_id>")
-def get_document(doc_id: str) -> dict | Response:
+@app.post("/documents")
+def create_upload() -> dict | Response:
+    """A presigned PUT for ``key`` that stores ``roles`` as the object's ``x-amz-meta-roles``.
+
+    A caller may only give roles it holds itself, unless it is in the admin group; and it may not replace
+    a document it cannot see (nor may it learn anything about that document beyond "not allowed")."""
     roles = caller_roles()
+    request = UploadRequest.from_body(app.current_event.body)
+    settings = services().settings
+    is_admin = settings.admin_group in roles
+    if not is_admin:
+        not_held = [role for role in request.roles if role not in roles]
+        if not_held:
+            # Names only roles the caller asked for: never the caller's other roles, nor anyone else's.
+            return _error(403, "forbidden_roles", f"you may not assign roles you do not hold: {', '.join(not_held)}")
+    doc_id = document_id(settings.bucket, request.key)
+    existing = services().registry.get(doc_id)
+    if (
+        existing is not None
+        and existing.status != "deleted"
+        and not is_admin
+        and not can_see(existing.roles, roles)
+    ):
+        # Refusing says that something is at this key, which cannot be helped without letting the caller
+        # replace a document it cannot see; the answer says nothing more (no roles, status or title).
+        return _error(403, "forbidden_key", "you may not upload to this key")
+    metadata = request.roles_metadata
+    url = services().s3.generate_presigned_url(
+        "put_object",
+        Params={"Bucket": settings.bucket, "Key": request.key, "Metadata": {"roles": metadata}},
+        ExpiresIn=UPLOAD_URL_SECONDS,
+    )
+    logger.info("upload presigned", extra={"doc_id": doc_id, "roles": list(request.roles)})
+    return {
+        "upload_url": url,
+        "method": "PUT",
+        "headers": {"x-amz-meta-roles": metadata},  # signed: the upload must send exactly these
+        "key": request.key,
+        "doc_id": doc_id,
+        "expires_in": UPLOAD_URL_SECONDS,
+    }
+
+
+def _visible_document(doc_id: str, roles: frozenset[str]) -> tuple[Any, bool]:
+    """The registry record when the caller may see it (else None), and whether the caller is an admin."""
     record = services().registry.get(doc_id) if is_document_id(doc_id) else None
     is_admin = services().settings.admin_group in roles
     if record is None or not (is_admin or can_see(record.roles, roles)):
+        return None, is_admin
+    return record, is_admin
+
+
+@app.get("/documents/<doc_id>")
+def get_document(doc_id: str) -> dict | Response:
+    roles = caller_roles()
+    record, is_admin = _visible_document(doc_id, roles)
+    if record is None:
         # The same answer for "absent" and "not yours": existence is not disclosed.
         return _error(404, "not_found", "no such document")
     return document_json(record, show_roles=is_admin)
+
+
+@app.delete("/documents/<doc_id>")
+def delete_document(doc_id: str) -> Response:
+    """Deletes the object; the ObjectRemoved event removes its chunks and marks it deleted."""
+    roles = caller_roles()
+    record, _ = _visible_document(doc_id, roles)
+    if record is None:
+        return _error(404, "not_found", "no such document")
+    services().s3.delete_object(Bucket=record.bucket, Key=record.key)
+    logger.info("document deleted", extra={"doc_id": doc_id})
+    return Response(
+        status_code=202,
+        content_type=content_types.APPLICATION_JSON,
+        body={"doc_id": doc_id, "status": "deleting"},
+    )
 
 
 def _error(status: int, code: str, message: str) -> Response:

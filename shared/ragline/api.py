@@ -10,14 +10,20 @@ Example:
 from __future__ import annotations
 
 import json
+import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
+from ragline.access import SIDECAR_SUFFIX
 from ragline.models import DocumentRecord, SearchHit
 
 MAX_QUESTION_CHARS = 2000
 MAX_BODY_BYTES = 16 * 1024
 TOP_K_RANGE = range(1, 21)
+MAX_KEY_BYTES = 1024  # S3's limit on an object key
+MAX_ROLES = 20
+ROLE_PATTERN = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 
 
 class BadRequest(Exception):
@@ -38,16 +44,7 @@ class QueryRequest:
     def from_body(cls, body: str | None, default_top_k: int) -> QueryRequest:
         """Validate a ``POST /query`` or ``/retrieve`` body. Fields other than these two are ignored,
         roles among them: a caller's roles come from the authorizer only."""
-        if body is None or not body.strip():
-            raise BadRequest("missing_body", "request body must be a JSON object with a 'question'")
-        if len(body.encode()) > MAX_BODY_BYTES:
-            raise BadRequest("body_too_large", f"request body is over {MAX_BODY_BYTES} bytes")
-        try:
-            payload: Any = json.loads(body)
-        except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser goes
-            raise BadRequest("invalid_json", "request body is not valid JSON") from None
-        if not isinstance(payload, dict):
-            raise BadRequest("invalid_body", "request body must be a JSON object")
+        payload = _json_object(body, "request body must be a JSON object with a 'question'")
         question = payload.get("question")
         if not isinstance(question, str) or not question.strip():
             raise BadRequest("invalid_question", "'question' must be a non-empty string")
@@ -63,6 +60,93 @@ class QueryRequest:
                 "invalid_top_k", f"'top_k' must be an integer from {TOP_K_RANGE.start} to {TOP_K_RANGE.stop - 1}"
             )
         return cls(question=question.strip(), top_k=top_k)
+
+
+def _json_object(body: str | None, missing_message: str) -> dict[str, Any]:
+    """The request body as a JSON object, or BadRequest."""
+    if body is None or not body.strip():
+        raise BadRequest("missing_body", missing_message)
+    try:
+        size = len(body.encode())
+    except UnicodeEncodeError:  # a lone surrogate in the raw body
+        raise BadRequest("invalid_json", "request body is not valid UTF-8 JSON") from None
+    if size > MAX_BODY_BYTES:
+        raise BadRequest("body_too_large", f"request body is over {MAX_BODY_BYTES} bytes")
+    try:
+        payload: Any = json.loads(body)
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser goes
+        raise BadRequest("invalid_json", "request body is not valid JSON") from None
+    if not isinstance(payload, dict):
+        raise BadRequest("invalid_body", "request body must be a JSON object")
+    return payload
+
+
+def validate_key(key: object) -> str:
+    """An object key a caller may upload to: a non-empty string of at most 1024 UTF-8 bytes, no leading
+    "/", no "." or ".." path segment, no trailing "/" (a folder marker), no control characters, and not a
+    ``.metadata.json`` sidecar (sidecars set roles; they are not uploaded through the API).
+
+    >>> validate_key("finance/q3.md")
+    'finance/q3.md'
+    """
+    if not isinstance(key, str) or not key:
+        raise BadRequest("invalid_key", "'key' must be a non-empty string")
+    try:
+        size = len(key.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise BadRequest("invalid_key", "'key' is not valid Unicode text") from None
+    if size > MAX_KEY_BYTES:
+        raise BadRequest("invalid_key", f"'key' is over {MAX_KEY_BYTES} bytes in UTF-8")
+    if any(unicodedata.category(char) == "Cc" for char in key):
+        raise BadRequest("invalid_key", "'key' must not contain control characters")
+    if key.startswith("/") or key.endswith("/"):
+        raise BadRequest("invalid_key", "'key' must not start or end with '/'")
+    if any(segment in (".", "..") for segment in key.split("/")):
+        raise BadRequest("invalid_key", "'key' must not have '.' or '..' path segments")
+    if key.endswith(SIDECAR_SUFFIX):
+        raise BadRequest("invalid_key", f"'key' must not end in {SIDECAR_SUFFIX!r}: sidecars are not uploaded this way")
+    return key
+
+
+def validate_roles(roles: object) -> tuple[str, ...]:
+    """Roles to give an uploaded document: 1 to 20 names of ``[A-Za-z0-9_.:-]{1,64}``; sorted, without
+    duplicates. (No commas or spaces: they separate roles in ``x-amz-meta-roles``.)
+
+    >>> validate_roles(["research", "finance", "finance"])
+    ('finance', 'research')
+    """
+    if not isinstance(roles, list) or not roles:
+        raise BadRequest("invalid_roles", "'roles' must be a non-empty list of role names")
+    if len(roles) > MAX_ROLES:
+        raise BadRequest("invalid_roles", f"'roles' may name at most {MAX_ROLES} roles")
+    for role in roles:
+        if not isinstance(role, str) or ROLE_PATTERN.fullmatch(role) is None:
+            raise BadRequest(
+                "invalid_roles", "each role must be a string of 1 to 64 letters, digits or the characters _ . : -"
+            )
+    return tuple(sorted(set(roles)))
+
+
+@dataclass(frozen=True)
+class UploadRequest:
+    """A ``POST /documents`` body: where to upload and which roles the document gets.
+
+    >>> UploadRequest.from_body('{"key": "finance/q3.md", "roles": ["finance"]}')
+    UploadRequest(key='finance/q3.md', roles=('finance',))
+    """
+
+    key: str
+    roles: tuple[str, ...]
+
+    @classmethod
+    def from_body(cls, body: str | None) -> UploadRequest:
+        payload = _json_object(body, "request body must be a JSON object with a 'key' and 'roles'")
+        return cls(key=validate_key(payload.get("key")), roles=validate_roles(payload.get("roles")))
+
+    @property
+    def roles_metadata(self) -> str:
+        """The value of ``x-amz-meta-roles``: the roles, comma-separated."""
+        return ",".join(self.roles)
 
 
 def source_json(number: int, hit: SearchHit) -> dict[str, Any]:

@@ -27,7 +27,9 @@ ROUTES: list[tuple[str, str, bool]] = [
     ("GET", "/health", False),
     ("POST", "/query", True),
     ("POST", "/retrieve", True),
+    ("POST", "/documents", True),
     ("GET", "/documents/{doc_id}", True),
+    ("DELETE", "/documents/{doc_id}", True),
 ]
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
 

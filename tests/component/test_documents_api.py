@@ -1,0 +1,202 @@
+"""The documents API on moto: presigned uploads that carry their roles, and deletes, with access control."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import requests
+
+from ragline.ids import document_id
+
+BUCKET = "ragline-documents"
+REVENUE = "# Q3 summary\n\nNorthwind's revenue in Q3 2026 was $14.2 million, up 18% from Q2."
+CATHODE = "# Cathode report\n\nThe NW-412 cathode retained 91.4% of its capacity after 2,000 cycles."
+
+
+@pytest.fixture
+def corpus(stack):
+    stack.put("finance/q3.md", REVENUE, roles=["finance"])
+    stack.put("research/cathode.md", CATHODE, roles=["research"])
+    assert stack.drain() == {"batchItemFailures": []}
+    return stack
+
+
+def presign(stack, key: str, roles: list[str], groups: list[str]) -> tuple[int, dict]:
+    return stack.request("POST", "/documents", {"key": key, "roles": roles}, groups)
+
+
+def test_a_caller_gets_a_presigned_put_that_signs_the_roles_header(stack):
+    status, body = presign(stack, "finance/q4.md", ["finance"], ["finance", "staff"])
+
+    assert status == 200, body
+    assert body["method"] == "PUT"
+    assert body["headers"] == {"x-amz-meta-roles": "finance"}
+    assert body["key"] == "finance/q4.md"
+    assert body["doc_id"] == document_id(BUCKET, "finance/q4.md")
+    assert body["expires_in"] == 900
+    url = urlsplit(body["upload_url"])
+    assert BUCKET in url.netloc + url.path and url.path.endswith("/finance/q4.md")
+    query = {name: values[0] for name, values in parse_qs(url.query).items()}
+    assert query["X-Amz-Algorithm"] == "AWS4-HMAC-SHA256"
+    assert query["X-Amz-Expires"] == "900"
+    # The roles header is signed: an upload without it, or with other roles, does not match the signature.
+    assert set(query["X-Amz-SignedHeaders"].split(";")) == {"host", "x-amz-meta-roles"}
+    assert query["X-Amz-Signature"]
+
+
+def test_the_upload_through_the_url_is_indexed_with_its_roles(stack):
+    _, body = presign(stack, "finance/q3.md", ["finance"], ["finance"])
+
+    # moto's mock intercepts requests' HTTP calls to AWS, so the presigned URL is used as a client would.
+    response = requests.put(body["upload_url"], data=REVENUE.encode(), headers=body["headers"], timeout=10)
+
+    assert response.status_code == 200, response.text
+    head = stack.s3.head_object(Bucket=BUCKET, Key="finance/q3.md")
+    assert head["Metadata"] == {"roles": "finance"}
+    assert stack.drain() == {"batchItemFailures": []}
+    status, answer = stack.request("POST", "/query", {"question": "What was the revenue in Q3 2026?"}, ["finance"])
+    assert status == 200 and "14.2 million" in answer["answer"]
+    status, answer = stack.request("POST", "/query", {"question": "What was the revenue in Q3 2026?"}, ["research"])
+    assert status == 200 and "14.2" not in json.dumps(answer)
+
+
+def test_roles_are_sorted_and_deduplicated_into_the_header(stack):
+    status, body = presign(stack, "shared/plan.md", ["research", "finance", "research"], ["finance", "research"])
+
+    assert status == 200
+    assert body["headers"] == {"x-amz-meta-roles": "finance,research"}
+
+
+def test_a_caller_may_not_assign_a_role_it_does_not_hold(stack):
+    status, body = presign(stack, "finance/q4.md", ["finance", "board"], ["finance", "secret-project"])
+
+    assert status == 403
+    assert body["code"] == "forbidden_roles"
+    assert "board" in body["message"]
+    assert "secret-project" not in body["message"] and "finance" not in body["message"]
+
+
+def test_a_caller_without_roles_may_assign_none(stack):
+    assert presign(stack, "a.md", ["finance"], [])[0] == 403
+
+
+def test_an_admin_may_assign_any_role(stack):
+    status, body = presign(stack, "board/minutes.md", ["board", "finance"], ["admin"])
+
+    assert status == 200
+    assert body["headers"] == {"x-amz-meta-roles": "board,finance"}
+
+
+def test_a_caller_may_not_replace_a_document_it_cannot_see(corpus):
+    status, body = presign(corpus, "finance/q3.md", ["research"], ["research"])
+
+    assert status == 403
+    assert body == {"message": "you may not upload to this key", "code": "forbidden_key"}
+    assert "14.2" not in json.dumps(body)
+
+
+def test_a_caller_who_sees_a_document_or_an_admin_may_replace_it(corpus):
+    assert presign(corpus, "finance/q3.md", ["finance"], ["finance"])[0] == 200
+    assert presign(corpus, "finance/q3.md", ["research"], ["admin"])[0] == 200
+
+
+def test_a_deleted_document_key_may_be_reused(corpus):
+    corpus.delete("finance/q3.md")
+    assert corpus.drain() == {"batchItemFailures": []}
+
+    assert presign(corpus, "finance/q3.md", ["research"], ["research"])[0] == 200
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        (None, "missing_body"),
+        ("{not json", "invalid_json"),
+        ("[1]", "invalid_body"),
+        ({"roles": ["finance"]}, "invalid_key"),
+        ({"key": "", "roles": ["finance"]}, "invalid_key"),
+        ({"key": 7, "roles": ["finance"]}, "invalid_key"),
+        ({"key": "/abs.md", "roles": ["finance"]}, "invalid_key"),
+        ({"key": "folder/", "roles": ["finance"]}, "invalid_key"),
+        ({"key": "a/../b.md", "roles": ["finance"]}, "invalid_key"),
+        ({"key": "..", "roles": ["finance"]}, "invalid_key"),
+        ({"key": "a/./b.md", "roles": ["finance"]}, "invalid_key"),
+        ({"key": "a.md.metadata.json", "roles": ["finance"]}, "invalid_key"),
+        ({"key": "a\nb.md", "roles": ["finance"]}, "invalid_key"),
+        ({"key": "a\x00b.md", "roles": ["finance"]}, "invalid_key"),
+        ({"key": "a\x7fb.md", "roles": ["finance"]}, "invalid_key"),
+        ({"key": "\ud800.md", "roles": ["finance"]}, "invalid_key"),
+        ({"key": "x" * 1025, "roles": ["finance"]}, "invalid_key"),
+        ({"key": "é" * 513, "roles": ["finance"]}, "invalid_key"),  # 1026 bytes in UTF-8
+        ({"key": "a.md"}, "invalid_roles"),
+        ({"key": "a.md", "roles": []}, "invalid_roles"),
+        ({"key": "a.md", "roles": "finance"}, "invalid_roles"),
+        ({"key": "a.md", "roles": [""]}, "invalid_roles"),
+        ({"key": "a.md", "roles": [3]}, "invalid_roles"),
+        ({"key": "a.md", "roles": ["fin,ance"]}, "invalid_roles"),
+        ({"key": "a.md", "roles": ["fin ance"]}, "invalid_roles"),
+        ({"key": "a.md", "roles": ["x" * 65]}, "invalid_roles"),
+        ({"key": "a.md", "roles": [f"r{i}" for i in range(21)]}, "invalid_roles"),
+    ],
+)
+def test_bad_upload_requests_get_400_with_a_code(stack, body, code):
+    status, answer = stack.request("POST", "/documents", body, ["admin"])
+
+    assert status == 400, answer
+    assert answer["code"] == code and answer["message"]
+
+
+def test_limits_are_inclusive(stack):
+    assert presign(stack, "x" * 1024, ["admin"], ["admin"])[0] == 200
+    assert presign(stack, "a.md", ["x" * 64, *[f"r{i}" for i in range(19)]], ["admin"])[0] == 200
+    assert presign(stack, "dir/file.with.dots..md", ["a.b:c-d_e"], ["admin"])[0] == 200
+
+
+def test_upload_needs_a_token(stack):
+    assert stack.request("POST", "/documents", {"key": "a.md", "roles": ["x"]}, groups=None)[0] == 401
+
+
+def test_a_caller_deletes_a_document_it_can_see(corpus):
+    doc_id = document_id(BUCKET, "finance/q3.md")
+
+    status, body = corpus.request("DELETE", f"/documents/{doc_id}", groups=["finance"])
+
+    assert (status, body) == (202, {"doc_id": doc_id, "status": "deleting"})
+    assert "Contents" not in corpus.s3.list_objects_v2(Bucket=BUCKET, Prefix="finance/")
+    assert corpus.drain() == {"batchItemFailures": []}
+    assert corpus.request("GET", f"/documents/{doc_id}", groups=["finance"])[1]["status"] == "deleted"
+    _, answer = corpus.request("POST", "/retrieve", {"question": "revenue in Q3 2026"}, ["finance"])
+    assert answer == {"results": []}
+
+
+def test_a_document_the_caller_cannot_see_is_not_found_and_stays(corpus):
+    doc_id = document_id(BUCKET, "finance/q3.md")
+
+    delete = corpus.request("DELETE", f"/documents/{doc_id}", groups=["research"])
+    absent = corpus.request("DELETE", f"/documents/{document_id(BUCKET, 'no/such.md')}", groups=["research"])
+
+    assert delete == absent == (404, {"message": "no such document", "code": "not_found"})
+    assert delete == corpus.request("GET", f"/documents/{doc_id}", groups=["research"])
+    assert corpus.s3.head_object(Bucket=BUCKET, Key="finance/q3.md")["Metadata"] == {"roles": "finance"}
+
+
+def test_an_admin_deletes_any_document(corpus):
+    doc_id = document_id(BUCKET, "research/cathode.md")
+
+    assert corpus.request("DELETE", f"/documents/{doc_id}", groups=["admin"])[0] == 202
+    assert "Contents" not in corpus.s3.list_objects_v2(Bucket=BUCKET, Prefix="research/")
+
+
+@pytest.mark.parametrize("doc_id", ["abc", "..", "A" * 24, "0" * 25, "%2e%2e"])
+def test_a_malformed_document_id_is_not_found(corpus, doc_id):
+    assert corpus.request("DELETE", f"/documents/{doc_id}", groups=["admin"]) == (
+        404,
+        {"message": "no such document", "code": "not_found"},
+    )
+
+
+def test_delete_needs_a_token(corpus):
+    doc_id = document_id(BUCKET, "finance/q3.md")
+    assert corpus.request("DELETE", f"/documents/{doc_id}", groups=None)[0] == 401
