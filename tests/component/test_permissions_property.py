@@ -1,0 +1,58 @@
+"""Property, through the real handlers on moto: no response of /query, /retrieve or /documents/{id}, errors
+included, carries the text, title or id of a document outside the caller's roles."""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ragline.ids import document_id
+
+ROLES = ["finance", "research", "hr", "everyone"]
+WORDS = "revenue cathode leave budget merger battery salary policy".split()
+_example = itertools.count()
+
+role_sets = st.sets(st.sampled_from(ROLES), max_size=2)
+documents = st.lists(st.tuples(role_sets, st.lists(st.sampled_from(WORDS), min_size=2, max_size=6)), min_size=1, max_size=5)
+requests = st.lists(
+    st.one_of(
+        st.tuples(st.sampled_from(["/query", "/retrieve"]), st.lists(st.sampled_from(WORDS), min_size=1, max_size=3)),
+        st.tuples(st.just("/documents"), st.integers(0, 4)),
+        st.tuples(st.just("bad"), st.sampled_from(['{"question": ""}', "[", '{"question": "x", "top_k": 99}'])),
+    ),
+    min_size=1,
+    max_size=6,
+)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(docs=documents, caller=role_sets, calls=requests)
+def test_no_response_carries_a_document_outside_the_callers_roles(stack, docs, caller, calls):
+    example = next(_example)
+    keys = []
+    for number, (roles, words) in enumerate(docs):
+        key = f"ex{example}/doc{number}.md"
+        # Title, text and key all carry a marker unique to the document.
+        stack.put(key, f"# TitleQ{example}x{number}Q\n\nSecretQ{example}x{number}Q " + " ".join(words) + ".", roles=sorted(roles))
+        keys.append((key, roles))
+    assert stack.drain()["batchItemFailures"] == []
+
+    forbidden = [(key, f"Q{example}x{n}Q") for n, (key, roles) in enumerate(keys) if not roles & caller]
+    responses = []
+    for route, argument in calls:
+        if route in ("/query", "/retrieve"):
+            responses.append(stack.request("POST", route, {"question": " ".join(argument)}, sorted(caller)))
+        elif route == "/documents":
+            key = keys[argument % len(keys)][0]
+            responses.append(stack.request("GET", f"/documents/{document_id(stack.settings.bucket, key)}", groups=sorted(caller)))
+        else:
+            responses.append(stack.request("POST", "/query", argument, sorted(caller)))
+    for status, body in responses:
+        text = json.dumps(body)
+        assert status in (200, 400, 404)
+        for key, marker in forbidden:
+            assert marker not in text and key not in text
+            assert document_id(stack.settings.bucket, key) not in text
