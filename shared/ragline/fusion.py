@@ -10,7 +10,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from ragline.models import SearchHit
 
@@ -23,18 +23,7 @@ def reciprocal_rank_fusion(
     k: int = RRF_K,
 ) -> list[SearchHit]:
     """Each hit scores ``sum(weight / (k + rank))`` over the rankings it appears in (rank from 1)."""
-    weights = weights or [1.0] * len(rankings)
-    if len(weights) != len(rankings):
-        raise ValueError("one weight per ranking")
-    scores: dict[str, float] = {}
-    first_seen: dict[str, SearchHit] = {}
-    for ranking, weight in zip(rankings, weights):
-        for rank, hit in enumerate(ranking, start=1):
-            chunk_id = hit.chunk.chunk_id
-            scores[chunk_id] = scores.get(chunk_id, 0.0) + weight / (k + rank)
-            first_seen.setdefault(chunk_id, hit)
-    ordered = sorted(scores, key=lambda chunk_id: (-scores[chunk_id], chunk_id))
-    return [SearchHit(first_seen[chunk_id].chunk, scores[chunk_id]) for chunk_id in ordered]
+    return _fuse(rankings, weights, lambda ranking: [1.0 / (k + rank) for rank in range(1, len(ranking) + 1)])
 
 
 def convex_combination(rankings: Sequence[Sequence[SearchHit]], weights: Sequence[float] | None = None) -> list[SearchHit]:
@@ -43,20 +32,32 @@ def convex_combination(rankings: Sequence[Sequence[SearchHit]], weights: Sequenc
 
     Unlike reciprocal rank fusion it keeps how far apart the scores are, not only their order.
     """
+    return _fuse(rankings, weights, _min_max)
+
+
+def _min_max(ranking: Sequence[SearchHit]) -> list[float]:
+    if not ranking:
+        return []
+    low = min(hit.score for hit in ranking)
+    spread = max(hit.score for hit in ranking) - low
+    return [(hit.score - low) / spread if spread > 0 else 1.0 for hit in ranking]
+
+
+def _fuse(
+    rankings: Sequence[Sequence[SearchHit]],
+    weights: Sequence[float] | None,
+    contributions: Callable[[Sequence[SearchHit]], list[float]],
+) -> list[SearchHit]:
+    """Sum each hit's weighted contributions over the rankings; best first, ties by chunk id."""
     weights = weights or [1.0] * len(rankings)
     if len(weights) != len(rankings):
         raise ValueError("one weight per ranking")
     scores: dict[str, float] = {}
     first_seen: dict[str, SearchHit] = {}
     for ranking, weight in zip(rankings, weights):
-        if not ranking:
-            continue
-        low = min(hit.score for hit in ranking)
-        spread = max(hit.score for hit in ranking) - low
-        for hit in ranking:
+        for hit, value in zip(ranking, contributions(ranking)):
             chunk_id = hit.chunk.chunk_id
-            normalised = (hit.score - low) / spread if spread > 0 else 1.0
-            scores[chunk_id] = scores.get(chunk_id, 0.0) + weight * normalised
+            scores[chunk_id] = scores.get(chunk_id, 0.0) + weight * value
             first_seen.setdefault(chunk_id, hit)
     ordered = sorted(scores, key=lambda chunk_id: (-scores[chunk_id], chunk_id))
     return [SearchHit(first_seen[chunk_id].chunk, scores[chunk_id]) for chunk_id in ordered]
