@@ -1,0 +1,86 @@
+"""Profile the query path at 100k chunks with pyinstrument: where the p50 goes.
+
+Builds the same store as ``query_latency`` (same chunks, roles and questions), then profiles only the
+question loop (``QueryService.answer`` with the stand-in generator that writes nothing). The text
+report goes to ``benchmarks/results/profiles/query_<chunks>.txt``, and SQLite's own plan for the BM25
+query is printed beside it (pyinstrument stops at the ``execute`` call: the time inside is SQLite's).
+
+    .venv/bin/python benchmarks/profile_query.py [--chunks 100000] [--queries 100]
+
+Needs pyinstrument (the ``bench`` extra).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import _bench
+import query_latency
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--chunks", type=int, default=100_000)
+    parser.add_argument("--queries", type=int, default=100)
+    parser.add_argument("--no-wait", action="store_true")
+    args = parser.parse_args(argv)
+    from pyinstrument import Profiler
+
+    from ragline.embedders.hashing import HashEmbedder
+    from ragline.embedders.local import LocalEmbedder
+    from ragline.query import QueryService
+    from ragline.settings import Settings
+    from ragline.stores.embedded import _C_CHUNK_COLUMNS, _VISIBLE, EmbeddedStore, _roles_json, fts_query
+
+    _bench.before_run(args.no_wait)
+    workdir = Path(tempfile.mkdtemp(prefix="ragline-profile-"))
+    try:
+        chunks, _ = query_latency.make_chunks(args.chunks)
+        vectors = HashEmbedder(384).embed_documents([c.indexed_text() for c in chunks])
+        path = workdir / "store.sqlite3"
+        query_latency.build_embedded(path, chunks, vectors)
+        questions = query_latency.questions(chunks, args.queries)
+        embedder = LocalEmbedder()
+        settings = dataclasses.replace(Settings())
+        with EmbeddedStore(path, 384) as store:
+            service = QueryService(store, embedder, query_latency.SkipGeneration(), settings)
+            for question in questions[:5]:
+                service.answer(question, query_latency.CALLER, settings.top_k)
+            profiler = Profiler(interval=0.0005)
+            profiler.start()
+            for question in questions:
+                service.answer(question, query_latency.CALLER, settings.top_k)
+            profiler.stop()
+            plan = store._conn.execute(
+                f"EXPLAIN QUERY PLAN SELECT {_C_CHUNK_COLUMNS}, -bm25(chunks_fts) AS score"
+                " FROM chunks_fts JOIN chunks AS c ON c.id = chunks_fts.rowid"
+                f" WHERE chunks_fts MATCH ? AND c.chunk_id IN ({_VISIBLE})"
+                " ORDER BY bm25(chunks_fts), c.id LIMIT ?",
+                (fts_query(questions[0]), _roles_json(query_latency.CALLER), settings.candidates),
+            ).fetchall()
+            matches = [store._conn.execute("SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?", (fts_query(q),)).fetchone()[0]
+                       for q in questions]
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    report = profiler.output_text(unicode=True, color=False, show_all=False)
+    out = _bench.RESULTS / "profiles"
+    out.mkdir(parents=True, exist_ok=True)
+    target = out / f"query_{args.chunks}.txt"
+    lines = [f"# pyinstrument, {args.queries} questions over {args.chunks:,} chunks, {_bench.now()}, {_bench.machine()['cpu']}",
+             f"# BM25 matches per question (of {args.chunks:,} chunks): median {int(_bench.percentile(matches, 50)):,}, "
+             f"p90 {int(_bench.percentile(matches, 90)):,}",
+             "# SQLite plan of the BM25 query: " + "; ".join(row[-1] for row in plan), "", report]
+    target.write_text("\n".join(lines))
+    print("\n".join(lines[:3]))
+    print(report)
+    print(f"wrote {target}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,58 @@
+"""Run every benchmark, one after another, each in its own process; the cost model last (it reads the others).
+
+    .venv/bin/python benchmarks/run_all.py [--quick] [--only NAME ...] [--no-wait]
+
+``--quick`` runs each on a small size (a smoke run of the whole set, in about two minutes); the default
+sizes are the ones ``docs/performance.md`` reports. Results land in ``benchmarks/results/<name>.json``.
+Before each benchmark the script waits (up to 20 minutes) until no other heavy job (``ragline eval``,
+``tune_hybrid``, ``pytest``) runs, so that they don't share the two cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+# name -> (default arguments, quick arguments)
+BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
+    "time_to_searchable": ([], ["--runs", "2", "--pages", "1", "5"]),
+    "ingest_throughput": ([], ["--docs", "6", "--pages", "2"]),
+    "bedrock_concurrency": ([], ["--chunks", "100", "--concurrency", "1", "16"]),
+    "query_latency": ([], ["--sizes", "2000", "10000", "--queries", "40"]),
+    "bm25_roles_prototype": ([], ["--chunks", "5000", "--queries", "30"]),
+    "cold_start": ([], ["--runs", "3", "--no-layer"]),
+    "cost_model": ([], []),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--only", nargs="+", choices=sorted(BENCHMARKS))
+    parser.add_argument("--no-wait", action="store_true")
+    args = parser.parse_args(argv)
+    failed = []
+    for name, (default, quick) in BENCHMARKS.items():
+        if args.only and name not in args.only:
+            continue
+        extra = quick if args.quick else default
+        if name != "cost_model" and args.no_wait:
+            extra = [*extra, "--no-wait"]  # else each benchmark waits for a quiet machine itself
+        print(f"\n=== {name} {' '.join(extra)}", flush=True)
+        started = time.monotonic()
+        code = subprocess.call([sys.executable, str(HERE / f"{name}.py"), *extra])
+        print(f"=== {name}: exit {code} in {time.monotonic() - started:.0f} s", flush=True)
+        if code:
+            failed.append(name)
+    if failed:
+        print(f"failed: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
