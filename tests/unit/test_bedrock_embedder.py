@@ -12,10 +12,10 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from botocore.response import StreamingBody
-from botocore.stub import Stubber
 
 from ragline.embedders.bedrock import COHERE_MAX_CHARS, BedrockEmbedder, EmbeddingShapeError
 from ragline.errors import TransientError
+from tests.fixtures.doubles import SleepRecorder
 
 TITAN_V2 = "amazon.titan-embed-text-v2:0"
 TITAN_V1 = "amazon.titan-embed-text-v1"
@@ -71,21 +71,6 @@ def client():
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
     )
-
-
-@pytest.fixture
-def stubber(client):
-    with Stubber(client) as stub:
-        yield stub
-        stub.assert_no_pending_responses()
-
-
-class SleepRecorder:
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    def __call__(self, seconds: float) -> None:
-        self.delays.append(seconds)
 
 
 # -- Titan ------------------------------------------------------------------------------------------

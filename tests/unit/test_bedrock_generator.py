@@ -7,9 +7,9 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from botocore.stub import Stubber
 
 from ragline.errors import TransientError
+from tests.fixtures.doubles import SleepRecorder
 from ragline.generators.bedrock import BedrockGenerator, answer_text
 from ragline.generators.prompt import NO_ANSWER, SYSTEM_PROMPT, build_prompt
 from ragline.models import Answer, Chunk, SearchHit
@@ -61,21 +61,6 @@ def client():
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
     )
-
-
-@pytest.fixture
-def stubber(client):
-    with Stubber(client) as stub:
-        yield stub
-        stub.assert_no_pending_responses()
-
-
-class SleepRecorder:
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    def __call__(self, seconds: float) -> None:
-        self.delays.append(seconds)
 
 
 def test_sends_the_exact_converse_request_and_parses_the_answer(client, stubber):

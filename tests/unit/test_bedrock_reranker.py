@@ -10,6 +10,7 @@ from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
 from ragline.errors import TransientError
+from tests.fixtures.doubles import SleepRecorder
 from ragline.models import Chunk, SearchHit
 from ragline.rerankers.bedrock import (
     MAX_SOURCES,
@@ -36,21 +37,6 @@ def make_client(region: str = "us-east-1") -> Any:
 @pytest.fixture
 def client():
     return make_client("us-east-1")
-
-
-@pytest.fixture
-def stubber(client):
-    with Stubber(client) as stub:
-        yield stub
-        stub.assert_no_pending_responses()
-
-
-class SleepRecorder:
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    def __call__(self, seconds: float) -> None:
-        self.delays.append(seconds)
 
 
 def chunk(i: int, text: str, title: str = "Handbook", heading_path: tuple[str, ...] = ()) -> Chunk:
