@@ -27,7 +27,8 @@ from typing import Any
 
 BENCHMARKS = Path(__file__).resolve().parent
 REPO = BENCHMARKS.parent
-RESULTS = BENCHMARKS / "results"
+# Where results go: benchmarks/results, or RAGLINE_BENCH_RESULTS (run_all.py --quick uses a temporary folder).
+RESULTS = Path(os.environ.get("RAGLINE_BENCH_RESULTS") or BENCHMARKS / "results")
 
 # Other heavy jobs on this machine whose CPU use would pollute a measurement.
 BUSY_PATTERN = "ragline eval|tune_hybrid|pytest"

@@ -13,7 +13,8 @@ prototype FTS table beside it from the same rows, runs the same questions throug
 latency and how far the results agree (same top-k ids; scores differ slightly because the role tokens
 add to each row's length).
 
-    .venv/bin/python benchmarks/bm25_roles_prototype.py [--chunks 100000] [--queries 100]
+    .venv/bin/python benchmarks/bm25_roles_prototype.py [--chunks 100000] [--queries 100] [--ort-no-spin]
+    OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/bm25_roles_prototype.py --ort-no-spin   # no spinning threads at all
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import shutil
 import sqlite3
 import sys
@@ -183,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         _bench.disable_ort_spinning()
     results = run(args.chunks, args.queries)
     results["ort_no_spin"] = args.ort_no_spin
+    results["openblas_num_threads"] = os.environ.get("OPENBLAS_NUM_THREADS", "")
     results["conditions"] = _bench.conditions(quiet)
     c, p = results["current_ms"], results["proposed_ms"]
     print(f"BM25 with the role filter at {results['chunks']:,} chunks ({results['queries']} questions, k=50)")
@@ -196,6 +199,8 @@ def main(argv: list[str] | None = None) -> int:
               f"with the prototype p50 {whole['proposed']['p50']} ms / p95 {whole['proposed']['p95']} ms")
         print(f"stage p50s: current {whole['current']['stage_p50']}; prototype {whole['proposed']['stage_p50']}")
     name = "bm25_roles_prototype" + ("_ort_no_spin" if args.ort_no_spin else "")
+    if os.environ.get("OPENBLAS_NUM_THREADS") == "1":
+        name += "_openblas1"
     print(f"wrote {_bench.write_result(name, results)}")
     return 0
 

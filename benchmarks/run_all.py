@@ -2,8 +2,9 @@
 
     .venv/bin/python benchmarks/run_all.py [--quick] [--only NAME ...] [--no-wait]
 
-``--quick`` runs each on a small size (a smoke run of the whole set, in about two minutes); the default
-sizes are the ones ``docs/performance.md`` reports. Results land in ``benchmarks/results/<name>.json``.
+``--quick`` runs each on a small size (a smoke run of the whole set, in a few minutes) and writes its
+results to a temporary folder, so the reported ones stay; the default sizes are the ones
+``docs/performance.md`` reports, and their results land in ``benchmarks/results/<name>.json``.
 Before each benchmark the script waits (up to 20 minutes) until no other heavy job (``ragline eval``,
 ``tune_hybrid``, ``pytest``) runs, so that they don't share the two cores.
 """
@@ -11,8 +12,10 @@ Before each benchmark the script waits (up to 20 minutes) until no other heavy j
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -37,6 +40,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-wait", action="store_true")
     args = parser.parse_args(argv)
     failed = []
+    env = dict(os.environ)
+    if args.quick and "RAGLINE_BENCH_RESULTS" not in env:
+        env["RAGLINE_BENCH_RESULTS"] = tempfile.mkdtemp(prefix="ragline-bench-quick-")
+        print(f"--quick: results go to {env['RAGLINE_BENCH_RESULTS']}", flush=True)
     for name, (default, quick) in BENCHMARKS.items():
         if args.only and name not in args.only:
             continue
@@ -45,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
             extra = [*extra, "--no-wait"]  # else each benchmark waits for a quiet machine itself
         print(f"\n=== {name} {' '.join(extra)}", flush=True)
         started = time.monotonic()
-        code = subprocess.call([sys.executable, str(HERE / f"{name}.py"), *extra])
+        code = subprocess.call([sys.executable, str(HERE / f"{name}.py"), *extra], env=env)
         print(f"=== {name}: exit {code} in {time.monotonic() - started:.0f} s", flush=True)
         if code:
             failed.append(name)
