@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -61,3 +63,105 @@ def test_pip_installs_only_binary_wheels_for_the_lambda_platform(tmp_path: Path)
 def test_layer_hash_follows_what_goes_into_the_layer():
     assert bundling.layer_hash("arm64") == bundling.layer_hash("arm64")
     assert bundling.layer_hash("arm64") != bundling.layer_hash("x86_64")
+
+
+# -- dependencies installed but never imported: opensearch-protobufs, grpcio, protobuf ----------------
+
+_BLOCKED = ("grpc", "google", "opensearch", "opensearch_protobufs")
+_IMPORT_WITHOUT_PROTOBUF = """
+import importlib.abc, sys
+blocked = {blocked!r}
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in blocked:
+            raise ImportError("not in the layer: " + name)
+sys.meta_path.insert(0, Block())
+sys.path[:0] = [{layer!r}]
+import opensearchpy
+from opensearchpy import OpenSearch, RequestsHttpConnection, Urllib3HttpConnection, helpers
+from opensearchpy import AWSV4SignerAuth, Urllib3AWSV4SignerAuth
+from botocore.credentials import Credentials
+from ragline.stores.opensearch import connect
+assert opensearchpy.__file__.startswith({layer!r}), opensearchpy.__file__
+basic = connect("https://user:secret@search.example.com")
+signed = connect("https://search-x.us-east-1.es.amazonaws.com", credentials=Credentials("AKID", "secret"))
+assert isinstance(signed.transport.kwargs["http_auth"], Urllib3AWSV4SignerAuth)
+OpenSearch(hosts=[{{"host": "localhost", "port": 9200}}], connection_class=RequestsHttpConnection,
+           http_auth=AWSV4SignerAuth(Credentials("AKID", "secret"), "us-east-1", "aoss"))
+print(sorted(m for m in sys.modules if m.split(".")[0] in blocked))
+"""
+
+
+@pytest.mark.slow
+def test_layer_leaves_out_grpc_and_protobuf_which_opensearch_py_requires_but_never_imports(layer: Path):
+    for unused in ("grpc", "google", "opensearch"):  # opensearch/: opensearch-protobufs' package
+        assert not (layer / unused).exists(), unused
+    for distribution in ("grpcio", "protobuf", "opensearch_protobufs"):
+        assert not list(layer.glob(f"{distribution}-*.dist-info")), distribution
+    assert (layer / "opensearchpy" / "__init__.py").is_file()
+    assert list(layer.glob("typing_extensions*")), "Powertools' typing-extensions is kept (grpcio required it too)"
+
+
+@pytest.mark.slow
+def test_opensearch_client_imports_and_connects_from_the_layer_without_grpc_or_protobuf(layer: Path):
+    # The layer's pure-Python packages on this Python (its native code is for arm64/CPython 3.12), with
+    # the venv behind it for botocore (the Lambda runtime provides it); grpc and protobuf are blocked so
+    # that the venv's copies cannot stand in for them.
+    code = _IMPORT_WITHOUT_PROTOBUF.format(blocked=_BLOCKED, layer=str(layer))
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip() == "[]"
+
+
+def _fake_distribution(site: Path, name: str, files: dict[str, str], requires: tuple[str, ...] = ()) -> None:
+    info = site / f"{name.replace('-', '_')}-1.0.dist-info"
+    info.mkdir(parents=True)
+    metadata = [f"Name: {name}", "Version: 1.0", *(f"Requires-Dist: {r}" for r in requires)]
+    (info / "METADATA").write_text("\n".join(metadata) + "\n")
+    for relative, content in files.items():
+        (site / relative).parent.mkdir(parents=True, exist_ok=True)
+        (site / relative).write_text(content)
+    listed = [*files, f"{info.name}/METADATA", f"{info.name}/RECORD", "../../bin/tool"]
+    (info / "RECORD").write_text("".join(f"{path},,\n" for path in listed))
+
+
+def _fake_site(site: Path, *, extra_requirer: bool = False) -> None:
+    _fake_distribution(site, "opensearch-py", {"opensearchpy/__init__.py": ""}, ("opensearch-protobufs==1.2.0",))
+    _fake_distribution(site, "opensearch-protobufs", {"opensearch/protobufs/__init__.py": ""}, ("protobuf>=3.25", "grpcio>=1.70"))
+    _fake_distribution(site, "grpcio", {"grpc/__init__.py": "", "grpc/_cython/cygrpc.so": ""}, ("typing-extensions~=4.12",))
+    _fake_distribution(site, "protobuf", {"google/protobuf/__init__.py": "", "google/_upb/_message.so": ""})
+    _fake_distribution(site, "google-other", {"google/other/__init__.py": ""})  # shares the google namespace
+    _fake_distribution(site, "typing-extensions", {"typing_extensions.py": ""})
+    requires = ("grpcio>=1.0",) if extra_requirer else ("urllib3; extra == 'grpc'", "protobuf; extra == 'proto'")
+    _fake_distribution(site, "some-lib", {"some_lib/__init__.py": ""}, requires)
+
+
+def test_unused_distributions_are_uninstalled_file_by_file_from_their_record(tmp_path: Path):
+    outside = tmp_path / "bin" / "tool"
+    outside.parent.mkdir()
+    outside.write_text("")
+    site = tmp_path / "site" / "python"
+    _fake_site(site)
+
+    assert sorted(bundling._remove_unused(site)) == ["grpcio", "opensearch-protobufs", "protobuf"]
+
+    for gone in ("grpc", "opensearch", "google/protobuf", "google/_upb"):
+        assert not (site / gone).exists(), gone
+    assert not [p.name for p in site.glob("*.dist-info") if p.name.startswith(("grpcio", "protobuf", "opensearch_protobufs"))]
+    for kept in ("opensearchpy/__init__.py", "google/other/__init__.py", "typing_extensions.py", "some_lib/__init__.py"):
+        assert (site / kept).is_file(), kept
+    assert outside.is_file(), "RECORD paths outside the layer are never touched"
+
+
+def test_an_unused_distribution_that_something_else_requires_fails_the_build(tmp_path: Path):
+    site = tmp_path / "python"
+    _fake_site(site, extra_requirer=True)
+    with pytest.raises(RuntimeError, match="some-lib require.*grpcio"):
+        bundling._remove_unused(site)
+    assert (site / "grpc" / "__init__.py").is_file(), "nothing is removed when the check fails"
+
+
+def test_layer_hash_follows_what_is_left_out(monkeypatch: pytest.MonkeyPatch):
+    before = bundling.layer_hash("arm64")
+    monkeypatch.setattr(bundling, "UNUSED_IN_LAYER", {"grpcio": frozenset()})
+    assert bundling.layer_hash("arm64") != before
