@@ -36,8 +36,8 @@ class VectorStore(Protocol):
         document (an older version, or positions a new chunking no longer makes); returns how many went."""
         ...
 
-    def delete_document(self, doc_id: str, keep_version: str | None = None) -> int:
-        """Remove a document's chunks (all, or all but those of ``keep_version``); returns how many."""
+    def delete_document(self, doc_id: str) -> int:
+        """Remove every chunk of a document; returns how many."""
         ...
 
     def update_roles(self, doc_id: str, roles: Sequence[str]) -> int:

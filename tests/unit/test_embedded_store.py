@@ -281,18 +281,15 @@ def test_reopening_with_another_dimension_is_rejected(tmp_path: Path) -> None:
         EmbeddedStore(tmp_path / "index.db", DIM * 2)
 
 
-def test_delete_document_removes_all_or_all_but_one_version(store: EmbeddedStore) -> None:
+def test_delete_document_removes_every_version_of_the_document(store: EmbeddedStore) -> None:
     old = [make_chunk(f"old{i}", "report", doc_id="d", version="v1", position=i) for i in range(3)]
     new = [make_chunk(f"new{i}", "report", doc_id="d", version="v2", position=i) for i in range(2)]
     other = [make_chunk("other", "report", doc_id="e")]
     store.upsert(old + new + other, [axis(0)] * 6)
 
-    assert store.delete_document("d", keep_version="v2") == 3
-    assert store.chunk_ids("d") == ["new0", "new1"]
-    assert {hit.chunk.chunk_id for hit in store.bm25_search("report", frozenset({"finance"}), k=10)} == {
-        "new0", "new1", "other"
-    }
-    assert store.delete_document("d") == 2
+    assert store.delete_document("d") == 5
+    assert store.chunk_ids("d") == []
+    assert [hit.chunk.chunk_id for hit in store.bm25_search("report", frozenset({"finance"}), k=10)] == ["other"]
     assert store.delete_document("d") == 0
     assert store.delete_document("missing") == 0
     assert store.count() == 1 and store.count("d") == 0 and store.count("e") == 1
@@ -517,23 +514,21 @@ def test_searches_never_leak_and_knn_returns_min_k_visible(
 
 
 @PROPERTY_SETTINGS
-@given(
-    versions=st.lists(st.sampled_from(["v1", "v2", "v3"]), min_size=1, max_size=12),
-    keep=st.sampled_from(["v1", "v2", "v3", "v9"]),
-)
-def test_delete_with_keep_version_removes_only_other_versions(versions: list[str], keep: str) -> None:
-    chunks = [make_chunk(f"c{i}", doc_id="d", version=v, position=i) for i, v in enumerate(versions)]
-    bystander = make_chunk("other", doc_id="e", version="v1")
+@given(corpus=corpora(), doomed=st.sampled_from(["d0", "d1", "d2", "d3"]))
+def test_delete_document_removes_exactly_that_document_from_both_searches(
+    corpus: tuple[list[Chunk], list[list[float]]], doomed: str
+) -> None:
+    chunks, vecs = corpus
+    everyone = frozenset(ROLES)
     with tempfile.TemporaryDirectory() as folder, EmbeddedStore(Path(folder) / "i.db", DIM) as store:
-        store.upsert([*chunks, bystander], [axis(0)] * (len(chunks) + 1))
-        removed = store.delete_document("d", keep_version=keep)
-        remaining = store.chunk_ids("d")
-        assert store.count("e") == 1
-        searched = {h.chunk.chunk_id for h in store.knn_search(axis(0), frozenset({"finance"}), k=100)}
-    kept = [c.chunk_id for c in chunks if c.version == keep]
-    assert removed == len(chunks) - len(kept)
-    assert sorted(remaining) == sorted(kept)
-    assert searched == {*kept, "other"}
+        store.upsert(chunks, vecs)
+        removed = store.delete_document(doomed)
+        knn = {h.chunk.chunk_id for h in store.knn_search(axis(0), everyone, k=100)}
+        bm25 = {h.chunk.chunk_id for h in store.bm25_search("common", everyone, k=100)}
+        assert store.count(doomed) == 0
+    survivors = {c.chunk_id for c in chunks if c.doc_id != doomed and c.roles}
+    assert removed == sum(1 for c in chunks if c.doc_id == doomed)
+    assert knn == survivors and bm25 == survivors
 
 
 @PROPERTY_SETTINGS

@@ -513,17 +513,6 @@ def test_delete_document_uses_delete_by_query(store: OpenSearchStore, client: Fa
     ]
 
 
-def test_delete_document_keeping_a_version(store: OpenSearchStore, client: FakeOpenSearchClient) -> None:
-    client.respond("delete_by_query", {"total": 2, "deleted": 2, "failures": []})
-    assert store.delete_document("d1", keep_version="v2") == 2
-    (call,) = client.calls_to("delete_by_query")
-    assert call["body"] == {
-        "query": {
-            "bool": {"filter": [{"term": {"doc_id": "d1"}}], "must_not": [{"term": {"version": "v2"}}]}
-        }
-    }
-
-
 def test_by_query_failures_and_conflicts_are_transient(
     store: OpenSearchStore, client: FakeOpenSearchClient, sleeps: list[float]
 ) -> None:
@@ -579,9 +568,9 @@ def test_serverless_delete_pages_through_ids_and_bulk_deletes(
             ],
         },
     )
-    assert serverless.delete_document("d1", keep_version="v2") == 2  # B was already gone
+    assert serverless.delete_document("d1") == 2  # B was already gone
     first, second = client.calls_to("search")
-    query = {"bool": {"filter": [{"term": {"doc_id": "d1"}}], "must_not": [{"term": {"version": "v2"}}]}}
+    query = {"bool": {"filter": [{"term": {"doc_id": "d1"}}]}}
     assert first["body"]["query"] == query and "search_after" not in first["body"]
     assert second["body"]["search_after"] == [1, "b", "2"]
     assert [call["body"] for call in client.calls_to("bulk")] == [
@@ -707,7 +696,7 @@ def test_requests_go_out_as_opensearch_expects_them() -> None:
     store = OpenSearchStore(client, INDEX, DIM)
     store.ensure_index()
     store.upsert([make_chunk("c1")], [[1.0, 0.0, 0.0]])
-    store.delete_document("d1", keep_version="v2")
+    store.delete_document("d1")
     store.update_roles("d1", ["hr"])
     store.knn_search([1, 0, 0], FINANCE, k=2)
     store.count("d1")

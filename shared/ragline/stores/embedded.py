@@ -295,17 +295,11 @@ class EmbeddedStore:
         conn.executemany("INSERT OR IGNORE INTO chunk_roles (chunk_id, role) VALUES (?, ?)", rows.roles)
         conn.executemany("INSERT INTO chunks_fts (rowid, body) SELECT id, ? FROM chunks WHERE chunk_id = ?", rows.texts)
 
-    def delete_document(self, doc_id: str, keep_version: str | None = None) -> int:
-        """Remove a document's chunks (all, or all but those of ``keep_version``); returns how many."""
+    def delete_document(self, doc_id: str) -> int:
+        """Remove every chunk of a document; returns how many."""
         with self._write():
             conn = self._conn
-            if keep_version is None:
-                found = conn.execute("SELECT chunk_id FROM chunks WHERE doc_id = ?", (doc_id,))
-            else:
-                found = conn.execute(
-                    "SELECT chunk_id FROM chunks WHERE doc_id = ? AND version != ?", (doc_id, keep_version)
-                )
-            ids = found.fetchall()
+            ids = conn.execute("SELECT chunk_id FROM chunks WHERE doc_id = ?", (doc_id,)).fetchall()
             if ids:
                 _delete_chunks(conn, ids)
                 self._bump()

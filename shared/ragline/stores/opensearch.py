@@ -322,12 +322,9 @@ class OpenSearchStore:
             query["bool"]["must_not"] = [{"terms": {"chunk_id": keep}}]
         return self._delete_matching(query)
 
-    def delete_document(self, doc_id: str, keep_version: str | None = None) -> int:
-        """Remove a document's chunks (all, or all but those of ``keep_version``); returns how many."""
-        query: dict[str, Any] = {"bool": {"filter": [{"term": {"doc_id": doc_id}}]}}
-        if keep_version is not None:
-            query["bool"]["must_not"] = [{"term": {"version": keep_version}}]
-        return self._delete_matching(query)
+    def delete_document(self, doc_id: str) -> int:
+        """Remove every chunk of a document; returns how many."""
+        return self._delete_matching({"bool": {"filter": [{"term": {"doc_id": doc_id}}]}})
 
     def _delete_matching(self, query: dict[str, Any]) -> int:
         """Delete every chunk matching ``query``; returns how many chunks (not copies) went."""
