@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import sqlite3
@@ -18,7 +19,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from ragline.models import Chunk
-from ragline.stores.embedded import EmbeddedStore, fts_query
+from ragline.stores.embedded import SCHEMA_VERSION, EmbeddedStore, fts_query, role_token
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 DIM = 8
@@ -49,6 +50,17 @@ def make_chunk(
         page=page,
         heading_path=heading_path,
     )
+
+
+def fts_rows(path: Path) -> dict[str, tuple[str, set[str]]]:
+    """chunk_id -> (indexed text, set of role tokens) as ``chunks_fts`` holds them, read by a separate connection."""
+    with sqlite3.connect(path) as conn:
+        rows = conn.execute(
+            "SELECT c.chunk_id, f.body, f.role_tokens FROM chunks_fts AS f JOIN chunks AS c ON c.id = f.rowid"
+        ).fetchall()
+        (fts_count,) = conn.execute("SELECT count(*) FROM chunks_fts").fetchone()
+    assert fts_count == len(rows)  # no FTS row without its chunk
+    return {chunk_id: (body, set(tokens.split())) for chunk_id, body, tokens in rows}
 
 
 def unit(*components: float) -> list[float]:
@@ -588,3 +600,369 @@ def test_bm25_never_raises_on_any_text(text: str) -> None:
         )
         hits = store.bm25_search(text, frozenset({"finance"}), k=5)
     assert all(hit.chunk.chunk_id == "a" for hit in hits)
+
+
+# -- the role tokens in chunks_fts ----------------------------------------------------------------
+
+# Role names a tokenizer or a MATCH parser could trip on: quotes, operators, column syntax, case,
+# non-ASCII, digits, spaces, the empty string.
+ODD_ROLES = ['fin "ance', "OR", "NEAR(", "role_tokens:", "{body}", "Finance", "finance", "é", "12 34", "*", ""]
+
+
+@settings(max_examples=60, deadline=None)
+@given(role=st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=30))
+@example("running")  # porter would stem a word
+@example("0")
+def test_a_role_token_is_one_digit_token_the_fts_tokenizer_keeps_intact(role: str) -> None:
+    token = role_token(role)
+    assert token.isascii() and token.isdigit()
+    with EmbeddedStore(":memory:", DIM) as store:
+        store.upsert([make_chunk("c", "body words", roles=(role,))], [axis(0)])
+        conn = store._conn
+        conn.execute("CREATE VIRTUAL TABLE temp.vocab USING fts5vocab(main, chunks_fts, 'instance')")
+        indexed = conn.execute("SELECT term FROM temp.vocab WHERE col = 'role_tokens'").fetchall()
+    assert indexed == [(token,)]
+
+
+def test_role_tokens_of_distinct_roles_differ() -> None:
+    tokens = [role_token(role) for role in {*ROLES, *ODD_ROLES}]
+    assert len(set(tokens)) == len(tokens)
+
+
+@PROPERTY_SETTINGS
+@given(
+    chunk_roles=st.lists(st.lists(st.sampled_from(ODD_ROLES), max_size=3), min_size=1, max_size=12),
+    caller=st.frozensets(st.sampled_from(ODD_ROLES), min_size=1, max_size=3),
+)
+def test_bm25_sees_exactly_the_chunks_whose_roles_intersect_the_callers(
+    chunk_roles: list[list[str]], caller: frozenset[str]
+) -> None:
+    chunks = [make_chunk(f"c{i}", "shared words", roles=roles, position=i) for i, roles in enumerate(chunk_roles)]
+    with EmbeddedStore(":memory:", DIM) as store:
+        store.upsert(chunks, [axis(0)] * len(chunks))
+        found = {hit.chunk.chunk_id for hit in store.bm25_search("shared", caller, k=100)}
+    assert found == {c.chunk_id for c in chunks if not caller.isdisjoint(c.roles)}
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "{token}",
+        "role_tokens:{token}",
+        "role_tokens : {token}",
+        "{{role_tokens}} : {token}",
+        '"{token}"',
+        'x") OR {{role_tokens}} : ("{token}',
+        "role_tokens:*",
+        "{{body role_tokens}}: {token}",
+    ],
+)
+def test_a_question_cannot_address_the_role_column(store: EmbeddedStore, question: str) -> None:
+    # Every chunk carries the finance and hr tokens in role_tokens; only "cited" has one in its text.
+    finance, hr = role_token("finance"), role_token("hr")
+    store.upsert(
+        [
+            make_chunk("plain", "quarterly figures", roles=("finance", "hr")),
+            make_chunk("hidden", "quarterly figures", roles=("hr",)),
+            make_chunk("cited", f"invoice number {finance}", roles=("finance", "hr")),
+        ],
+        [axis(0)] * 3,
+    )
+    for token in (finance, hr):
+        hits = store.bm25_search(question.format(token=token), frozenset({"finance"}), k=10)
+        # A question's digits are matched against text only: the token is in the text of "cited" alone.
+        expected = ["cited"] if token == finance and "{token}" in question else []
+        assert [hit.chunk.chunk_id for hit in hits] == expected
+
+
+def test_bm25_scores_ignore_the_role_column(store: EmbeddedStore) -> None:
+    # Same text, one role each: a rare role and a common one. Were role_tokens weighed, the rare role's
+    # token (higher IDF) would score its chunk higher once it matched.
+    common = [make_chunk(f"filler{i}", "unrelated words", roles=("finance",)) for i in range(20)]
+    store.upsert(
+        [*common, make_chunk("rare", "budget review", roles=("legal",)), make_chunk("usual", "budget review")],
+        [axis(0)] * 22,
+    )
+    hits = store.bm25_search("budget", frozenset({"finance", "legal"}), k=5)
+    assert sorted(hit.chunk.chunk_id for hit in hits) == ["rare", "usual"]
+    assert hits[0].score == hits[1].score > 0
+
+
+def body_only_bm25(chunks: Sequence[Chunk], question: str) -> dict[str, float]:
+    """chunk_id -> -bm25() as schema 1 scored it: one FTS5 table over the indexed text and nothing else."""
+    reference = sqlite3.connect(":memory:")
+    reference.execute("CREATE VIRTUAL TABLE plain USING fts5 (body, tokenize = 'porter unicode61 remove_diacritics 2')")
+    reference.executemany("INSERT INTO plain (rowid, body) VALUES (?, ?)", [(i, c.indexed_text()) for i, c in enumerate(chunks)])
+    ranked = reference.execute("SELECT rowid, -bm25(plain) FROM plain WHERE plain MATCH ?", (fts_query(question),)).fetchall()
+    reference.close()
+    return {chunks[i].chunk_id: score for i, score in ranked}
+
+
+QUESTIONS = ["budget review", "salary", "audit risk plan", "travel policy team report"]
+VOCABULARY = ["budget", "review", "travel", "policy", "salary", "audit", "plan", "team", "report", "risk"]
+
+
+def test_bm25_scores_equal_a_body_only_index_when_rows_are_alike(store: EmbeddedStore) -> None:
+    """Rows of one length with one role each: the role column then changes no row's length relative to
+    the average, so every score must be schema 1's exactly (IDF, term frequencies, weights all alike)."""
+    rng = np.random.default_rng(3)
+    chunks = []
+    for i in range(60):
+        words = list(rng.choice(VOCABULARY, size=int(rng.integers(1, 12))))
+        chunks.append(make_chunk(f"c{i:02d}", " ".join(words + ["filler"] * (12 - len(words))),
+                                 roles=(ROLES[i % len(ROLES)],), position=i))
+    store.upsert(chunks, [axis(0)] * len(chunks))
+    everyone = frozenset(ROLES)
+    for question in QUESTIONS:
+        expected = body_only_bm25(chunks, question)
+        hits = store.bm25_search(question, everyone, k=100)
+        assert {hit.chunk.chunk_id for hit in hits} == set(expected)
+        assert {hit.chunk.chunk_id: hit.score for hit in hits} == pytest.approx(expected, rel=1e-9)
+        assert [hit.score for hit in hits] == sorted(expected.values(), reverse=True)
+
+
+def test_bm25_scores_stay_within_two_percent_of_a_body_only_index(store: EmbeddedStore) -> None:
+    """Chunks of 100 to 200 words with one to three roles, as ingest makes them. FTS5 counts a row's role
+    tokens in its length (it sums every column), so scores move by about the roles' share of the length;
+    on chunks this long that stays far under 2%. (On chunks of a few words it is larger, and near-ties
+    can swap places.)"""
+    rng = np.random.default_rng(7)
+    chunks = [
+        make_chunk(
+            f"c{i:02d}",
+            " ".join(rng.choice(VOCABULARY + [f"word{n}" for n in range(40)], size=int(rng.integers(100, 200)))),
+            roles=tuple(rng.choice(ROLES, size=int(rng.integers(1, 4)), replace=False)),
+            position=i,
+        )
+        for i in range(60)
+    ]
+    store.upsert(chunks, [axis(0)] * len(chunks))
+    caller = frozenset({"finance", "hr"})
+    for question in QUESTIONS:
+        expected = {
+            chunk_id: score
+            for chunk_id, score in body_only_bm25(chunks, question).items()
+            if not caller.isdisjoint(next(c for c in chunks if c.chunk_id == chunk_id).roles)
+        }
+        hits = store.bm25_search(question, caller, k=100)
+        assert {hit.chunk.chunk_id: hit.score for hit in hits} == pytest.approx(expected, rel=0.02)
+
+
+def test_bm25_cuts_to_the_best_k_of_the_visible_matches(store: EmbeddedStore) -> None:
+    # Scores rise with the term's count; hidden chunks score best of all. The cut to k happens before the
+    # join to chunks, so it must keep the best visible k, not any k.
+    visible = [make_chunk(f"v{n:02d}", " ".join(["audit"] * n + ["filler"] * (30 - n)), position=n) for n in range(1, 21)]
+    hidden = [make_chunk(f"h{n}", "audit " * 30, roles=("hr",)) for n in range(5)]
+    store.upsert(visible + hidden, [axis(0)] * 25)
+    everything = store.bm25_search("audit", frozenset({"finance"}), k=100)
+    assert [hit.chunk.chunk_id for hit in everything] == [f"v{n:02d}" for n in range(20, 0, -1)]
+    assert len({hit.score for hit in everything}) == 20
+    best = store.bm25_search("audit", frozenset({"finance"}), k=5)
+    assert [hit.chunk.chunk_id for hit in best] == ["v20", "v19", "v18", "v17", "v16"]
+
+
+def test_bm25_ties_are_cut_to_k_in_insertion_order(store: EmbeddedStore) -> None:
+    store.upsert([make_chunk(f"c{i}", "identical text", position=i) for i in range(10)], [axis(0)] * 10)
+    hits = store.bm25_search("identical", frozenset({"finance"}), k=3)
+    assert [hit.chunk.chunk_id for hit in hits] == ["c0", "c1", "c2"]
+
+
+def test_every_write_keeps_role_tokens_in_step_with_the_chunks(tmp_path: Path) -> None:
+    path = tmp_path / "index.db"
+
+    def assert_in_step(store: EmbeddedStore) -> None:
+        every_role = frozenset((*ROLES, *ODD_ROLES))
+        chunks = {hit.chunk.chunk_id: hit.chunk for hit in store.knn_search(axis(0), every_role, k=100)}
+        orphans = {chunk_id for chunk_id in store.chunk_ids("d") + store.chunk_ids("e") if chunk_id not in chunks}
+        rows = fts_rows(path)
+        assert set(rows) == set(chunks) | orphans
+        for chunk_id, chunk in chunks.items():
+            assert rows[chunk_id] == (chunk.indexed_text(), {role_token(role) for role in chunk.roles})
+        for chunk_id in orphans:  # no roles: no tokens, so FTS5 never matches them
+            assert rows[chunk_id][1] == set()
+
+    with EmbeddedStore(path, DIM) as store:
+        store.upsert(
+            [make_chunk(f"d{i}", f"text {i}", doc_id="d", roles=("finance", "hr"), position=i) for i in range(3)]
+            + [make_chunk("e0", "other", doc_id="e", roles=())],
+            [axis(0)] * 4,
+        )
+        assert_in_step(store)
+        store.upsert([make_chunk("d1", "new text", doc_id="d", roles=('fin "ance',), position=1)], [axis(0)])
+        assert_in_step(store)
+        store.update_roles("d", ["legal", "OR", "legal"])
+        assert_in_step(store)
+        assert store.bm25_search("text", frozenset({"finance", "hr"}), k=10) == []
+        store.replace_document("d", [make_chunk("d9", "replaced", doc_id="d", roles=("sales",))], [axis(0)])
+        assert_in_step(store)
+        store.update_roles("e", ["admin"])
+        assert_in_step(store)
+        store.delete_document("d")
+        assert_in_step(store)
+        assert set(fts_rows(path)) == {"e0"}
+
+
+def test_a_stale_role_token_never_shows_a_chunk_to_the_wrong_caller(tmp_path: Path) -> None:
+    """Role tokens out of step with ``chunks.roles`` (a writer of an older version that changed roles
+    without them, a digest collision): the store's second check in Python keeps the chunk hidden."""
+    path = tmp_path / "index.db"
+    with EmbeddedStore(path, DIM) as store:
+        store.upsert([make_chunk("secret", "salary table", roles=("hr",))], [axis(0)])
+        with sqlite3.connect(path) as conn:
+            conn.execute("UPDATE chunks_fts SET role_tokens = ?", (role_token("finance"),))
+        assert store.bm25_search("salary", frozenset({"finance"}), k=5) == []
+        # The other way round it fails closed: the hr caller misses the chunk until its tokens are rewritten.
+        assert store.bm25_search("salary", frozenset({"hr"}), k=5) == []
+        store.update_roles("doc", ["hr"])
+        assert [hit.chunk.chunk_id for hit in store.bm25_search("salary", frozenset({"hr"}), k=5)] == ["secret"]
+
+
+# -- schema versions ------------------------------------------------------------------------------
+
+# The DDL of schema 1, as the store wrote it before role tokens existed (no schema_version in meta).
+SCHEMA_1 = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE chunks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    chunk_id TEXT NOT NULL UNIQUE,
+    doc_id TEXT NOT NULL,
+    version TEXT NOT NULL,
+    text TEXT NOT NULL,
+    source TEXT NOT NULL,
+    title TEXT NOT NULL,
+    roles TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    page INTEGER,
+    heading_path TEXT NOT NULL,
+    context TEXT NOT NULL,
+    vector BLOB NOT NULL
+);
+CREATE INDEX chunks_by_doc ON chunks (doc_id, version);
+CREATE TABLE chunk_roles (chunk_id TEXT NOT NULL, role TEXT NOT NULL, PRIMARY KEY (chunk_id, role)) WITHOUT ROWID;
+CREATE INDEX chunk_roles_by_role ON chunk_roles (role, chunk_id);
+CREATE VIRTUAL TABLE chunks_fts USING fts5 (body, tokenize = 'porter unicode61 remove_diacritics 2');
+INSERT INTO meta (key, value) VALUES ('generation', 0);
+"""
+
+SCHEMA_1_CHUNKS = [
+    make_chunk("f1", "Revenue grew in Europe", doc_id="fin", roles=("finance",), title="Q3", heading_path=("Q3", "Sales")),
+    make_chunk("f2", "Revenue fell in Asia", doc_id="fin", roles=("finance", "admin"), position=1, page=4),
+    make_chunk("h1", "Revenue of the canteen", doc_id="hr", roles=("hr",)),
+    make_chunk("o1", "Revenue nobody may read", doc_id="orphan", roles=()),
+]
+
+
+def write_schema_1_store(path: Path, chunks: Sequence[Chunk] = SCHEMA_1_CHUNKS) -> None:
+    """A store file as schema 1 wrote it, built by hand with schema 1's DDL and inserts."""
+    conn = sqlite3.connect(path)
+    conn.executescript(SCHEMA_1)
+    conn.execute("INSERT INTO meta (key, value) VALUES ('dimension', ?)", (DIM,))
+    for i, chunk in enumerate(chunks):
+        conn.execute(
+            "INSERT INTO chunks (chunk_id, doc_id, version, text, source, title, roles, position, page,"
+            " heading_path, context, vector) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                chunk.chunk_id, chunk.doc_id, chunk.version, chunk.text, chunk.source, chunk.title,
+                json.dumps(list(chunk.roles)), chunk.position, chunk.page, json.dumps(list(chunk.heading_path)),
+                chunk.context, np.asarray(axis(i % DIM), dtype=np.float32).tobytes(),
+            ),
+        )
+        conn.executemany("INSERT INTO chunk_roles (chunk_id, role) VALUES (?, ?)", [(chunk.chunk_id, r) for r in chunk.roles])
+        conn.execute(
+            "INSERT INTO chunks_fts (rowid, body) SELECT id, ? FROM chunks WHERE chunk_id = ?",
+            (chunk.indexed_text(), chunk.chunk_id),
+        )
+    conn.commit()
+    conn.close()
+
+
+def schema_of(path: Path) -> tuple[int | None, list[str]]:
+    with sqlite3.connect(path) as conn:
+        row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        columns = [column[1] for column in conn.execute("PRAGMA table_info(chunks_fts)")]
+    return (None if row is None else row[0]), columns
+
+
+def test_a_new_store_is_written_at_the_current_schema(tmp_path: Path) -> None:
+    EmbeddedStore(tmp_path / "index.db", DIM).close()
+    assert schema_of(tmp_path / "index.db") == (SCHEMA_VERSION, ["body", "role_tokens"])
+
+
+def test_a_schema_1_store_is_migrated_on_open_and_searches_with_roles(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    write_schema_1_store(path)
+    assert schema_of(path) == (None, ["body"])
+
+    with EmbeddedStore(path, DIM) as store:
+        assert schema_of(path) == (SCHEMA_VERSION, ["body", "role_tokens"])
+        assert store.count() == 4
+
+        def bm25(roles: set[str]) -> list[str]:
+            return sorted(hit.chunk.chunk_id for hit in store.bm25_search("revenue", frozenset(roles), k=10))
+
+        assert bm25({"finance"}) == ["f1", "f2"]
+        assert bm25({"admin"}) == ["f2"]
+        assert bm25({"hr"}) == ["h1"]
+        assert bm25({"finance", "hr", "admin", "sales"}) == ["f1", "f2", "h1"]
+        assert bm25({"sales"}) == []
+        (europe,) = store.bm25_search("sales europe", frozenset({"finance"}), k=10)  # headings indexed too
+        assert europe.chunk == SCHEMA_1_CHUNKS[0]
+        assert [hit.chunk.chunk_id for hit in store.knn_search(axis(1), frozenset({"finance"}), k=1)] == ["f2"]
+        # Writes after the migration keep the tokens in step.
+        assert store.update_roles("hr", ["finance"]) == 1
+        assert bm25({"finance"}) == ["f1", "f2", "h1"] and bm25({"hr"}) == []
+        store.upsert([make_chunk("n1", "revenue new", doc_id="new", roles=("sales",))], [axis(0)])
+        assert bm25({"sales"}) == ["n1"]
+    assert fts_rows(path)["f1"] == (SCHEMA_1_CHUNKS[0].indexed_text(), {role_token("finance")})
+
+    # Reopening finds schema 2 and leaves the table alone (a marker written into it survives).
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE chunks_fts SET body = body || ' marker' WHERE rowid = 1")
+    with EmbeddedStore(path, DIM) as store:
+        assert [hit.chunk.chunk_id for hit in store.bm25_search("marker", frozenset({"finance"}), k=5)] == ["f1"]
+
+
+def test_migration_takes_roles_from_chunk_roles_as_schema_1_bm25_did(tmp_path: Path) -> None:
+    # Schema 1's BM25 filtered on chunk_roles; a chunk must stay visible to exactly those callers.
+    path = tmp_path / "old.db"
+    write_schema_1_store(path)
+    with sqlite3.connect(path) as conn:
+        conn.execute("DELETE FROM chunk_roles WHERE chunk_id = 'f2' AND role = 'finance'")
+    with EmbeddedStore(path, DIM):
+        pass
+    assert fts_rows(path)["f2"][1] == {role_token("admin")}
+
+
+def test_two_stores_opening_a_schema_1_file_at_once_migrate_it_once(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    write_schema_1_store(path)
+    opened: list[EmbeddedStore] = []
+    errors: list[BaseException] = []
+
+    def open_store() -> None:
+        try:
+            opened.append(EmbeddedStore(path, DIM))
+        except BaseException as error:  # pragma: no cover - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=open_store) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    for store in opened:
+        assert sorted(h.chunk.chunk_id for h in store.bm25_search("revenue", frozenset({"finance"}), k=10)) == ["f1", "f2"]
+        store.close()
+    assert len(fts_rows(path)) == 4
+
+
+def test_a_store_of_a_newer_schema_is_refused_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "index.db"
+    EmbeddedStore(path, DIM).close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (SCHEMA_VERSION + 1,))
+    with pytest.raises(ValueError, match=f"schema version {SCHEMA_VERSION + 1}"):
+        EmbeddedStore(path, DIM)
+    assert schema_of(path)[0] == SCHEMA_VERSION + 1
+

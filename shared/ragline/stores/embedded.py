@@ -4,12 +4,30 @@ Layout of the file (WAL mode, so readers never wait for the writer):
 
 - ``chunks``: every field of :class:`~ragline.models.Chunk` (``roles`` and ``heading_path`` as JSON)
   and the vector as a float32 blob, normalised to unit length on insert;
-- ``chunk_roles(chunk_id, role)``: one row per role of a chunk, indexed by role, for filtering;
-- ``chunks_fts``: an FTS5 table over :meth:`Chunk.indexed_text` (title, headings and text), tokenizer
-  ``porter unicode61 remove_diacritics 2``, its rowid that of the chunk;
-- ``meta``: the dimension, and a ``generation`` counter bumped by every write.
+- ``chunk_roles(chunk_id, role)``: one row per role of a chunk, indexed by role (the relational record of
+  the roles; schema migrations rebuild the FTS role tokens from it);
+- ``chunks_fts``: an FTS5 table, its rowid that of the chunk, tokenizer ``porter unicode61
+  remove_diacritics 2``, with two columns: ``body``, :meth:`Chunk.indexed_text` (title, headings and
+  text), and ``role_tokens``, one token per role of the chunk (:func:`role_token`);
+- ``meta``: the dimension, the ``schema_version`` of the file, and a ``generation`` counter bumped by
+  every write.
 
-BM25 runs in SQL, the role filter joined into the same query. k-NN scans an in-memory matrix of all
+BM25 runs inside FTS5: the MATCH expression is ``{body} : (<the question's terms>) AND {role_tokens} :
+(<the caller's role tokens>)``, so FTS5 only ever considers rows the caller may see; it ranks them with
+``bm25(chunks_fts, 1.0, 0.0)`` (the role column weighs nothing) and cuts to ``k`` before the ``k``
+winners are joined to ``chunks``. Ranking every match of a common word and joining wide rows before the
+cut is what made the previous query slow (115 ms at p50 over 100k chunks, against 26 ms, in
+``benchmarks/bm25_roles_prototype.py``). The weights keep role tokens out of the term frequencies, but
+FTS5 still counts them in a row's length for BM25's length normalisation (it sums every column), so
+scores differ from a body-only index by about the roles' share of the row: well under 1% for chunks of
+a hundred words or more, more on chunks of a few words, where near-ties can swap places. Rows read back
+are checked against the caller's roles once more in Python.
+
+Files written before ``schema_version`` 2 (a one-column ``chunks_fts``, the role filter a join on
+``chunk_roles``) are migrated when opened: ``chunks_fts`` is rebuilt from ``chunks`` and
+``chunk_roles`` in one transaction.
+
+k-NN scans an in-memory matrix of all
 vectors (a float32 matrix-vector product: about 10 ms for 100k chunks of 384 dimensions), restricted
 to the rows whose roles intersect the caller's. The matrix is loaded on the first search and reloaded
 when ``generation`` has moved, which each search checks with one cheap query, so a write by another
@@ -30,6 +48,7 @@ One store object may be shared by threads: all SQLite access goes through one co
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 import threading
@@ -43,7 +62,7 @@ import numpy as np
 from ragline.models import Chunk, SearchHit
 from ragline.text import terms
 
-__all__ = ["EmbeddedStore", "fts_query"]
+__all__ = ["SCHEMA_VERSION", "EmbeddedStore", "fts_query", "role_token"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -72,17 +91,36 @@ CREATE TABLE IF NOT EXISTS chunk_roles (
     PRIMARY KEY (chunk_id, role)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS chunk_roles_by_role ON chunk_roles (role, chunk_id);
-CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5 (
-    body,
-    tokenize = 'porter unicode61 remove_diacritics 2'
-);
 INSERT OR IGNORE INTO meta (key, value) VALUES ('generation', 0);
 """
+
+# The FTS table of schema 2. Schema 1 had the same table with ``body`` only.
+_FTS_SCHEMA = """
+CREATE VIRTUAL TABLE chunks_fts USING fts5 (
+    body,
+    role_tokens,
+    tokenize = 'porter unicode61 remove_diacritics 2'
+)
+"""
+
+SCHEMA_VERSION = 2
 
 _CHUNK_COLUMNS = "chunk_id, doc_id, version, text, source, title, roles, position, page, heading_path, context"
 _C_CHUNK_COLUMNS = ", ".join(f"c.{column.strip()}" for column in _CHUNK_COLUMNS.split(","))
 
-# Chunk rows whose roles intersect a JSON array of roles bound as the last parameter.
+# The BM25 search: the MATCH expression (question terms and role tokens, see _match_expression) and k.
+# The best k are picked inside FTS5 over the FTS table alone, ties by rowid as before; only then are the
+# k winners joined to the wide ``chunks`` rows.
+_BM25 = (
+    "WITH ranked AS ("
+    " SELECT rowid AS id, bm25(chunks_fts, 1.0, 0.0) AS bm25_rank FROM chunks_fts"
+    " WHERE chunks_fts MATCH ? ORDER BY bm25_rank, rowid LIMIT ?)"
+    f" SELECT {_C_CHUNK_COLUMNS}, -ranked.bm25_rank FROM ranked JOIN chunks AS c ON c.id = ranked.id"
+    " ORDER BY ranked.bm25_rank, c.id"
+)
+
+# Schema 1's role filter, no longer used by the store: kept because benchmarks/profile_query.py still
+# plans schema 1's query with it. Remove it (and _roles_json) once that script plans _BM25 instead.
 _VISIBLE = "SELECT chunk_id FROM chunk_roles WHERE role IN (SELECT value FROM json_each(?))"
 
 # Below this share of visible rows, k-NN copies the visible rows out and scores them; above it, copying
@@ -105,14 +143,47 @@ def fts_query(text: str) -> str:
     return " OR ".join('"' + term.replace('"', '""') + '"' for term in unique)
 
 
+def role_token(role: str) -> str:
+    """A role as the one FTS5 token that stands for it in ``role_tokens``: a decimal digest.
+
+    Decimal digits because the tokenizer keeps them as they are: ``unicode61`` makes one token of a run
+    of digits, and ``porter`` only strips letter suffixes, so the token indexed is the token queried,
+    whatever the role's spelling (spaces, quotes, ``OR``, non-ASCII); two roles share a token only if
+    the first 64 bits of their SHA-256 do. The role column is only ever addressed by the store's own
+    ``{role_tokens} :`` filter, and the question's terms are confined to ``{body}``, so a question
+    that happens to contain such a number matches no role.
+
+    >>> role_token("finance")
+    '16913095366018693536'
+    """
+    digest = hashlib.sha256(role.encode("utf-8", "surrogatepass")).digest()
+    return str(int.from_bytes(digest[:8], "big"))
+
+
+def _role_tokens(roles: Iterable[str]) -> str:
+    """The ``role_tokens`` column of a chunk with these roles."""
+    return " ".join(role_token(role) for role in dict.fromkeys(roles))
+
+
+def _match_expression(text: str, roles: frozenset[str]) -> str:
+    """The MATCH expression of a BM25 search: the question's terms in ``body``, ANDed with any of the
+    caller's role tokens in ``role_tokens``; "" when the question has no terms."""
+    question = fts_query(text)
+    if not question or not roles:
+        return ""
+    allowed = " OR ".join(f'"{role_token(role)}"' for role in sorted(roles))
+    return f"{{body}} : ({question}) AND {{role_tokens}} : ({allowed})"
+
+
 @dataclass(frozen=True)
 class _Rows:
-    """Chunks ready to write: the chunks rows, their ids, their (chunk_id, role) pairs, their FTS texts."""
+    """Chunks ready to write: the chunks rows, their ids, their (chunk_id, role) pairs, and their FTS
+    rows as (indexed text, role tokens, chunk_id)."""
 
     chunks: list[tuple[Any, ...]]
     ids: list[tuple[str]]
     roles: list[tuple[str, str]]
-    texts: list[tuple[str, str]]
+    texts: list[tuple[str, str, str]]
 
 
 @dataclass(frozen=True)
@@ -172,20 +243,59 @@ class EmbeddedStore:
         if self.path != ":memory:":
             conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
+        # One write transaction for creating, checking and migrating: two processes opening an old file
+        # at once migrate it once (the second sees the first's schema_version).
         with self._write():
-            try:
-                # Statement by statement: executescript would commit the transaction first.
-                for statement in _SCHEMA.split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
-            except sqlite3.OperationalError as error:
-                if "fts5" in str(error).lower():
-                    raise RuntimeError(f"this SQLite ({sqlite3.sqlite_version}) has no FTS5: {error}") from error
-                raise
+            fresh = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'chunks_fts'").fetchone() is None
+            # Statement by statement: executescript would commit the transaction first.
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
             conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('dimension', ?)", (self.dimension,))
             (stored,) = conn.execute("SELECT value FROM meta WHERE key = 'dimension'").fetchone()
             if stored != self.dimension:
                 raise ValueError(f"{self.path} holds vectors of dimension {stored}, not {self.dimension}")
+            try:
+                if fresh:
+                    conn.execute(_FTS_SCHEMA)
+                    _set_schema_version(conn)
+                else:
+                    self._migrate()
+            except sqlite3.OperationalError as error:
+                if "fts5" in str(error).lower():
+                    raise RuntimeError(f"this SQLite ({sqlite3.sqlite_version}) has no FTS5: {error}") from error
+                raise
+
+    def _migrate(self) -> None:
+        """Bring an existing file to :data:`SCHEMA_VERSION`. Call inside the :meth:`_setup` transaction.
+
+        A file without ``schema_version`` is schema 1: its ``chunks_fts`` has ``body`` only and BM25
+        filtered roles through ``chunk_roles``. Its FTS table is rebuilt from ``chunks`` (the indexed
+        text) and ``chunk_roles`` (the roles schema 1's BM25 filtered on, so each chunk stays visible to
+        exactly the callers who saw it). A file of a later schema is refused rather than misread.
+        """
+        conn = self._conn
+        row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        version = 1 if row is None else int(row[0])
+        if version > SCHEMA_VERSION:
+            raise ValueError(
+                f"{self.path} has schema version {version}; this ragline reads up to {SCHEMA_VERSION}"
+            )
+        if version == SCHEMA_VERSION:
+            return
+        conn.execute("DROP TABLE chunks_fts")
+        conn.execute(_FTS_SCHEMA)
+        cursor = conn.execute(
+            f"SELECT c.id, {_C_CHUNK_COLUMNS},"
+            " (SELECT json_group_array(r.role) FROM chunk_roles AS r WHERE r.chunk_id = c.chunk_id)"
+            " FROM chunks AS c ORDER BY c.id"
+        )
+        while batch := cursor.fetchmany(1000):
+            conn.executemany(
+                "INSERT INTO chunks_fts (rowid, body, role_tokens) VALUES (?, ?, ?)",
+                [(row[0], _chunk(row[1:]).indexed_text(), _role_tokens(json.loads(row[-1]))) for row in batch],
+            )
+        _set_schema_version(conn)
 
     def close(self) -> None:
         """Close the connection and drop the in-memory index. The store is unusable afterwards."""
@@ -282,7 +392,7 @@ class EmbeddedStore:
             ],
             ids=[(chunk_id,) for chunk_id in latest],
             roles=[(chunk.chunk_id, role) for chunk, _ in latest.values() for role in chunk.roles],
-            texts=[(chunk.indexed_text(), chunk.chunk_id) for chunk, _ in latest.values()],
+            texts=[(chunk.indexed_text(), _role_tokens(chunk.roles), chunk.chunk_id) for chunk, _ in latest.values()],
         )
 
     def _insert(self, rows: _Rows) -> None:
@@ -293,7 +403,10 @@ class EmbeddedStore:
             f"INSERT INTO chunks ({_CHUNK_COLUMNS}, vector) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows.chunks
         )
         conn.executemany("INSERT OR IGNORE INTO chunk_roles (chunk_id, role) VALUES (?, ?)", rows.roles)
-        conn.executemany("INSERT INTO chunks_fts (rowid, body) SELECT id, ? FROM chunks WHERE chunk_id = ?", rows.texts)
+        conn.executemany(
+            "INSERT INTO chunks_fts (rowid, body, role_tokens) SELECT id, ?, ? FROM chunks WHERE chunk_id = ?",
+            rows.texts,
+        )
 
     def delete_document(self, doc_id: str) -> int:
         """Remove every chunk of a document; returns how many."""
@@ -320,6 +433,11 @@ class EmbeddedStore:
                     "INSERT INTO chunk_roles (chunk_id, role) VALUES (?, ?)",
                     [(chunk_id, role) for (chunk_id,) in ids for role in unique],
                 )
+                # BM25 filters on these tokens: left stale, they would show the chunks to the old roles.
+                conn.execute(
+                    "UPDATE chunks_fts SET role_tokens = ? WHERE rowid IN (SELECT id FROM chunks WHERE doc_id = ?)",
+                    (_role_tokens(unique), doc_id),
+                )
                 self._bump()
         return len(ids)
 
@@ -343,21 +461,21 @@ class EmbeddedStore:
         return [chunk_id for (chunk_id,) in rows]
 
     def bm25_search(self, text: str, roles: frozenset[str], k: int) -> list[SearchHit]:
-        """The ``k`` chunks visible to ``roles`` that best match ``text`` by BM25; score = -bm25(), higher is better."""
+        """The ``k`` chunks visible to ``roles`` that best match ``text`` by BM25; score = -bm25(), higher is better.
+
+        FTS5 filters by role (the role tokens in the MATCH) and picks the best ``k``; each chunk read back
+        is checked against ``roles`` again, so a role token out of step with ``chunks.roles`` (a writer of
+        an older version, a digest collision) can cost a result but never show a chunk to the wrong caller.
+        """
         if not roles or k <= 0:
             return []
-        expression = fts_query(text)
+        expression = _match_expression(text, roles)
         if not expression:
             return []
         with self._lock:
-            rows = self._conn.execute(
-                f"SELECT {_C_CHUNK_COLUMNS}, -bm25(chunks_fts) AS score"
-                " FROM chunks_fts JOIN chunks AS c ON c.id = chunks_fts.rowid"
-                f" WHERE chunks_fts MATCH ? AND c.chunk_id IN ({_VISIBLE})"
-                " ORDER BY bm25(chunks_fts), c.id LIMIT ?",
-                (expression, _roles_json(roles), k),
-            ).fetchall()
-        return [SearchHit(_chunk(row), float(row[-1])) for row in rows]
+            rows = self._conn.execute(_BM25, (expression, k)).fetchall()
+        hits = [SearchHit(_chunk(row), float(row[-1])) for row in rows]
+        return [hit for hit in hits if not roles.isdisjoint(hit.chunk.roles)]
 
     def knn_search(self, vector: Sequence[float], roles: frozenset[str], k: int) -> list[SearchHit]:
         """The ``k`` chunks visible to ``roles`` nearest to ``vector``; score = cosine similarity."""
@@ -481,6 +599,10 @@ def _delete_chunks(conn: sqlite3.Connection, ids: list[tuple[str]]) -> None:
     conn.executemany("DELETE FROM chunks_fts WHERE rowid IN (SELECT id FROM chunks WHERE chunk_id = ?)", ids)
     conn.executemany("DELETE FROM chunk_roles WHERE chunk_id = ?", ids)
     conn.executemany("DELETE FROM chunks WHERE chunk_id = ?", ids)
+
+
+def _set_schema_version(conn: sqlite3.Connection) -> None:
+    conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
 
 
 def _roles_json(roles: Iterable[str]) -> str:
