@@ -82,7 +82,11 @@ def build_reranker(settings: Settings) -> Reranker | None:
             model_id=settings.rerank_model,
             region=settings.region,
         )
-    raise ValueError(f"unknown RAGLINE_RERANKER {settings.reranker!r} (none or bedrock)")
+    if settings.reranker == "proximity":
+        from ragline.rerankers.proximity import ProximityReranker
+
+        return ProximityReranker()
+    raise ValueError(f"unknown RAGLINE_RERANKER {settings.reranker!r} (none, proximity or bedrock)")
 
 
 def build_registry(settings: Settings) -> Registry:

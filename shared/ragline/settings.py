@@ -74,9 +74,9 @@ class Settings:
     fusion: str = "convex"  # convex | rrf (reciprocal rank fusion)
     dense_weight: float = 1.0  # weights of the two rankings in the fusion
     lexical_weight: float = 1.0
-    reranker: str = "none"  # none | bedrock
+    reranker: str = "none"  # none | proximity | bedrock
     rerank_model: str = "cohere.rerank-v3-5:0"  # amazon.rerank-v1:0 is not offered in us-east-1
-    rerank_depth: int = 30  # fused candidates the reranker sees
+    rerank_depth: int = 30  # fused candidates the reranker sees and MMR picks from
     mmr_lambda: float = 1.0  # 1 keeps the ranking; lower trades relevance for fewer near-duplicates
 
     prefix_roles: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
