@@ -23,11 +23,21 @@ from ragline.models import SearchHit
 from ragline.text import terms
 
 
-def _cosine(a: Counter[str], b: Counter[str]) -> float:
-    if not a or not b:
-        return 0.0
-    dot = sum(count * b[term] for term, count in a.items() if term in b)
-    return dot / (math.sqrt(sum(c * c for c in a.values())) * math.sqrt(sum(c * c for c in b.values())))
+class _Bag:
+    """A passage's term counts with their norm, computed once: MMR compares each pick with every candidate."""
+
+    __slots__ = ("counts", "norm")
+
+    def __init__(self, text: str) -> None:
+        self.counts = Counter(terms(text))
+        self.norm = math.sqrt(sum(c * c for c in self.counts.values()))
+
+    def cosine(self, other: _Bag) -> float:
+        if not self.norm or not other.norm:
+            return 0.0
+        small, large = sorted((self.counts, other.counts), key=len)
+        dot = sum(count * large[term] for term, count in small.items() if term in large)
+        return dot / (self.norm * other.norm)
 
 
 def _scaled(scores: Sequence[float]) -> list[float]:
@@ -44,7 +54,7 @@ def maximal_marginal_relevance(hits: Sequence[SearchHit], top_k: int, lambda_: f
     if lambda_ == 1.0 or len(hits) <= 1:
         return list(hits[:top_k])
     relevance = _scaled([hit.score for hit in hits])
-    bags = [Counter(terms(hit.chunk.text)) for hit in hits]
+    bags = [_Bag(hit.chunk.text) for hit in hits]
     remaining = list(range(len(hits)))
     redundancy = [0.0] * len(hits)  # max similarity of each remaining hit to the picked ones
     picked: list[int] = []
@@ -53,5 +63,5 @@ def maximal_marginal_relevance(hits: Sequence[SearchHit], top_k: int, lambda_: f
         picked.append(best)
         remaining.remove(best)
         for i in remaining:
-            redundancy[i] = max(redundancy[i], _cosine(bags[i], bags[best]))
+            redundancy[i] = max(redundancy[i], bags[i].cosine(bags[best]))
     return [hits[i] for i in picked]

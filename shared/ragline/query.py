@@ -111,7 +111,11 @@ class QueryService:
             head = self._only_visible(hits[:depth], roles)
             hits = self.reranker.rerank(question, head, len(head)) + hits[depth:]
             watch.lap("rerank")
-        hits = maximal_marginal_relevance(hits, top_k, self.settings.mmr_lambda)
+        # MMR picks the first results from the same head; past it the order stands (its cost is quadratic).
+        picks = min(top_k, self.settings.rerank_depth)
+        head = maximal_marginal_relevance(hits[: self.settings.rerank_depth], picks, self.settings.mmr_lambda)
+        chosen = {hit.chunk.chunk_id for hit in head}
+        hits = head + [hit for hit in hits if hit.chunk.chunk_id not in chosen][: top_k - len(head)]
         watch.lap("mmr")
         return self._only_visible(hits, roles)
 

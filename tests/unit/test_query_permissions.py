@@ -18,7 +18,8 @@ from ragline.embedders.hashing import HashEmbedder
 from ragline.generators.extractive import ExtractiveGenerator
 from ragline.ids import chunk_id
 from ragline.models import Chunk
-from ragline.query import QueryService
+from ragline.query import RETRIEVAL_MODES, QueryService
+from ragline.rerankers.proximity import ProximityReranker
 from ragline.settings import Settings
 from ragline.stores.embedded import EmbeddedStore
 
@@ -31,7 +32,7 @@ documents = st.lists(
 )
 
 
-def build(tmp: Path, docs: list[tuple[set[str], list[str]]]) -> QueryService:
+def build(tmp: Path, docs: list[tuple[set[str], list[str]]], mmr_lambda: float = 1.0) -> QueryService:
     embedder = HashEmbedder()
     store = EmbeddedStore(tmp / "index.sqlite3", embedder.dimension)
     chunks = []
@@ -43,18 +44,27 @@ def build(tmp: Path, docs: list[tuple[set[str], list[str]]]) -> QueryService:
             Chunk(chunk_id(doc_id, "v1", 0), doc_id, "v1", text, f"s3://b/{doc_id}.md", f"Title{doc_id}", tuple(sorted(roles)), 0)
         )
     store.upsert(chunks, embedder.embed_documents([c.indexed_text() for c in chunks]))
-    return QueryService(store, embedder, ExtractiveGenerator(), Settings(candidates=20))
+    # A shallow head (3) so that results come from the reranked, MMR-picked head and the fused tail alike.
+    settings = Settings(candidates=20, rerank_depth=3, mmr_lambda=mmr_lambda)
+    return QueryService(store, embedder, ExtractiveGenerator(), settings, reranker=ProximityReranker())
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(documents, role_sets, st.lists(st.sampled_from(WORDS), min_size=1, max_size=4), st.integers(1, 20))
-def test_no_response_carries_a_forbidden_document(docs, caller, question_words, top_k):
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    documents,
+    role_sets,
+    st.lists(st.sampled_from(WORDS), min_size=1, max_size=4),
+    st.integers(1, 20),
+    st.sampled_from(RETRIEVAL_MODES),
+    st.sampled_from([1.0, 0.5, 0.0]),
+)
+def test_no_response_carries_a_forbidden_document(docs, caller, question_words, top_k, mode, mmr_lambda):
     caller_roles = frozenset(caller)
     with tempfile.TemporaryDirectory() as tmp:
-        service = build(Path(tmp), docs)
+        service = build(Path(tmp), docs, mmr_lambda)
         question = " ".join(question_words) + "?"
-        hits = service.retrieve(question, caller_roles, top_k)
-        result = service.answer(question, caller_roles, top_k)
+        hits = service.retrieve(question, caller_roles, top_k, mode=mode)
+        result = service.answer(question, caller_roles, top_k, mode=mode)
 
     forbidden = [f"doc{n:03d}" for n, (roles, _) in enumerate(docs) if not roles & caller_roles]
     visible = len(docs) - len(forbidden)
@@ -67,5 +77,10 @@ def test_no_response_carries_a_forbidden_document(docs, caller, question_words, 
     )
     for doc_id in forbidden:
         assert doc_id not in response  # neither its marker, its id, its title nor its source
-    # The filter runs inside the search: as many results as visible documents allow, up to top_k.
-    assert len(hits) == min(top_k, visible)
+    # The filter runs inside the search: as many results as visible documents allow, up to top_k (k-NN
+    # finds every visible chunk; BM25 only those sharing a word with the question).
+    if mode == "bm25":
+        assert len(hits) <= min(top_k, visible)
+    else:
+        assert len(hits) == min(top_k, visible)
+    assert len({hit.chunk.chunk_id for hit in hits}) == len(hits)  # and never one twice
