@@ -3,13 +3,13 @@
 Synthetic chunks of realistic prose (about 170 words each, 20 per document, roles by document: half
 ``everyone``, the rest ``finance``, ``engineering`` or ``finance``+``research``) are written into an
 ``EmbeddedStore`` on disk with vectors from the ``hash`` embedder (384 dimensions, for building speed).
-Questions share words with random chunks. Each question goes through ``QueryService.answer`` (hybrid
-retrieval: embed the question with the local model, k-NN and BM25 filtered by the caller's roles
-``everyone`` + ``engineering``, reciprocal rank fusion, MMR) with a stand-in generator that writes
-nothing (``SkipGeneration``), so the stage timings are those of the production path; the total is the
-sum of the retrieval stages. A second, shorter pass runs with ``RAGLINE_MMR_LAMBDA=0.5`` (the default,
-1.0, skips MMR's work). The first search after opening the store (loading the vector matrix) is
-reported apart as the cold query.
+Questions share words with random chunks. Each question goes through ``QueryService.answer`` with the
+default settings (embed the question with the local model, k-NN and BM25 filtered by the caller's roles
+``everyone`` + ``engineering``, normalised-score fusion, the local proximity reranker over the head, MMR
+at the default lambda) with a stand-in generator that writes nothing (``SkipGeneration``), so the stage
+timings are those of the production path; the total is the sum of the retrieval stages. A second,
+shorter pass runs with ``RAGLINE_MMR_LAMBDA=0.5``. The first search after opening the store (loading
+the vector matrix) is reported apart as the cold query.
 
 The peer (``--peer chroma``, default): the same chunks, vectors and role filter in a persistent Chroma
 collection (HNSW, cosine); its index time and filtered k-NN latency (same query vectors, k = 50) against
@@ -39,7 +39,7 @@ TARGET_P50_MS = 60.0
 CHUNKS_PER_DOC = 20
 CALLER = frozenset({"everyone", "engineering"})
 ROLE_MIX = [("everyone",)] * 10 + [("finance",)] * 4 + [("engineering",)] * 4 + [("finance", "research")] * 2
-STAGES = ("embed", "knn", "bm25", "fuse", "mmr")
+STAGES = ("embed", "knn", "bm25", "fuse", "rerank", "mmr")
 BATCH = 2000
 
 
@@ -97,15 +97,20 @@ def build_embedded(path: Path, chunks: list[Any], vectors: list[list[float]]) ->
     return time.perf_counter() - started
 
 
-def measure_embedded(path: Path, dimension: int, embedder: Any, qs: list[str], mmr_lambda: float = 1.0, cold: bool = True) -> dict[str, Any]:
+def measure_embedded(
+    path: Path, dimension: int, embedder: Any, qs: list[str], mmr_lambda: float | None = None, cold: bool = True
+) -> dict[str, Any]:
+    from ragline.factory import build_reranker
     from ragline.query import QueryService
     from ragline.settings import Settings
     from ragline.stores.embedded import EmbeddedStore
 
-    settings = dataclasses.replace(Settings(), mmr_lambda=mmr_lambda)
+    settings = Settings()
+    if mmr_lambda is not None:
+        settings = dataclasses.replace(settings, mmr_lambda=mmr_lambda)
     store = EmbeddedStore(path, dimension)
     try:
-        service = QueryService(store, embedder, SkipGeneration(), settings)
+        service = QueryService(store, embedder, SkipGeneration(), settings, reranker=build_reranker(settings))
         vector = embedder.embed_query(qs[0])
         started = time.perf_counter()
         store.knn_search(vector, CALLER, settings.candidates)
@@ -127,7 +132,9 @@ def measure_embedded(path: Path, dimension: int, embedder: Any, qs: list[str], m
         store.close()
     return {
         "queries": len(qs),
-        "mmr_lambda": mmr_lambda,
+        "mmr_lambda": settings.mmr_lambda,
+        "mode": settings.retrieval_mode,
+        "reranker": settings.reranker,
         "total_ms": _bench.summary(totals),
         "retrieval_without_embed_ms": _bench.summary(without_embed),
         "stages_ms": {stage: _bench.summary(values) for stage, values in per_stage.items()},

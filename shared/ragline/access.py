@@ -4,8 +4,8 @@ A caller's roles come only from the authorizer's claims; a document's roles come
 object metadata or the prefix policy, first match wins; and a chunk is visible when the two intersect.
 
 Example:
-    >>> roles_from_claims({"cognito:groups": "finance,research"})
-    frozenset({'finance', 'research'})
+    >>> sorted(roles_from_claims({"cognito:groups": "finance,research"}))
+    ['finance', 'research']
     >>> can_see(("finance",), frozenset({"research"}))
     False
 """

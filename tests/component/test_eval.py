@@ -103,7 +103,7 @@ def test_the_embedding_cache_serves_a_second_run(tiny, tmp_path):
 
 
 class ReversingFakeReranker:
-    """A fake reranker (tests only): returns the candidates in reverse order."""
+    """A fake reranker (tests only): returns the candidates in reverse order, scored in that order."""
 
     name = "fake-reverse"
 
@@ -112,7 +112,8 @@ class ReversingFakeReranker:
 
     def rerank(self, question: str, hits: Sequence[SearchHit], top_n: int) -> list[SearchHit]:
         self.calls += 1
-        return list(reversed(hits))[:top_n]
+        reversed_hits = list(reversed(hits))[:top_n]
+        return [SearchHit(hit.chunk, float(len(reversed_hits) - rank)) for rank, hit in enumerate(reversed_hits)]
 
 
 def test_hybrid_rerank_goes_through_the_reranker(tiny):

@@ -100,7 +100,8 @@ def test_query_latency_reports_stages_and_scaling():
     assert entry["chunks"] == 400 and _positive(entry["index_s"])
     default = entry["default"]
     assert default["queries"] == 6 and _positive(default["total_ms"]["p50"])
-    assert set(default["stages_ms"]) == {"embed", "knn", "bm25", "fuse", "mmr"}
+    assert set(default["stages_ms"]) == {"embed", "knn", "bm25", "fuse", "rerank", "mmr"}
+    assert (default["mode"], default["reranker"]) == ("hybrid+rerank", "proximity")
     assert default["mean_hits"] > 0
     assert entry["mmr_0.5"]["mmr_lambda"] == 0.5
     assert _positive(results["scaling"]["p50_ratio"])
