@@ -33,9 +33,10 @@ def main(argv: list[str] | None = None) -> int:
 
     from ragline.embedders.hashing import HashEmbedder
     from ragline.embedders.local import LocalEmbedder
+    from ragline.factory import build_reranker
     from ragline.query import QueryService
     from ragline.settings import Settings
-    from ragline.stores.embedded import _C_CHUNK_COLUMNS, _VISIBLE, EmbeddedStore, _roles_json, fts_query
+    from ragline.stores.embedded import _BM25, EmbeddedStore, _match_expression, fts_query
 
     _bench.before_run(args.no_wait)
     workdir = Path(tempfile.mkdtemp(prefix="ragline-profile-"))
@@ -48,7 +49,9 @@ def main(argv: list[str] | None = None) -> int:
         embedder = LocalEmbedder()
         settings = dataclasses.replace(Settings())
         with EmbeddedStore(path, 384) as store:
-            service = QueryService(store, embedder, query_latency.SkipGeneration(), settings)
+            service = QueryService(
+                store, embedder, query_latency.SkipGeneration(), settings, reranker=build_reranker(settings)
+            )
             for question in questions[:5]:
                 service.answer(question, query_latency.CALLER, settings.top_k)
             profiler = Profiler(interval=0.0005)
@@ -57,11 +60,8 @@ def main(argv: list[str] | None = None) -> int:
                 service.answer(question, query_latency.CALLER, settings.top_k)
             profiler.stop()
             plan = store._conn.execute(
-                f"EXPLAIN QUERY PLAN SELECT {_C_CHUNK_COLUMNS}, -bm25(chunks_fts) AS score"
-                " FROM chunks_fts JOIN chunks AS c ON c.id = chunks_fts.rowid"
-                f" WHERE chunks_fts MATCH ? AND c.chunk_id IN ({_VISIBLE})"
-                " ORDER BY bm25(chunks_fts), c.id LIMIT ?",
-                (fts_query(questions[0]), _roles_json(query_latency.CALLER), settings.candidates),
+                f"EXPLAIN QUERY PLAN {_BM25}",
+                (_match_expression(questions[0], query_latency.CALLER), settings.candidates),
             ).fetchall()
             matches = [store._conn.execute("SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?", (fts_query(q),)).fetchone()[0]
                        for q in questions]

@@ -27,7 +27,6 @@ BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     "ingest_throughput": ([], ["--docs", "6", "--pages", "2"]),
     "bedrock_concurrency": ([], ["--chunks", "100", "--concurrency", "1", "16"]),
     "query_latency": ([], ["--sizes", "2000", "10000", "--queries", "40"]),
-    "bm25_roles_prototype": ([], ["--chunks", "5000", "--queries", "30"]),
     "cold_start": ([], ["--runs", "3", "--no-layer"]),
     "cost_model": ([], []),
 }

@@ -118,16 +118,6 @@ def test_query_latency_peer_side_by_side():
     assert _positive(entry["ratios"]["index_time_chroma_over_embedded"])
 
 
-def test_bm25_prototype_agrees_with_the_store():
-    import bm25_roles_prototype
-
-    results = bm25_roles_prototype.run(chunks=300, queries=5, whole=False)
-    assert _positive(results["current_ms"]["p50"]) and _positive(results["proposed_ms"]["p50"])
-    assert results["same_result_set"].endswith("/5")
-    assert bm25_roles_prototype.role_token("finance").isdigit()
-    assert bm25_roles_prototype.match_expression("the of", frozenset({"r"})) == ""
-
-
 def test_cold_start_measures_imports_in_isolation_and_zips(tmp_path):
     import cold_start
 

@@ -119,10 +119,6 @@ _BM25 = (
     " ORDER BY ranked.bm25_rank, c.id"
 )
 
-# Schema 1's role filter, no longer used by the store: kept because benchmarks/profile_query.py still
-# plans schema 1's query with it. Remove it (and _roles_json) once that script plans _BM25 instead.
-_VISIBLE = "SELECT chunk_id FROM chunk_roles WHERE role IN (SELECT value FROM json_each(?))"
-
 # Below this share of visible rows, k-NN copies the visible rows out and scores them; above it, copying
 # costs more than scoring every row (measured at 100k x 384 on 2 cores).
 _GATHER_SHARE = 0.1
@@ -603,10 +599,6 @@ def _delete_chunks(conn: sqlite3.Connection, ids: list[tuple[str]]) -> None:
 
 def _set_schema_version(conn: sqlite3.Connection) -> None:
     conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
-
-
-def _roles_json(roles: Iterable[str]) -> str:
-    return json.dumps(sorted(roles))
 
 
 def _chunk(row: Sequence[Any]) -> Chunk:
