@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 _TOKEN = re.compile(r"\w+(?:['’]\w+)*|[^\w\s]", re.UNICODE)
-_WORD = re.compile(r"\w+", re.UNICODE)
+WORD = re.compile(r"\w+", re.UNICODE)  # a word, for lexical matching
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])")
 # A full stop after these ends no sentence ("Dr. Mori", "e.g. Titan").
 _ABBREVIATION_END = re.compile(
@@ -37,7 +37,7 @@ def count_tokens(text: str) -> int:
 
 def terms(text: str) -> list[str]:
     """Lower-cased words without stopwords: what lexical matching compares."""
-    return [w for w in (m.lower() for m in _WORD.findall(text)) if w not in STOPWORDS]
+    return [w for w in (m.lower() for m in WORD.findall(text)) if w not in STOPWORDS]
 
 
 def split_sentences(text: str) -> list[str]:

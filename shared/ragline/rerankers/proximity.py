@@ -31,14 +31,16 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 
 from ragline.models import SearchHit
-from ragline.text import terms
+from ragline.text import STOPWORDS, WORD, terms
 
 WINDOW = 2  # an adjacent pair counts when the second word follows the first within this many words
 _SUFFIXES = ("ations", "ation", "ings", "ing", "ies", "es", "s", "ed", "ly")
 
 
+@lru_cache(maxsize=65536)  # a warm Lambda sees the same words again and again
 def stem(word: str) -> str:
     """``word`` without one common suffix, if at least three letters stay: "conquests" -> "conquest"."""
     for suffix in _SUFFIXES:
@@ -55,11 +57,17 @@ def proximity_features(question_words: Sequence[str], passage: str) -> tuple[flo
     """``(coverage, proximity)`` of a passage for a question's (stemmed) words, each in [0, 1]."""
     if not question_words:
         return 0.0, 0.0
+    wanted = set(question_words)
     positions: dict[str, list[int]] = {}
-    for position, word in enumerate(_words(passage)):
-        positions.setdefault(word, []).append(position)
-    distinct = set(question_words)
-    coverage = sum(1 for word in distinct if word in positions) / len(distinct)
+    position = 0
+    for word in WORD.findall(passage.lower()):  # terms() inlined: this loop is the reranker's whole cost
+        if word in STOPWORDS:
+            continue
+        stemmed = stem(word)
+        if stemmed in wanted:
+            positions.setdefault(stemmed, []).append(position)
+        position += 1
+    coverage = sum(1 for word in wanted if word in positions) / len(wanted)
     pairs = list(zip(question_words, question_words[1:]))
     if not pairs:
         return coverage, coverage  # a one-word question: being there is all the proximity there is
@@ -73,8 +81,8 @@ def proximity_features(question_words: Sequence[str], passage: str) -> tuple[flo
 
 class ProximityReranker:
     """:class:`ragline.ports.Reranker` scoring ``scaled fused score + coverage_weight * coverage +
-    proximity_weight * proximity``; ties keep the incoming order. Pure Python, no model, about a
-    millisecond for 30 passages."""
+    proximity_weight * proximity``; ties keep the incoming order. Pure Python, no model: about 2 ms for
+    30 passages of 220 words on a 2-core machine."""
 
     name = "proximity"
 
