@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from ragline.access import can_see
 from ragline.fusion import convex_combination, reciprocal_rank_fusion
@@ -21,6 +24,7 @@ from ragline.ports import Embedder, Generator, Reranker, VectorStore
 from ragline.settings import Settings
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass
@@ -35,14 +39,27 @@ class QueryResult:
 
 
 class _Stopwatch:
+    """Milliseconds per stage. ``lap`` times the sequential stages; ``timed`` a call that may run on
+    another thread at the same time as them (so stages can add up to more than the wall time)."""
+
     def __init__(self) -> None:
         self.timings_ms: dict[str, float] = {}
-        self._last = time.perf_counter()
+        self.started = self._last = time.perf_counter()
 
     def lap(self, stage: str) -> None:
         now = time.perf_counter()
         self.timings_ms[stage] = round((now - self._last) * 1000, 2)
         self._last = now
+
+    def timed(self, stage: str, call: Callable[[], T]) -> T:
+        start = time.perf_counter()
+        try:
+            return call()
+        finally:
+            self.timings_ms[stage] = round((time.perf_counter() - start) * 1000, 2)
+
+    def since_start(self, stage: str) -> None:
+        self.timings_ms[stage] = round((time.perf_counter() - self.started) * 1000, 2)
 
 
 RETRIEVAL_MODES = ("bm25", "dense", "hybrid", "hybrid+rerank")
@@ -69,15 +86,21 @@ class QueryService:
         self.generator = generator
         self.settings = settings
         self.reranker = reranker
+        self._executor: ThreadPoolExecutor | None = None
 
     def retrieve(self, question: str, roles: frozenset[str], top_k: int, mode: str | None = None) -> list[SearchHit]:
         return self._retrieve(question, roles, top_k, mode or self.settings.retrieval_mode, _Stopwatch())
 
     def answer(self, question: str, roles: frozenset[str], top_k: int, mode: str | None = None) -> QueryResult:
+        """Retrieve, then generate. ``timings_ms`` holds each stage (``embed``, ``knn``, ``bm25``, ``fuse``,
+        ``rerank``, ``mmr``, ``generate``, as the mode runs them), ``retrieve`` (the wall time up to the
+        generator) and ``total``; the lexical search runs beside the embedding and k-NN, so the stages add
+        up to more than ``retrieve``."""
         watch = _Stopwatch()
         sources = self._retrieve(question, roles, top_k, mode or self.settings.retrieval_mode, watch)
         answer = self.generator.generate(question, sources)
         watch.lap("generate")
+        watch.since_start("total")
         return QueryResult(answer=answer, sources=sources, timings_ms=watch.timings_ms)
 
     def _retrieve(
@@ -90,18 +113,26 @@ class QueryService:
         if not roles:
             return []  # a caller with no roles sees nothing; don't spend an embedding on it
         candidates = max(self.settings.candidates, top_k)
+        # The lexical search needs no embedding: it starts first, on its own thread, and runs while the
+        # question is embedded and the k-NN search runs (both stores' searches wait on I/O or release the GIL).
+        lexical: Future[list[SearchHit]] | None = None
+        if mode in ("hybrid", "hybrid+rerank"):
+            lexical = self._pool().submit(
+                watch.timed, "bm25", lambda: self.store.bm25_search(question, roles, candidates)
+            )
         rankings: list[list[SearchHit]] = []
         weights: list[float] = []
         if mode != "bm25":
-            vector = self.embedder.embed_query(question)
-            watch.lap("embed")
-            rankings.append(self.store.knn_search(vector, roles, candidates))
+            vector = watch.timed("embed", lambda: self.embedder.embed_query(question))
+            rankings.append(watch.timed("knn", lambda: self.store.knn_search(vector, roles, candidates)))
             weights.append(self.settings.dense_weight)
-            watch.lap("knn")
-        if mode != "dense":
-            rankings.append(self.store.bm25_search(question, roles, candidates))
+        if mode == "bm25":
+            rankings.append(watch.timed("bm25", lambda: self.store.bm25_search(question, roles, candidates)))
             weights.append(self.settings.lexical_weight)
-            watch.lap("bm25")
+        elif lexical is not None:
+            rankings.append(lexical.result())
+            weights.append(self.settings.lexical_weight)
+        watch.lap("search")
         hits = rankings[0] if len(rankings) == 1 else self._fuse(rankings, weights)
         watch.lap("fuse")
         if mode == "hybrid+rerank":
@@ -117,7 +148,14 @@ class QueryService:
         chosen = {hit.chunk.chunk_id for hit in head}
         hits = head + [hit for hit in hits if hit.chunk.chunk_id not in chosen][: top_k - len(head)]
         watch.lap("mmr")
+        watch.since_start("retrieve")
         return self._only_visible(hits, roles)
+
+    def _pool(self) -> ThreadPoolExecutor:
+        """One worker thread for the lexical search, started on first use and kept for the warm Lambda."""
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ragline-bm25")
+        return self._executor
 
     def _fuse(self, rankings: list[list[SearchHit]], weights: list[float]) -> list[SearchHit]:
         if self.settings.fusion == "convex":

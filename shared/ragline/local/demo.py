@@ -50,7 +50,7 @@ def _ask(client: StackClient, entry: dict[str, Any], why_hidden: str = "restrict
         ok = ok and entry["must_not_cite"] not in cited
         verdict = "not cited" if entry["must_not_cite"] not in cited else "CITED (a leak!)"
         print(f"  -> {entry['must_not_cite']} is {why_hidden}: {verdict}")
-    print(f"  {'ok' if ok else 'UNEXPECTED'} (answered in {sum(body['timings_ms'].values()):.0f} ms)")
+    print(f"  {'ok' if ok else 'UNEXPECTED'} (answered in {body['timings_ms']['total']:.0f} ms)")
     return ok, cited
 
 

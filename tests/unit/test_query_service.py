@@ -1,0 +1,74 @@
+"""QueryService's orchestration: the searches run side by side, errors surface, timings add up."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from ragline.embedders.hashing import HashEmbedder
+from ragline.generators.extractive import ExtractiveGenerator
+from ragline.models import Chunk, SearchHit
+from ragline.query import QueryService
+from ragline.settings import Settings
+
+ROLES = frozenset({"finance"})
+CHUNK = Chunk("c1", "d1", "v1", "Revenue grew 18% in Q3.", "s3://b/k.md", "Q3", ("finance",), 0)
+
+
+class FakeStoreWhoseBm25SignalsTheEmbedder:
+    """A fake store (tests only): its BM25 search sets an event the fake embedder below waits for."""
+
+    def __init__(self, started: threading.Event, fail: bool = False) -> None:
+        self.started = started
+        self.fail = fail
+
+    def bm25_search(self, text: str, roles: frozenset[str], k: int) -> list[SearchHit]:
+        self.started.set()
+        if self.fail:
+            raise ConnectionError("search domain unavailable")
+        return [SearchHit(CHUNK, 3.0)]
+
+    def knn_search(self, vector, roles, k):
+        return [SearchHit(CHUNK, 0.9)]
+
+
+class FakeEmbedderWaitingForBm25(HashEmbedder):
+    """A fake embedder (tests only): embeds only once BM25 has started, which it can only do concurrently."""
+
+    def __init__(self, started: threading.Event) -> None:
+        super().__init__()
+        self.started = started
+
+    def embed_query(self, text: str) -> list[float]:
+        if not self.started.wait(timeout=5):
+            raise AssertionError("BM25 did not start while the question was being embedded")
+        return super().embed_query(text)
+
+
+def service(fail: bool = False) -> QueryService:
+    started = threading.Event()
+    return QueryService(
+        FakeStoreWhoseBm25SignalsTheEmbedder(started, fail),
+        FakeEmbedderWaitingForBm25(started),
+        ExtractiveGenerator(),
+        Settings(reranker="none", retrieval_mode="hybrid"),
+    )
+
+
+def test_the_lexical_search_runs_while_the_question_is_embedded():
+    hits = service().retrieve("revenue in Q3?", ROLES, 5)
+    assert [hit.chunk.chunk_id for hit in hits] == ["c1"]
+
+
+def test_an_error_in_the_lexical_search_reaches_the_caller():
+    with pytest.raises(ConnectionError, match="unavailable"):
+        service(fail=True).retrieve("revenue in Q3?", ROLES, 5)
+
+
+def test_timings_hold_every_stage_and_the_wall_times():
+    result = service().answer("revenue in Q3?", ROLES, 5)
+    timings = result.timings_ms
+    assert {"embed", "knn", "bm25", "search", "fuse", "mmr", "retrieve", "generate", "total"} <= set(timings)
+    assert timings["retrieve"] <= timings["total"]
+    assert timings["search"] <= timings["retrieve"]
