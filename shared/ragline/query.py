@@ -91,6 +91,14 @@ class QueryService:
     def retrieve(self, question: str, roles: frozenset[str], top_k: int, mode: str | None = None) -> list[SearchHit]:
         return self._retrieve(question, roles, top_k, mode or self.settings.retrieval_mode, _Stopwatch())
 
+    def retrieve_with_timings(
+        self, question: str, roles: frozenset[str], top_k: int, mode: str | None = None
+    ) -> tuple[list[SearchHit], dict[str, float]]:
+        """:meth:`retrieve`, with the milliseconds of each stage as :meth:`answer` reports them."""
+        watch = _Stopwatch()
+        hits = self._retrieve(question, roles, top_k, mode or self.settings.retrieval_mode, watch)
+        return hits, watch.timings_ms
+
     def answer(self, question: str, roles: frozenset[str], top_k: int, mode: str | None = None) -> QueryResult:
         """Retrieve, then generate. ``timings_ms`` holds each stage (``embed``, ``knn``, ``bm25``, ``fuse``,
         ``rerank``, ``mmr``, ``generate``, as the mode runs them), ``retrieve`` (the wall time up to the
