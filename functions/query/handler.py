@@ -15,8 +15,16 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
-from ragline.access import can_see, roles_from_claims
+from ragline.access import (
+    InvalidSidecar,
+    can_see,
+    resolve_document_roles,
+    roles_from_claims,
+    roles_from_sidecar,
+    sidecar_key,
+)
 from ragline.api import BadRequest, QueryRequest, UploadRequest, document_json, source_json
 from ragline.ids import document_id, is_document_id
 from ragline.factory import build_embedder, build_generator, build_registry, build_reranker, build_store
@@ -28,6 +36,7 @@ logger = Logger(service="ragline-query")
 app = APIGatewayRestResolver()
 
 UPLOAD_URL_SECONDS = 900
+_MISSING = {"NoSuchKey", "404", "NotFound"}  # what S3 answers for an absent key (GET and HEAD)
 
 
 @dataclass(frozen=True)
@@ -111,15 +120,22 @@ def create_upload() -> dict | Response:
             return _error(403, "forbidden_roles", f"you may not assign roles you do not hold: {', '.join(not_held)}")
     doc_id = document_id(settings.bucket, request.key)
     existing = services().registry.get(doc_id)
-    if (
-        existing is not None
-        and existing.status != "deleted"
-        and not is_admin
-        and not can_see(existing.roles, roles)
+    indexed_roles = existing.roles if existing is not None and existing.status != "deleted" else None
+    # The bucket too: an object uploaded seconds ago is not in the registry until its ingest finishes.
+    bucket_roles, has_sidecar = _roles_in_bucket(settings, request.key)
+    if not is_admin and any(
+        found is not None and not can_see(found, roles) for found in (indexed_roles, bucket_roles)
     ):
         # Refusing says that something is at this key, which cannot be helped without letting the caller
         # replace a document it cannot see; the answer says nothing more (no roles, status or title).
         return _error(403, "forbidden_key", "you may not upload to this key")
+    if has_sidecar:
+        # The sidecar's roles win over the upload's x-amz-meta-roles: signing these roles would be a lie.
+        return _error(
+            409,
+            "sidecar_conflict",
+            f"the roles of this key are set by {sidecar_key(request.key)}; change or delete it, then upload",
+        )
     metadata = request.roles_metadata
     url = services().s3.generate_presigned_url(
         "put_object",
@@ -135,6 +151,34 @@ def create_upload() -> dict | Response:
         "doc_id": doc_id,
         "expires_in": UPLOAD_URL_SECONDS,
     }
+
+
+def _roles_in_bucket(settings: Settings, key: str) -> tuple[tuple[str, ...] | None, bool]:
+    """The roles ingest would give the object now at ``key`` (None when there is none), and whether a
+    sidecar exists for the key. A broken sidecar gives no roles: visible to nobody, as in ingest."""
+    s3 = services().s3
+    sidecar_roles: tuple[str, ...] | None = None
+    try:
+        sidecar = s3.get_object(Bucket=settings.bucket, Key=sidecar_key(key))["Body"].read()
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") not in _MISSING:
+            raise
+        has_sidecar = False
+    else:
+        has_sidecar = True
+        try:
+            sidecar_roles = roles_from_sidecar(sidecar)
+        except InvalidSidecar:
+            sidecar_roles = ()
+    try:
+        head = s3.head_object(Bucket=settings.bucket, Key=key)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") not in _MISSING:
+            raise
+        return None, has_sidecar
+    metadata = {name.lower(): value for name, value in head.get("Metadata", {}).items()}
+    roles = resolve_document_roles(key, metadata, sidecar_roles, settings.prefix_roles, settings.default_roles)
+    return roles, has_sidecar
 
 
 def _visible_document(doc_id: str, roles: frozenset[str]) -> tuple[Any, bool]:

@@ -109,6 +109,34 @@ def test_a_deleted_document_key_may_be_reused(corpus):
     assert presign(corpus, "finance/q3.md", ["research"], ["research"])[0] == 200
 
 
+def test_a_document_still_being_ingested_is_not_taken_over(stack):
+    stack.put("finance/q4.md", REVENUE, roles=["finance"])  # uploaded, its ingest not yet run
+
+    assert presign(stack, "finance/q4.md", ["research"], ["research"])[0] == 403
+    assert presign(stack, "finance/q4.md", ["finance"], ["finance"])[0] == 200
+
+
+def test_a_key_under_a_broken_sidecar_is_open_to_admins_only(stack):
+    stack.put("finance/q4.md", REVENUE, roles=["finance"])
+    stack.put("finance/q4.md.metadata.json", "not json")
+
+    assert presign(stack, "finance/q4.md", ["finance"], ["finance"])[0] == 403  # fails closed, as ingest does
+    status, body = presign(stack, "finance/q4.md", ["finance"], ["admin"])
+    assert (status, body["code"]) == (409, "sidecar_conflict")
+
+
+def test_roles_a_sidecar_would_override_are_not_signed(corpus):
+    corpus.put("finance/q3.md.metadata.json", json.dumps({"metadataAttributes": {"roles": ["finance", "board"]}}))
+
+    status, body = presign(corpus, "finance/q3.md", ["finance"], ["finance"])
+
+    assert status == 409
+    assert body == {
+        "message": "the roles of this key are set by finance/q3.md.metadata.json; change or delete it, then upload",
+        "code": "sidecar_conflict",
+    }
+
+
 @pytest.mark.parametrize(
     ("body", "code"),
     [
