@@ -122,40 +122,52 @@ def create_upload() -> dict | Response:
     existing = services().registry.get(doc_id)
     indexed_roles = existing.roles if existing is not None and existing.status != "deleted" else None
     # The bucket too: an object uploaded seconds ago is not in the registry until its ingest finishes.
-    bucket_roles, has_sidecar = _roles_in_bucket(settings, request.key)
+    in_bucket = _key_in_bucket(settings, request.key)
     if not is_admin and any(
-        found is not None and not can_see(found, roles) for found in (indexed_roles, bucket_roles)
+        found is not None and not can_see(found, roles) for found in (indexed_roles, in_bucket.roles)
     ):
         # Refusing says that something is at this key, which cannot be helped without letting the caller
         # replace a document it cannot see; the answer says nothing more (no roles, status or title).
         return _error(403, "forbidden_key", "you may not upload to this key")
-    if has_sidecar:
+    if in_bucket.has_sidecar:
         # The sidecar's roles win over the upload's x-amz-meta-roles: signing these roles would be a lie.
         return _error(
             409,
             "sidecar_conflict",
             f"the roles of this key are set by {sidecar_key(request.key)}; change or delete it, then upload",
         )
-    metadata = request.roles_metadata
-    url = services().s3.generate_presigned_url(
-        "put_object",
-        Params={"Bucket": settings.bucket, "Key": request.key, "Metadata": {"roles": metadata}},
-        ExpiresIn=UPLOAD_URL_SECONDS,
-    )
+    # Bind the URL to what was checked (S3 conditional writes): it replaces only the object seen here, or
+    # creates the key only if it is still free, so no one's later upload is overwritten unseen.
+    headers = {"x-amz-meta-roles": request.roles_metadata}
+    params: dict[str, Any] = {"Bucket": settings.bucket, "Key": request.key, "Metadata": {"roles": request.roles_metadata}}
+    if in_bucket.etag is None:
+        params["IfNoneMatch"] = headers["If-None-Match"] = "*"
+    else:
+        params["IfMatch"] = headers["If-Match"] = in_bucket.etag
+    url = services().s3.generate_presigned_url("put_object", Params=params, ExpiresIn=UPLOAD_URL_SECONDS)
     logger.info("upload presigned", extra={"doc_id": doc_id, "roles": list(request.roles)})
     return {
         "upload_url": url,
         "method": "PUT",
-        "headers": {"x-amz-meta-roles": metadata},  # signed: the upload must send exactly these
+        "headers": headers,  # signed: the upload must send exactly these
         "key": request.key,
         "doc_id": doc_id,
         "expires_in": UPLOAD_URL_SECONDS,
     }
 
 
-def _roles_in_bucket(settings: Settings, key: str) -> tuple[tuple[str, ...] | None, bool]:
-    """The roles ingest would give the object now at ``key`` (None when there is none), and whether a
-    sidecar exists for the key. A broken sidecar gives no roles: visible to nobody, as in ingest."""
+@dataclass(frozen=True)
+class _KeyInBucket:
+    """What the bucket holds at a key: the roles ingest would give its object (None when there is no
+    object), the object's ETag, and whether a sidecar exists for the key."""
+
+    roles: tuple[str, ...] | None
+    etag: str | None
+    has_sidecar: bool
+
+
+def _key_in_bucket(settings: Settings, key: str) -> _KeyInBucket:
+    """A broken sidecar gives no roles: visible to nobody, as in ingest."""
     s3 = services().s3
     sidecar_roles: tuple[str, ...] | None = None
     try:
@@ -175,10 +187,10 @@ def _roles_in_bucket(settings: Settings, key: str) -> tuple[tuple[str, ...] | No
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") not in _MISSING:
             raise
-        return None, has_sidecar
+        return _KeyInBucket(None, None, has_sidecar)
     metadata = {name.lower(): value for name, value in head.get("Metadata", {}).items()}
     roles = resolve_document_roles(key, metadata, sidecar_roles, settings.prefix_roles, settings.default_roles)
-    return roles, has_sidecar
+    return _KeyInBucket(roles, head["ETag"], has_sidecar)
 
 
 def _visible_document(doc_id: str, roles: frozenset[str]) -> tuple[Any, bool]:

@@ -32,7 +32,7 @@ def test_a_caller_gets_a_presigned_put_that_signs_the_roles_header(stack):
 
     assert status == 200, body
     assert body["method"] == "PUT"
-    assert body["headers"] == {"x-amz-meta-roles": "finance"}
+    assert body["headers"] == {"x-amz-meta-roles": "finance", "If-None-Match": "*"}  # the key is free
     assert body["key"] == "finance/q4.md"
     assert body["doc_id"] == document_id(BUCKET, "finance/q4.md")
     assert body["expires_in"] == 900
@@ -41,8 +41,8 @@ def test_a_caller_gets_a_presigned_put_that_signs_the_roles_header(stack):
     query = {name: values[0] for name, values in parse_qs(url.query).items()}
     assert query["X-Amz-Algorithm"] == "AWS4-HMAC-SHA256"
     assert query["X-Amz-Expires"] == "900"
-    # The roles header is signed: an upload without it, or with other roles, does not match the signature.
-    assert set(query["X-Amz-SignedHeaders"].split(";")) == {"host", "x-amz-meta-roles"}
+    # The headers are signed: an upload without them, or with other roles, does not match the signature.
+    assert set(query["X-Amz-SignedHeaders"].split(";")) == {"host", "x-amz-meta-roles", "if-none-match"}
     assert query["X-Amz-Signature"]
 
 
@@ -62,11 +62,36 @@ def test_the_upload_through_the_url_is_indexed_with_its_roles(stack):
     assert status == 200 and "14.2" not in json.dumps(answer)
 
 
+def upload(body: dict, text: str) -> int:
+    return requests.put(body["upload_url"], data=text.encode(), headers=body["headers"], timeout=10).status_code
+
+
+def test_a_url_for_a_free_key_does_not_overwrite_what_someone_put_there_since(stack):
+    _, body = presign(stack, "finance/q4.md", ["finance"], ["finance"])
+    stack.put("finance/q4.md", CATHODE, roles=["research"])  # someone else, between the check and the upload
+
+    assert upload(body, REVENUE) == 412
+    assert stack.s3.head_object(Bucket=BUCKET, Key="finance/q4.md")["Metadata"] == {"roles": "research"}
+
+
+def test_a_url_replaces_only_the_object_that_was_checked(corpus):
+    _, body = presign(corpus, "finance/q3.md", ["finance"], ["finance"])
+    assert set(body["headers"]) == {"x-amz-meta-roles", "If-Match"}
+    corpus.put("finance/q3.md", CATHODE, roles=["research"])  # replaced in between: not what was checked
+
+    assert upload(body, REVENUE) == 412
+
+    assert corpus.drain() == {"batchItemFailures": []}  # the research version is indexed: research may replace it
+    _, fresh = presign(corpus, "finance/q3.md", ["research"], ["research"])
+    assert upload(fresh, REVENUE) == 200
+    assert upload(fresh, REVENUE) == 412  # once: the object it was bound to is gone
+
+
 def test_roles_are_sorted_and_deduplicated_into_the_header(stack):
     status, body = presign(stack, "shared/plan.md", ["research", "finance", "research"], ["finance", "research"])
 
     assert status == 200
-    assert body["headers"] == {"x-amz-meta-roles": "finance,research"}
+    assert body["headers"]["x-amz-meta-roles"] == "finance,research"
 
 
 def test_a_caller_may_not_assign_a_role_it_does_not_hold(stack):
@@ -86,7 +111,7 @@ def test_an_admin_may_assign_any_role(stack):
     status, body = presign(stack, "board/minutes.md", ["board", "finance"], ["admin"])
 
     assert status == 200
-    assert body["headers"] == {"x-amz-meta-roles": "board,finance"}
+    assert body["headers"]["x-amz-meta-roles"] == "board,finance"
 
 
 def test_a_caller_may_not_replace_a_document_it_cannot_see(corpus):

@@ -50,7 +50,7 @@ def test_upload_through_a_presigned_url_then_delete(client):
     status, upload = client.call("POST", "/documents", {"key": "finance/forecast.md", "roles": ["finance"]}, finance)
     assert status == 200, upload
     assert upload["upload_url"].startswith(client.endpoints.s3_endpoint)
-    assert upload["headers"] == {"x-amz-meta-roles": "finance"}
+    assert upload["headers"] == {"x-amz-meta-roles": "finance", "If-None-Match": "*"}
     assert put(upload["upload_url"], FORECAST.encode(), upload["headers"]) == 200
 
     doc_id = upload["doc_id"]
