@@ -160,3 +160,13 @@ def test_importing_is_light_and_use_never_imports_the_tokenizer_package_or_torch
     env = {**os.environ, "PYTHONPATH": str(SHARED)}
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert result.stdout.split("\n")[:2] == ["[]", "[]"]
+
+
+def test_onnxruntime_threads_block_instead_of_spinning_between_runs(embedder: LocalEmbedder) -> None:
+    # Spinning worker threads take both cores of a small machine from SQLite, numpy and the other
+    # function's session between two runs (docs/performance.md, finding 2).
+    embedder.embed_query("warm up")
+    options = embedder._load().session.get_session_options()
+    assert options.intra_op_num_threads == embedder.threads
+    for key in ("session.intra_op.allow_spinning", "session.inter_op.allow_spinning"):
+        assert options.get_session_config_entry(key) == "0", key
