@@ -1,16 +1,21 @@
-"""PDF with pypdf: one section per page that has text, numbered from 1."""
+"""PDF with pypdf: one section per page that has text, numbered from 1.
+
+pypdf (and the cryptography package it loads) is imported on the first PDF, not with this module: the
+ingest function imports every parser at start-up, and a batch without PDFs should not pay for it.
+"""
 
 from __future__ import annotations
 
 import io
 import logging
-
-from pypdf import PasswordType, PdfReader
-from pypdf.errors import PyPdfError
+from typing import TYPE_CHECKING
 
 from ragline.errors import UnparseableDocument
 from ragline.models import ParsedDocument, Section
 from ragline.parsing._common import collapse_whitespace, finish, split_paragraphs, title_from_key
+
+if TYPE_CHECKING:
+    from pypdf import PdfReader
 
 _MAX_REASON = 80
 
@@ -23,6 +28,9 @@ def parse_pdf(key: str, data: bytes) -> ParsedDocument:
 
     A PDF encrypted with an empty user password (restrictions only) is decrypted and parsed.
     """
+    # Outside the try: a missing pypdf is a broken deployment, not an unreadable document.
+    from pypdf import PdfReader
+
     try:
         reader = PdfReader(io.BytesIO(data))
         _decrypt(reader)
@@ -43,6 +51,8 @@ def parse_pdf(key: str, data: bytes) -> ParsedDocument:
 
 def _decrypt(reader: PdfReader) -> None:
     """Open an encrypted PDF with the empty password, or say that it is encrypted."""
+    from pypdf import PasswordType
+
     if not reader.is_encrypted:
         return
     try:
@@ -61,6 +71,8 @@ def _metadata_title(reader: PdfReader) -> str:
 
 def _short_reason(exc: Exception) -> str:
     """pypdf's own messages describe the structure; anything else is named by its type only."""
+    from pypdf.errors import PyPdfError
+
     if isinstance(exc, PyPdfError) and str(exc).strip():
         return str(exc).strip().splitlines()[0][:_MAX_REASON]
     return type(exc).__name__
