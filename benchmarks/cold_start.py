@@ -152,21 +152,14 @@ def importtime(function: str, site: Path, top: int = 12) -> dict[str, list[dict[
     }
 
 
-# In the layer but never imported by the functions: opensearch-py 3.x requires opensearch-protobufs (its
-# gRPC transport), which pulls grpcio and protobuf; the HTTP client ragline uses imports none of them.
-UNUSED_IN_LAYER = ("grpc", "google", "opensearch_protobufs")
-
-
-def zipped_size(folder: Path, exclude: tuple[str, ...] = ("__pycache__",)) -> tuple[int, int, int]:
-    """(zipped bytes, unzipped bytes, files) of ``folder`` zipped with deflate, as a CDK asset is.
-
-    ``exclude``: path parts to leave out; a part also matches its ``.dist-info`` (``grpc`` -> ``grpcio-*``)."""
+def zipped_size(folder: Path) -> tuple[int, int, int]:
+    """(zipped bytes, unzipped bytes, files) of ``folder`` zipped with deflate, as a CDK asset is (no .pyc)."""
     handle, name = tempfile.mkstemp(suffix=".zip")
     os.close(handle)
     raw = files = 0
     with zipfile.ZipFile(name, "w", zipfile.ZIP_DEFLATED) as archive:
         for path in sorted(folder.rglob("*")):
-            if path.is_file() and not _excluded(path.relative_to(folder).parts, exclude) and path.suffix != ".pyc":
+            if path.is_file() and "__pycache__" not in path.relative_to(folder).parts and path.suffix != ".pyc":
                 archive.write(path, path.relative_to(folder))
                 raw += path.stat().st_size
                 files += 1
@@ -175,30 +168,17 @@ def zipped_size(folder: Path, exclude: tuple[str, ...] = ("__pycache__",)) -> tu
     return size, raw, files
 
 
-def _excluded(parts: tuple[str, ...], exclude: tuple[str, ...]) -> bool:
-    for part in parts:
-        if part in exclude:
-            return True
-        if part.endswith(".dist-info"):
-            name = part.split("-")[0].lower()
-            if any(name == e or name == e + "io" or (e == "google" and name == "protobuf") for e in exclude):
-                return True
-    return False
-
-
 def layer_sizes(architecture: str = "arm64") -> dict[str, Any]:
     bundling = _bundling()
     out = Path(tempfile.mkdtemp(prefix="ragline-layer-"))
     try:
         site = bundling.build_layer(out, architecture=architecture)
         zipped, raw, files = zipped_size(out)
-        lean_zipped, lean_raw, _ = zipped_size(out, ("__pycache__", *UNUSED_IN_LAYER))
         biggest = sorted(((sum(f.stat().st_size for f in p.rglob("*") if f.is_file()) if p.is_dir() else p.stat().st_size, p.name)
                           for p in site.iterdir()), reverse=True)[:8]
     finally:
         shutil.rmtree(out, ignore_errors=True)
     return {"architecture": architecture, "zipped_bytes": zipped, "unzipped_bytes": raw, "files": files,
-            "without_unused": {"left_out": list(UNUSED_IN_LAYER), "zipped_bytes": lean_zipped, "unzipped_bytes": lean_raw},
             "largest_entries": [{"name": name, "bytes": size} for size, name in biggest],
             "requirements": bundling.layer_requirements()}
 
@@ -267,8 +247,6 @@ def print_table(results: dict[str, Any]) -> None:
     layer = results.get("layer") or {}
     if "zipped_bytes" in layer:
         size_rows.append([f"layer ({layer['architecture']})", round(layer["zipped_bytes"] / 1024, 1), round(layer["unzipped_bytes"] / 1024, 1), layer["files"]])
-        lean = layer["without_unused"]
-        size_rows.append([f"layer without {', '.join(lean['left_out'])}", round(lean["zipped_bytes"] / 1024, 1), round(lean["unzipped_bytes"] / 1024, 1), "-"])
     print(_bench.table(size_rows, ["asset", "zipped KiB", "unzipped KiB", "files"]))
     if "error" in layer:
         print(f"layer: {layer['error']}")
