@@ -92,6 +92,10 @@ def _positive(value: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # One BLAS thread: the k-NN's matrix-vector product gains nothing from more on small machines, and idle
+    # OpenBLAS threads spin-wait, taking the CPU from SQLite's BM25 and the local model (docs/performance.md).
+    # Set before anything imports numpy.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     args = _parser().parse_args(argv)
     from ragline.local.endpoints import StackNotRunning
     from ragline.local.stack import LocalStackUnavailable

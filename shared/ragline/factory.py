@@ -7,6 +7,7 @@ Lambda function pays only for what it uses.
 from __future__ import annotations
 
 import boto3
+from botocore.config import Config
 
 from ragline.ports import Embedder, Generator, ObjectStore, Registry, Reranker, VectorStore
 from ragline.settings import Settings
@@ -24,8 +25,10 @@ def build_embedder(settings: Settings) -> Embedder:
     if settings.embedder == "bedrock":
         from ragline.embedders.bedrock import BedrockEmbedder
 
+        # One pooled connection per request in flight; botocore keeps 10 by default and drops the rest.
+        pool = Config(max_pool_connections=max(10, settings.embed_concurrency))
         return BedrockEmbedder(
-            boto3.client("bedrock-runtime", region_name=settings.region),
+            boto3.client("bedrock-runtime", region_name=settings.region, config=pool),
             model_id=settings.embed_model,
             dimensions=settings.embed_dimensions,
             concurrency=settings.embed_concurrency,

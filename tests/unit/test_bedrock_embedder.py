@@ -391,3 +391,14 @@ def test_throttling_in_a_worker_thread_surfaces_as_transient_error():
     with pytest.raises(TransientError, match="ThrottlingException"):
         embedder.embed_documents([f"t{i}" for i in range(8)])
     assert fake.calls <= 8 * 2  # each text tried at most max_retries + 1 times
+
+
+@pytest.mark.parametrize(("concurrency", "pool"), [(4, 10), (32, 32)])
+def test_the_factory_pools_a_connection_per_request_in_flight(monkeypatch, concurrency, pool):
+    from ragline.factory import build_embedder
+    from ragline.settings import Settings
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    embedder = build_embedder(Settings(embedder="bedrock", embed_concurrency=concurrency))
+    assert embedder.client.meta.config.max_pool_connections == pool

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import codecs
 import io
+import subprocess
+import sys
 import zipfile
 
 import pytest
@@ -469,3 +471,10 @@ def test_docx_without_document_part_is_unreadable() -> None:
     with zipfile.ZipFile(out, "w") as archive:
         archive.writestr("hello.txt", "not a word document")
     assert reason("fake.docx", out.getvalue()) == "corrupt or unreadable DOCX"
+
+
+def test_the_parsers_import_pypdf_only_for_a_pdf():
+    # The ingest handler imports every parser; a cold start should not pay for pypdf before a PDF arrives.
+    probe = "import sys, ragline.parsing; print('pypdf' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
