@@ -139,19 +139,25 @@ class Api(Construct):
     def _permissions(self, bucket: s3.IBucket, registry: dynamodb.ITable, search: Search, config: Config) -> None:
         role = self.function.role
         registry.grant_read_data(role)
-        # POST /documents presigns an upload; DELETE /documents/{doc_id} deletes the object.
+        # POST /documents reads what a key holds (the object's roles and its sidecar, to refuse a takeover
+        # and to bind the URL to the object it checked), then presigns an upload; DELETE deletes the object.
         role.add_to_principal_policy(
             iam.PolicyStatement(
-                sid="UploadAndDeleteDocuments",
-                actions=["s3:PutObject", "s3:DeleteObject"],
+                sid="CheckUploadAndDeleteDocuments",
+                actions=["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
                 resources=[bucket.arn_for_objects("*")],
             )
+        )
+        # Without ListBucket, S3 answers 403 rather than 404 for a key that does not exist.
+        role.add_to_principal_policy(
+            iam.PolicyStatement(sid="TellAbsentKeys", actions=["s3:ListBucket"], resources=[bucket.bucket_arn])
         )
         acknowledge(
             role,
             f"AwsSolutions-IAM5[Resource::<{Stack.of(self).get_logical_id(bucket.node.default_child)}.Arn>/*]",
             "Callers upload and delete documents under keys they choose (POST /documents, DELETE "
-            "/documents/{doc_id}); only objects of the documents bucket, only Put and Delete.",
+            "/documents/{doc_id}), after the function reads what the key holds; only objects of the "
+            "documents bucket, only Get, Put and Delete.",
         )
         models = [config.embed_model, config.generator_model]
         if config.rerank_model:

@@ -37,6 +37,7 @@ app = APIGatewayRestResolver()
 
 UPLOAD_URL_SECONDS = 900
 _MISSING = {"NoSuchKey", "404", "NotFound"}  # what S3 answers for an absent key (GET and HEAD)
+MAX_SIDECAR_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -124,12 +125,13 @@ def create_upload() -> dict | Response:
     # The bucket too: an object uploaded seconds ago is not in the registry until its ingest finishes.
     in_bucket = _key_in_bucket(settings, request.key)
     if not is_admin and any(
-        found is not None and not can_see(found, roles) for found in (indexed_roles, in_bucket.roles)
+        found is not None and not can_see(found, roles)
+        for found in (indexed_roles, in_bucket.roles, in_bucket.sidecar_roles)
     ):
         # Refusing says that something is at this key, which cannot be helped without letting the caller
         # replace a document it cannot see; the answer says nothing more (no roles, status or title).
         return _error(403, "forbidden_key", "you may not upload to this key")
-    if in_bucket.has_sidecar:
+    if in_bucket.sidecar_roles is not None:
         # The sidecar's roles win over the upload's x-amz-meta-roles: signing these roles would be a lie.
         return _error(
             409,
@@ -159,27 +161,26 @@ def create_upload() -> dict | Response:
 @dataclass(frozen=True)
 class _KeyInBucket:
     """What the bucket holds at a key: the roles ingest would give its object (None when there is no
-    object), the object's ETag, and whether a sidecar exists for the key."""
+    object), the object's ETag, and the roles its sidecar sets (None when no sidecar sets any; a broken
+    sidecar sets none: ``()``, visible to nobody, as in ingest)."""
 
     roles: tuple[str, ...] | None
     etag: str | None
-    has_sidecar: bool
+    sidecar_roles: tuple[str, ...] | None
 
 
 def _key_in_bucket(settings: Settings, key: str) -> _KeyInBucket:
-    """A broken sidecar gives no roles: visible to nobody, as in ingest."""
     s3 = services().s3
     sidecar_roles: tuple[str, ...] | None = None
     try:
-        sidecar = s3.get_object(Bucket=settings.bucket, Key=sidecar_key(key))["Body"].read()
+        # A sidecar is a few hundred bytes; one that does not fit is not valid JSON, so it fails closed.
+        response = s3.get_object(Bucket=settings.bucket, Key=sidecar_key(key), Range=f"bytes=0-{MAX_SIDECAR_BYTES - 1}")
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") not in _MISSING:
             raise
-        has_sidecar = False
     else:
-        has_sidecar = True
         try:
-            sidecar_roles = roles_from_sidecar(sidecar)
+            sidecar_roles = roles_from_sidecar(response["Body"].read())
         except InvalidSidecar:
             sidecar_roles = ()
     try:
@@ -187,10 +188,10 @@ def _key_in_bucket(settings: Settings, key: str) -> _KeyInBucket:
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") not in _MISSING:
             raise
-        return _KeyInBucket(None, None, has_sidecar)
+        return _KeyInBucket(None, None, sidecar_roles)
     metadata = {name.lower(): value for name, value in head.get("Metadata", {}).items()}
     roles = resolve_document_roles(key, metadata, sidecar_roles, settings.prefix_roles, settings.default_roles)
-    return _KeyInBucket(roles, head["ETag"], has_sidecar)
+    return _KeyInBucket(roles, head["ETag"], sidecar_roles)
 
 
 def _visible_document(doc_id: str, roles: frozenset[str]) -> tuple[Any, bool]:

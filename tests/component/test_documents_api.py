@@ -141,13 +141,27 @@ def test_a_document_still_being_ingested_is_not_taken_over(stack):
     assert presign(stack, "finance/q4.md", ["finance"], ["finance"])[0] == 200
 
 
-def test_a_key_under_a_broken_sidecar_is_open_to_admins_only(stack):
+def test_a_key_under_a_broken_sidecar_is_refused_to_everyone(stack):
     stack.put("finance/q4.md", REVENUE, roles=["finance"])
     stack.put("finance/q4.md.metadata.json", "not json")
 
     assert presign(stack, "finance/q4.md", ["finance"], ["finance"])[0] == 403  # fails closed, as ingest does
     status, body = presign(stack, "finance/q4.md", ["finance"], ["admin"])
-    assert (status, body["code"]) == (409, "sidecar_conflict")
+    assert (status, body["code"]) == (409, "sidecar_conflict")  # an admin learns why, and can fix the sidecar
+
+
+def test_a_sidecar_alone_is_not_disclosed_to_a_caller_outside_its_roles(stack):
+    stack.put("board/minutes.md.metadata.json", json.dumps({"metadataAttributes": {"roles": ["board"]}}))
+
+    status, body = presign(stack, "board/minutes.md", ["finance"], ["finance"])
+
+    assert (status, body) == (403, {"message": "you may not upload to this key", "code": "forbidden_key"})
+
+
+def test_a_sidecar_that_sets_no_roles_overrides_nothing(stack):
+    stack.put("finance/q4.md.metadata.json", json.dumps({"metadataAttributes": {"year": 2026}}))
+
+    assert presign(stack, "finance/q4.md", ["finance"], ["finance"])[0] == 200
 
 
 def test_roles_a_sidecar_would_override_are_not_signed(corpus):
