@@ -28,7 +28,7 @@ from pathlib import Path
 
 from ragline.embedders.cache import CachedEmbedder
 from ragline.evaluation.runner import default_cache_path
-from ragline.factory import build_embedder, build_store
+from ragline.factory import build_embedder, build_reranker, build_store
 from ragline.generators.extractive import ExtractiveGenerator
 from ragline.ids import document_id
 from ragline.indexing import chunks_of, index_chunks
@@ -87,7 +87,7 @@ def run(dataset: Path, limit: int | None) -> dict:
                 index_chunks(store, embedder, doc_id, chunks)
                 chunk_count += len(chunks)
             indexing = time.perf_counter() - started
-            service = QueryService(store, embedder, generator, settings)
+            service = QueryService(store, embedder, generator, settings, reranker=build_reranker(settings))
             totals = collections.Counter()
             tokens = 0
             for item in answerable:

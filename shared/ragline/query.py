@@ -10,6 +10,7 @@ Example:
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -64,6 +65,29 @@ class _Stopwatch:
 
 RETRIEVAL_MODES = ("bm25", "dense", "hybrid", "hybrid+rerank")
 
+_LEXICAL_WORKERS = 4  # a Lambda serves one request at a time; the local stack and benchmarks may run a few
+_lexical_executor: ThreadPoolExecutor | None = None
+_lexical_executor_lock = threading.Lock()
+
+
+def _lexical_pool() -> ThreadPoolExecutor:
+    """The threads lexical searches run on, shared by every QueryService of the process and kept for the
+    life of a warm Lambda (threads start on demand)."""
+    global _lexical_executor
+    with _lexical_executor_lock:
+        if _lexical_executor is None:
+            _lexical_executor = ThreadPoolExecutor(max_workers=_LEXICAL_WORKERS, thread_name_prefix="ragline-bm25")
+        return _lexical_executor
+
+
+def _settle(search: Future[list[SearchHit]] | None) -> None:
+    """Cancel a search that has not started, or wait for one that has; log how it failed, if it did."""
+    if search is None or search.cancel():
+        return
+    error = search.exception()
+    if error is not None:
+        logger.warning("lexical search failed too: %s", type(error).__name__)
+
 
 class QueryService:
     """Retrieval (k-NN and BM25, both filtered by role inside the search, fused, optionally reranked, then
@@ -86,7 +110,6 @@ class QueryService:
         self.generator = generator
         self.settings = settings
         self.reranker = reranker
-        self._executor: ThreadPoolExecutor | None = None
 
     def retrieve(self, question: str, roles: frozenset[str], top_k: int, mode: str | None = None) -> list[SearchHit]:
         return self._retrieve(question, roles, top_k, mode or self.settings.retrieval_mode, _Stopwatch())
@@ -125,14 +148,18 @@ class QueryService:
         # question is embedded and the k-NN search runs (both stores' searches wait on I/O or release the GIL).
         lexical: Future[list[SearchHit]] | None = None
         if mode in ("hybrid", "hybrid+rerank"):
-            lexical = self._pool().submit(
+            lexical = _lexical_pool().submit(
                 watch.timed, "bm25", lambda: self.store.bm25_search(question, roles, candidates)
             )
         rankings: list[list[SearchHit]] = []
         weights: list[float] = []
         if mode != "bm25":
-            vector = watch.timed("embed", lambda: self.embedder.embed_query(question))
-            rankings.append(watch.timed("knn", lambda: self.store.knn_search(vector, roles, candidates)))
+            try:
+                vector = watch.timed("embed", lambda: self.embedder.embed_query(question))
+                rankings.append(watch.timed("knn", lambda: self.store.knn_search(vector, roles, candidates)))
+            except BaseException:
+                _settle(lexical)  # nothing of this request may outlive it, not even a search nobody reads
+                raise
             weights.append(self.settings.dense_weight)
         if mode == "bm25":
             rankings.append(watch.timed("bm25", lambda: self.store.bm25_search(question, roles, candidates)))
@@ -158,12 +185,6 @@ class QueryService:
         watch.lap("mmr")
         watch.since_start("retrieve")
         return self._only_visible(hits, roles)
-
-    def _pool(self) -> ThreadPoolExecutor:
-        """One worker thread for the lexical search, started on first use and kept for the warm Lambda."""
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ragline-bm25")
-        return self._executor
 
     def _fuse(self, rankings: list[list[SearchHit]], weights: list[float]) -> list[SearchHit]:
         if self.settings.fusion == "convex":

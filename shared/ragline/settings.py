@@ -87,6 +87,16 @@ class Settings:
     default_roles: tuple[str, ...] = ()
     admin_group: str = "admin"
 
+    def __post_init__(self) -> None:
+        """Numbers out of range fail when the settings are read (a cold start), not on some later query."""
+        for name in ("top_k", "candidates", "rerank_depth", "chunk_tokens", "parent_tokens", "embed_concurrency"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not 0.0 <= self.mmr_lambda <= 1.0:
+            raise ValueError(f"mmr_lambda (RAGLINE_MMR_LAMBDA) must be within [0, 1], got {self.mmr_lambda}")
+        if not 0 <= self.chunk_overlap < self.chunk_tokens:
+            raise ValueError(f"chunk_overlap must be at least 0 and below chunk_tokens, got {self.chunk_overlap}")
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env

@@ -72,3 +72,34 @@ def test_timings_hold_every_stage_and_the_wall_times():
     assert {"embed", "knn", "bm25", "search", "fuse", "mmr", "retrieve", "generate", "total"} <= set(timings)
     assert timings["retrieve"] <= timings["total"]
     assert timings["search"] <= timings["retrieve"]
+
+
+class FakeSlowBm25Store(FakeStoreWhoseBm25SignalsTheEmbedder):
+    """A fake store (tests only) whose BM25 search takes a while and records how far it got."""
+
+    def __init__(self) -> None:
+        super().__init__(threading.Event())
+        self.state = "never started"
+
+    def bm25_search(self, text, roles, k):
+        self.state = "running"
+        threading.Event().wait(0.2)
+        self.state = "finished"
+        return []
+
+
+class FakeFailingEmbedder(HashEmbedder):
+    """A fake embedder (tests only) that cannot reach its model."""
+
+    def embed_query(self, text: str) -> list[float]:
+        raise TimeoutError("model endpoint timed out")
+
+
+def test_a_failed_embedding_leaves_no_search_running_behind_the_request():
+    store = FakeSlowBm25Store()
+    service = QueryService(store, FakeFailingEmbedder(), ExtractiveGenerator(), Settings(reranker="none", retrieval_mode="hybrid"))
+
+    with pytest.raises(TimeoutError):
+        service.retrieve("revenue in Q3?", ROLES, 5)
+
+    assert store.state in ("never started", "finished")

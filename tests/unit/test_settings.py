@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from ragline.factory import build_reranker
 from ragline.settings import Settings
 
@@ -22,3 +24,18 @@ def test_an_explicit_mode_is_kept():
     settings = Settings.from_env({"RAGLINE_RERANKER": "none", "RAGLINE_RETRIEVAL_MODE": "bm25"})
     assert settings.retrieval_mode == "bm25"
     assert Settings.from_env({"RAGLINE_RERANKER": "bedrock"}).retrieval_mode == "hybrid+rerank"
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"RAGLINE_RERANK_DEPTH": "0"},
+        {"RAGLINE_TOP_K": "-1"},
+        {"RAGLINE_CANDIDATES": "0"},
+        {"RAGLINE_MMR_LAMBDA": "1.5"},
+        {"RAGLINE_CHUNK_OVERLAP": "300"},
+    ],
+)
+def test_numbers_out_of_range_fail_when_read(env):
+    with pytest.raises(ValueError, match="must be"):
+        Settings.from_env(env)
