@@ -90,8 +90,8 @@ class _Runtime:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         # onnxruntime's worker threads otherwise spin-wait after every run, taking the cores from what
         # runs next (SQLite, numpy, another function's session in the local stack). On 2 cores: time to
-        # searchable 0.39 -> 0.26 s for one page, 9.6 -> 6.4 s for 30; bulk embedding within noise
-        # (ingest 18.7 chunks/s either way); a single query's embedding about 0.5 ms slower.
+        # searchable 0.36 -> 0.29 s for one page, 9.1 -> 7.0 s for 30; bulk embedding within noise; a
+        # single query's embedding about 0.5 ms slower (docs/performance.md).
         for spinning in _SPINNING:
             options.add_session_config_entry(spinning, "0")
         self.session = ort.InferenceSession(
