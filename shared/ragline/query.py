@@ -110,6 +110,12 @@ class QueryService:
         self.generator = generator
         self.settings = settings
         self.reranker = reranker
+        if settings.retrieval_mode == "hybrid+rerank" and reranker is None:
+            # Fail when the function starts, not on every question.
+            raise ValueError(
+                "retrieval mode 'hybrid+rerank' needs a reranker: set RAGLINE_RERANKER (proximity or bedrock) "
+                "or another RAGLINE_RETRIEVAL_MODE"
+            )
 
     def retrieve(self, question: str, roles: frozenset[str], top_k: int, mode: str | None = None) -> list[SearchHit]:
         return self._retrieve(question, roles, top_k, mode or self.settings.retrieval_mode, _Stopwatch())

@@ -103,3 +103,10 @@ def test_a_failed_embedding_leaves_no_search_running_behind_the_request():
         service.retrieve("revenue in Q3?", ROLES, 5)
 
     assert store.state in ("never started", "finished")
+
+
+def test_a_reranking_mode_without_a_reranker_fails_at_construction():
+    with pytest.raises(ValueError, match="RAGLINE_RERANKER"):
+        QueryService(
+            FakeSlowBm25Store(), HashEmbedder(), ExtractiveGenerator(), Settings(retrieval_mode="hybrid+rerank"), reranker=None
+        )

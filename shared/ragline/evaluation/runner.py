@@ -309,7 +309,7 @@ def evaluate(
                 # Chunks come back, documents are scored: retrieve enough chunks for DOCS_PER_QUERY documents.
                 per_doc = chunk_count / max(len(beir_ids), 1)
                 depth = min(max(MIN_DEPTH, math.ceil(3 * DOCS_PER_QUERY * per_doc)), max(chunk_count, 1))
-                query_settings = replace(settings, candidates=max(settings.candidates, depth))
+                query_settings = replace(settings, candidates=max(settings.candidates, depth), retrieval_mode=mode)
                 if mode != "bm25":
                     with clock.stage("warm-up"):  # a model loads on first use: keep that out of query latency
                         indexing_embedder.embed_query("warm up")
