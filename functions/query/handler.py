@@ -15,7 +15,6 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
-from botocore.exceptions import ClientError
 
 from ragline.access import (
     InvalidSidecar,
@@ -27,6 +26,7 @@ from ragline.access import (
 )
 from ragline.api import BadRequest, QueryRequest, UploadRequest, document_json, source_json
 from ragline.ids import document_id, is_document_id
+from ragline.objects import S3ObjectStore
 from ragline.factory import build_embedder, build_generator, build_registry, build_reranker, build_store
 from ragline.ports import Registry
 from ragline.query import QueryService
@@ -36,7 +36,6 @@ logger = Logger(service="ragline-query")
 app = APIGatewayRestResolver()
 
 UPLOAD_URL_SECONDS = 900
-_MISSING = {"NoSuchKey", "404", "NotFound"}  # what S3 answers for an absent key (GET and HEAD)
 MAX_SIDECAR_BYTES = 64 * 1024
 
 
@@ -170,28 +169,20 @@ class _KeyInBucket:
 
 
 def _key_in_bucket(settings: Settings, key: str) -> _KeyInBucket:
-    s3 = services().s3
+    objects = S3ObjectStore(services().s3)
+    # A sidecar is a few hundred bytes; one that does not fit is not valid JSON, so it fails closed.
+    sidecar = objects.get(settings.bucket, sidecar_key(key), max_bytes=MAX_SIDECAR_BYTES)
     sidecar_roles: tuple[str, ...] | None = None
-    try:
-        # A sidecar is a few hundred bytes; one that does not fit is not valid JSON, so it fails closed.
-        response = s3.get_object(Bucket=settings.bucket, Key=sidecar_key(key), Range=f"bytes=0-{MAX_SIDECAR_BYTES - 1}")
-    except ClientError as error:
-        if error.response.get("Error", {}).get("Code") not in _MISSING:
-            raise
-    else:
+    if sidecar is not None:
         try:
-            sidecar_roles = roles_from_sidecar(response["Body"].read())
+            sidecar_roles = roles_from_sidecar(sidecar.data)
         except InvalidSidecar:
             sidecar_roles = ()
-    try:
-        head = s3.head_object(Bucket=settings.bucket, Key=key)
-    except ClientError as error:
-        if error.response.get("Error", {}).get("Code") not in _MISSING:
-            raise
+    head = objects.head(settings.bucket, key)
+    if head is None:
         return _KeyInBucket(None, None, sidecar_roles)
-    metadata = {name.lower(): value for name, value in head.get("Metadata", {}).items()}
-    roles = resolve_document_roles(key, metadata, sidecar_roles, settings.prefix_roles, settings.default_roles)
-    return _KeyInBucket(roles, head["ETag"], sidecar_roles)
+    roles = resolve_document_roles(key, head.metadata, sidecar_roles, settings.prefix_roles, settings.default_roles)
+    return _KeyInBucket(roles, f'"{head.etag}"', sidecar_roles)
 
 
 def _visible_document(doc_id: str, roles: frozenset[str]) -> tuple[Any, bool]:
