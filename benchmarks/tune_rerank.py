@@ -21,7 +21,6 @@ import itertools
 import math
 import random
 import sys
-from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -30,11 +29,10 @@ from tune_hybrid import half
 
 from ragline.evaluation.metrics import DEFAULT_METRICS, evaluate_run
 from ragline.evaluation.runner import DOCS_PER_QUERY, evaluate
-from ragline.mmr import maximal_marginal_relevance
+from ragline.mmr import TermBag, maximal_marginal_relevance
 from ragline.models import SearchHit
 from ragline.rerankers.proximity import ProximityReranker
 from ragline.settings import Settings
-from ragline.text import terms
 
 METRIC = "ndcg@10"
 COVERAGE_WEIGHTS = (0.0, 0.1, 0.2, 0.4)
@@ -135,16 +133,11 @@ def randomisation_p(a: dict[str, float], b: dict[str, float], query_ids: Sequenc
 
 
 def top_redundancy(hits: Sequence[SearchHit]) -> float:
-    """The mean, over the passages, of their highest term-count cosine with another of them: 1 for copies."""
-    bags = [Counter(terms(hit.chunk.text)) for hit in hits]
+    """The mean, over the passages, of their highest term cosine (as MMR measures it) with another of them."""
+    bags = [TermBag(hit.chunk.text) for hit in hits]
     if len(bags) < 2:
         return 0.0
-
-    def cosine(a: Counter[str], b: Counter[str]) -> float:
-        norms = math.sqrt(sum(v * v for v in a.values())) * math.sqrt(sum(v * v for v in b.values()))
-        return sum(v * b[t] for t, v in a.items()) / norms if norms else 0.0
-
-    return math.fsum(max(cosine(a, b) for j, b in enumerate(bags) if j != i) for i, a in enumerate(bags)) / len(bags)
+    return math.fsum(max(a.cosine(b) for j, b in enumerate(bags) if j != i) for i, a in enumerate(bags)) / len(bags)
 
 
 def main(argv: list[str] | None = None) -> int:

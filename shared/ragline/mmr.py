@@ -23,8 +23,9 @@ from ragline.models import SearchHit
 from ragline.text import terms
 
 
-class _Bag:
-    """A passage's term counts with their norm, computed once: MMR compares each pick with every candidate."""
+class TermBag:
+    """A passage's term counts with their norm, computed once: MMR compares each pick with every candidate.
+    :meth:`cosine` is what "near-duplicate" means here (1 for the same words in the same proportions)."""
 
     __slots__ = ("counts", "norm")
 
@@ -32,7 +33,7 @@ class _Bag:
         self.counts = Counter(terms(text))
         self.norm = math.sqrt(sum(c * c for c in self.counts.values()))
 
-    def cosine(self, other: _Bag) -> float:
+    def cosine(self, other: TermBag) -> float:
         if not self.norm or not other.norm:
             return 0.0
         small, large = sorted((self.counts, other.counts), key=len)
@@ -54,7 +55,7 @@ def maximal_marginal_relevance(hits: Sequence[SearchHit], top_k: int, lambda_: f
     if lambda_ == 1.0 or len(hits) <= 1:
         return list(hits[:top_k])
     relevance = _scaled([hit.score for hit in hits])
-    bags = [_Bag(hit.chunk.text) for hit in hits]
+    bags = [TermBag(hit.chunk.text) for hit in hits]
     remaining = list(range(len(hits)))
     redundancy = [0.0] * len(hits)  # max similarity of each remaining hit to the picked ones
     picked: list[int] = []
