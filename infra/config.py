@@ -94,7 +94,10 @@ def _mapping(value: Any) -> dict[str, tuple[str, ...]]:
 # The values CloudWatch Logs accepts for a retention.
 RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)
 
-_GROUP_NAME = re.compile(r"^[\w+=,.@-]{1,128}$")
+# Stricter than Cognito (which allows commas and brackets): API Gateway's REST authorizer hands a caller's
+# groups to the function as one string, "a,b", so a group named "contractors,admin" would read as two.
+# The same pattern as the roles a document may carry (ragline.access.ROLE_PATTERN).
+_GROUP_NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 
 
 @dataclass(frozen=True)
@@ -168,7 +171,10 @@ class Config:
             raise ValueError("ragline:groups names no group")
         for group in self.groups:
             if not _GROUP_NAME.match(group):
-                raise ValueError(f"ragline:groups: {group!r} is not a valid Cognito group name")
+                raise ValueError(
+                    f"ragline:groups: {group!r} is not a valid group name (1 to 64 letters, digits or _ . : -; "
+                    "no commas, spaces or brackets, which would split it in the authorizer's claims)"
+                )
         if self.admin_group not in self.groups:
             raise ValueError(f"ragline:admin_group {self.admin_group!r} is not one of ragline:groups {self.groups}")
         if self.ingest_concurrency == 1 or self.ingest_concurrency < 0:

@@ -18,6 +18,11 @@ from collections.abc import Iterable, Mapping
 
 SIDECAR_SUFFIX = ".metadata.json"
 _ROLE_SEPARATORS = re.compile(r"[,\s]+")
+# What a role (a Cognito group) may be called. Commas, spaces and brackets are excluded: API Gateway's REST
+# authorizer hands the groups over as one string ("a,b" or "[a b]"), where they would split one group in two.
+ROLE_PATTERN = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+OWNER_METADATA = "owner"  # x-amz-meta-owner: the uploader's ``sub``
+WRITERS_METADATA = "writers"  # x-amz-meta-writers: comma-separated roles that may replace or delete
 
 
 def _clean(roles: Iterable[object]) -> tuple[str, ...]:
@@ -36,10 +41,21 @@ def roles_from_claims(claims: Mapping[str, object] | None) -> frozenset[str]:
     if groups is None:
         return frozenset()
     if isinstance(groups, str):
-        groups = _ROLE_SEPARATORS.split(groups.strip().strip("[]"))
+        text = groups.strip()
+        if text.startswith("[") and text.endswith("]"):
+            text = text[1:-1]
+        groups = _ROLE_SEPARATORS.split(text)
     elif not isinstance(groups, (list, tuple)):
         return frozenset()
-    return frozenset(_clean(groups))
+    # A name outside ROLE_PATTERN cannot be told apart from two groups (or from a list): it grants nothing.
+    return frozenset(role for role in _clean(groups) if ROLE_PATTERN.fullmatch(role))
+
+
+def user_from_claims(claims: Mapping[str, object] | None) -> str:
+    """The caller's immutable user id: Cognito's ``sub`` ("" when absent). Usernames can be reused; subs
+    cannot, so ownership is recorded by ``sub``."""
+    user = (claims or {}).get("sub")
+    return user if isinstance(user, str) else ""
 
 
 def can_see(document_roles: Iterable[str], caller_roles: frozenset[str]) -> bool:
@@ -103,3 +119,29 @@ def resolve_document_roles(
     if matching:
         return _clean(prefix_roles[max(matching, key=len)])
     return _clean(default_roles)
+
+
+def owner_from_metadata(metadata: Mapping[str, str]) -> str:
+    """The document's owner from its object metadata; "" for an object put straight into S3."""
+    return metadata.get(OWNER_METADATA, "").strip()
+
+
+def writers_from_metadata(metadata: Mapping[str, str]) -> tuple[str, ...]:
+    """The roles that may replace or delete the document, besides its owner and admins."""
+    return _clean(metadata.get(WRITERS_METADATA, "").split(","))
+
+
+def can_write(owner: str, writers: Iterable[str], user: str, caller_roles: frozenset[str], admin_group: str) -> bool:
+    """Whether a caller may replace or delete a document: its owner, a holder of one of its writer roles, or
+    an admin. Reading never implies writing; a document with no owner and no writers is the admins' alone.
+
+    >>> can_write("u-1", (), "u-1", frozenset({"staff"}), "admin")
+    True
+    >>> can_write("", (), "u-2", frozenset({"staff"}), "admin")
+    False
+    """
+    if admin_group in caller_roles:
+        return True
+    if owner and user and owner == user:
+        return True
+    return not caller_roles.isdisjoint(writers)

@@ -10,12 +10,11 @@ Example:
 from __future__ import annotations
 
 import json
-import re
 import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
-from ragline.access import SIDECAR_SUFFIX
+from ragline.access import ROLE_PATTERN, SIDECAR_SUFFIX
 from ragline.models import DocumentRecord, SearchHit
 
 MAX_QUESTION_CHARS = 2000
@@ -23,7 +22,6 @@ MAX_BODY_BYTES = 16 * 1024
 TOP_K_RANGE = range(1, 21)
 MAX_KEY_BYTES = 1024  # S3's limit on an object key
 MAX_ROLES = 20
-ROLE_PATTERN = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 
 
 class BadRequest(Exception):

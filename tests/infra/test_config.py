@@ -52,7 +52,10 @@ def test_command_line_strings_are_read_as_their_types():
     ("key", "value", "message"),
     [
         ("ragline:admin_group", "root", "not one of"),
-        ("ragline:groups", "admin,bad name", "not a valid Cognito group name"),
+        ("ragline:groups", "admin,bad name", "not a valid group name"),
+        # Cognito accepts these names; the REST authorizer's "a,b" claim string would split them.
+        ("ragline:groups", '["admin", "contractors,admin"]', "not a valid group name"),
+        ("ragline:groups", '["admin", "[x]"]', "not a valid group name"),
         ("ragline:ingest_concurrency", "1", "at least 2"),
         ("ragline:serverless", "maybe", "not a boolean"),
         ("ragline:log_retention_days", "31", "must be one of"),

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from ragline.access import (
     InvalidSidecar,
     can_see,
+    can_write,
     resolve_document_roles,
     roles_from_claims,
     roles_from_sidecar,
@@ -29,10 +30,30 @@ role = st.text(alphabet="abcdefghij", min_size=1, max_size=4)
         ({}, set()),
         (None, set()),
         ({"cognito:groups": 7}, set()),
+        # A list-typed claim keeps a group whole: one whose name would split in a string claim grants nothing.
+        ({"cognito:groups": ["contractors,admin"]}, set()),
+        ({"cognito:groups": ["contractors", "[admin]"]}, {"contractors"}),
+        ({"cognito:groups": "[[admin]]"}, set()),  # only one pair of brackets is the list's
+        ({"cognito:groups": ["finance", "fin ance"]}, {"finance"}),
     ],
 )
 def test_roles_from_claims(claims, expected):
     assert roles_from_claims(claims) == frozenset(expected)
+
+
+@pytest.mark.parametrize(
+    ("owner", "writers", "user", "roles", "expected"),
+    [
+        ("u-1", (), "u-1", {"staff"}, True),  # the owner
+        ("u-1", (), "u-2", {"staff"}, False),  # a reader is not a writer
+        ("u-1", ("editors",), "u-2", {"editors"}, True),  # a writer role
+        ("", (), "", {"staff"}, False),  # put straight into S3, no writers: admins only
+        ("", (), "", {"admin"}, True),
+        ("u-1", (), "", {"staff"}, False),  # no user id never matches an owner
+    ],
+)
+def test_who_may_write(owner, writers, user, roles, expected):
+    assert can_write(owner, writers, user, frozenset(roles), "admin") is expected
 
 
 @given(st.sets(role), st.sets(role))
