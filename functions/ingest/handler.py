@@ -3,7 +3,8 @@
 Each SQS message is one S3 event notification. A message whose processing raises (a transient error, or a
 malformed message) is reported as a batch item failure, so SQS redelivers it and, after the queue's limit,
 moves it to the dead-letter queue. A document that cannot be parsed is not an error here: it is recorded
-as ``failed`` in the registry, and the message succeeds.
+as ``failed`` in the registry, and the message succeeds. Once the function's remaining time runs short, the
+records not yet started are left for redelivery rather than cut off half done.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from ragline.errors import TransientError
 from ragline.factory import build_embedder, build_objects, build_registry, build_store
 from ragline.ingest import Ingestor, ObjectEvent
 from ragline.settings import Settings
@@ -39,13 +41,21 @@ def ingestor() -> Ingestor:
     )
 
 
-def record_handler(record: SQSRecord) -> None:
+class OutOfTime(TransientError):
+    """Too little of the invocation is left to start another record: it goes back to the queue."""
+
+
+def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
+    remaining_ms = lambda_context.get_remaining_time_in_millis()
+    if remaining_ms < ingestor().settings.ingest_reserve_seconds * 1000:
+        raise OutOfTime(f"{remaining_ms} ms left: the record is left for redelivery")
     notification = json.loads(record.body)
     if notification.get("Event") == "s3:TestEvent":
         return  # S3 sends one when the notification is configured
     for s3_record in notification["Records"]:
         event = ObjectEvent.from_s3_record(s3_record)
-        outcome = ingestor().handle(event)
+        # The message id names the lease: a redelivery of this message takes back what a killed attempt held.
+        outcome = ingestor().handle(event, owner=record.message_id, remaining_ms=remaining_ms)
         logger.info("applied S3 event", extra={"kind": event.kind, "key": event.key, "outcome": outcome})
 
 

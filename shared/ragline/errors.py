@@ -15,3 +15,7 @@ class UnparseableDocument(RaglineError):
 
 class TransientError(RaglineError):
     """A failure worth retrying later (throttling, a 5xx): the message goes back to the queue."""
+
+
+class LeaseLost(TransientError):
+    """Another ingest holds the document's lease now (ours expired): this attempt's writes must not land."""

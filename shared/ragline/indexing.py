@@ -37,6 +37,10 @@ def chunks_of(stored: StoredObject, doc_id: str, roles: tuple[str, ...], setting
         raise UnparseableDocument(f"could not parse the file ({type(error).__name__})") from error
     if not drafts:
         raise UnparseableDocument("no text found")
+    if len(drafts) > settings.max_chunks:
+        raise UnparseableDocument(
+            f"document makes {len(drafts)} chunks, over the limit of {settings.max_chunks} (RAGLINE_MAX_CHUNKS)"
+        )
     source = f"s3://{stored.bucket}/{stored.key}"
     return [
         Chunk(

@@ -5,6 +5,11 @@ chunked, embedded and upserted with deterministic chunk ids, then the chunks of 
 removed; removed objects lose all their chunks; a sidecar ``<key>.metadata.json`` changes a document's
 roles without re-embedding it.
 
+Every change to one document happens under that document's lease in the registry, so no two ingests of a
+document interleave: an event that finds the lease taken hands its work to the holder, who does it before
+letting go. An event is acknowledged only once its work is done or handed to a holder whose own message is
+still unacknowledged, so a failure at any step leaves a message to redeliver (docs/architecture.md).
+
 Example:
     >>> ingestor = Ingestor(objects, registry, store, embedder, settings)  # doctest: +SKIP
     >>> ingestor.handle(ObjectEvent.from_s3_record(record))  # doctest: +SKIP
@@ -13,8 +18,10 @@ Example:
 
 from __future__ import annotations
 
+import time
 import urllib.parse
-from collections.abc import Mapping
+import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any, Literal
@@ -23,25 +30,34 @@ from ragline.access import (
     InvalidSidecar,
     document_key_of_sidecar,
     is_sidecar,
+    owner_from_metadata,
     resolve_document_roles,
     roles_from_sidecar,
     sidecar_key,
+    writers_from_metadata,
 )
 from ragline.errors import TransientError, UnparseableDocument
 from ragline.ids import document_id
 from ragline.indexing import chunks_of, index_chunks
-from ragline.models import DocumentRecord, StoredObject
+from ragline.models import DocumentRecord, StoredObject, Work
 from ragline.ports import Embedder, ObjectStore, Registry, VectorStore
 from ragline.settings import Settings
 
-RECONCILE_ATTEMPTS = 3
+# How long a lease lasts when the caller gives no deadline (a direct call): past Lambda's longest timeout.
+DEFAULT_LEASE_MS = 16 * 60 * 1000
+# Added to the function's deadline: a lease must outlive its holder, but not its holder's redelivery, which
+# SQS makes at least a visibility timeout (6x the function's timeout) later.
+LEASE_MARGIN_MS = 10_000
+ACQUIRE_ATTEMPTS = 5
+MAX_ROUNDS = 20  # rounds of handed-over work one holder does before it leaves the rest to redelivery
+MAX_SIDECAR_BYTES = 64 * 1024  # a sidecar is a few hundred bytes; a larger one is not read whole
 
 
 class DocumentNotReady(TransientError):
     """An event that must wait for another to finish: raised so the queue redelivers it later."""
 
 
-Outcome = Literal["indexed", "failed", "deleted", "roles-updated", "skipped"]
+Outcome = Literal["indexed", "failed", "deleted", "roles-updated", "unchanged", "skipped", "handed-over"]
 
 
 @dataclass(frozen=True)
@@ -68,13 +84,13 @@ class ObjectEvent:
             kind=kind,
             bucket=s3["bucket"]["name"],
             key=urllib.parse.unquote_plus(s3["object"]["key"]),  # S3 URL-encodes keys in events
-            sequencer=s3["object"].get("sequencer", ""),  # moto omits it
+            sequencer=s3["object"].get("sequencer", ""),  # LocalStack may omit it
         )
 
 
 def sortable_sequencer(sequencer: str) -> str:
     """S3 sequencers are hex numbers of varying width; zero-padded to one width they sort as strings,
-    which is how DynamoDB's conditions compare them. Empty stays empty (an event without one: moto)."""
+    which is how DynamoDB's conditions compare them. Empty stays empty (an event without one)."""
     return sequencer.upper().rjust(32, "0") if sequencer else ""
 
 
@@ -92,126 +108,195 @@ class Ingestor:
         store: VectorStore,
         embedder: Embedder,
         settings: Settings,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.objects = objects
         self.registry = registry
         self.store = store
         self.embedder = embedder
         self.settings = settings
+        self.clock = clock
 
-    def handle(self, event: ObjectEvent) -> Outcome:
-        """Make the index agree with what the bucket holds now for the event's key.
+    def handle(self, event: ObjectEvent, owner: str | None = None, remaining_ms: int | None = None) -> Outcome:
+        """Make the index agree with what the bucket holds now for the event's document.
 
-        Every event reconciles its key with the bucket's current state rather than replaying itself, so a
-        late, repeated or reordered event cannot bring back an old version. Where S3 gives a sequencer, an
-        event first claims it in the registry (a conditional write): a repeated or overtaken one changes
-        nothing. After writing, it checks that no newer event claimed the key meanwhile; if one did, the
-        two writes may have crossed, so it reconciles again.
+        ``owner`` names this attempt's lease (the SQS message id, so that a redelivery takes back the lease
+        its killed first attempt left); ``remaining_ms`` is how long until the function is stopped.
+
+        Every event reconciles its document with the bucket's current state rather than replaying itself, so
+        a late, repeated or reordered event cannot bring back an old version. An event whose S3 sequencer is
+        not newer than the one applied last is skipped: what it announced has been read already.
         """
+        key = document_key_of_sidecar(event.key) if is_sidecar(event.key) else event.key
+        doc_id = document_id(event.bucket, key)
         if is_sidecar(event.key):
-            return self._apply_sidecar(event.bucket, document_key_of_sidecar(event.key))
-        doc_id = document_id(event.bucket, event.key)
-        sequencer = sortable_sequencer(event.sequencer)
-        if sequencer and not self.registry.claim(doc_id, sequencer):
-            return "skipped"  # this event, or a newer one for the key, has been applied already
-        for _ in range(RECONCILE_ATTEMPTS):
-            outcome = self._reconcile(doc_id, event, sequencer)
-            latest = self.registry.get(doc_id)
-            if not sequencer or latest is None or latest.sequencer <= sequencer:
-                return outcome
-            sequencer = latest.sequencer  # overtaken while writing: converge on the bucket as it is now
-        raise DocumentNotReady(f"{event.key} keeps changing; the event will be redelivered")
+            work = Work(full=False)  # a sidecar's sequencers order the sidecar's key, not the document's
+        else:
+            work = Work(full=event.kind == "created", sequencer=sortable_sequencer(event.sequencer))
+            applied = self.registry.get(doc_id)
+            if work.sequencer and applied is not None and applied.sequencer >= work.sequencer:
+                return "skipped"
+        owner = owner or uuid.uuid4().hex
+        deadline_ms = None if remaining_ms is None else int(self.clock() * 1000) + remaining_ms
+        if not self._acquire(doc_id, owner, work, deadline_ms):
+            return "handed-over"
+        try:
+            return self._work_until_released(doc_id, event.bucket, key, work, owner, deadline_ms)
+        except Exception:
+            # Let the next event (or this one's redelivery) take the lease now, not once it expires.
+            self._abandon(doc_id, owner)
+            raise
 
-    def _reconcile(self, doc_id: str, event: ObjectEvent, sequencer: str) -> Outcome:
-        stored = self.objects.get(event.bucket, event.key)
-        if stored is not None:
-            # Created, or removed while the key holds a newer object (an old version deleted, or the key
-            # written again since): index what the bucket holds now.
-            return self._index(doc_id, stored, sequencer)
-        return self._remove(doc_id, event, self.registry.get(doc_id), sequencer)
+    def _acquire(self, doc_id: str, owner: str, work: Work, deadline_ms: int | None) -> bool:
+        """True once ``owner`` holds the lease; False when the work went to the live holder instead."""
+        for _ in range(ACQUIRE_ATTEMPTS):
+            now = int(self.clock() * 1000)
+            until = deadline_ms + LEASE_MARGIN_MS if deadline_ms is not None else now + DEFAULT_LEASE_MS
+            if self.registry.acquire(doc_id, owner, until, now):
+                return True
+            if self.registry.hand_over(doc_id, work, now):
+                return False
+            # The holder let go between the two calls: try to take the lease again.
+        raise DocumentNotReady(f"document {doc_id} keeps changing hands; the event will be redelivered")
+
+    def _work_until_released(
+        self, doc_id: str, bucket: str, key: str, work: Work, owner: str, deadline_ms: int | None
+    ) -> Outcome:
+        outcome: Outcome = "unchanged"
+        for _ in range(MAX_ROUNDS):
+            work = work.merge(self.registry.take_pending(doc_id, owner))
+            outcome = self._reconcile(doc_id, bucket, key, work, owner)
+            if self.registry.release(doc_id, owner):
+                return outcome
+            work = Work(full=False)  # more was handed over meanwhile: the next round takes it
+            if deadline_ms is not None and self.clock() * 1000 > deadline_ms:
+                break
+        raise DocumentNotReady(f"document {doc_id} keeps changing; the rest is left to redelivery")
+
+    def _abandon(self, doc_id: str, owner: str) -> None:
+        try:
+            self.registry.abandon(doc_id, owner)
+        except Exception:  # the lease expires by itself; the original error is the one worth raising
+            pass
+
+    # -- reconcile -------------------------------------------------------------------------------
+
+    def _reconcile(self, doc_id: str, bucket: str, key: str, work: Work, owner: str) -> Outcome:
+        record = self.registry.get(doc_id)
+        head = self.objects.head(bucket, key)
+        if head is None:
+            if record is None:
+                return "skipped"  # a sidecar, or a removal, of a document that never was
+            return self._remove(doc_id, bucket, key, record, work, owner)
+        if not work.full and record is not None and record.status == "indexed" and record.version == head.version:
+            # The indexed version is the bucket's: only its roles can have changed (a sidecar, or an old
+            # version deleted). Keep the vectors.
+            return self._refresh_roles(record, head, work, owner)
+        return self._index(doc_id, head, record, work, owner)
+
+    def _applied(self, record: DocumentRecord | None, work: Work) -> str:
+        return max(record.sequencer if record else "", work.sequencer)
 
     # -- created ---------------------------------------------------------------------------------
 
-    def _index(self, doc_id: str, stored: StoredObject, sequencer: str) -> Outcome:
+    def _index(
+        self, doc_id: str, head: StoredObject, previous: DocumentRecord | None, work: Work, owner: str
+    ) -> Outcome:
         record = DocumentRecord(
             doc_id=doc_id,
-            bucket=stored.bucket,
-            key=stored.key,
+            bucket=head.bucket,
+            key=head.key,
             status="indexed",
-            version=stored.version,
-            sequencer=sequencer,
+            version=head.version,
+            sequencer=self._applied(previous, work),
             updated_at=_now(),
         )
         try:
-            roles = self._roles_of(stored)
-            record = replace(record, roles=roles)  # so the status of a failed document shows to its roles
-            chunks = chunks_of(stored, doc_id, roles, self.settings)
+            stored = self._read_bounded(head)
+            record = replace(
+                record,
+                version=stored.version,
+                roles=self._roles_of(stored),  # so the status of a failed document shows to its roles
+                owner=owner_from_metadata(stored.metadata),
+                writers=writers_from_metadata(stored.metadata),
+            )
+            chunks = chunks_of(stored, doc_id, record.roles, self.settings)
         except (UnparseableDocument, InvalidSidecar) as error:
             # The old version must not outlive its replacement, even when the replacement is broken.
             self.store.delete_document(doc_id)
-            self.registry.put(replace(record, status="failed", error=str(error)))
+            self.registry.put(replace(record, status="failed", error=str(error)), lease_owner=owner)
             return "failed"
         index_chunks(self.store, self.embedder, doc_id, chunks)
-        self.registry.put(
-            replace(record, chunk_count=len(chunks), title=chunks[0].title)
-        )
+        self.registry.put(replace(record, chunk_count=len(chunks), title=chunks[0].title), lease_owner=owner)
         return "indexed"
 
+    def _read_bounded(self, head: StoredObject) -> StoredObject:
+        """The object's bytes, never more than the size limit (checked before reading, and while reading:
+        the object may have been replaced by a larger one since the HEAD)."""
+        limit = self.settings.max_object_bytes
+        if head.size is not None and head.size > limit:
+            raise UnparseableDocument(f"file is {_megabytes(head.size)}, over the limit of {_megabytes(limit)}")
+        stored = self.objects.get(head.bucket, head.key, max_bytes=limit + 1)
+        if stored is None:
+            raise DocumentNotReady(f"{head.key} was deleted while being read; its removal event follows")
+        if len(stored.data) > limit or (stored.size is not None and stored.size > limit):
+            size = stored.size if stored.size is not None else len(stored.data)
+            raise UnparseableDocument(f"file is {_megabytes(size)}, over the limit of {_megabytes(limit)}")
+        return stored
+
     def _roles_of(self, stored: StoredObject) -> tuple[str, ...]:
-        sidecar = self.objects.get(stored.bucket, sidecar_key(stored.key))
+        sidecar = self.objects.get(stored.bucket, sidecar_key(stored.key), max_bytes=MAX_SIDECAR_BYTES + 1)
+        sidecar_roles = None
+        if sidecar is not None:
+            if len(sidecar.data) > MAX_SIDECAR_BYTES:
+                raise InvalidSidecar(f"sidecar is over {MAX_SIDECAR_BYTES // 1024} KiB")
+            sidecar_roles = roles_from_sidecar(sidecar.data)
         return resolve_document_roles(
             stored.key,
             stored.metadata,
-            roles_from_sidecar(sidecar.data) if sidecar is not None else None,
+            sidecar_roles,
             self.settings.prefix_roles,
             self.settings.default_roles,
         )
 
+    def _refresh_roles(self, record: DocumentRecord, head: StoredObject, work: Work, owner: str) -> Outcome:
+        updated = replace(record, sequencer=self._applied(record, work), updated_at=_now())
+        try:
+            roles = self._roles_of(head)
+        except InvalidSidecar as error:
+            # Fail closed: a broken sidecar hides the document rather than leaving old roles in force.
+            self.store.update_roles(record.doc_id, ())
+            self.registry.put(replace(updated, roles=(), status="failed", error=str(error)), lease_owner=owner)
+            return "failed"
+        if roles == record.roles:
+            if updated.sequencer != record.sequencer:
+                self.registry.put(updated, lease_owner=owner)
+            return "unchanged"
+        self.store.update_roles(record.doc_id, roles)
+        self.registry.put(replace(updated, roles=roles, error=""), lease_owner=owner)
+        return "roles-updated"
+
     # -- removed ---------------------------------------------------------------------------------
 
     def _remove(
-        self, doc_id: str, event: ObjectEvent, previous: DocumentRecord | None, sequencer: str
+        self, doc_id: str, bucket: str, key: str, previous: DocumentRecord, work: Work, owner: str
     ) -> Outcome:
         self.store.delete_document(doc_id)
         self.registry.put(
-            DocumentRecord(
-                doc_id=doc_id,
-                bucket=event.bucket,
-                key=event.key,
+            replace(
+                previous,
+                bucket=bucket,
+                key=key,
                 status="deleted",
-                version=previous.version if previous else "",
-                roles=previous.roles if previous else (),
-                title=previous.title if previous else "",
-                sequencer=sequencer,
+                chunk_count=0,
+                error="",
+                sequencer=self._applied(previous, work),
                 updated_at=_now(),
-            )
+            ),
+            lease_owner=owner,
         )
         return "deleted"
 
-    # -- sidecar ---------------------------------------------------------------------------------
 
-    def _apply_sidecar(self, bucket: str, key: str) -> Outcome:
-        """A sidecar was written or removed: recompute the document's roles, keep its vectors."""
-        stored = self.objects.get(bucket, key)
-        if stored is None:
-            return "skipped"  # a sidecar for no document: its document's ingest will read it
-        doc_id = document_id(bucket, key)
-        record = self.registry.get(doc_id)
-        if record is None or record.version != stored.version:
-            # The document's current version is still being ingested, and that ingest may have read the
-            # roles before this sidecar existed. Come back once it is done, rather than lose the change.
-            raise DocumentNotReady(f"{key} is not indexed yet; its sidecar will be applied on redelivery")
-        if record.status != "indexed":
-            # Failed (perhaps by an earlier broken sidecar) or deleted: ingest the document again, which
-            # reads the sidecar afresh.
-            return self._index(doc_id, stored, record.sequencer)
-        try:
-            roles = self._roles_of(stored)
-        except InvalidSidecar as error:
-            # Fail closed: a broken sidecar hides the document rather than leaving old roles in force.
-            self.store.update_roles(doc_id, ())
-            self.registry.put(replace(record, roles=(), status="failed", error=str(error), updated_at=_now()))
-            return "failed"
-        self.store.update_roles(doc_id, roles)
-        self.registry.put(replace(record, roles=roles, error="", updated_at=_now()))
-        return "roles-updated"
+def _megabytes(size: int) -> str:
+    return f"{size / 1_048_576:.1f} MB"

@@ -84,8 +84,10 @@ class DocumentRecord:
     chunk_count: int = 0
     title: str = ""
     error: str = ""
-    sequencer: str = ""
+    sequencer: str = ""  # the newest S3 event of the key applied (sortable form, ragline.ingest.sortable_sequencer)
     updated_at: str = ""
+    owner: str = ""  # who uploaded it through the API (the caller's ``sub``); "" when put straight into S3
+    writers: tuple[str, ...] = ()  # roles that may replace or delete it, besides its owner and admins
 
     @property
     def source(self) -> str:
@@ -102,8 +104,28 @@ class StoredObject:
     metadata: dict[str, str]
     etag: str
     version_id: str | None = None
+    size: int | None = None  # the object's whole size in bytes, when S3 said (HEAD, or a ranged GET)
 
     @property
     def version(self) -> str:
         """What identifies this content: the S3 version id where versioning is on, else the ETag."""
         return self.version_id or self.etag
+
+
+@dataclass(frozen=True)
+class Work:
+    """What events ask of one document's ingest: ``full`` re-reads and re-embeds the object; otherwise the
+    document is *refreshed* (re-embedded only when the indexed version is not the bucket's, else its roles
+    recomputed). ``sequencer`` is the newest S3 sequencer of the document's key behind the work, "" if none.
+
+    >>> Work(full=False, sequencer="0A").merge(Work(full=True))
+    Work(full=True, sequencer='0A')
+    """
+
+    full: bool
+    sequencer: str = ""
+
+    def merge(self, other: Work | None) -> Work:
+        if other is None:
+            return self
+        return Work(full=self.full or other.full, sequencer=max(self.sequencer, other.sequencer))

@@ -9,10 +9,15 @@ from botocore.exceptions import ClientError
 from ragline.models import StoredObject
 
 _MISSING = {"NoSuchKey", "404", "NotFound"}  # what S3 answers for an absent key (GET and HEAD)
+_CHANGED = {"PreconditionFailed", "412"}  # a conditional request whose object changed meanwhile
+
+
+class ObjectChanged(Exception):
+    """A conditional write or delete found another object at the key than the one it was bound to."""
 
 
 class S3ObjectStore:
-    """Reads documents and their user metadata from S3.
+    """Reads documents and their user metadata from S3, and deletes them.
 
     Example:
         >>> store = S3ObjectStore(boto3.client("s3"))  # doctest: +SKIP
@@ -24,15 +29,40 @@ class S3ObjectStore:
         self._s3 = client
 
     def get(self, bucket: str, key: str, max_bytes: int | None = None) -> StoredObject | None:
-        """The object with its metadata (only its first ``max_bytes`` when given), or None when it is absent."""
+        """The object with its metadata, or None when it is absent. With ``max_bytes``, at most that many
+        bytes are requested and read, whatever the object's size (``size`` tells the whole size)."""
         extra = {"Range": f"bytes=0-{max_bytes - 1}"} if max_bytes else {}
-        response = self._call(self._s3.get_object, Bucket=bucket, Key=key, **extra)
-        return None if response is None else _stored(bucket, key, response, response["Body"].read())
+        try:
+            response = self._call(self._s3.get_object, Bucket=bucket, Key=key, **extra)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "InvalidRange":
+                raise
+            # A range that starts at 0 is refused only for an empty object.
+            response = self._call(self._s3.get_object, Bucket=bucket, Key=key)
+        if response is None:
+            return None
+        body = response["Body"]
+        try:
+            data = body.read(max_bytes) if max_bytes else body.read()
+        finally:
+            body.close()
+        return _stored(bucket, key, response, data)
 
     def head(self, bucket: str, key: str) -> StoredObject | None:
-        """The object's metadata and ETag without its body (``data`` is empty), or None when it is absent."""
+        """The object's metadata, ETag and size without its body (``data`` is empty), or None when absent."""
         response = self._call(self._s3.head_object, Bucket=bucket, Key=key)
         return None if response is None else _stored(bucket, key, response, b"")
+
+    def delete(self, bucket: str, key: str, etag: str | None = None) -> None:
+        """Delete the object; with ``etag``, only if it is still that object (else :class:`ObjectChanged`)."""
+        extra = {"IfMatch": f'"{etag}"'} if etag else {}
+        try:
+            self._s3.delete_object(Bucket=bucket, Key=key, **extra)
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code")
+            if code in _CHANGED or (etag and code in _MISSING):
+                raise ObjectChanged(key) from None
+            raise
 
     @staticmethod
     def _call(operation: Any, **params: Any) -> dict[str, Any] | None:
@@ -44,6 +74,14 @@ class S3ObjectStore:
             raise
 
 
+def _size(response: dict[str, Any]) -> int | None:
+    content_range = response.get("ContentRange", "")  # "bytes 0-1023/40960" for a ranged GET
+    if "/" in content_range and content_range.rsplit("/", 1)[1].isdigit():
+        return int(content_range.rsplit("/", 1)[1])
+    length = response.get("ContentLength")
+    return int(length) if length is not None else None
+
+
 def _stored(bucket: str, key: str, response: dict[str, Any], data: bytes) -> StoredObject:
     return StoredObject(
         bucket=bucket,
@@ -52,4 +90,5 @@ def _stored(bucket: str, key: str, response: dict[str, Any], data: bytes) -> Sto
         metadata={name.lower(): value for name, value in response.get("Metadata", {}).items()},
         etag=response.get("ETag", "").strip('"'),
         version_id=response.get("VersionId") if response.get("VersionId") not in (None, "null") else None,
+        size=_size(response),
     )

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from ragline.models import Answer, Chunk, DocumentRecord, SearchHit, StoredObject
+from ragline.models import Answer, Chunk, DocumentRecord, SearchHit, StoredObject, Work
 
 
 class Embedder(Protocol):
@@ -69,25 +69,52 @@ class Generator(Protocol):
 
 
 class Registry(Protocol):
-    """The documents table: one record per document, keyed by ``doc_id``."""
+    """The documents table: one record per document, keyed by ``doc_id``, and each document's lease.
+
+    The lease serialises every change to one document (re-ingest, role change, delete): only its holder
+    writes the document's chunks and record. An event that finds the lease held hands its work to the holder
+    (:meth:`hand_over`), who does it before it may :meth:`release` the lease.
+    """
 
     def get(self, doc_id: str) -> DocumentRecord | None: ...
 
-    def put(self, record: DocumentRecord) -> bool:
-        """Write the record; a record with a sequencer is written only if no newer one is recorded
-        (returns False then)."""
+    def put(self, record: DocumentRecord, lease_owner: str | None = None) -> None:
+        """Write the record; with ``lease_owner``, only while that owner holds the lease
+        (:class:`ragline.errors.LeaseLost` otherwise)."""
         ...
 
-    def claim(self, doc_id: str, sequencer: str) -> bool:
-        """Atomically record ``sequencer`` as the newest event seen for the document, if it is newer than
-        the one recorded; False when it is not (a repeated or overtaken event). Sequencers are compared as
-        :func:`ragline.ingest.sortable_sequencer` strings."""
+    def acquire(self, doc_id: str, owner: str, until_ms: int, now_ms: int) -> bool:
+        """Take the lease until ``until_ms`` if it is free, expired, or ``owner``'s already."""
+        ...
+
+    def hand_over(self, doc_id: str, work: Work, now_ms: int) -> bool:
+        """Leave work to the live lease's holder; False when no lease is live."""
+        ...
+
+    def take_pending(self, doc_id: str, owner: str) -> Work | None:
+        """Clear and return the work handed over to the holder ``owner``."""
+        ...
+
+    def release(self, doc_id: str, owner: str) -> bool:
+        """Give the lease up; False (the lease kept) when work was handed over meanwhile."""
+        ...
+
+    def abandon(self, doc_id: str, owner: str) -> None:
+        """Give the lease up after a failure, keeping the pending work for the next holder."""
         ...
 
 
 class ObjectStore(Protocol):
     """Where documents live (S3)."""
 
-    def get(self, bucket: str, key: str) -> StoredObject | None:
-        """The object with its metadata, or None when it no longer exists."""
+    def get(self, bucket: str, key: str, max_bytes: int | None = None) -> StoredObject | None:
+        """The object with its metadata (at most ``max_bytes`` of its body), or None when it does not exist."""
+        ...
+
+    def head(self, bucket: str, key: str) -> StoredObject | None:
+        """The object's metadata, ETag and size, without its body; None when it does not exist."""
+        ...
+
+    def delete(self, bucket: str, key: str, etag: str | None = None) -> None:
+        """Delete the object; with ``etag``, only if it is still that object."""
         ...

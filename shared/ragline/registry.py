@@ -1,4 +1,10 @@
-"""The DynamoDB adapter of the Registry port: one item per document, keyed by ``doc_id``."""
+"""The DynamoDB adapter of the Registry port: one item per document, keyed by ``doc_id``.
+
+Besides the document's record, the item holds the document's *lease* (``lease_owner``, ``lease_until`` in
+epoch milliseconds), which serialises every change to one document, and the *pending work* that events
+arriving during a lease hand to its holder (``pending``, ``pending_full``, ``pending_sequencer``). Every
+change is one conditional ``UpdateItem``, so DynamoDB orders them (docs/architecture.md, "Ingest").
+"""
 
 from __future__ import annotations
 
@@ -7,9 +13,16 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from ragline.models import DocumentRecord
+from ragline.errors import LeaseLost
+from ragline.models import DocumentRecord, Work
 
 _FIELDS = [field.name for field in dataclasses.fields(DocumentRecord)]
+_WRITTEN = [name for name in _FIELDS if name != "doc_id"]
+_CONDITION_FAILED = "ConditionalCheckFailedException"
+
+
+def _failed_condition(error: ClientError) -> bool:
+    return error.response.get("Error", {}).get("Code") == _CONDITION_FAILED
 
 
 class DynamoRegistry:
@@ -26,46 +39,139 @@ class DynamoRegistry:
 
     def get(self, doc_id: str) -> DocumentRecord | None:
         item = self._table.get_item(Key={"doc_id": doc_id}, ConsistentRead=True).get("Item")
-        if item is None:
-            return None
+        if item is None or "status" not in item and "key" not in item:
+            return None  # nothing, or only a lease: the first event of this document is being applied
         values = {name: item[name] for name in _FIELDS if name in item}
-        # An item that only holds a claimed sequencer: its event is being applied.
         values.setdefault("bucket", "")
         values.setdefault("key", "")
         values.setdefault("status", "queued")
         values["roles"] = tuple(sorted(item.get("roles", [])))
+        values["writers"] = tuple(sorted(item.get("writers", [])))
         values["chunk_count"] = int(item.get("chunk_count", 0))
         return DocumentRecord(**values)
 
-    def claim(self, doc_id: str, sequencer: str) -> bool:
+    def put(self, record: DocumentRecord, lease_owner: str | None = None) -> None:
+        """Write the record's fields, keeping the lease and pending work; with ``lease_owner``, only while
+        that owner holds the document's lease (else :class:`LeaseLost`)."""
+        values: dict[str, Any] = dataclasses.asdict(record)
+        values["roles"] = list(record.roles)  # lists, not string sets: DynamoDB refuses empty sets
+        values["writers"] = list(record.writers)
+        names = {f"#{name}": name for name in _WRITTEN}
+        params: dict[str, Any] = {
+            "Key": {"doc_id": record.doc_id},
+            "UpdateExpression": "SET " + ", ".join(f"#{name} = :field_{name}" for name in _WRITTEN),
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": {f":field_{name}": values[name] for name in _WRITTEN},
+        }
+        if lease_owner is not None:
+            params["ConditionExpression"] = "lease_owner = :lease_owner"
+            params["ExpressionAttributeValues"][":lease_owner"] = lease_owner
+        try:
+            self._table.update_item(**params)
+        except ClientError as error:
+            if _failed_condition(error):
+                raise LeaseLost(f"the lease on document {record.doc_id} is no longer {lease_owner}'s") from None
+            raise
+
+    # -- the lease ---------------------------------------------------------------------------------
+
+    def acquire(self, doc_id: str, owner: str, until_ms: int, now_ms: int) -> bool:
+        """Take the document's lease until ``until_ms``, if it is free, expired or already ``owner``'s (a
+        redelivered message taking back the lease its killed first attempt left)."""
         try:
             self._table.update_item(
                 Key={"doc_id": doc_id},
-                UpdateExpression="SET sequencer = :sequencer",
-                ConditionExpression="attribute_not_exists(sequencer) OR sequencer < :sequencer",
-                ExpressionAttributeValues={":sequencer": sequencer},
+                UpdateExpression="SET lease_owner = :owner, lease_until = :until",
+                ConditionExpression="attribute_not_exists(lease_until) OR lease_until < :now OR lease_owner = :owner",
+                ExpressionAttributeValues={":owner": owner, ":until": until_ms, ":now": now_ms},
             )
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            if _failed_condition(error):
                 return False
             raise
         return True
 
-    def put(self, record: DocumentRecord) -> bool:
-        item: dict[str, Any] = dataclasses.asdict(record)
-        item["roles"] = list(record.roles)  # a list, not a string set: DynamoDB refuses empty sets
-        if not record.sequencer:
-            self._table.put_item(Item=item)
-            return True
+    def hand_over(self, doc_id: str, work: Work, now_ms: int) -> bool:
+        """Leave ``work`` to the lease's live holder, who does it before releasing; False when no lease is
+        live (the caller takes the lease itself)."""
+        sets = ["pending = :true"] + (["pending_full = :true"] if work.full else [])
+        values: dict[str, Any] = {":true": True, ":now": now_ms}
+        live = "attribute_exists(lease_until) AND lease_until >= :now"
+        if work.sequencer:
+            try:
+                self._table.update_item(
+                    Key={"doc_id": doc_id},
+                    UpdateExpression="SET " + ", ".join([*sets, "pending_sequencer = :sequencer"]),
+                    ConditionExpression=f"{live} AND (attribute_not_exists(pending_sequencer) OR pending_sequencer < :sequencer)",
+                    ExpressionAttributeValues={**values, ":sequencer": work.sequencer},
+                )
+                return True
+            except ClientError as error:
+                if not _failed_condition(error):
+                    raise
+            # Either no live lease, or a newer sequencer is pending already: only the first is a refusal.
         try:
-            # Never overwrite the record of a newer event.
-            self._table.put_item(
-                Item=item,
-                ConditionExpression="attribute_not_exists(sequencer) OR sequencer <= :sequencer",
-                ExpressionAttributeValues={":sequencer": record.sequencer},
+            self._table.update_item(
+                Key={"doc_id": doc_id},
+                UpdateExpression="SET " + ", ".join(sets),
+                ConditionExpression=live,
+                ExpressionAttributeValues=values,
             )
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            if _failed_condition(error):
                 return False
             raise
         return True
+
+    def take_pending(self, doc_id: str, owner: str) -> Work | None:
+        """Clear and return the work handed to ``owner`` (None when there is none)."""
+        try:
+            response = self._table.update_item(
+                Key={"doc_id": doc_id},
+                UpdateExpression="REMOVE pending, pending_full, pending_sequencer",
+                ConditionExpression="lease_owner = :owner",
+                ExpressionAttributeValues={":owner": owner},
+                ReturnValues="UPDATED_OLD",
+            )
+        except ClientError as error:
+            if _failed_condition(error):
+                raise LeaseLost(f"the lease on document {doc_id} is no longer {owner}'s") from None
+            raise
+        old = response.get("Attributes", {})
+        if not old.get("pending"):
+            return None
+        return Work(full=bool(old.get("pending_full")), sequencer=str(old.get("pending_sequencer", "")))
+
+    def release(self, doc_id: str, owner: str) -> bool:
+        """Give the lease up, unless work was handed over meanwhile: then False, and the owner goes on."""
+        try:
+            self._table.update_item(
+                Key={"doc_id": doc_id},
+                UpdateExpression="REMOVE lease_owner, lease_until",
+                ConditionExpression="lease_owner = :owner AND attribute_not_exists(pending)",
+                ExpressionAttributeValues={":owner": owner},
+            )
+        except ClientError as error:
+            if not _failed_condition(error):
+                raise
+            self._still_held(doc_id, owner)
+            return False
+        return True
+
+    def abandon(self, doc_id: str, owner: str) -> None:
+        """Give the lease up after a failure, keeping any pending work for whoever takes the lease next."""
+        try:
+            self._table.update_item(
+                Key={"doc_id": doc_id},
+                UpdateExpression="REMOVE lease_owner, lease_until",
+                ConditionExpression="lease_owner = :owner",
+                ExpressionAttributeValues={":owner": owner},
+            )
+        except ClientError as error:
+            if not _failed_condition(error):
+                raise
+
+    def _still_held(self, doc_id: str, owner: str) -> None:
+        item = self._table.get_item(Key={"doc_id": doc_id}, ConsistentRead=True).get("Item") or {}
+        if item.get("lease_owner") != owner:
+            raise LeaseLost(f"the lease on document {doc_id} is no longer {owner}'s")

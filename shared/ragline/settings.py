@@ -65,6 +65,9 @@ class Settings:
     chunk_overlap: int = 40
     parent_tokens: int = 600  # parent-child: the size of the passages generators read
     max_object_bytes: int = 50 * 1024 * 1024
+    max_chunks: int = 5000  # a document that makes more is failed, not embedded (bounds one upload's cost)
+    # The ingest function starts no new record with less than this left of its invocation.
+    ingest_reserve_seconds: int = 30
 
     top_k: int = 5
     candidates: int = 50
@@ -89,7 +92,10 @@ class Settings:
 
     def __post_init__(self) -> None:
         """Numbers out of range fail when the settings are read (a cold start), not on some later query."""
-        for name in ("top_k", "candidates", "rerank_depth", "chunk_tokens", "parent_tokens", "embed_concurrency"):
+        for name in (
+            "top_k", "candidates", "rerank_depth", "chunk_tokens", "parent_tokens", "embed_concurrency",
+            "max_object_bytes", "max_chunks",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if not 0.0 <= self.mmr_lambda <= 1.0:
@@ -123,6 +129,8 @@ class Settings:
             parent_tokens=int(get("RAGLINE_PARENT_TOKENS", cls.parent_tokens)),
             chunk_overlap=int(get("RAGLINE_CHUNK_OVERLAP", cls.chunk_overlap)),
             max_object_bytes=int(get("RAGLINE_MAX_OBJECT_BYTES", cls.max_object_bytes)),
+            max_chunks=int(get("RAGLINE_MAX_CHUNKS", cls.max_chunks)),
+            ingest_reserve_seconds=int(get("RAGLINE_INGEST_RESERVE_SECONDS", cls.ingest_reserve_seconds)),
             top_k=int(get("RAGLINE_TOP_K", cls.top_k)),
             candidates=int(get("RAGLINE_CANDIDATES", cls.candidates)),
             # Turning the reranker off turns reranking off, rather than leaving a mode that needs one.

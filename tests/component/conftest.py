@@ -15,6 +15,7 @@ from moto import mock_aws
 from ragline.local.gateway import match_route, rest_proxy_event
 from ragline.local.lambda_runtime import LocalFunction
 from ragline.local.provision import Resources, provision
+from ragline.local.s3_events import install_sequencers
 from ragline.local.worker import sqs_lambda_event
 from ragline.settings import Settings
 
@@ -86,6 +87,7 @@ def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Component
     monkeypatch.setenv("RAGLINE_EMBEDDER", "hash")
     monkeypatch.setenv("RAGLINE_INDEX_PATH", str(tmp_path / "index.sqlite3"))
     monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "WARNING")
+    install_sequencers()  # as S3's, every notification carries a sequencer
     with mock_aws():
         settings = Settings.from_env()
         session = boto3.session.Session(region_name=settings.region)

@@ -159,20 +159,21 @@ def test_sample_events_from_the_events_folder(stack):
     assert _store(stack).count(_record(stack, key).doc_id) == 0
 
 
-def test_a_sidecar_that_overtakes_its_document_is_retried_not_lost(stack):
-    """The sidecar's event is handled while the document's own ingest has not finished: it must wait."""
+def test_a_sidecar_that_overtakes_its_document_is_applied_at_once(stack):
+    """The sidecar's event comes before the document's own: it indexes the document with the sidecar's
+    roles, and the document's late event keeps them."""
     stack.put("plan.md", "# Plan\n\nThe merger closes in June.", roles=["everyone"])
     document_messages = stack.receive()
     stack.put("plan.md.metadata.json", json.dumps({"metadataAttributes": {"roles": ["executives"]}}))
     sidecar_messages = stack.receive()
 
-    first = stack.deliver(sidecar_messages)  # the document is not indexed yet
-    assert first["batchItemFailures"] == [{"itemIdentifier": sidecar_messages[0]["MessageId"]}]
-    stack.deliver(document_messages)  # reads the sidecar: it exists by now
-    assert stack.deliver(sidecar_messages) == {"batchItemFailures": []}  # the redelivery
+    assert stack.deliver(sidecar_messages) == {"batchItemFailures": []}
+    assert _record(stack, "plan.md").roles == ("executives",)
+    assert stack.deliver(document_messages) == {"batchItemFailures": []}
 
     assert _record(stack, "plan.md").roles == ("executives",)
     assert not _store(stack).bm25_search("merger", frozenset({"everyone"}), 5)
+    assert _store(stack).bm25_search("merger", frozenset({"executives"}), 5)
 
 
 def test_a_broken_sidecar_hides_the_document_until_it_is_fixed(stack):
@@ -230,10 +231,15 @@ def test_deleting_an_old_version_keeps_the_current_one_indexed(stack):
     stack.put("notes.md", "# Notes\n\nVersion two talks about zeppelins.", roles=["staff"])
     stack.drain()
     stack.s3.delete_object(Bucket=stack.settings.bucket, Key="notes.md", VersionId=first["VersionId"])
+    ingestor = stack.ingest.module.ingestor()
+    calls = []
+    original = ingestor.embedder.embed_documents
+    ingestor.embedder.embed_documents = lambda texts: calls.append(texts) or original(texts)
     # S3 notifies ObjectRemoved:Delete for a version delete; moto sends nothing, so the event is handed over.
-    outcome = stack.ingest.module.ingestor().handle(ObjectEvent("removed", stack.settings.bucket, "notes.md"))
+    outcome = ingestor.handle(ObjectEvent("removed", stack.settings.bucket, "notes.md", "FFFFFFFFFFFF"))
 
-    assert outcome == "indexed"
+    assert outcome == "unchanged"  # the current version is the one indexed: nothing to re-embed
+    assert calls == []
 
     record = _record(stack, "notes.md")
     assert record.status == "indexed"

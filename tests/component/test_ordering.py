@@ -100,35 +100,41 @@ def test_the_index_ends_equal_to_the_bucket(stack, sequencers, ops, data):
             assert record is None or record.status in ("deleted", "queued")
 
 
-def test_an_event_overtaken_while_writing_converges_on_the_newer_version(stack):
-    """Two Lambdas at once for one key: the older reads v1, the newer applies v2 before the older writes."""
+def test_an_event_that_arrives_while_its_document_is_ingested_is_handed_to_that_ingest(stack):
+    """Two Lambdas at once for one key: the older reads v1; the newer event comes while the older holds the
+    document's lease, hands its work over and returns; the older then ingests v2 before letting go."""
     bucket = stack.settings.bucket
     ingestor = stack.ingest.module.ingestor()
     stack.put("race.md", "# Race\n\nFirst version mentions apples.", roles=["staff"])
     stack.receive()
     real_objects = ingestor.objects
+    outcomes = []
 
     class RacingFakeObjectStore:
-        """Returns v1 to the older event, but lets the newer event run to completion first."""
+        """Returns v1 to the older event, but meanwhile lets the newer event run."""
 
         def __init__(self) -> None:
             self.raced = False
 
-        def get(self, bucket_name, key):
-            stored = real_objects.get(bucket_name, key)
+        def __getattr__(self, name):
+            return getattr(real_objects, name)
+
+        def get(self, bucket_name, key, max_bytes=None):
+            stored = real_objects.get(bucket_name, key, max_bytes)
             if key == "race.md" and not self.raced:
                 self.raced = True
                 stack.put("race.md", "# Race\n\nSecond version mentions pears.", roles=["staff"])
                 stack.receive()
-                ingestor.objects = real_objects
-                assert ingestor.handle(ObjectEvent("created", bucket, "race.md", "0000000000000002")) == "indexed"
-                ingestor.objects = self
+                outcomes.append(ingestor.handle(ObjectEvent("created", bucket, "race.md", "0000000000000002")))
             return stored
 
     ingestor.objects = RacingFakeObjectStore()
-    ingestor.handle(ObjectEvent("created", bucket, "race.md", "0000000000000001"))
-    ingestor.objects = real_objects
+    try:
+        assert ingestor.handle(ObjectEvent("created", bucket, "race.md", "0000000000000001")) == "indexed"
+    finally:
+        ingestor.objects = real_objects
 
+    assert outcomes == ["handed-over"]
     doc_id = document_id(bucket, "race.md")
     assert ingestor.store.bm25_search("pears", frozenset({"staff"}), 5)
     assert not ingestor.store.bm25_search("apples", frozenset({"staff"}), 5)

@@ -6,6 +6,7 @@ import importlib.util
 import os
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -39,30 +40,35 @@ def load_function(name: str) -> ModuleType:
 
 @dataclass
 class LambdaContext:
-    """The attributes of the Lambda context object that handlers and Powertools read."""
+    """The attributes of the Lambda context object that handlers and Powertools read. The remaining time
+    counts down from ``timeout_seconds`` as on Lambda (which would then stop the function)."""
 
     function_name: str
     memory_limit_in_mb: int = 1024
     function_version: str = "$LATEST"
     aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    timeout_seconds: float = 300.0
+    started: float = field(default_factory=time.monotonic)
 
     @property
     def invoked_function_arn(self) -> str:
         return f"arn:aws:lambda:us-east-1:000000000000:function:{self.function_name}"
 
     def get_remaining_time_in_millis(self) -> int:
-        return 300_000
+        return max(0, int((self.started + self.timeout_seconds - time.monotonic()) * 1000))
 
 
 class LocalFunction:
     """One Lambda execution environment: it handles one event at a time, as Lambda does."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, timeout_seconds: float = 300.0) -> None:
         self.name = name
+        self.timeout_seconds = timeout_seconds
         self.module = load_function(name)
         self._handler: Handler = self.module.lambda_handler
         self._lock = threading.Lock()
 
     def invoke(self, event: dict) -> dict:
         with self._lock:
-            return self._handler(event, LambdaContext(function_name=f"ragline-{self.name}"))
+            context = LambdaContext(function_name=f"ragline-{self.name}", timeout_seconds=self.timeout_seconds)
+            return self._handler(event, context)
