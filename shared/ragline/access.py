@@ -15,8 +15,13 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ragline.ports import ObjectStore
 
 SIDECAR_SUFFIX = ".metadata.json"
+MAX_SIDECAR_BYTES = 64 * 1024  # a sidecar is a few hundred bytes; a larger one is not read whole
 _ROLE_SEPARATORS = re.compile(r"[,\s]+")
 # What a role (a Cognito group) may be called. Commas, spaces and brackets are excluded: API Gateway's REST
 # authorizer hands the groups over as one string ("a,b" or "[a b]"), where they would split one group in two.
@@ -100,6 +105,17 @@ def roles_from_sidecar(data: bytes) -> tuple[str, ...] | None:
     if not isinstance(roles, list) or not all(isinstance(role, str) for role in roles):
         raise InvalidSidecar("'roles' must be a list of strings")
     return _clean(roles)
+
+
+def read_sidecar_roles(objects: ObjectStore, bucket: str, key: str) -> tuple[str, ...] | None:
+    """The roles the sidecar of ``key`` sets, or None when there is no sidecar or it names none. Reads at
+    most :data:`MAX_SIDECAR_BYTES`; a larger, empty or malformed sidecar is :class:`InvalidSidecar`."""
+    sidecar = objects.get(bucket, sidecar_key(key), max_bytes=MAX_SIDECAR_BYTES + 1)
+    if sidecar is None:
+        return None
+    if len(sidecar.data) > MAX_SIDECAR_BYTES:
+        raise InvalidSidecar(f"sidecar is over {MAX_SIDECAR_BYTES // 1024} KiB")
+    return roles_from_sidecar(sidecar.data)
 
 
 def resolve_document_roles(

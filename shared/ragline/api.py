@@ -106,45 +106,56 @@ def validate_key(key: object) -> str:
     return key
 
 
-def validate_roles(roles: object) -> tuple[str, ...]:
+def validate_roles(roles: object, field: str = "roles") -> tuple[str, ...]:
     """Roles to give an uploaded document: 1 to 20 names of ``[A-Za-z0-9_.:-]{1,64}``; sorted, without
     duplicates. (No commas or spaces: they separate roles in ``x-amz-meta-roles``.)
 
     >>> validate_roles(["research", "finance", "finance"])
     ('finance', 'research')
     """
+    code = f"invalid_{field}"
     if not isinstance(roles, list) or not roles:
-        raise BadRequest("invalid_roles", "'roles' must be a non-empty list of role names")
+        raise BadRequest(code, f"'{field}' must be a non-empty list of role names")
     if len(roles) > MAX_ROLES:
-        raise BadRequest("invalid_roles", f"'roles' may name at most {MAX_ROLES} roles")
+        raise BadRequest(code, f"'{field}' may name at most {MAX_ROLES} roles")
     for role in roles:
         if not isinstance(role, str) or ROLE_PATTERN.fullmatch(role) is None:
-            raise BadRequest(
-                "invalid_roles", "each role must be a string of 1 to 64 letters, digits or the characters _ . : -"
-            )
+            raise BadRequest(code, "each role must be a string of 1 to 64 letters, digits or the characters _ . : -")
     return tuple(sorted(set(roles)))
+
+
+def validate_size(size: object) -> int:
+    """The upload's size in bytes, which the signed URL then requires (S3 refuses any other length)."""
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise BadRequest("invalid_size", "'size' must be the file's size in bytes, a positive integer")
+    return size
 
 
 @dataclass(frozen=True)
 class UploadRequest:
-    """A ``POST /documents`` body: where to upload and which roles the document gets.
+    """A ``POST /documents`` body: where to upload, which roles may read the document, its size in bytes,
+    and optionally which roles may replace or delete it (``writers``; None keeps those of the document
+    being replaced).
 
-    >>> UploadRequest.from_body('{"key": "finance/q3.md", "roles": ["finance"]}')
-    UploadRequest(key='finance/q3.md', roles=('finance',))
+    >>> UploadRequest.from_body('{"key": "finance/q3.md", "roles": ["finance"], "size": 2048}')
+    UploadRequest(key='finance/q3.md', roles=('finance',), size=2048, writers=None)
     """
 
     key: str
     roles: tuple[str, ...]
+    size: int
+    writers: tuple[str, ...] | None = None
 
     @classmethod
     def from_body(cls, body: str | None) -> UploadRequest:
-        payload = _json_object(body, "request body must be a JSON object with a 'key' and 'roles'")
-        return cls(key=validate_key(payload.get("key")), roles=validate_roles(payload.get("roles")))
-
-    @property
-    def roles_metadata(self) -> str:
-        """The value of ``x-amz-meta-roles``: the roles, comma-separated."""
-        return ",".join(self.roles)
+        payload = _json_object(body, "request body must be a JSON object with a 'key', 'roles' and 'size'")
+        writers = payload.get("writers")
+        return cls(
+            key=validate_key(payload.get("key")),
+            roles=validate_roles(payload.get("roles")),
+            size=validate_size(payload.get("size")),
+            writers=None if writers is None else (validate_roles(writers, "writers") if writers != [] else ()),
+        )
 
 
 def source_json(number: int, hit: SearchHit) -> dict[str, Any]:

@@ -31,9 +31,8 @@ from ragline.access import (
     document_key_of_sidecar,
     is_sidecar,
     owner_from_metadata,
+    read_sidecar_roles,
     resolve_document_roles,
-    roles_from_sidecar,
-    sidecar_key,
     writers_from_metadata,
 )
 from ragline.errors import TransientError, UnparseableDocument
@@ -50,7 +49,6 @@ DEFAULT_LEASE_MS = 16 * 60 * 1000
 LEASE_MARGIN_MS = 10_000
 ACQUIRE_ATTEMPTS = 5
 MAX_ROUNDS = 20  # rounds of handed-over work one holder does before it leaves the rest to redelivery
-MAX_SIDECAR_BYTES = 64 * 1024  # a sidecar is a few hundred bytes; a larger one is not read whole
 
 
 class DocumentNotReady(TransientError):
@@ -245,16 +243,10 @@ class Ingestor:
         return stored
 
     def _roles_of(self, stored: StoredObject) -> tuple[str, ...]:
-        sidecar = self.objects.get(stored.bucket, sidecar_key(stored.key), max_bytes=MAX_SIDECAR_BYTES + 1)
-        sidecar_roles = None
-        if sidecar is not None:
-            if len(sidecar.data) > MAX_SIDECAR_BYTES:
-                raise InvalidSidecar(f"sidecar is over {MAX_SIDECAR_BYTES // 1024} KiB")
-            sidecar_roles = roles_from_sidecar(sidecar.data)
         return resolve_document_roles(
             stored.key,
             stored.metadata,
-            sidecar_roles,
+            read_sidecar_roles(self.objects, stored.bucket, stored.key),
             self.settings.prefix_roles,
             self.settings.default_roles,
         )

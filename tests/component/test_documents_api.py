@@ -23,8 +23,20 @@ def corpus(stack):
     return stack
 
 
-def presign(stack, key: str, roles: list[str], groups: list[str]) -> tuple[int, dict]:
-    return stack.request("POST", "/documents", {"key": key, "roles": roles}, groups)
+def presign(
+    stack, key: str, roles: list[str], groups: list[str], user: str = "alice", size: int = 100, writers=None
+) -> tuple[int, dict]:
+    body = {"key": key, "roles": roles, "size": size, **({} if writers is None else {"writers": writers})}
+    return stack.request("POST", "/documents", body, groups, user=user)
+
+
+def upload_as(stack, user: str, groups: list[str], key: str, text: str, roles: list[str], writers=None) -> str:
+    """Upload through the API as ``user`` and ingest it; returns the doc_id."""
+    status, body = presign(stack, key, roles, groups, user=user, size=len(text.encode()), writers=writers)
+    assert status == 200, body
+    assert upload(body, text) == 200
+    assert stack.drain() == {"batchItemFailures": []}
+    return body["doc_id"]
 
 
 def test_a_caller_gets_a_presigned_put_that_signs_the_roles_header(stack):
@@ -32,7 +44,12 @@ def test_a_caller_gets_a_presigned_put_that_signs_the_roles_header(stack):
 
     assert status == 200, body
     assert body["method"] == "PUT"
-    assert body["headers"] == {"x-amz-meta-roles": "finance", "If-None-Match": "*"}  # the key is free
+    assert body["headers"] == {
+        "x-amz-meta-roles": "finance",
+        "x-amz-meta-owner": "alice",  # the caller's sub
+        "Content-Length": "100",
+        "If-None-Match": "*",  # the key is free
+    }
     assert body["key"] == "finance/q4.md"
     assert body["doc_id"] == document_id(BUCKET, "finance/q4.md")
     assert body["expires_in"] == 900
@@ -41,21 +58,26 @@ def test_a_caller_gets_a_presigned_put_that_signs_the_roles_header(stack):
     query = {name: values[0] for name, values in parse_qs(url.query).items()}
     assert query["X-Amz-Algorithm"] == "AWS4-HMAC-SHA256"
     assert query["X-Amz-Expires"] == "900"
-    # The headers are signed: an upload without them, or with other roles, does not match the signature.
-    assert set(query["X-Amz-SignedHeaders"].split(";")) == {"host", "x-amz-meta-roles", "if-none-match"}
+    # The headers are signed: an upload without them, with other roles, another owner or another length
+    # does not match the signature. (moto checks no signature: this is what S3 enforces, so it is tested here.)
+    assert set(query["X-Amz-SignedHeaders"].split(";")) == {
+        "host", "x-amz-meta-roles", "x-amz-meta-owner", "content-length", "if-none-match"
+    }
     assert query["X-Amz-Signature"]
 
 
 def test_the_upload_through_the_url_is_indexed_with_its_roles(stack):
-    _, body = presign(stack, "finance/q3.md", ["finance"], ["finance"])
+    _, body = presign(stack, "finance/q3.md", ["finance"], ["finance"], size=len(REVENUE.encode()))
 
     # moto's mock intercepts requests' HTTP calls to AWS, so the presigned URL is used as a client would.
     response = requests.put(body["upload_url"], data=REVENUE.encode(), headers=body["headers"], timeout=10)
 
     assert response.status_code == 200, response.text
     head = stack.s3.head_object(Bucket=BUCKET, Key="finance/q3.md")
-    assert head["Metadata"] == {"roles": "finance"}
+    assert head["Metadata"] == {"roles": "finance", "owner": "alice"}
     assert stack.drain() == {"batchItemFailures": []}
+    record = stack.ingest.module.ingestor().registry.get(body["doc_id"])
+    assert (record.owner, record.writers) == ("alice", ())
     status, answer = stack.request("POST", "/query", {"question": "What was the revenue in Q3 2026?"}, ["finance"])
     assert status == 200 and "14.2 million" in answer["answer"]
     status, answer = stack.request("POST", "/query", {"question": "What was the revenue in Q3 2026?"}, ["research"])
@@ -67,7 +89,7 @@ def upload(body: dict, text: str) -> int:
 
 
 def test_a_url_for_a_free_key_does_not_overwrite_what_someone_put_there_since(stack):
-    _, body = presign(stack, "finance/q4.md", ["finance"], ["finance"])
+    _, body = presign(stack, "finance/q4.md", ["finance"], ["finance"], size=len(REVENUE.encode()))
     stack.put("finance/q4.md", CATHODE, roles=["research"])  # someone else, between the check and the upload
 
     assert upload(body, REVENUE) == 412
@@ -75,14 +97,15 @@ def test_a_url_for_a_free_key_does_not_overwrite_what_someone_put_there_since(st
 
 
 def test_a_url_replaces_only_the_object_that_was_checked(corpus):
-    _, body = presign(corpus, "finance/q3.md", ["finance"], ["finance"])
-    assert set(body["headers"]) == {"x-amz-meta-roles", "If-Match"}
+    size = len(REVENUE.encode())
+    _, body = presign(corpus, "finance/q3.md", ["finance"], ["admin"], size=size)
+    assert set(body["headers"]) == {"x-amz-meta-roles", "Content-Length", "If-Match"}  # an operator's: no owner
     corpus.put("finance/q3.md", CATHODE, roles=["research"])  # replaced in between: not what was checked
 
     assert upload(body, REVENUE) == 412
 
-    assert corpus.drain() == {"batchItemFailures": []}  # the research version is indexed: research may replace it
-    _, fresh = presign(corpus, "finance/q3.md", ["research"], ["research"])
+    assert corpus.drain() == {"batchItemFailures": []}
+    _, fresh = presign(corpus, "finance/q3.md", ["research"], ["admin"], size=size)
     assert upload(fresh, REVENUE) == 200
     assert upload(fresh, REVENUE) == 412  # once: the object it was bound to is gone
 
@@ -122,9 +145,58 @@ def test_a_caller_may_not_replace_a_document_it_cannot_see(corpus):
     assert "14.2" not in json.dumps(body)
 
 
-def test_a_caller_who_sees_a_document_or_an_admin_may_replace_it(corpus):
-    assert presign(corpus, "finance/q3.md", ["finance"], ["finance"])[0] == 200
+def test_reading_a_document_put_into_s3_does_not_allow_replacing_it(corpus):
+    assert presign(corpus, "finance/q3.md", ["finance"], ["finance"]) == (
+        403,
+        {"message": "you may read this document but not replace it", "code": "forbidden_write"},
+    )
     assert presign(corpus, "finance/q3.md", ["research"], ["admin"])[0] == 200
+
+
+def test_the_owner_replaces_a_reader_does_not_a_writer_role_does(stack):
+    upload_as(stack, "alice", ["staff", "editors"], "public/handbook.md", REVENUE, ["staff"], writers=["editors"])
+
+    assert presign(stack, "public/handbook.md", ["staff"], ["staff"], user="eve")[1]["code"] == "forbidden_write"
+    status, body = presign(stack, "public/handbook.md", ["staff"], ["staff"], user="alice")
+    assert status == 200 and body["headers"]["x-amz-meta-owner"] == "alice"
+    status, body = presign(stack, "public/handbook.md", ["staff"], ["staff", "editors"], user="bob")
+    assert status == 200
+    # A writer's replacement keeps the owner and the writers; only the owner or an admin changes writers.
+    assert (body["headers"]["x-amz-meta-owner"], body["headers"]["x-amz-meta-writers"]) == ("alice", "editors")
+    status, body = presign(stack, "public/handbook.md", ["staff"], ["staff", "editors"], user="bob", writers=["staff"])
+    assert (status, body["code"]) == (403, "forbidden_writers")
+    status, body = presign(stack, "public/handbook.md", ["staff"], ["staff", "editors"], user="alice", writers=[])
+    assert status == 200 and "x-amz-meta-writers" not in body["headers"]
+
+
+def test_writer_roles_must_be_held_like_reader_roles(stack):
+    status, body = presign(stack, "a.md", ["staff"], ["staff"], writers=["editors"])
+    assert (status, body["code"]) == (403, "forbidden_roles")
+
+
+def test_the_bucket_is_checked_as_well_as_the_registry(stack):
+    """The registry says alice owns it, but the object in the bucket now is an operator's: admins only."""
+    upload_as(stack, "alice", ["staff"], "notes.md", REVENUE, ["staff"])
+    stack.put("notes.md", CATHODE, roles=["staff"])  # an operator's overwrite, its ingest not yet run
+
+    assert presign(stack, "notes.md", ["staff"], ["staff"], user="alice")[1]["code"] == "forbidden_write"
+    doc_id = document_id(BUCKET, "notes.md")
+    assert stack.request("DELETE", f"/documents/{doc_id}", groups=["staff"], user="alice")[0] == 403
+    assert stack.s3.head_object(Bucket=BUCKET, Key="notes.md")["Metadata"] == {"roles": "staff"}
+
+
+def test_an_upload_over_the_size_limit_is_refused(stack):
+    status, body = presign(stack, "big.pdf", ["staff"], ["staff"], size=stack.settings.max_object_bytes + 1)
+    assert (status, body["code"]) == (400, "too_large")
+    assert presign(stack, "big.pdf", ["staff"], ["staff"], size=stack.settings.max_object_bytes)[0] == 200
+
+
+def test_an_empty_sidecar_fails_closed_and_never_500(stack):
+    stack.put("finance/q4.md", REVENUE, roles=["finance"])
+    stack.put("finance/q4.md.metadata.json", b"")
+
+    assert presign(stack, "finance/q4.md", ["finance"], ["finance"])[0] == 403  # visible to nobody, as in ingest
+    assert presign(stack, "finance/q4.md", ["finance"], ["admin"])[1]["code"] == "sidecar_conflict"
 
 
 def test_a_deleted_document_key_may_be_reused(corpus):
@@ -137,8 +209,9 @@ def test_a_deleted_document_key_may_be_reused(corpus):
 def test_a_document_still_being_ingested_is_not_taken_over(stack):
     stack.put("finance/q4.md", REVENUE, roles=["finance"])  # uploaded, its ingest not yet run
 
-    assert presign(stack, "finance/q4.md", ["research"], ["research"])[0] == 403
-    assert presign(stack, "finance/q4.md", ["finance"], ["finance"])[0] == 200
+    assert presign(stack, "finance/q4.md", ["research"], ["research"])[1]["code"] == "forbidden_key"
+    assert presign(stack, "finance/q4.md", ["finance"], ["finance"])[1]["code"] == "forbidden_write"  # an operator's
+    assert presign(stack, "finance/q4.md", ["finance"], ["admin"])[0] == 200
 
 
 def test_a_key_under_a_broken_sidecar_is_refused_to_everyone(stack):
@@ -164,16 +237,35 @@ def test_a_sidecar_that_sets_no_roles_overrides_nothing(stack):
     assert presign(stack, "finance/q4.md", ["finance"], ["finance"])[0] == 200
 
 
-def test_roles_a_sidecar_would_override_are_not_signed(corpus):
-    corpus.put("finance/q3.md.metadata.json", json.dumps({"metadataAttributes": {"roles": ["finance", "board"]}}))
+def test_roles_a_sidecar_would_override_are_not_signed(stack):
+    upload_as(stack, "alice", ["finance"], "finance/q3.md", REVENUE, ["finance"])
+    stack.put("finance/q3.md.metadata.json", json.dumps({"metadataAttributes": {"roles": ["finance", "board"]}}))
 
-    status, body = presign(corpus, "finance/q3.md", ["finance"], ["finance"])
+    status, body = presign(stack, "finance/q3.md", ["finance"], ["finance"], user="alice")
 
     assert status == 409
     assert body == {
         "message": "the roles of this key are set by finance/q3.md.metadata.json; change or delete it, then upload",
         "code": "sidecar_conflict",
     }
+
+
+def test_a_delete_is_bound_to_the_object_checked(stack, monkeypatch):
+    """An object replaced between the check and the delete is not deleted (S3's conditional delete)."""
+    doc_id = upload_as(stack, "alice", ["finance"], "finance/q3.md", REVENUE, ["finance"])
+    documents = stack.query.module.services().documents
+    real_head = documents.objects.head
+
+    def head_then_replaced(bucket, key):
+        seen = real_head(bucket, key)
+        stack.s3.put_object(Bucket=bucket, Key=key, Body=b"# New", Metadata={"roles": "finance", "owner": "alice"})
+        return seen
+
+    monkeypatch.setattr(documents.objects, "head", head_then_replaced)
+    status, body = stack.request("DELETE", f"/documents/{doc_id}", groups=["finance"], user="alice")
+
+    assert (status, body["code"]) == (409, "changed")
+    assert stack.s3.get_object(Bucket=BUCKET, Key="finance/q3.md")["Body"].read() == b"# New"
 
 
 @pytest.mark.parametrize(
@@ -206,6 +298,12 @@ def test_roles_a_sidecar_would_override_are_not_signed(corpus):
         ({"key": "a.md", "roles": ["fin ance"]}, "invalid_roles"),
         ({"key": "a.md", "roles": ["x" * 65]}, "invalid_roles"),
         ({"key": "a.md", "roles": [f"r{i}" for i in range(21)]}, "invalid_roles"),
+        ({"key": "a.md", "roles": ["a"]}, "invalid_size"),
+        ({"key": "a.md", "roles": ["a"], "size": 0}, "invalid_size"),
+        ({"key": "a.md", "roles": ["a"], "size": "10"}, "invalid_size"),
+        ({"key": "a.md", "roles": ["a"], "size": True}, "invalid_size"),
+        ({"key": "a.md", "roles": ["a"], "size": 1, "writers": "a"}, "invalid_writers"),
+        ({"key": "a.md", "roles": ["a"], "size": 1, "writers": ["a,b"]}, "invalid_writers"),
     ],
 )
 def test_bad_upload_requests_get_400_with_a_code(stack, body, code):
@@ -225,12 +323,17 @@ def test_upload_needs_a_token(stack):
     assert stack.request("POST", "/documents", {"key": "a.md", "roles": ["x"]}, groups=None)[0] == 401
 
 
-def test_a_caller_deletes_a_document_it_can_see(corpus):
-    doc_id = document_id(BUCKET, "finance/q3.md")
+def test_the_owner_deletes_a_document_a_reader_may_not(stack):
+    doc_id = upload_as(stack, "alice", ["finance"], "finance/q3.md", REVENUE, ["finance"])
 
-    status, body = corpus.request("DELETE", f"/documents/{doc_id}", groups=["finance"])
+    assert stack.request("DELETE", f"/documents/{doc_id}", groups=["finance"], user="eve") == (
+        403,
+        {"message": "you may read this document but not delete it", "code": "forbidden_write"},
+    )
+    status, body = stack.request("DELETE", f"/documents/{doc_id}", groups=["finance"], user="alice")
 
     assert (status, body) == (202, {"doc_id": doc_id, "status": "deleting"})
+    corpus = stack
     assert "Contents" not in corpus.s3.list_objects_v2(Bucket=BUCKET, Prefix="finance/")
     assert corpus.drain() == {"batchItemFailures": []}
     assert corpus.request("GET", f"/documents/{doc_id}", groups=["finance"])[1]["status"] == "deleted"

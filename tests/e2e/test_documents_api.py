@@ -47,10 +47,15 @@ def wait_for_status(client: StackClient, doc_id: str, token: str, wanted: str, t
 def test_upload_through_a_presigned_url_then_delete(client):
     finance, research = client.token("fiona", ["finance"]), client.token("rick", ["research"])
 
-    status, upload = client.call("POST", "/documents", {"key": "finance/forecast.md", "roles": ["finance"]}, finance)
+    size = len(FORECAST.encode())
+    request = {"key": "finance/forecast.md", "roles": ["finance"], "size": size}
+    status, upload = client.call("POST", "/documents", request, finance)
     assert status == 200, upload
     assert upload["upload_url"].startswith(client.endpoints.s3_endpoint)
-    assert upload["headers"] == {"x-amz-meta-roles": "finance", "If-None-Match": "*"}
+    owner = upload["headers"]["x-amz-meta-owner"]  # fiona's sub
+    assert upload["headers"] == {
+        "x-amz-meta-roles": "finance", "x-amz-meta-owner": owner, "Content-Length": str(size), "If-None-Match": "*"
+    }
     assert put(upload["upload_url"], FORECAST.encode(), upload["headers"]) == 200
 
     doc_id = upload["doc_id"]
@@ -63,17 +68,21 @@ def test_upload_through_a_presigned_url_then_delete(client):
     outsider = ask(client, QUESTION, ["research"])
     assert "16.9" not in json.dumps(outsider) and "forecast.md" not in json.dumps(outsider)
     assert client.call("GET", f"/documents/{doc_id}", token=research)[0] == 404
-    status, body = client.call("POST", "/documents", {"key": "finance/forecast.md", "roles": ["research"]}, research)
+    status, body = client.call("POST", "/documents", {**request, "roles": ["research"]}, research)
     assert (status, body["code"]) == (403, "forbidden_key")
-    status, body = client.call("POST", "/documents", {"key": "research/x.md", "roles": ["finance"]}, research)
+    status, body = client.call("POST", "/documents", {**request, "key": "research/x.md"}, research)
     assert (status, body["code"]) == (403, "forbidden_roles")
+    # Another reader of it may neither replace nor delete it: reading never implies writing.
+    reader = client.token("frank", ["finance"])
+    assert client.call("POST", "/documents", request, reader)[1]["code"] == "forbidden_write"
+    assert client.call("DELETE", f"/documents/{doc_id}", token=reader)[1]["code"] == "forbidden_write"
     assert client.call("DELETE", f"/documents/{doc_id}", token=research) == (
         404,
         {"message": "no such document", "code": "not_found"},
     )
     assert wait_for_status(client, doc_id, finance, "indexed", timeout=1)
 
-    # The holder deletes it: within seconds it is no longer retrieved, and its status says so.
+    # The owner deletes it: within seconds it is no longer retrieved, and its status says so.
     assert client.call("DELETE", f"/documents/{doc_id}", token=finance) == (202, {"doc_id": doc_id, "status": "deleting"})
     started = time.monotonic()
     while time.monotonic() - started < 10:
@@ -88,7 +97,9 @@ def test_upload_through_a_presigned_url_then_delete(client):
 
 def test_bad_upload_requests_are_refused_over_http(client):
     token = client.token("fiona", ["finance"])
-    status, body = client.call("POST", "/documents", {"key": "../x.md", "roles": ["finance"]}, token)
+    status, body = client.call("POST", "/documents", {"key": "../x.md", "roles": ["finance"], "size": 1}, token)
     assert (status, body["code"]) == (400, "invalid_key")
-    assert client.call("POST", "/documents", {"key": "x.md", "roles": ["finance"]})[0] == 401
+    status, body = client.call("POST", "/documents", {"key": "x.md", "roles": ["finance"]}, token)
+    assert (status, body["code"]) == (400, "invalid_size")
+    assert client.call("POST", "/documents", {"key": "x.md", "roles": ["finance"], "size": 1})[0] == 401
     assert client.call("DELETE", "/documents/" + "0" * 24)[0] == 401

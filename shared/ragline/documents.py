@@ -1,0 +1,214 @@
+"""The documents API's rules: who may upload, replace, read the status of, and delete a document.
+
+The write model (docs/security.md, "Writers are not readers"): a document uploaded through the API has an
+*owner* (the uploader's ``sub``) and optional *writer roles*, kept in the object's metadata
+(``x-amz-meta-owner``, ``x-amz-meta-writers``) and copied into the registry by ingest. Replacing or deleting
+a document needs its owner, one of its writer roles, or the admin group; reading it never does. A document
+put straight into S3 by an operator has no owner: only admins (or its writer roles) may change it. Each
+check is made against the registry *and* the object in the bucket now, since either may be ahead.
+
+Example:
+    >>> service = DocumentsService(registry, objects, signer, settings)  # doctest: +SKIP
+    >>> grant = service.create_upload(caller, UploadRequest("finance/q4.md", ("finance",), size=2048))  # doctest: +SKIP
+    >>> grant.headers["x-amz-meta-roles"]  # doctest: +SKIP
+    'finance'
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from ragline.access import (
+    InvalidSidecar,
+    OWNER_METADATA,
+    WRITERS_METADATA,
+    can_see,
+    can_write,
+    owner_from_metadata,
+    read_sidecar_roles,
+    resolve_document_roles,
+    sidecar_key,
+    writers_from_metadata,
+)
+from ragline.api import BadRequest, UploadRequest
+from ragline.ids import document_id, is_document_id
+from ragline.models import DocumentRecord, StoredObject
+from ragline.objects import ObjectChanged
+from ragline.ports import ObjectStore, Registry
+from ragline.settings import Settings
+
+UPLOAD_URL_SECONDS = 900
+
+
+class Refused(Exception):
+    """A request the caller may not make: answered with ``status`` and ``{"message", "code"}``."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+NOT_FOUND = Refused(404, "not_found", "no such document")  # the same for "absent" and "not yours"
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is asking: the user id (Cognito's ``sub``) and roles from the authorizer's claims only."""
+
+    user: str
+    roles: frozenset[str]
+    admin_group: str
+
+    @property
+    def is_admin(self) -> bool:
+        return self.admin_group in self.roles
+
+    def may_write(self, owner: str, writers: tuple[str, ...]) -> bool:
+        return can_write(owner, writers, self.user, self.roles, self.admin_group)
+
+
+class UploadSigner(Protocol):
+    """Signs an upload that only succeeds with exactly the given headers (S3: a presigned PUT)."""
+
+    def presign_put(
+        self, bucket: str, key: str, metadata: dict[str, str], size: int, if_match: str | None, expires_in: int
+    ) -> str:
+        """``if_match`` None: create only if the key is free (If-None-Match: *); else replace only that ETag."""
+        ...
+
+
+@dataclass(frozen=True)
+class UploadGrant:
+    url: str
+    headers: dict[str, str]
+    key: str
+    doc_id: str
+    expires_in: int
+
+
+@dataclass(frozen=True)
+class _KeyState:
+    """What the bucket and the registry hold at a key, as ingest would read it."""
+
+    record: DocumentRecord | None  # the registry's record, unless deleted
+    head: StoredObject | None  # the object now in the bucket
+    roles: tuple[str, ...] | None  # the roles ingest gives that object (None: no object)
+    sidecar_roles: tuple[str, ...] | None  # roles a sidecar sets (a broken one: (), visible to nobody)
+
+
+class DocumentsService:
+    """The use cases behind ``POST /documents``, ``GET`` and ``DELETE /documents/{doc_id}``."""
+
+    def __init__(self, registry: Registry, objects: ObjectStore, signer: UploadSigner, settings: Settings) -> None:
+        self.registry = registry
+        self.objects = objects
+        self.signer = signer
+        self.settings = settings
+
+    # -- upload ----------------------------------------------------------------------------------
+
+    def create_upload(self, caller: Caller, request: UploadRequest) -> UploadGrant:
+        """A signed upload of ``request.size`` bytes to ``request.key`` carrying the roles, the owner and the
+        writers; refused unless the caller may create the key, or may replace what is there now."""
+        if request.size > self.settings.max_object_bytes:
+            raise BadRequest("too_large", f"'size' is over the limit of {self.settings.max_object_bytes} bytes")
+        if not caller.is_admin:
+            not_held = [role for role in (*request.roles, *(request.writers or ())) if role not in caller.roles]
+            if not_held:
+                # Names only roles the caller asked for: never its other roles, nor anyone else's.
+                raise Refused(403, "forbidden_roles", f"you may not assign roles you do not hold: {', '.join(not_held)}")
+        state = self._key_state(request.key)
+        if not caller.is_admin and any(
+            found is not None and not can_see(found, caller.roles)
+            for found in (state.record.roles if state.record else None, state.roles, state.sidecar_roles)
+        ):
+            # Refusing says that something is at this key, which cannot be helped without letting the caller
+            # replace a document it cannot see; the answer says nothing more (no roles, status or title).
+            raise Refused(403, "forbidden_key", "you may not upload to this key")
+        owner, writers = self._authorship(caller, request, state)
+        if state.sidecar_roles is not None:
+            # The sidecar's roles win over the upload's x-amz-meta-roles: signing these roles would be a lie.
+            raise Refused(
+                409,
+                "sidecar_conflict",
+                f"the roles of this key are set by {sidecar_key(request.key)}; change or delete it, then upload",
+            )
+        metadata = {"roles": ",".join(request.roles), OWNER_METADATA: owner}
+        if writers:
+            metadata[WRITERS_METADATA] = ",".join(writers)
+        etag = state.head.etag if state.head else None
+        url = self.signer.presign_put(
+            self.settings.bucket, request.key, metadata, request.size, etag, UPLOAD_URL_SECONDS
+        )
+        headers = {f"x-amz-meta-{name}": value for name, value in metadata.items() if value}
+        headers["Content-Length"] = str(request.size)
+        # Bound to what was checked (S3 conditional writes): the URL replaces only the object seen here, or
+        # creates the key only if it is still free, so nobody's later upload is overwritten unseen.
+        headers.update({"If-Match": f'"{etag}"'} if etag else {"If-None-Match": "*"})
+        return UploadGrant(url, headers, request.key, document_id(self.settings.bucket, request.key), UPLOAD_URL_SECONDS)
+
+    def _authorship(self, caller: Caller, request: UploadRequest, state: _KeyState) -> tuple[str, tuple[str, ...]]:
+        """The owner and writers the upload will carry. A new document is the caller's; a replacement keeps
+        its owner and writers, and needs the caller to be allowed to write both what the registry and what
+        the bucket hold."""
+        if state.head is None and state.record is None:
+            return caller.user, request.writers or ()
+        existing = [(record.owner, record.writers) for record in (state.record,) if record is not None]
+        if state.head is not None:
+            existing.append((owner_from_metadata(state.head.metadata), writers_from_metadata(state.head.metadata)))
+        if not all(caller.may_write(owner, writers) for owner, writers in existing):
+            raise Refused(403, "forbidden_write", "you may read this document but not replace it")
+        owner, writers = existing[-1]  # the bucket's, which is the newer when they differ
+        if request.writers is not None and request.writers != writers:
+            if not (caller.is_admin or (owner and owner == caller.user)):
+                raise Refused(403, "forbidden_writers", "only the document's owner or an admin may change its writers")
+            writers = request.writers
+        return owner or (caller.user if state.head is None else ""), writers
+
+    # -- status and delete -----------------------------------------------------------------------
+
+    def status(self, caller: Caller, doc_id: str) -> DocumentRecord:
+        """The document's registry record, if the caller may see it (else 404, as if it did not exist)."""
+        record = self.registry.get(doc_id) if is_document_id(doc_id) else None
+        if record is None or not (caller.is_admin or can_see(record.roles, caller.roles)):
+            raise NOT_FOUND
+        return record
+
+    def delete(self, caller: Caller, doc_id: str) -> None:
+        """Delete the object if the caller may change it, as recorded and as it is in the bucket now; the
+        index follows through the ObjectRemoved event."""
+        record = self.status(caller, doc_id)
+        state = self._key_state(record.key)
+        if state.roles is not None and not (caller.is_admin or can_see(state.roles, caller.roles)):
+            raise NOT_FOUND  # the object there now is not one the caller may see
+        writable = caller.may_write(record.owner, record.writers)
+        if state.head is not None:
+            metadata = state.head.metadata
+            writable = writable and caller.may_write(owner_from_metadata(metadata), writers_from_metadata(metadata))
+        if not writable:
+            raise Refused(403, "forbidden_write", "you may read this document but not delete it")
+        if state.head is None:
+            return  # gone already: its removal is on its way to the index
+        try:
+            self.objects.delete(record.bucket, record.key, etag=state.head.etag)
+        except ObjectChanged:
+            raise Refused(409, "changed", "the document changed while being deleted; look again, then retry") from None
+
+    def _key_state(self, key: str) -> _KeyState:
+        record = self.registry.get(document_id(self.settings.bucket, key))
+        if record is not None and record.status == "deleted":
+            record = None
+        try:
+            sidecar_roles = read_sidecar_roles(self.objects, self.settings.bucket, key)
+        except InvalidSidecar:
+            sidecar_roles = ()  # fails closed, as in ingest
+        head = self.objects.head(self.settings.bucket, key)
+        if head is None:
+            return _KeyState(record, None, None, sidecar_roles)
+        roles = resolve_document_roles(
+            key, head.metadata, sidecar_roles, self.settings.prefix_roles, self.settings.default_roles
+        )
+        return _KeyState(record, head, roles, sidecar_roles)
