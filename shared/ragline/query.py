@@ -174,7 +174,14 @@ class QueryService:
             rankings.append(lexical.result())
             weights.append(self.settings.lexical_weight)
         watch.lap("search")
-        hits = rankings[0] if len(rankings) == 1 else self._fuse(rankings, weights)
+        if len(rankings) > 1:
+            hits = self._fuse(rankings, weights)
+        elif mode == "bm25":
+            # No raw BM25 score leaves: its scale carries statistics of the whole index, documents the caller
+            # cannot see among them (docs/security.md, "BM25 statistics"). Normalised over what it can see.
+            hits = convex_combination(rankings)
+        else:
+            hits = rankings[0]
         watch.lap("fuse")
         if mode == "hybrid+rerank":
             assert self.reranker is not None

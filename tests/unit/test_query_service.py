@@ -110,3 +110,20 @@ def test_a_reranking_mode_without_a_reranker_fails_at_construction():
         QueryService(
             FakeSlowBm25Store(), HashEmbedder(), ExtractiveGenerator(), Settings(retrieval_mode="hybrid+rerank"), reranker=None
         )
+
+
+class FakeStoreWithRawBm25Scores:
+    """A fake store (tests only): BM25 scores on the scale of a whole index."""
+
+    def bm25_search(self, text: str, roles: frozenset[str], k: int) -> list[SearchHit]:
+        other = Chunk("c2", "d2", "v1", "Revenue fell.", "s3://b/j.md", "Q2", ("finance",), 0)
+        return [SearchHit(CHUNK, 13.7), SearchHit(other, 4.2)]
+
+
+def test_no_raw_bm25_score_reaches_the_caller():
+    query = QueryService(FakeStoreWithRawBm25Scores(), HashEmbedder(), ExtractiveGenerator(), Settings(reranker="none", retrieval_mode="bm25"))
+
+    hits = query.retrieve("revenue", ROLES, 5)
+
+    assert [hit.chunk.chunk_id for hit in hits] == ["c1", "c2"]
+    assert [hit.score for hit in hits] == [1.0, 0.0]  # normalised over what the caller sees
