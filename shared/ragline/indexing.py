@@ -18,8 +18,17 @@ from ragline.ports import Embedder, VectorStore
 from ragline.settings import Settings
 
 
-def _megabytes(size: int) -> str:
-    return f"{size / 1_048_576:.1f} MB"
+def readable_size(size: int) -> str:
+    """A size in bytes as a person reads it.
+
+    >>> readable_size(52_428_800), readable_size(40_960), readable_size(12)
+    ('50.0 MB', '40.0 KB', '12 bytes')
+    """
+    if size >= 1_048_576:
+        return f"{size / 1_048_576:.1f} MB"
+    if size >= 1024:
+        return f"{size / 1024:.1f} KB"
+    return f"{size} bytes"
 
 
 def chunks_of(stored: StoredObject, doc_id: str, roles: tuple[str, ...], settings: Settings) -> list[Chunk]:
@@ -27,7 +36,7 @@ def chunks_of(stored: StoredObject, doc_id: str, roles: tuple[str, ...], setting
     person understands when it cannot be parsed."""
     limit = settings.max_object_bytes
     if len(stored.data) > limit:
-        raise UnparseableDocument(f"file is {_megabytes(len(stored.data))}, over the limit of {_megabytes(limit)}")
+        raise UnparseableDocument(f"file is {readable_size(len(stored.data))}, over the limit of {readable_size(limit)}")
     try:
         parsed = parse_document(stored.key, stored.data)
         drafts = chunk(parsed, settings.chunking, settings.chunk_tokens, settings.chunk_overlap, settings.parent_tokens)

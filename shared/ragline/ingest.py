@@ -37,7 +37,7 @@ from ragline.access import (
 )
 from ragline.errors import TransientError, UnparseableDocument
 from ragline.ids import document_id
-from ragline.indexing import chunks_of, index_chunks
+from ragline.indexing import chunks_of, index_chunks, readable_size
 from ragline.models import DocumentRecord, StoredObject, Work
 from ragline.ports import Embedder, ObjectStore, Registry, VectorStore
 from ragline.settings import Settings
@@ -233,13 +233,13 @@ class Ingestor:
         the object may have been replaced by a larger one since the HEAD)."""
         limit = self.settings.max_object_bytes
         if head.size is not None and head.size > limit:
-            raise UnparseableDocument(f"file is {_megabytes(head.size)}, over the limit of {_megabytes(limit)}")
+            raise UnparseableDocument(f"file is {readable_size(head.size)}, over the limit of {readable_size(limit)}")
         stored = self.objects.get(head.bucket, head.key, max_bytes=limit + 1)
         if stored is None:
             raise DocumentNotReady(f"{head.key} was deleted while being read; its removal event follows")
         if len(stored.data) > limit or (stored.size is not None and stored.size > limit):
             size = stored.size if stored.size is not None else len(stored.data)
-            raise UnparseableDocument(f"file is {_megabytes(size)}, over the limit of {_megabytes(limit)}")
+            raise UnparseableDocument(f"file is {readable_size(size)}, over the limit of {readable_size(limit)}")
         return stored
 
     def _roles_of(self, stored: StoredObject) -> tuple[str, ...]:
@@ -288,7 +288,3 @@ class Ingestor:
             lease_owner=owner,
         )
         return "deleted"
-
-
-def _megabytes(size: int) -> str:
-    return f"{size / 1_048_576:.1f} MB"
