@@ -61,6 +61,18 @@ def test_time_to_searchable_on_the_local_stack():
     assert results["target"]["limit_s"] == 2.0 and isinstance(results["target"]["met"], bool)
 
 
+def test_revocation_latency_on_the_local_stack():
+    import revocation_latency
+
+    results = revocation_latency.run(runs=2, docs=1, poll_ms=20, embedder="hash", timeout_s=60)
+    for kind in ("revoke", "grant", "fresh"):
+        assert results[kind]["ms"]["n"] == 2 and results[kind]["timeouts"] == 0
+        assert _positive(results[kind]["ms"]["p95"]) and results[kind]["ms"]["p50"] <= results[kind]["ms"]["max"]
+        assert results[kind]["stages_ms"]["ingest_ms"]["n"] == 2  # the change went through the ingest worker
+    assert {s["kind"] for s in results["samples"]} == {"revoke", "grant", "fresh"}
+    assert results["target"]["limit_ms"] == 2000.0 and isinstance(results["target"]["met"], bool)
+
+
 def test_ingest_throughput_times_every_stage():
     import ingest_throughput
 
