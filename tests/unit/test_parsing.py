@@ -235,6 +235,21 @@ def test_markdown_heading_without_body_makes_no_section() -> None:
     assert parsed.sections == [Section("Body.", ("Title", "Full"), None)]
 
 
+def test_markdown_link_destinations_may_hold_parentheses() -> None:
+    data = b"# Doc\n\nSee [Foo](https://en.wikipedia.org/wiki/Foo_(bar)) and [x](y)."
+    assert texts(parse_document("doc.md", data)) == ["See Foo and x."]
+
+
+def test_markdown_stray_markers_are_kept_and_the_link_after_them_stripped() -> None:
+    data = b"# Doc\n\nA [ stray bracket, ** stray stars, then [a link](u) and *emphasis*."
+    assert texts(parse_document("doc.md", data)) == ["A [ stray bracket, ** stray stars, then a link and emphasis."]
+
+
+def test_markdown_heading_closing_hashes_need_a_space_before_them() -> None:
+    data = b"# C#\n\nOne.\n\n## Install ##   \n\nTwo.\n\n### Tabs\t#\t\n\nThree."
+    assert paths(parse_document("doc.md", data)) == [("C#",), ("C#", "Install"), ("C#", "Install", "Tabs")]
+
+
 # --- HTML --------------------------------------------------------------------------------------
 
 HTML = b"""<!DOCTYPE html>
@@ -291,6 +306,25 @@ def test_html_title_prefers_title_then_h1_then_file_name() -> None:
 def test_html_pre_keeps_its_lines() -> None:
     parsed = parse_document("code.html", b"<p>Run:</p><pre>make install\nmake test</pre>")
     assert texts(parsed) == ["Run:\n\nmake install\nmake test"]
+
+
+def test_html_angle_bracket_that_opens_no_tag_is_text() -> None:
+    assert texts(parse_document("a.html", b"<p>if a < b and 3 <> 4 then</p>")) == ["if a < b and 3 <> 4 then"]
+
+
+def test_html_quoted_attribute_may_hold_a_closing_bracket() -> None:
+    assert texts(parse_document("a.html", b"<p title='a > b'>Text</p><img alt=\"x>y\">")) == ["Text"]
+
+
+def test_html_tag_or_comment_left_open_runs_to_the_end_as_in_a_browser() -> None:
+    assert texts(parse_document("a.html", b"<p>Kept.</p><p>Also kept <a href='x")) == ["Kept.\n\nAlso kept"]
+    assert texts(parse_document("a.html", b"<p>Kept.</p><!-- open comment <p>hidden</p>")) == ["Kept."]
+
+
+def test_html_numeric_reference_past_unicode_is_a_replacement_character() -> None:
+    # html.unescape raised ValueError on references of more than 4,300 digits.
+    data = b"<p>A&#" + b"9" * 5000 + b"; B&#0000000066; C&#x110000;</p>"
+    assert texts(parse_document("a.html", data)) == ["A\ufffd BB C\ufffd"]
 
 
 # --- PDF ---------------------------------------------------------------------------------------
@@ -478,3 +512,10 @@ def test_the_parsers_import_pypdf_only_for_a_pdf():
     probe = "import sys, ragline.parsing; print('pypdf' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_a_heading_longer_than_a_heading_is_cut() -> None:
+    data = make_docx([("Long " * 2_000, "Heading 1"), ("Body.", None)])
+    (section,) = parse_document("long.docx", data).sections
+    (heading,) = section.heading_path
+    assert len(heading) == 300 and heading.endswith("…")

@@ -9,10 +9,11 @@ from pathlib import PurePosixPath
 from ragline.errors import UnparseableDocument
 from ragline.models import ParsedDocument, Section
 
-_BLANK_LINE = re.compile(r"\n[ \t\f\v\r]*\n")
+_BLANK_LINE = re.compile(r"\n(?:[ \t\f\v\r]*+\n)++")  # a run of blank lines splits once
 _HORIZONTAL_SPACE = re.compile(r"[ \t\f\v\u00a0]+")
 _STEM_SEPARATORS = re.compile(r"[\s_\-]+")
-_WHITESPACE_CONTROLS = frozenset("\t\n\r\f\v")
+# C0 and C1 control characters other than the whitespace ones (\t \n \v \f \r).
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f]")
 # Above this share of control characters, "text" that decoded without NUL bytes is still binary.
 _MAX_CONTROL_RATIO = 0.05
 
@@ -53,12 +54,10 @@ def _decode_without_bom(data: bytes) -> str:
 def _looks_binary(text: str) -> bool:
     if "\x00" in text:
         return True
-    controls = sum(
-        1
-        for char in text
-        if (ord(char) < 0x20 or 0x7F <= ord(char) < 0xA0) and char not in _WHITESPACE_CONTROLS
-    )
-    return bool(text) and controls / len(text) > _MAX_CONTROL_RATIO
+    # The regex finds the (rare) control characters; a Python loop over every character of a large text
+    # file would cost seconds. Counting stops as soon as the share is exceeded.
+    limit = int(len(text) * _MAX_CONTROL_RATIO)
+    return any(count > limit for count, _ in enumerate(_CONTROL.finditer(text), start=1))
 
 
 def clean_paragraph(text: str) -> str:
@@ -78,6 +77,12 @@ def collapse_whitespace(text: str) -> str:
     return " ".join(text.split())
 
 
+MAX_TITLE_CHARS = 300  # a title is copied into every chunk and the registry: keep it a title
+# Each heading of a chunk's path is embedded with it (Chunk.indexed_text), and a path is at most ten
+# levels deep (DOCX: Title and Heading 1-9), so a whole line of text marked as a heading stays short.
+MAX_HEADING_CHARS = 300
+
+
 class SectionBuilder:
     """Collects paragraphs under the current heading path and emits one section per heading change.
 
@@ -94,8 +99,9 @@ class SectionBuilder:
         return tuple(text for _, text in self._headings)
 
     def heading(self, level: int, text: str) -> None:
-        """Start a new section under ``text`` at ``level`` (smaller is higher up)."""
-        text = collapse_whitespace(text)
+        """Start a new section under ``text`` at ``level`` (smaller is higher up); ``text`` is cut to
+        :data:`MAX_HEADING_CHARS`."""
+        text = shorten(collapse_whitespace(text), MAX_HEADING_CHARS)
         if not text:
             return
         self._flush()
@@ -119,14 +125,14 @@ class SectionBuilder:
             self._paragraphs = []
 
 
-MAX_TITLE_CHARS = 300  # a title is copied into every chunk and the registry: keep it a title
-
-
 def finish(title: str, sections: list[Section]) -> ParsedDocument:
     """The parsed document, without empty sections; raises when no text is left at all."""
     kept = [section for section in sections if section.text.strip()]
     if not kept:
         raise UnparseableDocument("no text found")
-    if len(title) > MAX_TITLE_CHARS:
-        title = title[: MAX_TITLE_CHARS - 1].rstrip() + "…"
-    return ParsedDocument(title=title, sections=kept)
+    return ParsedDocument(title=shorten(title, MAX_TITLE_CHARS), sections=kept)
+
+
+def shorten(text: str, limit: int) -> str:
+    """``text`` if it has at most ``limit`` characters, else cut to that with an ellipsis."""
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
