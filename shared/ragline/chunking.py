@@ -8,8 +8,8 @@ Token counts are :func:`ragline.text.count_tokens`; every chunk is at most ``max
 at most :data:`MAX_CHUNK_CHARS` characters whatever the strategy: a word longer than either budget (a
 base64 blob, a sentence of Japanese) is cut between its tokens.
 
-Every step is linear in the length of the document: long runs are streamed token by token, never
-re-scanned or re-joined.
+Every step is linear in the length of the document: a long run is cut a window of tokens at a time by
+one regex match, and no text is re-scanned or re-joined as a chunk grows.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from ragline.text import TOKEN, TOKEN_PATTERN, count_tokens, joins_unspaced, spl
 #: No chunk's text, nor a parent-child chunk's ``context``, is longer than this many characters.
 #:
 #: A backstop for text whose token count understates its length; prose meets the token budget first.
-#: At the default 220 tokens an English chunk is about 1,300 characters, and even 1,300 tokens (five
-#: times what MiniLM's 256-wordpiece window can embed) stays under the bound. Titan Text Embeddings v2
+#: At the default 220 tokens an English chunk is about 1,300 characters, so the bound binds prose only
+#: past some 1,200 tokens, four times what MiniLM's 256-wordpiece window can embed. Titan Text Embeddings v2
 #: refuses inputs over 50,000 characters or 8,192 tokens: 8,000 characters, with the title and heading
 #: path that :meth:`ragline.models.Chunk.indexed_text` adds (a few hundred characters; the parsers cap
 #: each heading), is far below the first and, even at one model token per character (CJK, symbols),
@@ -43,7 +43,7 @@ _NON_SPACE = re.compile(r"\S+")
 _SEPARATOR_CHARS = 2
 
 
-class _Piece(NamedTuple):  # a tuple, as _Atom: a paragraph of a thousand one-word sentences makes many
+class _Piece(NamedTuple):  # a tuple, quicker to build than a dataclass: a hostile paragraph makes many
     """A whole paragraph, a sentence or a word window, with the paragraph it came from."""
 
     text: str
@@ -53,8 +53,8 @@ class _Piece(NamedTuple):  # a tuple, as _Atom: a paragraph of a thousand one-wo
     whole: bool = False  # a whole paragraph, which may hold several sentences
 
 
-class _Atom(NamedTuple):  # a tuple: a long run makes one per token, and a frozen dataclass is slow to build
-    """A whole word, or one token of a word too long for a window; ``glued`` ones join without a space."""
+class _Atom(NamedTuple):
+    """A whole word, or a fragment of a word too long for a window; ``glued`` ones join without a space."""
 
     text: str
     tokens: int
@@ -95,20 +95,20 @@ def _fitting_size(text: str, max_tokens: int) -> int | None:
 
 def _pieces(sections: Iterable[Section], max_tokens: int) -> Iterator[_Piece]:
     """The paragraphs of ``sections`` as pieces of at most ``max_tokens`` tokens each."""
-    paragraphs = (
-        (paragraph.strip(), section.page)
-        for section in sections
-        for paragraph in _PARAGRAPH_BREAK.split(section.text)
-        if paragraph.strip()
-    )
-    for index, (paragraph, page) in enumerate(paragraphs):
-        size = _fitting_size(paragraph, max_tokens)
-        if size is not None:
-            yield _Piece(paragraph, size, index, page, whole=True)
-            continue
-        for sentence in split_sentences(paragraph):
-            for text, tokens in _fit(sentence, max_tokens):
-                yield _Piece(text, tokens, index, page)
+    index = 0
+    for section in sections:
+        for paragraph in _PARAGRAPH_BREAK.split(section.text):
+            paragraph = paragraph.strip()
+            if not paragraph:
+                continue
+            size = _fitting_size(paragraph, max_tokens)
+            if size is not None:
+                yield _Piece(paragraph, size, index, section.page, whole=True)
+            else:
+                for sentence in split_sentences(paragraph):
+                    for text, tokens in _fit(sentence, max_tokens):
+                        yield _Piece(text, tokens, index, section.page)
+            index += 1
 
 
 def _fit(sentence: str, max_tokens: int) -> Iterator[tuple[str, int]]:
@@ -150,9 +150,13 @@ def _fragments(word: str, max_tokens: int) -> Iterator[tuple[str, int]]:
     window = _token_window(max_tokens)
     start = 0
     while start < len(word):
-        match = window.match(word, start)
+        # Matched no further than the character bound: with a large token budget an unbounded match would
+        # read the rest of the word for every fragment.
+        limit = start + MAX_CHUNK_CHARS
+        match = window.match(word, start, limit)
         assert match is not None  # every character of a word belongs to a token
-        end = match.end() if match.end() - start <= MAX_CHUNK_CHARS else _last_boundary(word, start)
+        # A match that reaches the bound may end inside a token that the bound cuts short.
+        end = _last_boundary(word, start) if match.end() == limit < len(word) else match.end()
         fragment = word[start:end]
         yield fragment, count_tokens(fragment)
         start = end

@@ -38,10 +38,9 @@ TOKEN = re.compile(TOKEN_PATTERN)  # one token; every non-space character is in 
 WORD = re.compile(r"\w+", re.UNICODE)  # a word, for lexical matching
 _SENTENCE_END = re.compile(
     r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])"
-    # A Chinese or Japanese full stop ends a sentence without any space after it, unless a closing
-    # bracket or quote follows, which then ends it instead.
+    # A Chinese or Japanese full stop ends a sentence without a space after it, unless it ends a
+    # quotation, which the sentence goes on after (「晴れ？」と聞いた。).
     r"|(?<=[。！？])\s*(?![」』）】〕〉》”’\s])"
-    r"|(?<=[。！？][」』）】〕〉》”’])\s*(?![」』）】〕〉》”’\s])"
 )
 # A full stop after these ends no sentence ("Dr. Mori", "e.g. Titan").
 _ABBREVIATION_END = re.compile(
@@ -91,8 +90,8 @@ def split_sentences(text: str) -> list[str]:
 
     >>> split_sentences("Dr. Mori led it. It took 2 years.")
     ['Dr. Mori led it.', 'It took 2 years.']
-    >>> split_sentences("雨です。「晴れ。」明日は？")
-    ['雨です。', '「晴れ。」', '明日は？']
+    >>> split_sentences("雨です。「晴れ？」と聞いた。")
+    ['雨です。', '「晴れ？」と聞いた。']
     """
     sentences: list[str] = []
     current: list[str] = []  # the pieces of the sentence being built, joined once it is complete

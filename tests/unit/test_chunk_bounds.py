@@ -33,7 +33,9 @@ def is_subsequence(needle: str, haystack: str) -> bool:
     return all(char in remaining for char in needle)
 
 
-def chunks_of(text: str, strategy: str, max_tokens: int = 220, overlap: int = 40, parent_tokens: int = 600) -> list[Section]:
+def chunks_of(
+    text: str, strategy: str, max_tokens: int = 220, overlap: int = 40, parent_tokens: int = 600
+) -> list[Section]:
     return chunking.chunk(ParsedDocument("Doc", [Section(text)]), strategy, max_tokens, overlap, parent_tokens)
 
 
@@ -46,15 +48,18 @@ def assert_bounded(chunks: list[Section], limit: int) -> None:
 
 # --- properties --------------------------------------------------------------------------------
 
-_ascii_words = st.lists(st.sampled_from(["policy", "Leave", "days.", "e.g.", "Dr.", "x-y", "don't", "(see", "it)", "A1"]), min_size=1, max_size=30).map(" ".join)
-_long_runs = st.builds(lambda char, count: char * count, st.sampled_from(["a", "7", "_", "#", "é", "ш"]), st.integers(1, 3000))
-_base64 = st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=", min_size=1, max_size=3000)
+_WORDS = ["policy", "Leave", "days.", "e.g.", "Dr.", "x-y", "don't", "(see", "it)", "A1"]
+_BASE64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
+_ascii_words = st.lists(st.sampled_from(_WORDS), min_size=1, max_size=30).map(" ".join)
+_long_runs = st.builds(str.__mul__, st.sampled_from(["a", "7", "_", "#", "é", "ш"]), st.integers(1, 3000))
+_base64 = st.text(alphabet=_BASE64, min_size=1, max_size=3000)
 _japanese = st.text(alphabet="日本語の文章ですカタカナ漢字ひらがな。、「」", min_size=1, max_size=1500)
 _chinese = st.text(alphabet="中文没有空格的句子。，！？", min_size=1, max_size=1500)
 _thai = st.text(alphabet="ภาษาไทยเป็นที่่ั้", min_size=1, max_size=1500)
 _mixed = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=300)
 _separators = st.sampled_from([" ", "\n", "\n\n", "   ", "\n \n", "", "\t"])
-texts = st.lists(st.tuples(st.one_of(_ascii_words, _long_runs, _base64, _japanese, _chinese, _thai, _mixed), _separators), min_size=1, max_size=8).map(
+_parts = st.one_of(_ascii_words, _long_runs, _base64, _japanese, _chinese, _thai, _mixed)
+texts = st.lists(st.tuples(_parts, _separators), min_size=1, max_size=8).map(
     lambda parts: "".join(text + separator for text, separator in parts)
 )
 budgets = st.integers(1, 400).flatmap(lambda size: st.tuples(st.just(size), st.integers(0, size - 1)))

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from ragline.chunking import chunk, chunk_document
 from ragline.models import ParsedDocument, Section
-from ragline.text import count_tokens, split_sentences
+from ragline.text import count_tokens, joins_unspaced, split_sentences, tokens
 
 
 def doc(*sections: Section) -> ParsedDocument:
@@ -81,6 +81,31 @@ def test_a_single_word_of_many_tokens_is_cut_between_tokens() -> None:
     chunks = chunk_document(doc(Section(word)), max_tokens=8, overlap=0)
     assert all(count_tokens(chunk.text) <= 8 for chunk in chunks)
     assert "".join(chunk.text for chunk in chunks) == word
+
+
+# --- tokens of text without spaces ------------------------------------------------------------
+
+
+def test_each_chinese_or_japanese_character_is_a_token() -> None:
+    assert tokens("東京タワーへ行く。Tokyo") == ["東", "京", "タ", "ワ", "ー", "へ", "行", "く", "。", "Tokyo"]
+
+
+def test_a_run_longer_than_a_word_counts_one_token_per_24_characters() -> None:
+    assert [len(token) for token in tokens("x" * 60)] == [24, 24, 12]
+    assert count_tokens("internationalization don't rock'n'roll") == 3
+
+
+def test_apostrophes_join_a_bounded_number_of_runs() -> None:
+    assert max(len(token) for token in tokens("a'" * 10_000)) <= 3 * 24 + 2
+
+
+def test_japanese_sentences_end_at_full_stops_without_spaces() -> None:
+    assert split_sentences("雨です。「晴れ？」と聞いた。明日は晴れ！") == ["雨です。", "「晴れ？」と聞いた。", "明日は晴れ！"]
+    assert joins_unspaced("雨です。", "明日") and not joins_unspaced("rain.", "明日")
+
+
+def test_a_run_of_abbreviations_stays_one_sentence() -> None:
+    assert split_sentences("Dr. " * 5 + "Mori came.") == ["Dr. Dr. Dr. Dr. Dr. Mori came."]
 
 
 # --- overlap -----------------------------------------------------------------------------------

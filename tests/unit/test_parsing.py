@@ -514,7 +514,7 @@ def test_the_parsers_import_pypdf_only_for_a_pdf():
     assert result.stdout.strip() == "False"
 
 
-def test_a_heading_longer_than_a_heading_is_cut() -> None:
+def test_docx_heading_as_long_as_a_paragraph_is_cut() -> None:
     data = make_docx([("Long " * 2_000, "Heading 1"), ("Body.", None)])
     (section,) = parse_document("long.docx", data).sections
     (heading,) = section.heading_path

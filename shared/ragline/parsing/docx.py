@@ -1,7 +1,7 @@
 """DOCX with the standard library: ``word/document.xml`` streamed from the zip archive through expat.
 
 A .docx is a zip archive, and a hostile one is refused before it costs much (a 297 KB zip bomb once took
-86 s and 1.4 GB). Nothing the archive declares about itself is trusted:
+86 s and 1.4 GB). What the archive declares about itself only ever refuses it early, never lets it in:
 
 * zipfile builds an object per entry of the central directory before anything can be counted (a million
   entries: 4.7 s and 470 MB), so a directory too large for :data:`MAX_DOCX_ENTRIES` is refused unread;
@@ -36,8 +36,8 @@ from ragline.parsing._common import (
     title_from_key,
 )
 
-#: The parts read (the document and its core properties) may decompress to this much in total. The text
-#: of a 1,000-page report is a few MB of XML.
+#: The parts read (the document and its core properties) may decompress to this much in total (100 MiB,
+#: reported as "100 MB"); the document.xml of a 1,000-page report is some 10 MB.
 MAX_DOCX_EXPANDED_BYTES = 100 * 1024 * 1024
 #: Entries in the archive; a Word document has a few dozen, and one per embedded image.
 MAX_DOCX_ENTRIES = 10_000
@@ -46,7 +46,7 @@ MAX_DOCX_ENTRIES = 10_000
 #: thousands of times 150 to 300 to 1, and deflate at its most (a zip bomb) about 1,000 to 1.
 MAX_DOCX_COMPRESSION_RATIO = 100
 # Up to this size a part may compress as well as it likes (those repetitive documents stay below it); a
-# bomb of empty paragraphs is stopped after about a second of parsing instead of the cap's 40.
+# bomb of empty paragraphs is stopped after under a second of parsing, instead of some 20 s at the cap.
 _RATIO_CHECKED_AFTER = 4 * 1024 * 1024
 # A directory record is 46 bytes with the part's name and extra fields: 256 each is generous.
 _DIRECTORY_BYTES_PER_ENTRY = 256
@@ -241,7 +241,9 @@ _PARAGRAPH_ROLES = frozenset({"paragraph", "in-paragraph", "text", "properties"}
 _BODY, _P, _TBL, _TR, _TC, _SDT, _SDT_CONTENT = (
     f"{_W}body", f"{_W}p", f"{_W}tbl", f"{_W}tr", f"{_W}tc", f"{_W}sdt", f"{_W}sdtContent"
 )  # fmt: skip
-_T, _TAB, _BREAKS, _PPR, _PSTYLE, _VAL = f"{_W}t", f"{_W}tab", {f"{_W}br", f"{_W}cr"}, f"{_W}pPr", f"{_W}pStyle", f"{_W}val"
+_T, _TAB, _BREAKS, _PPR, _PSTYLE, _VAL = (
+    f"{_W}t", f"{_W}tab", {f"{_W}br", f"{_W}cr"}, f"{_W}pPr", f"{_W}pStyle", f"{_W}val"
+)  # fmt: skip
 
 
 class _DocumentReader:

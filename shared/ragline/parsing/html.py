@@ -39,7 +39,7 @@ _RAW_TEXT_END = {name: re.compile(rf"</{name}[\t\n\f\r />]", re.IGNORECASE) for 
 # html.unescape turns a numeric reference's digits into an int, which raises ValueError past 4,300
 # decimal digits (and takes quadratic time up to there): long ones are shortened first.
 _NUMERIC_REFERENCE = re.compile(r"&#(?:([xX])([0-9a-fA-F]++)|([0-9]++))(;?)")
-_MAX_DIGITS = {"x": 6, "": 7}  # one more is past U+10FFFF, which a browser reads as U+FFFD
+_MAX_HEX_DIGITS, _MAX_DECIMAL_DIGITS = 6, 7  # one more is past U+10FFFF, which a browser reads as U+FFFD
 
 
 def parse_html(key: str, data: bytes) -> ParsedDocument:
@@ -139,7 +139,7 @@ def _short_reference(match: re.Match[str]) -> str:
     """A numeric reference without leading zeros, or U+FFFD for one past the last code point."""
     hex_mark, hex_digits, decimal_digits, semicolon = match.groups()
     digits = (hex_digits or decimal_digits).lstrip("0") or "0"
-    if len(digits) > _MAX_DIGITS["x" if hex_mark else ""]:
+    if len(digits) > (_MAX_HEX_DIGITS if hex_mark else _MAX_DECIMAL_DIGITS):
         return "\ufffd"
     return f"&#{hex_mark or ''}{digits}{semicolon}"
 
@@ -185,11 +185,11 @@ class _Extractor:
                 self._pre_depth = max(0, self._pre_depth - 1)
 
     def handle_data(self, data: str) -> None:
+        if self._skip_depth and not self._in_title:
+            return
         data = _unescape(data)
         if self._in_title:
             self._title_parts.append(data)
-        elif self._skip_depth:
-            return
         elif self._heading is not None:
             self._heading[1].append(data)
         else:
