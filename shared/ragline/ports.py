@@ -78,9 +78,8 @@ class Registry(Protocol):
 
     def get(self, doc_id: str) -> DocumentRecord | None: ...
 
-    def put(self, record: DocumentRecord, lease_owner: str | None = None) -> None:
-        """Write the record; with ``lease_owner``, only while that owner holds the lease
-        (:class:`ragline.errors.LeaseLost` otherwise)."""
+    def put(self, record: DocumentRecord, lease_owner: str) -> None:
+        """Write the record while ``lease_owner`` holds the lease (:class:`ragline.errors.LeaseLost` otherwise)."""
         ...
 
     def acquire(self, doc_id: str, owner: str, until_ms: int, now_ms: int) -> bool:

@@ -50,126 +50,101 @@ class DynamoRegistry:
         values["chunk_count"] = int(item.get("chunk_count", 0))
         return DocumentRecord(**values)
 
-    def put(self, record: DocumentRecord, lease_owner: str | None = None) -> None:
-        """Write the record's fields, keeping the lease and pending work; with ``lease_owner``, only while
-        that owner holds the document's lease (else :class:`LeaseLost`)."""
+    def put(self, record: DocumentRecord, lease_owner: str) -> None:
+        """Write the record's fields, keeping the lease and pending work, while ``lease_owner`` holds the
+        document's lease (else :class:`LeaseLost`)."""
         values: dict[str, Any] = dataclasses.asdict(record)
         values["roles"] = list(record.roles)  # lists, not string sets: DynamoDB refuses empty sets
         values["writers"] = list(record.writers)
-        names = {f"#{name}": name for name in _WRITTEN}
-        params: dict[str, Any] = {
-            "Key": {"doc_id": record.doc_id},
-            "UpdateExpression": "SET " + ", ".join(f"#{name} = :field_{name}" for name in _WRITTEN),
-            "ExpressionAttributeNames": names,
-            "ExpressionAttributeValues": {f":field_{name}": values[name] for name in _WRITTEN},
-        }
-        if lease_owner is not None:
-            params["ConditionExpression"] = "lease_owner = :lease_owner"
-            params["ExpressionAttributeValues"][":lease_owner"] = lease_owner
-        try:
-            self._table.update_item(**params)
-        except ClientError as error:
-            if _failed_condition(error):
-                raise LeaseLost(f"the lease on document {record.doc_id} is no longer {lease_owner}'s") from None
-            raise
+        written = self._update(
+            record.doc_id,
+            "lease_owner = :lease_owner",
+            UpdateExpression="SET " + ", ".join(f"#{name} = :field_{name}" for name in _WRITTEN),
+            ExpressionAttributeNames={f"#{name}": name for name in _WRITTEN},
+            ExpressionAttributeValues={
+                **{f":field_{name}": values[name] for name in _WRITTEN},
+                ":lease_owner": lease_owner,
+            },
+        )
+        if written is None:
+            raise LeaseLost(f"the lease on document {record.doc_id} is no longer {lease_owner}'s")
 
     # -- the lease ---------------------------------------------------------------------------------
 
     def acquire(self, doc_id: str, owner: str, until_ms: int, now_ms: int) -> bool:
         """Take the document's lease until ``until_ms``, if it is free, expired or already ``owner``'s (a
         redelivered message taking back the lease its killed first attempt left)."""
-        try:
-            self._table.update_item(
-                Key={"doc_id": doc_id},
-                UpdateExpression="SET lease_owner = :owner, lease_until = :until",
-                ConditionExpression="attribute_not_exists(lease_until) OR lease_until < :now OR lease_owner = :owner",
-                ExpressionAttributeValues={":owner": owner, ":until": until_ms, ":now": now_ms},
-            )
-        except ClientError as error:
-            if _failed_condition(error):
-                return False
-            raise
-        return True
+        return self._update(
+            doc_id,
+            "attribute_not_exists(lease_until) OR lease_until < :now OR lease_owner = :owner",
+            UpdateExpression="SET lease_owner = :owner, lease_until = :until",
+            ExpressionAttributeValues={":owner": owner, ":until": until_ms, ":now": now_ms},
+        ) is not None
 
     def hand_over(self, doc_id: str, work: Work, now_ms: int) -> bool:
         """Leave ``work`` to the lease's live holder, who does it before releasing; False when no lease is
         live (the caller takes the lease itself)."""
-        sets = ["pending = :true"] + (["pending_full = :true"] if work.full else [])
+        sets = "SET pending = :true" + (", pending_full = :true" if work.full else "")
         values: dict[str, Any] = {":true": True, ":now": now_ms}
         live = "attribute_exists(lease_until) AND lease_until >= :now"
-        if work.sequencer:
-            try:
-                self._table.update_item(
-                    Key={"doc_id": doc_id},
-                    UpdateExpression="SET " + ", ".join([*sets, "pending_sequencer = :sequencer"]),
-                    ConditionExpression=f"{live} AND (attribute_not_exists(pending_sequencer) OR pending_sequencer < :sequencer)",
-                    ExpressionAttributeValues={**values, ":sequencer": work.sequencer},
-                )
-                return True
-            except ClientError as error:
-                if not _failed_condition(error):
-                    raise
-            # Either no live lease, or a newer sequencer is pending already: only the first is a refusal.
-        try:
-            self._table.update_item(
-                Key={"doc_id": doc_id},
-                UpdateExpression="SET " + ", ".join(sets),
-                ConditionExpression=live,
-                ExpressionAttributeValues=values,
-            )
-        except ClientError as error:
-            if _failed_condition(error):
-                return False
-            raise
-        return True
+        newer = "(attribute_not_exists(pending_sequencer) OR pending_sequencer < :sequencer)"
+        if work.sequencer and self._update(
+            doc_id,
+            f"{live} AND {newer}",
+            UpdateExpression=f"{sets}, pending_sequencer = :sequencer",
+            ExpressionAttributeValues={**values, ":sequencer": work.sequencer},
+        ) is not None:
+            return True
+        # Either no live lease, or a newer sequencer is pending already: only the first is a refusal.
+        return self._update(doc_id, live, UpdateExpression=sets, ExpressionAttributeValues=values) is not None
 
     def take_pending(self, doc_id: str, owner: str) -> Work | None:
         """Clear and return the work handed to ``owner`` (None when there is none)."""
-        try:
-            response = self._table.update_item(
-                Key={"doc_id": doc_id},
-                UpdateExpression="REMOVE pending, pending_full, pending_sequencer",
-                ConditionExpression="lease_owner = :owner",
-                ExpressionAttributeValues={":owner": owner},
-                ReturnValues="UPDATED_OLD",
-            )
-        except ClientError as error:
-            if _failed_condition(error):
-                raise LeaseLost(f"the lease on document {doc_id} is no longer {owner}'s") from None
-            raise
-        old = response.get("Attributes", {})
+        old = self._update(
+            doc_id,
+            "lease_owner = :owner",
+            UpdateExpression="REMOVE pending, pending_full, pending_sequencer",
+            ExpressionAttributeValues={":owner": owner},
+            ReturnValues="UPDATED_OLD",
+        )
+        if old is None:
+            raise LeaseLost(f"the lease on document {doc_id} is no longer {owner}'s")
         if not old.get("pending"):
             return None
         return Work(full=bool(old.get("pending_full")), sequencer=str(old.get("pending_sequencer", "")))
 
     def release(self, doc_id: str, owner: str) -> bool:
         """Give the lease up, unless work was handed over meanwhile: then False, and the owner goes on."""
-        try:
-            self._table.update_item(
-                Key={"doc_id": doc_id},
-                UpdateExpression="REMOVE lease_owner, lease_until",
-                ConditionExpression="lease_owner = :owner AND attribute_not_exists(pending)",
-                ExpressionAttributeValues={":owner": owner},
-            )
-        except ClientError as error:
-            if not _failed_condition(error):
-                raise
+        released = self._update(
+            doc_id,
+            "lease_owner = :owner AND attribute_not_exists(pending)",
+            UpdateExpression="REMOVE lease_owner, lease_until",
+            ExpressionAttributeValues={":owner": owner},
+        )
+        if released is None:
             self._still_held(doc_id, owner)
             return False
         return True
 
     def abandon(self, doc_id: str, owner: str) -> None:
         """Give the lease up after a failure, keeping any pending work for whoever takes the lease next."""
+        self._update(
+            doc_id,
+            "lease_owner = :owner",
+            UpdateExpression="REMOVE lease_owner, lease_until",
+            ExpressionAttributeValues={":owner": owner},
+        )
+
+    def _update(self, doc_id: str, condition: str, **params: Any) -> dict[str, Any] | None:
+        """One ``UpdateItem`` under ``condition``: the attributes it returns ({} unless asked for), or None
+        when the condition does not hold."""
         try:
-            self._table.update_item(
-                Key={"doc_id": doc_id},
-                UpdateExpression="REMOVE lease_owner, lease_until",
-                ConditionExpression="lease_owner = :owner",
-                ExpressionAttributeValues={":owner": owner},
-            )
+            response = self._table.update_item(Key={"doc_id": doc_id}, ConditionExpression=condition, **params)
         except ClientError as error:
-            if not _failed_condition(error):
-                raise
+            if _failed_condition(error):
+                return None
+            raise
+        return dict(response.get("Attributes", {}))
 
     def _still_held(self, doc_id: str, owner: str) -> None:
         item = self._table.get_item(Key={"doc_id": doc_id}, ConsistentRead=True).get("Item") or {}
