@@ -136,14 +136,16 @@ class DocumentsService:
                 "sidecar_conflict",
                 f"the roles of this key are set by {sidecar_key(request.key)}; change or delete it, then upload",
             )
-        metadata = {"roles": ",".join(request.roles), OWNER_METADATA: owner}
+        metadata = {"roles": ",".join(request.roles)}
+        if owner:
+            metadata[OWNER_METADATA] = owner
         if writers:
             metadata[WRITERS_METADATA] = ",".join(writers)
         etag = state.head.etag if state.head else None
         url = self.signer.presign_put(
             self.settings.bucket, request.key, metadata, request.size, etag, UPLOAD_URL_SECONDS
         )
-        headers = {f"x-amz-meta-{name}": value for name, value in metadata.items() if value}
+        headers = {f"x-amz-meta-{name}": value for name, value in metadata.items()}
         headers["Content-Length"] = str(request.size)
         # Bound to what was checked (S3 conditional writes): the URL replaces only the object seen here, or
         # creates the key only if it is still free, so nobody's later upload is overwritten unseen.

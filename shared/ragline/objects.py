@@ -113,7 +113,7 @@ class S3UploadSigner:
         params: dict[str, Any] = {
             "Bucket": bucket,
             "Key": key,
-            "Metadata": {name: value for name, value in metadata.items() if value},
+            "Metadata": metadata,
             "ContentLength": size,
         }
         if if_match is None:
