@@ -31,12 +31,19 @@ def readable_size(size: int) -> str:
     return f"{size} bytes"
 
 
+def refuse_oversized(stored: StoredObject, settings: Settings) -> None:
+    """:class:`UnparseableDocument` when the object is over ``RAGLINE_MAX_OBJECT_BYTES``: its whole size where
+    S3 said it (a HEAD, or a read cut short), else the bytes at hand."""
+    size = stored.size if stored.size is not None else len(stored.data)
+    limit = settings.max_object_bytes
+    if max(size, len(stored.data)) > limit:
+        raise UnparseableDocument(f"file is {readable_size(size)}, over the limit of {readable_size(limit)}")
+
+
 def chunks_of(stored: StoredObject, doc_id: str, roles: tuple[str, ...], settings: Settings) -> list[Chunk]:
     """The chunks of an object's current version. Raises :class:`UnparseableDocument` with a reason a
     person understands when it cannot be parsed."""
-    limit = settings.max_object_bytes
-    if len(stored.data) > limit:
-        raise UnparseableDocument(f"file is {readable_size(len(stored.data))}, over the limit of {readable_size(limit)}")
+    refuse_oversized(stored, settings)
     try:
         parsed = parse_document(stored.key, stored.data)
         drafts = chunk(parsed, settings.chunking, settings.chunk_tokens, settings.chunk_overlap, settings.parent_tokens)

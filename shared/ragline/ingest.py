@@ -37,7 +37,7 @@ from ragline.access import (
 )
 from ragline.errors import TransientError, UnparseableDocument
 from ragline.ids import document_id
-from ragline.indexing import chunks_of, index_chunks, readable_size
+from ragline.indexing import chunks_of, index_chunks, refuse_oversized
 from ragline.models import DocumentRecord, StoredObject, Work
 from ragline.ports import Embedder, ObjectStore, Registry, VectorStore
 from ragline.settings import Settings
@@ -229,17 +229,13 @@ class Ingestor:
         return "indexed"
 
     def _read_bounded(self, head: StoredObject) -> StoredObject:
-        """The object's bytes, never more than the size limit (checked before reading, and while reading:
-        the object may have been replaced by a larger one since the HEAD)."""
-        limit = self.settings.max_object_bytes
-        if head.size is not None and head.size > limit:
-            raise UnparseableDocument(f"file is {readable_size(head.size)}, over the limit of {readable_size(limit)}")
-        stored = self.objects.get(head.bucket, head.key, max_bytes=limit + 1)
+        """The object's bytes, never more than one past the size limit: checked on the HEAD before reading,
+        and again on what was read (the object may have grown since the HEAD)."""
+        refuse_oversized(head, self.settings)
+        stored = self.objects.get(head.bucket, head.key, max_bytes=self.settings.max_object_bytes + 1)
         if stored is None:
             raise DocumentNotReady(f"{head.key} was deleted while being read; its removal event follows")
-        if len(stored.data) > limit or (stored.size is not None and stored.size > limit):
-            size = stored.size if stored.size is not None else len(stored.data)
-            raise UnparseableDocument(f"file is {readable_size(size)}, over the limit of {readable_size(limit)}")
+        refuse_oversized(stored, self.settings)
         return stored
 
     def _roles_of(self, stored: StoredObject) -> tuple[str, ...]:
