@@ -144,6 +144,32 @@ def conditions(before: dict[str, Any]) -> dict[str, Any]:
 # -- numbers and tables -------------------------------------------------------------------------------
 
 
+def set_environment(values: dict[str, str], remove: Sequence[str] = ()) -> dict[str, str | None]:
+    """Set ``values`` and unset ``remove`` in the environment; returns what was there, for
+    :func:`restore_environment`."""
+    saved = {name: os.environ.get(name) for name in (*values, *remove)}
+    os.environ.update(values)
+    for name in remove:
+        os.environ.pop(name, None)
+    return saved
+
+
+def restore_environment(saved: dict[str, str | None]) -> None:
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
+def use_local_stack_defaults(embedder: str | None = None) -> dict[str, str | None]:
+    """The environment a DevStack benchmark runs in: moto (not LocalStack), quiet logs, the given embedder."""
+    values = {"POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING")}
+    if embedder:
+        values["RAGLINE_EMBEDDER"] = embedder
+    return set_environment(values, remove=("LOCALSTACK_URL",))
+
+
 def percentile(values: Sequence[float], p: float) -> float:
     """The p-th percentile (0..100) by linear interpolation, as numpy's default."""
     if not values:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import shutil
 import sys
 import tempfile
@@ -71,18 +70,11 @@ class _Timed:
 
 @contextlib.contextmanager
 def _environment(values: dict[str, str], remove: tuple[str, ...]) -> Iterator[None]:
-    saved = {name: os.environ.get(name) for name in (*values, *remove)}
-    os.environ.update(values)
-    for name in remove:
-        os.environ.pop(name, None)
+    saved = _bench.set_environment(values, remove)
     try:
         yield
     finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+        _bench.restore_environment(saved)
 
 
 def make_corpus(docs: int, pages: int, seed: int = 3) -> list[tuple[str, bytes]]:

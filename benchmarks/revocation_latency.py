@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import string
 import sys
 import tempfile
@@ -232,11 +231,7 @@ def run(
     from ragline.local.client import StackClient
     from ragline.local.stack import DevStack
 
-    saved = {name: os.environ.get(name) for name in ("RAGLINE_EMBEDDER", "LOCALSTACK_URL", "POWERTOOLS_LOG_LEVEL")}
-    if embedder:
-        os.environ["RAGLINE_EMBEDDER"] = embedder
-    os.environ.pop("LOCALSTACK_URL", None)  # the local defaults: moto
-    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+    saved = _bench.use_local_stack_defaults(embedder)
     prose = _bench.Prose(seed=13)
     home = Path(tempfile.mkdtemp(prefix="ragline-revoke-home-"))
     stack = DevStack(home)
@@ -318,11 +313,7 @@ def run(
         samples = [_sample(clock, **raw) for raw in measured]
     finally:
         stack.stop()
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+        _bench.restore_environment(saved)
 
     for kind in KINDS:
         mine = [s for s in samples if s["kind"] == kind]

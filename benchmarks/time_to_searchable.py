@@ -16,7 +16,6 @@ Target: median under 2 s for one page.
 from __future__ import annotations
 
 import argparse
-import os
 import string
 import sys
 import tempfile
@@ -81,11 +80,7 @@ def run(pages_list: list[int], runs: int, poll_ms: float = 50.0, embedder: str |
     from ragline.local.client import StackClient
     from ragline.local.stack import DevStack
 
-    saved = {name: os.environ.get(name) for name in ("RAGLINE_EMBEDDER", "LOCALSTACK_URL", "POWERTOOLS_LOG_LEVEL")}
-    if embedder:
-        os.environ["RAGLINE_EMBEDDER"] = embedder
-    os.environ.pop("LOCALSTACK_URL", None)  # the local defaults: moto
-    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+    saved = _bench.use_local_stack_defaults(embedder)
     prose = _bench.Prose(seed=11)
     home = Path(tempfile.mkdtemp(prefix="ragline-tts-home-"))
     stack = DevStack(home)
@@ -124,11 +119,7 @@ def run(pages_list: list[int], runs: int, poll_ms: float = 50.0, embedder: str |
             }
     finally:
         stack.stop()
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+        _bench.restore_environment(saved)
     one = results["sizes"].get("1")
     if one:
         results["target"] = {
