@@ -106,18 +106,20 @@ def _pieces(sections: Iterable[Section], max_tokens: int) -> Iterator[_Piece]:
                 yield _Piece(paragraph, size, index, section.page, whole=True)
             else:
                 for sentence in split_sentences(paragraph):
-                    for text, tokens in _fit(sentence, max_tokens):
+                    # The common case inline: a generator per sentence costs more than the sentence itself
+                    # when a paragraph is thousands of one-word sentences.
+                    size = _fitting_size(sentence, max_tokens)
+                    if size is not None:
+                        yield _Piece(sentence, size, index, section.page)
+                        continue
+                    for text, tokens in _windows(sentence, max_tokens):
                         yield _Piece(text, tokens, index, section.page)
             index += 1
 
 
-def _fit(sentence: str, max_tokens: int) -> Iterator[tuple[str, int]]:
-    """``sentence`` itself if it fits, else windows of whole words (a word too long is cut between tokens),
+def _windows(sentence: str, max_tokens: int) -> Iterator[tuple[str, int]]:
+    """A sentence over the budgets as windows of whole words (a word too long is cut between tokens),
     each with its token count."""
-    size = _fitting_size(sentence, max_tokens)
-    if size is not None:
-        yield sentence, size
-        return
     parts: list[str] = []
     used = chars = 0
     for atom in _atoms(sentence, max_tokens):
