@@ -157,6 +157,11 @@ class UploadRequest:
             writers=None if writers is None else (validate_roles(writers, "writers") if writers != [] else ()),
         )
 
+    @property
+    def roles_metadata(self) -> str:
+        """The value of ``x-amz-meta-roles``: the roles, comma-separated."""
+        return ",".join(self.roles)
+
 
 def source_json(number: int, hit: SearchHit) -> dict[str, Any]:
     """A citation or retrieval result: the source's number in the answer and where the text came from."""

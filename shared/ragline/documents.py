@@ -136,7 +136,7 @@ class DocumentsService:
                 "sidecar_conflict",
                 f"the roles of this key are set by {sidecar_key(request.key)}; change or delete it, then upload",
             )
-        metadata = {"roles": ",".join(request.roles)}
+        metadata = {"roles": request.roles_metadata}
         if owner:
             metadata[OWNER_METADATA] = owner
         if writers:
