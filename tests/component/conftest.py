@@ -12,11 +12,13 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from ragline.ids import document_id
 from ragline.local.gateway import match_route, rest_proxy_event
 from ragline.local.lambda_runtime import LocalFunction
 from ragline.local.provision import Resources, provision
 from ragline.local.s3_events import install_sequencers
 from ragline.local.worker import sqs_lambda_event
+from ragline.models import DocumentRecord
 from ragline.settings import Settings
 
 
@@ -28,6 +30,14 @@ class ComponentStack:
     sqs: Any
     ingest: LocalFunction
     query: LocalFunction
+
+    def ingestor(self) -> Any:
+        """The ingest function's :class:`ragline.ingest.Ingestor` (built on first use, as on Lambda)."""
+        return self.ingest.module.ingestor()
+
+    def record(self, key: str) -> DocumentRecord | None:
+        """The registry's record of the document at ``key``."""
+        return self.ingestor().registry.get(document_id(self.settings.bucket, key))
 
     def put(self, key: str, body: bytes | str, roles: list[str] | None = None) -> dict:
         data = body.encode() if isinstance(body, str) else body

@@ -4,17 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from ragline.ids import document_id
 from ragline.local.lambda_runtime import LambdaContext
 from ragline.local.worker import sqs_lambda_event
-
-
-def _ingestor(stack):
-    return stack.ingest.module.ingestor()
-
-
-def _record(stack, key):
-    return _ingestor(stack).registry.get(document_id(stack.settings.bucket, key))
 
 
 class RecordingFakeObjectStore:
@@ -34,7 +25,7 @@ class RecordingFakeObjectStore:
 
 def test_an_object_over_the_limit_is_failed_without_reading_it(stack):
     stack.drain()
-    ingestor = _ingestor(stack)
+    ingestor = stack.ingestor()
     ingestor.settings = dataclasses.replace(ingestor.settings, max_object_bytes=1024)
     spy = RecordingFakeObjectStore(ingestor.objects)
     ingestor.objects = spy
@@ -43,11 +34,11 @@ def test_an_object_over_the_limit_is_failed_without_reading_it(stack):
 
     assert stack.drain() == {"batchItemFailures": []}
 
-    big = _record(stack, "big.txt")
+    big = stack.record("big.txt")
     assert (big.status, big.error) == ("failed", "file is 39.1 KB, over the limit of 1.0 KB")
     assert not any(key == "big.txt" for key, _ in spy.reads)  # refused on its HEAD
     assert all(limit is not None for _, limit in spy.reads)  # every read is bounded
-    assert _record(stack, "small.txt").status == "indexed"
+    assert stack.record("small.txt").status == "indexed"
 
 
 def test_an_empty_object_fails_as_empty_not_as_an_error(stack):
@@ -57,13 +48,13 @@ def test_an_empty_object_fails_as_empty_not_as_an_error(stack):
 
     assert stack.drain() == {"batchItemFailures": []}
 
-    record = _record(stack, "empty.md")
+    record = stack.record("empty.md")
     assert record.status == "failed" and record.error
 
 
 def test_a_document_with_too_many_chunks_is_failed_with_the_reason(stack):
     stack.drain()
-    ingestor = _ingestor(stack)
+    ingestor = stack.ingestor()
     ingestor.settings = dataclasses.replace(ingestor.settings, max_chunks=3, chunk_tokens=20, chunk_overlap=0)
     text = "\n\n".join(f"Paragraph {n} says something about topic {n} in a few more words." for n in range(40))
     stack.put("long.md", text, roles=["staff"])
@@ -71,10 +62,10 @@ def test_a_document_with_too_many_chunks_is_failed_with_the_reason(stack):
 
     assert stack.drain() == {"batchItemFailures": []}
 
-    record = _record(stack, "long.md")
+    record = stack.record("long.md")
     assert record.status == "failed" and "over the limit of 3 (RAGLINE_MAX_CHUNKS)" in record.error
     assert ingestor.store.count(record.doc_id) == 0
-    assert _record(stack, "short.md").status == "indexed"
+    assert stack.record("short.md").status == "indexed"
 
 
 def test_records_are_left_for_redelivery_when_the_invocation_runs_out_of_time(stack):
@@ -83,12 +74,12 @@ def test_records_are_left_for_redelivery_when_the_invocation_runs_out_of_time(st
     stack.put("b.md", "# B\n\nAbout bananas.", roles=["staff"])
     messages = stack.receive()
     event = sqs_lambda_event(messages, stack.resources.queue_arn, stack.settings.region)
-    reserve = _ingestor(stack).settings.ingest_reserve_seconds
+    reserve = stack.ingestor().settings.ingest_reserve_seconds
 
     almost_over = LambdaContext(function_name="ragline-ingest", timeout_seconds=reserve - 1)
     response = stack.ingest.module.lambda_handler(event, almost_over)
 
     assert {item["itemIdentifier"] for item in response["batchItemFailures"]} == {m["MessageId"] for m in messages}
-    assert _record(stack, "a.md") is None and _record(stack, "b.md") is None
+    assert stack.record("a.md") is None and stack.record("b.md") is None
     assert stack.deliver(messages) == {"batchItemFailures": []}  # with time, the redelivery does them
-    assert _record(stack, "a.md").status == _record(stack, "b.md").status == "indexed"
+    assert stack.record("a.md").status == stack.record("b.md").status == "indexed"

@@ -21,7 +21,6 @@ from botocore.exceptions import ClientError
 from ragline.embedders.bedrock import BedrockEmbedder
 from ragline.embedders.hashing import HashEmbedder
 from ragline.errors import TransientError
-from ragline.ids import document_id
 from ragline.local.provision import MAX_RECEIVES
 from ragline.local.redrive import redrive
 
@@ -90,21 +89,13 @@ class FailingFakeStore:
 # -- helpers ----------------------------------------------------------------------------------------
 
 
-def _ingestor(stack):
-    return stack.ingest.module.ingestor()
-
-
-def _record(stack, key):
-    return _ingestor(stack).registry.get(document_id(stack.settings.bucket, key))
-
-
 def _throttled_embedder(stack, failures: float, max_retries: int = 6) -> tuple[ThrottlingFakeBedrockClient, list[float]]:
     """Makes the ingest function embed through Bedrock with a throttling fake client; returns it and the
     delays the embedder slept."""
-    dimension = _ingestor(stack).store.dimension
+    dimension = stack.ingestor().store.dimension
     client = ThrottlingFakeBedrockClient(dimension, failures)
     delays: list[float] = []
-    _ingestor(stack).embedder = BedrockEmbedder(
+    stack.ingestor().embedder = BedrockEmbedder(
         client, model_id=COHERE, dimensions=dimension, concurrency=1, max_retries=max_retries,
         base_delay=0.2, sleep=delays.append,
     )
@@ -125,7 +116,7 @@ def _dlq(stack) -> list[dict]:
 
 
 def _searchable(stack, text: str, roles=frozenset({"staff"})) -> set[str]:
-    return {hit.chunk.text for hit in _ingestor(stack).store.bm25_search(text, roles, 10)}
+    return {hit.chunk.text for hit in stack.ingestor().store.bm25_search(text, roles, 10)}
 
 
 @pytest.fixture
@@ -147,8 +138,8 @@ def test_throttling_twice_is_retried_with_backoff_and_the_document_is_indexed(st
     assert client.calls == 3
     assert len(delays) == 2
     assert 0 <= delays[0] <= 0.2 and 0 <= delays[1] <= 0.4  # full jitter under base * 2**retry
-    record = _record(stack, "policies/travel.md")
-    assert record.status == "indexed" and record.chunk_count == _ingestor(stack).store.count(record.doc_id) >= 1
+    record = stack.record("policies/travel.md")
+    assert record.status == "indexed" and record.chunk_count == stack.ingestor().store.count(record.doc_id) >= 1
     assert not _one_message(stack, visibility=0)  # the message was deleted
 
 
@@ -161,8 +152,8 @@ def _bedrock_throttles_for_ever(stack):
 
 
 def _opensearch_answers_503(stack):
-    store = FailingFakeStore(_ingestor(stack).store, failures=math.inf)
-    _ingestor(stack).store = store
+    store = FailingFakeStore(stack.ingestor().store, failures=math.inf)
+    stack.ingestor().store = store
     return lambda: store.calls == 1
 
 
@@ -170,7 +161,7 @@ def _opensearch_answers_503(stack):
 def test_a_transient_failure_past_its_retries_is_a_batch_item_failure_and_leaves_the_old_version(stack, fault):
     stack.put("policies/travel.md", OLD, roles=["staff"])
     assert stack.drain() == {"batchItemFailures": []}
-    old = _record(stack, "policies/travel.md")
+    old = stack.record("policies/travel.md")
 
     tried_as_configured = fault(stack)
     stack.put("policies/travel.md", NEW, roles=["staff"])
@@ -179,7 +170,7 @@ def test_a_transient_failure_past_its_retries_is_a_batch_item_failure_and_leaves
 
     assert response == {"batchItemFailures": [{"itemIdentifier": message["MessageId"]}]}
     assert tried_as_configured()
-    record = _record(stack, "policies/travel.md")
+    record = stack.record("policies/travel.md")
     assert record == old  # the registry still describes the old version, indexed
     assert any("180 euros" in text for text in _searchable(stack, "hotels euros night"))
     assert not any("220 euros" in text for text in _searchable(stack, "hotels euros business"))
@@ -192,7 +183,7 @@ def test_a_new_document_that_fails_is_not_registered_as_indexed(stack):
     response = stack.drain()
 
     assert len(response["batchItemFailures"]) == 1
-    record = _record(stack, "policies/travel.md")
+    record = stack.record("policies/travel.md")
     assert record is None or record.status != "indexed"
     assert not _searchable(stack, "hotels euros")
 
@@ -203,14 +194,14 @@ def test_a_new_document_that_fails_is_not_registered_as_indexed(stack):
 def test_redelivery_after_a_half_done_failure_indexes_the_document_once(stack):
     stack.put("control/travel.md", NEW, roles=["staff"])
     assert stack.drain() == {"batchItemFailures": []}
-    single = _record(stack, "control/travel.md").chunk_count
+    single = stack.record("control/travel.md").chunk_count
 
-    store = FailingFakeStore(_ingestor(stack).store, failures=1, half_done=True)
-    _ingestor(stack).store = store
+    store = FailingFakeStore(stack.ingestor().store, failures=1, half_done=True)
+    stack.ingestor().store = store
     stack.put("policies/travel.md", NEW, roles=["staff"])
     [message] = stack.receive()
     assert stack.deliver([message])["batchItemFailures"] == [{"itemIdentifier": message["MessageId"]}]
-    assert _record(stack, "policies/travel.md") is None
+    assert stack.record("policies/travel.md") is None
 
     # SQS hands the message out again once its visibility timeout has passed.
     stack.sqs.change_message_visibility(
@@ -220,7 +211,7 @@ def test_redelivery_after_a_half_done_failure_indexes_the_document_once(stack):
     assert again["MessageId"] == message["MessageId"] and again["Attributes"]["ApproximateReceiveCount"] == "2"
     assert stack.deliver([again]) == {"batchItemFailures": []}
 
-    record = _record(stack, "policies/travel.md")
+    record = stack.record("policies/travel.md")
     assert record.status == "indexed" and record.chunk_count == single
     ids = store.chunk_ids(record.doc_id)
     assert len(ids) == len(set(ids)) == single == store.count(record.doc_id)
@@ -247,7 +238,7 @@ def test_a_message_failing_every_receive_lands_in_the_dlq_and_redrive_brings_it_
     assert _one_message(stack, visibility=0) == []  # the next receive moves it to the dead-letter queue
     [dead] = _dlq(stack)
     assert unquote_plus(json.loads(dead["Body"])["Records"][0]["s3"]["object"]["key"]) == "policies/travel.md"
-    assert _record(stack, "policies/travel.md") is None
+    assert stack.record("policies/travel.md") is None
 
     assert redrive(stack.sqs, stack.resources.dead_letter_queue_url, stack.resources.queue_url, dry_run=True) == 1
     assert len(_dlq(stack)) == 1  # a dry run moves nothing and leaves the message visible
@@ -260,7 +251,7 @@ def test_a_message_failing_every_receive_lands_in_the_dlq_and_redrive_brings_it_
     [replayed] = stack.receive()
     assert replayed["Body"] == dead["Body"] and replayed["Attributes"]["ApproximateReceiveCount"] == "1"
     assert stack.deliver([replayed]) == {"batchItemFailures": []}
-    record = _record(stack, "policies/travel.md")
+    record = stack.record("policies/travel.md")
     assert record.status == "indexed" and record.chunk_count >= 1
     assert any("220 euros" in text for text in _searchable(stack, "hotels euros business"))
 

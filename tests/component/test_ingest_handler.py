@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import json
 
-from ragline.ids import document_id
 from ragline.ingest import ObjectEvent
 from tests.conftest import load_event
 from tests.fixtures.documents import make_pdf
@@ -22,10 +21,6 @@ The work was led by Dr. Kenji Mori in the Boulder laboratory.
 """
 
 
-def _record(stack, key):
-    return stack.ingest.module.ingestor().registry.get(document_id(stack.settings.bucket, key))
-
-
 def _store(stack):
     return stack.ingest.module.ingestor().store
 
@@ -36,7 +31,7 @@ def test_upload_is_indexed_with_its_roles_and_chunks(stack):
     response = stack.drain()
 
     assert response == {"batchItemFailures": []}
-    record = _record(stack, "research/report.md")
+    record = stack.record("research/report.md")
     assert record.status == "indexed"
     assert record.roles == ("research",)
     assert record.title == "Cathode report"
@@ -49,7 +44,7 @@ def test_upload_is_indexed_with_its_roles_and_chunks(stack):
 def test_overwrite_replaces_every_chunk_of_the_old_version(stack):
     stack.put("notes.txt", "Old budget figure: 100 dollars.\n\nSecond old paragraph.", roles=["staff"])
     stack.drain()
-    doc_id = _record(stack, "notes.txt").doc_id
+    doc_id = stack.record("notes.txt").doc_id
     old_ids = set(_store(stack).chunk_ids(doc_id))
 
     stack.put("notes.txt", "New budget figure: 250 dollars.", roles=["staff"])
@@ -58,7 +53,7 @@ def test_overwrite_replaces_every_chunk_of_the_old_version(stack):
     new_ids = set(_store(stack).chunk_ids(doc_id))
     assert new_ids and not (new_ids & old_ids)
     assert not _store(stack).bm25_search("old paragraph", frozenset({"staff"}), 10)
-    assert _record(stack, "notes.txt").chunk_count == len(new_ids)
+    assert stack.record("notes.txt").chunk_count == len(new_ids)
 
 
 def test_delete_removes_all_chunks_and_marks_the_document_deleted(stack):
@@ -68,7 +63,7 @@ def test_delete_removes_all_chunks_and_marks_the_document_deleted(stack):
 
     stack.drain()
 
-    record = _record(stack, "notes.txt")
+    record = stack.record("notes.txt")
     assert record.status == "deleted"
     assert _store(stack).count(record.doc_id) == 0
 
@@ -81,11 +76,11 @@ def test_a_corrupt_pdf_fails_alone_while_the_rest_of_its_batch_is_indexed(stack)
     response = stack.drain()
 
     assert response == {"batchItemFailures": []}  # a bad document is not a retryable failure
-    broken = _record(stack, "broken.pdf")
+    broken = stack.record("broken.pdf")
     assert broken.status == "failed"
     assert "PDF" in broken.error
-    assert _record(stack, "good-1.md").status == "indexed"
-    pdf = _record(stack, "good-2.pdf")
+    assert stack.record("good-1.md").status == "indexed"
+    pdf = stack.record("good-2.pdf")
     assert pdf.status == "indexed"
     pages = {hit.chunk.page for hit in _store(stack).bm25_search("lithium", frozenset({"research"}), 5)}
     assert pages == {2}
@@ -95,7 +90,7 @@ def test_a_document_without_roles_is_indexed_but_visible_to_nobody(stack):
     stack.put("orphan.md", "# Orphan\n\nSecret merger plans with Contoso.")
     stack.drain()
 
-    record = _record(stack, "orphan.md")
+    record = stack.record("orphan.md")
     assert record.status == "indexed" and record.roles == ()
     for roles in ({"everyone"}, {"admin"}, {"finance", "research"}):
         assert not _store(stack).bm25_search("merger Contoso", frozenset(roles), 10)
@@ -104,7 +99,7 @@ def test_a_document_without_roles_is_indexed_but_visible_to_nobody(stack):
 def test_a_sidecar_changes_roles_without_re_embedding(stack):
     stack.put("plan.md", "# Plan\n\nThe merger closes in June.", roles=["finance"])
     stack.drain()
-    doc_id = _record(stack, "plan.md").doc_id
+    doc_id = stack.record("plan.md").doc_id
     chunk_ids = _store(stack).chunk_ids(doc_id)
     embedder = stack.ingest.module.ingestor().embedder
     calls = []
@@ -117,7 +112,7 @@ def test_a_sidecar_changes_roles_without_re_embedding(stack):
 
     assert calls == []
     assert _store(stack).chunk_ids(doc_id) == chunk_ids
-    assert _record(stack, "plan.md").roles == ("executives",)
+    assert stack.record("plan.md").roles == ("executives",)
     assert not _store(stack).bm25_search("merger", frozenset({"finance"}), 5)
     assert _store(stack).bm25_search("merger", frozenset({"executives"}), 5)
 
@@ -127,7 +122,7 @@ def test_prefix_policy_applies_when_neither_sidecar_nor_metadata_names_roles(sta
     stack.put("public/hello.md", "# Hello\n\nOpen office hours are on Fridays.")
     stack.drain()
 
-    assert _record(stack, "public/hello.md").roles == ("everyone",)
+    assert stack.record("public/hello.md").roles == ("everyone",)
 
 
 def test_a_malformed_message_is_reported_as_a_batch_item_failure(stack):
@@ -138,7 +133,7 @@ def test_a_malformed_message_is_reported_as_a_batch_item_failure(stack):
     response = stack.deliver([*messages, garbage])
 
     assert response["batchItemFailures"] == [{"itemIdentifier": "garbage-1"}]
-    assert _record(stack, "fine.md").status == "indexed"
+    assert stack.record("fine.md").status == "indexed"
 
 
 def test_sample_events_from_the_events_folder(stack):
@@ -151,12 +146,12 @@ def test_sample_events_from_the_events_folder(stack):
 
     assert stack.ingest.invoke(load_event("sqs-s3-test-event.json")) == {"batchItemFailures": []}
     assert stack.ingest.invoke(created) == {"batchItemFailures": []}
-    assert _record(stack, key).status == "indexed"
+    assert stack.record(key).status == "indexed"
 
     stack.delete(key)
     assert stack.ingest.invoke(load_event("sqs-s3-object-removed.json")) == {"batchItemFailures": []}
-    assert _record(stack, key).status == "deleted"
-    assert _store(stack).count(_record(stack, key).doc_id) == 0
+    assert stack.record(key).status == "deleted"
+    assert _store(stack).count(stack.record(key).doc_id) == 0
 
 
 def test_a_sidecar_that_overtakes_its_document_is_applied_at_once(stack):
@@ -168,10 +163,10 @@ def test_a_sidecar_that_overtakes_its_document_is_applied_at_once(stack):
     sidecar_messages = stack.receive()
 
     assert stack.deliver(sidecar_messages) == {"batchItemFailures": []}
-    assert _record(stack, "plan.md").roles == ("executives",)
+    assert stack.record("plan.md").roles == ("executives",)
     assert stack.deliver(document_messages) == {"batchItemFailures": []}
 
-    assert _record(stack, "plan.md").roles == ("executives",)
+    assert stack.record("plan.md").roles == ("executives",)
     assert not _store(stack).bm25_search("merger", frozenset({"everyone"}), 5)
     assert _store(stack).bm25_search("merger", frozenset({"executives"}), 5)
 
@@ -181,13 +176,13 @@ def test_a_broken_sidecar_hides_the_document_until_it_is_fixed(stack):
     stack.drain()
     stack.put("plan.md.metadata.json", b'{"metadataAttributes": {"roles": [null, 1]}}')
     stack.drain()
-    assert _record(stack, "plan.md").status == "failed"
+    assert stack.record("plan.md").status == "failed"
     assert not _store(stack).bm25_search("merger", frozenset({"finance"}), 5)
 
     stack.put("plan.md.metadata.json", json.dumps({"metadataAttributes": {"roles": ["legal"]}}))
     stack.drain()
 
-    record = _record(stack, "plan.md")
+    record = stack.record("plan.md")
     assert (record.status, record.roles, record.error) == ("indexed", ("legal",), "")
     assert _store(stack).bm25_search("merger", frozenset({"legal"}), 5)
 
@@ -195,7 +190,7 @@ def test_a_broken_sidecar_hides_the_document_until_it_is_fixed(stack):
 def test_a_parser_crash_fails_the_document_and_removes_its_old_version(stack, monkeypatch):
     stack.put("deep.md", "# Deep\n\nThe first version mentions zeppelins.", roles=["staff"])
     stack.drain()
-    doc_id = _record(stack, "deep.md").doc_id
+    doc_id = stack.record("deep.md").doc_id
 
     def crashing_parser(key, data):  # fault injection: what a pathological file does to a parser
         raise RecursionError("maximum recursion depth exceeded")
@@ -205,7 +200,7 @@ def test_a_parser_crash_fails_the_document_and_removes_its_old_version(stack, mo
     response = stack.drain()
 
     assert response == {"batchItemFailures": []}  # permanent: no point in redelivering
-    record = _record(stack, "deep.md")
+    record = stack.record("deep.md")
     assert (record.status, record.error) == ("failed", "could not parse the file (RecursionError)")
     assert _store(stack).count(doc_id) == 0  # the old version went with the overwrite
 
@@ -214,7 +209,7 @@ def test_reindexing_the_same_version_with_another_chunk_size_leaves_no_stale_chu
     long_text = "# Notes\n\n" + "\n\n".join(f"Paragraph {n} talks about topic {n} at some length." for n in range(60))
     stack.put("notes.md", long_text, roles=["staff"])
     stack.drain()
-    doc_id = _record(stack, "notes.md").doc_id
+    doc_id = stack.record("notes.md").doc_id
     before = _store(stack).count(doc_id)
 
     ingestor = stack.ingest.module.ingestor()
@@ -222,7 +217,7 @@ def test_reindexing_the_same_version_with_another_chunk_size_leaves_no_stale_chu
     assert ingestor.handle(ObjectEvent("created", stack.settings.bucket, "notes.md")) == "indexed"
 
     after = _store(stack).count(doc_id)
-    assert before > after == _record(stack, "notes.md").chunk_count
+    assert before > after == stack.record("notes.md").chunk_count
 
 
 def test_deleting_an_old_version_keeps_the_current_one_indexed(stack):
@@ -241,6 +236,6 @@ def test_deleting_an_old_version_keeps_the_current_one_indexed(stack):
     assert outcome == "unchanged"  # the current version is the one indexed: nothing to re-embed
     assert calls == []
 
-    record = _record(stack, "notes.md")
+    record = stack.record("notes.md")
     assert record.status == "indexed"
     assert _store(stack).bm25_search("zeppelins", frozenset({"staff"}), 5)
