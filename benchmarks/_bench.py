@@ -286,9 +286,34 @@ transferred trimmed upgraded verified waived widened withdrew"""
 _PLACES = """Northwind Contoso Fabrikam Globex Initech Umbrella Acme Tailspin Litware Adatum Proseware
 Woodgrove Fourth Coffee Wingtip Lucerne Margie Trey Humongous Alpine Blue Yonder Consolidated"""
 
-_PERIODS = ["Q1", "Q2", "Q3", "Q4", "the first half", "the second half", "January", "February", "March", "April",
-            "May", "June", "July", "August", "September", "October", "November", "December", "the fiscal year",
-            "the last twelve months", "the pilot phase", "2024", "2025", "2026", "the spring", "the autumn"]
+_PERIODS = [
+    "Q1",
+    "Q2",
+    "Q3",
+    "Q4",
+    "the first half",
+    "the second half",
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+    "the fiscal year",
+    "the last twelve months",
+    "the pilot phase",
+    "2024",
+    "2025",
+    "2026",
+    "the spring",
+    "the autumn",
+]
 
 _TEMPLATES = [
     "{Org}'s {adj} {noun} {verb} by {pct} in {period}, {reason}.",
@@ -309,10 +334,37 @@ _TEMPLATES = [
     "The {noun} {verb} {adv}; {People} {verb2} the {adj} {noun2} {noun3} {after}.",
 ]
 
-_INTROS = ["According to", "Based on", "As noted in", "Under", "Per", "Following", "Despite", "Given",
-           "Compared with", "Alongside", "Ahead of", "Regarding"]
-_PEOPLE = ["Engineers", "Analysts", "Auditors", "Staff", "Managers", "Researchers", "Technicians", "Operators",
-           "Contractors", "Reviewers", "Partners", "Two teams", "The committee", "The board", "Our vendors"]
+_INTROS = [
+    "According to",
+    "Based on",
+    "As noted in",
+    "Under",
+    "Per",
+    "Following",
+    "Despite",
+    "Given",
+    "Compared with",
+    "Alongside",
+    "Ahead of",
+    "Regarding",
+]
+_PEOPLE = [
+    "Engineers",
+    "Analysts",
+    "Auditors",
+    "Staff",
+    "Managers",
+    "Researchers",
+    "Technicians",
+    "Operators",
+    "Contractors",
+    "Reviewers",
+    "Partners",
+    "Two teams",
+    "The committee",
+    "The board",
+    "Our vendors",
+]
 _LISTS = ["lists", "names", "covers", "tracks", "counts", "flags", "includes", "summarises"]
 _GLUE = {
     "Neither": ["Neither", "Both", "Either", "Only", "Not even"],
@@ -328,19 +380,91 @@ _GLUE = {
 }
 _ASK = ["request", "apply for", "ask for", "book", "renew", "cancel", "transfer", "claim"]
 
-_REASONS = ["driven by {adj} {noun} demand", "mostly because of the {adj} {noun}",
-            "while {noun} {noun2} stayed flat", "despite a {adj} {noun} in {period}",
-            "after the {noun} {noun2} was {verb}", "as the {noun} {noun2} had forecast",
-            "helped by {adj} {noun}", "with {noun} {noun2} unchanged"]
+_REASONS = [
+    "driven by {adj} {noun} demand",
+    "mostly because of the {adj} {noun}",
+    "while {noun} {noun2} stayed flat",
+    "despite a {adj} {noun} in {period}",
+    "after the {noun} {noun2} was {verb}",
+    "as the {noun} {noun2} had forecast",
+    "helped by {adj} {noun}",
+    "with {noun} {noun2} unchanged",
+]
 _PLANS = ["plan", "review", "schedule", "proposal", "rollout", "audit", "report"]
-_UNITS = ["percent", "units", "hours", "days", "weeks", "cycles", "million dollars", "thousand euros", "tonnes",
-          "ms", "GB", "sites", "kWh", "litres", "batches", "tickets", "seats", "licences", "requests", "pallets"]
+_UNITS = [
+    "percent",
+    "units",
+    "hours",
+    "days",
+    "weeks",
+    "cycles",
+    "million dollars",
+    "thousand euros",
+    "tonnes",
+    "ms",
+    "GB",
+    "sites",
+    "kWh",
+    "litres",
+    "batches",
+    "tickets",
+    "seats",
+    "licences",
+    "requests",
+    "pallets",
+]
 _COMPARE = ["above", "below", "close to", "well above", "just under"]
-_ADVERBS = ["sharply", "slightly", "steadily", "unexpectedly", "again", "twice", "early", "late", "quietly",
-            "quickly", "partly", "fully", "briefly", "largely", "mainly", "still", "already", "eventually"]
+_ADVERBS = [
+    "sharply",
+    "slightly",
+    "steadily",
+    "unexpectedly",
+    "again",
+    "twice",
+    "early",
+    "late",
+    "quietly",
+    "quickly",
+    "partly",
+    "fully",
+    "briefly",
+    "largely",
+    "mainly",
+    "still",
+    "already",
+    "eventually",
+]
 
-_SYLLABLES = ["ka", "lo", "mi", "ra", "ven", "tor", "sel", "qui", "dra", "nor", "pel", "zan", "bri", "cos",
-              "tal", "mer", "vio", "gan", "lux", "fen", "dor", "shi", "pra", "kel", "mon", "sta", "rix", "ul"]
+_SYLLABLES = [
+    "ka",
+    "lo",
+    "mi",
+    "ra",
+    "ven",
+    "tor",
+    "sel",
+    "qui",
+    "dra",
+    "nor",
+    "pel",
+    "zan",
+    "bri",
+    "cos",
+    "tal",
+    "mer",
+    "vio",
+    "gan",
+    "lux",
+    "fen",
+    "dor",
+    "shi",
+    "pra",
+    "kel",
+    "mon",
+    "sta",
+    "rix",
+    "ul",
+]
 
 
 def _pseudo_words(rng: random.Random, count: int, suffixes: Sequence[str]) -> list[str]:
@@ -359,7 +483,9 @@ class Prose:
         self.rng = random.Random(seed)
         vocab_rng = random.Random(1234)  # the same vocabulary for every seed
         # Real words first (the frequent ranks), made-up words as the long tail.
-        self.nouns = _NOUNS.split() + _pseudo_words(vocab_rng, tail_nouns, ["ine", "ate", "ion", "er", "ite", "um", "ance"])
+        self.nouns = _NOUNS.split() + _pseudo_words(
+            vocab_rng, tail_nouns, ["ine", "ate", "ion", "er", "ite", "um", "ance"]
+        )
         self.adjectives = _ADJECTIVES.split() + _pseudo_words(vocab_rng, tail_adjectives, ["ic", "al", "ous", "ive"])
         self.verbs = _VERBS.split()
         vocab_rng.shuffle(self.verbs)
@@ -473,8 +599,27 @@ class Prose:
         return f"{opener} the {' '.join(w.lower() for w in picked)}?"
 
 
-_QUESTION_STOP = {"that", "this", "with", "from", "were", "was", "after", "before", "because", "while",
-                  "according", "during", "through", "which", "must", "each", "days", "despite", "mostly"}
+_QUESTION_STOP = {
+    "that",
+    "this",
+    "with",
+    "from",
+    "were",
+    "was",
+    "after",
+    "before",
+    "because",
+    "while",
+    "according",
+    "during",
+    "through",
+    "which",
+    "must",
+    "each",
+    "days",
+    "despite",
+    "mostly",
+}
 
 
 def disable_ort_spinning() -> None:

@@ -67,7 +67,10 @@ class FakeBedrockRuntime:
         return {
             "body": io.BytesIO(payload.encode()),
             "contentType": "application/json",
-            "ResponseMetadata": {"HTTPStatusCode": 200, "HTTPHeaders": {"x-amzn-bedrock-input-token-count": str(tokens)}},
+            "ResponseMetadata": {
+                "HTTPStatusCode": 200,
+                "HTTPHeaders": {"x-amzn-bedrock-input-token-count": str(tokens)},
+            },
         }
 
 
@@ -147,7 +150,9 @@ def measure(
     fake = client is None
     if client is None:
         client = FakeBedrockRuntime(latency_s, dimension)
-    embedder = BedrockEmbedder(client, model_id="amazon.titan-embed-text-v2:0", dimensions=dimension, concurrency=concurrency)
+    embedder = BedrockEmbedder(
+        client, model_id="amazon.titan-embed-text-v2:0", dimensions=dimension, concurrency=concurrency
+    )
     if texts is None:
         prose = _bench.Prose(seed=5)
         texts = [prose.words(170) for _ in range(chunks)]
@@ -175,7 +180,11 @@ def measure(
 
 
 def run(
-    chunks: int = 1000, latency_ms: float = 50.0, levels: list[int] | None = None, dimension: int = 1024, http: bool = True
+    chunks: int = 1000,
+    latency_ms: float = 50.0,
+    levels: list[int] | None = None,
+    dimension: int = 1024,
+    http: bool = True,
 ) -> dict[str, Any]:
     prose = _bench.Prose(seed=5)
     texts = [prose.words(170) for _ in range(chunks)]
@@ -187,28 +196,53 @@ def run(
         "dimension": dimension,
         "model": "amazon.titan-embed-text-v2:0 (stand-in)",
         "levels": rows,
-        "target": {"what": "wall time / ideal time (FakeBedrockRuntime)", "limit": TARGET_RATIO, "met": all(r["met"] for r in rows)},
+        "target": {
+            "what": "wall time / ideal time (FakeBedrockRuntime)",
+            "limit": TARGET_RATIO,
+            "met": all(r["met"] for r in rows),
+        },
         "tokens_per_chunk": round(rows[0]["input_tokens"] / chunks, 1) if rows else None,
     }
     if http:
         server = LoopbackStandIn(latency_ms / 1000, dimension)
         try:
             client = boto3_client(server.url)
-            results["http_levels"] = [measure(chunks, latency_ms / 1000, level, dimension, texts, client) for level in levels]
+            results["http_levels"] = [
+                measure(chunks, latency_ms / 1000, level, dimension, texts, client) for level in levels
+            ]
         finally:
             server.close()
     return results
 
 
 def print_table(results: dict[str, Any]) -> None:
-    print(f"Bedrock embedding concurrency ({results['chunks']} chunks, {results['latency_ms']:.0f} ms per call, Titan v2 {results['dimension']} dims)")
-    for label, key in (("FakeBedrockRuntime (in-process stand-in client)", "levels"), ("boto3 client -> loopback HTTP stand-in", "http_levels")):
+    print(
+        f"Bedrock embedding concurrency ({results['chunks']} chunks, {results['latency_ms']:.0f} ms per call, Titan v2 {results['dimension']} dims)"
+    )
+    for label, key in (
+        ("FakeBedrockRuntime (in-process stand-in client)", "levels"),
+        ("boto3 client -> loopback HTTP stand-in", "http_levels"),
+    ):
         if key not in results:
             continue
-        rows = [[r["concurrency"], r["chunks"], r["ideal_s"], r["wall_s"], r["ratio"], r["cpu_ms_per_call"],
-                 "met" if r["met"] else "MISSED"] for r in results[key]]
+        rows = [
+            [
+                r["concurrency"],
+                r["chunks"],
+                r["ideal_s"],
+                r["wall_s"],
+                r["ratio"],
+                r["cpu_ms_per_call"],
+                "met" if r["met"] else "MISSED",
+            ]
+            for r in results[key]
+        ]
         print(label)
-        print(_bench.table(rows, ["concurrency", "chunks", "ideal s", "wall s", "ratio", "CPU ms/call", f"<= {TARGET_RATIO}x"]))
+        print(
+            _bench.table(
+                rows, ["concurrency", "chunks", "ideal s", "wall s", "ratio", "CPU ms/call", f"<= {TARGET_RATIO}x"]
+            )
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -44,7 +44,12 @@ STRATEGIES = {
     "fixed 220/40": {"chunking": "fixed", "chunk_tokens": 220, "chunk_overlap": 40},
     "structure 220/40": {"chunking": "structure", "chunk_tokens": 220, "chunk_overlap": 40},
     "structure 120/20": {"chunking": "structure", "chunk_tokens": 120, "chunk_overlap": 20},
-    "parent-child 120/20 in 600": {"chunking": "parent-child", "chunk_tokens": 120, "chunk_overlap": 20, "parent_tokens": 600},
+    "parent-child 120/20 in 600": {
+        "chunking": "parent-child",
+        "chunk_tokens": 120,
+        "chunk_overlap": 20,
+        "parent_tokens": 600,
+    },
 }
 ROLES = frozenset({"eval"})
 
@@ -117,7 +122,10 @@ def run(dataset: Path, limit: int | None) -> dict:
         print(f"{label:28} " + "  ".join(f"{k} {v}" for k, v in results[label].items()), flush=True)
     embedder.close()
     return {
-        "dataset": str(dataset), "documents": len(docs), "questions": len(answerable), "strategies": results,
+        "dataset": str(dataset),
+        "documents": len(docs),
+        "questions": len(answerable),
+        "strategies": results,
         "machine": f"{platform.machine()}, {platform.python_version()}",
         "date": datetime.now(timezone.utc).date().isoformat(),
     }

@@ -49,7 +49,9 @@ PRODUCTION_ADAPTERS = (
 
 def _bundling() -> Any:
     # jsii's banner about this machine's Node.js version says nothing about the layer: keep it quiet.
-    node = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip().lstrip("v").split(".")[0]
+    node = (
+        subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip().lstrip("v").split(".")[0]
+    )
     os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
     if node.isdigit():
         os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", node)
@@ -61,7 +63,9 @@ def _bundling() -> Any:
 
 
 def cache_dir() -> Path:
-    base = os.environ.get("RAGLINE_BENCH_CACHE") or os.path.join(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache", "ragline", "bench")
+    base = os.environ.get("RAGLINE_BENCH_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache", "ragline", "bench"
+    )
     return Path(base)
 
 
@@ -74,8 +78,20 @@ def production_site(requirements: list[str] | None = None) -> Path:
     if not (site / ".complete").exists():
         shutil.rmtree(site, ignore_errors=True)
         site.mkdir(parents=True)
-        command = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-input",
-                   "--no-compile", "--only-binary=:all:", "--target", str(site), *requirements]
+        command = [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-input",
+            "--no-compile",
+            "--only-binary=:all:",
+            "--target",
+            str(site),
+            *requirements,
+        ]
         result = subprocess.run(command, capture_output=True, text=True)
         if result.returncode != 0:
             raise RuntimeError(f"pip could not install {requirements}:\n{result.stderr[-2000:]}")
@@ -100,12 +116,21 @@ def compiled_twin(site: Path) -> Path:
     return twin
 
 
-def _isolated(code: str, function: str | None, site: Path, extra_args: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+def _isolated(
+    code: str, function: str | None, site: Path, extra_args: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess:
     paths = ([str(site / "_functions" / function)] if function else []) + [str(site)]
     prelude = f"import sys; sys.path[:0] = {paths!r}; sys.dont_write_bytecode = True\n"
-    env = {"PATH": os.environ.get("PATH", ""), "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1",
-           "POWERTOOLS_SERVICE_NAME": "bench", "LANG": "C.UTF-8"}
-    return subprocess.run([sys.executable, "-E", "-S", *extra_args, "-c", prelude + code], capture_output=True, text=True, env=env)
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "POWERTOOLS_SERVICE_NAME": "bench",
+        "LANG": "C.UTF-8",
+    }
+    return subprocess.run(
+        [sys.executable, "-E", "-S", *extra_args, "-c", prelude + code], capture_output=True, text=True, env=env
+    )
 
 
 _TIMED = """
@@ -134,7 +159,14 @@ def importtime(function: str, site: Path, top: int = 12) -> dict[str, list[dict[
         if not match:
             continue
         self_us, cumulative_us, indent, name = int(match[1]), int(match[2]), len(match[3]), match[4]
-        rows.append({"module": name, "self_ms": self_us / 1000, "cumulative_ms": cumulative_us / 1000, "depth": (indent - 1) // 2})
+        rows.append(
+            {
+                "module": name,
+                "self_ms": self_us / 1000,
+                "cumulative_ms": cumulative_us / 1000,
+                "depth": (indent - 1) // 2,
+            }
+        )
     top_level = [r for r in rows if r["depth"] == 0]
     # Below the handler itself: its direct imports are at depth 1.
     handler = [r for r in rows if r["module"] == "handler"]
@@ -174,13 +206,23 @@ def layer_sizes(architecture: str = "arm64") -> dict[str, Any]:
     try:
         site = bundling.build_layer(out, architecture=architecture)
         zipped, raw, files = zipped_size(out)
-        biggest = sorted(((sum(f.stat().st_size for f in p.rglob("*") if f.is_file()) if p.is_dir() else p.stat().st_size, p.name)
-                          for p in site.iterdir()), reverse=True)[:8]
+        biggest = sorted(
+            (
+                (sum(f.stat().st_size for f in p.rglob("*") if f.is_file()) if p.is_dir() else p.stat().st_size, p.name)
+                for p in site.iterdir()
+            ),
+            reverse=True,
+        )[:8]
     finally:
         shutil.rmtree(out, ignore_errors=True)
-    return {"architecture": architecture, "zipped_bytes": zipped, "unzipped_bytes": raw, "files": files,
-            "largest_entries": [{"name": name, "bytes": size} for size, name in biggest],
-            "requirements": bundling.layer_requirements()}
+    return {
+        "architecture": architecture,
+        "zipped_bytes": zipped,
+        "unzipped_bytes": raw,
+        "files": files,
+        "largest_entries": [{"name": name, "bytes": size} for size, name in biggest],
+        "requirements": bundling.layer_requirements(),
+    }
 
 
 def _series(site: Path, functions: list[str], runs: int) -> dict[str, Any]:
@@ -228,25 +270,61 @@ def run(runs: int = 9, layer: bool = True) -> dict[str, Any]:
             results["layer"] = {"error": f"{type(error).__name__}: {str(error)[:500]}"}
     if "query" in results["ratio_to_boto3"]:
         ratio = results["ratio_to_boto3"]["query"]
-        results["target"] = {"what": "query handler import / boto3 import (medians)", "limit": TARGET_RATIO, "value": ratio, "met": ratio < TARGET_RATIO}
+        results["target"] = {
+            "what": "query handler import / boto3 import (medians)",
+            "limit": TARGET_RATIO,
+            "value": ratio,
+            "met": ratio < TARGET_RATIO,
+        }
     return results
 
 
 def print_table(results: dict[str, Any]) -> None:
     source = results["source_only"]
-    rows = [[name, s["p50"], s["min"], s["max"], results["ratio_to_boto3"].get(name, 1.0),
-             source["import_ms"][name]["p50"], source["ratio_to_boto3"].get(name, 1.0)] for name, s in results["import_ms"].items()]
-    print(f"cold start: import time with production dependencies only ({results['runs']} fresh processes each, Python {results['python']})")
-    print(_bench.table(rows, ["import", "median ms (.pyc)", "min ms", "max ms", "x boto3", "median ms (no .pyc)", "x boto3 (no .pyc)"]))
+    rows = [
+        [
+            name,
+            s["p50"],
+            s["min"],
+            s["max"],
+            results["ratio_to_boto3"].get(name, 1.0),
+            source["import_ms"][name]["p50"],
+            source["ratio_to_boto3"].get(name, 1.0),
+        ]
+        for name, s in results["import_ms"].items()
+    ]
+    print(
+        f"cold start: import time with production dependencies only ({results['runs']} fresh processes each, Python {results['python']})"
+    )
+    print(
+        _bench.table(
+            rows,
+            ["import", "median ms (.pyc)", "min ms", "max ms", "x boto3", "median ms (no .pyc)", "x boto3 (no .pyc)"],
+        )
+    )
     for name, heaviest in results["heaviest_imports"].items():
-        print(f"{name} handler ({heaviest['modules']} modules), direct imports: "
-              + ", ".join(f"{h['module']} {h['cumulative_ms']} ms" for h in heaviest["direct"][:6]))
-        print("   own time by package: " + ", ".join(f"{h['package']} {h['self_ms']} ms" for h in heaviest["self_by_package"][:8]))
-    size_rows = [[f"function {name}", round(z["zipped_bytes"] / 1024, 1), round(z["unzipped_bytes"] / 1024, 1), z["files"]]
-                 for name, z in results["function_zip"].items()]
+        print(
+            f"{name} handler ({heaviest['modules']} modules), direct imports: "
+            + ", ".join(f"{h['module']} {h['cumulative_ms']} ms" for h in heaviest["direct"][:6])
+        )
+        print(
+            "   own time by package: "
+            + ", ".join(f"{h['package']} {h['self_ms']} ms" for h in heaviest["self_by_package"][:8])
+        )
+    size_rows = [
+        [f"function {name}", round(z["zipped_bytes"] / 1024, 1), round(z["unzipped_bytes"] / 1024, 1), z["files"]]
+        for name, z in results["function_zip"].items()
+    ]
     layer = results.get("layer") or {}
     if "zipped_bytes" in layer:
-        size_rows.append([f"layer ({layer['architecture']})", round(layer["zipped_bytes"] / 1024, 1), round(layer["unzipped_bytes"] / 1024, 1), layer["files"]])
+        size_rows.append(
+            [
+                f"layer ({layer['architecture']})",
+                round(layer["zipped_bytes"] / 1024, 1),
+                round(layer["unzipped_bytes"] / 1024, 1),
+                layer["files"],
+            ]
+        )
     print(_bench.table(size_rows, ["asset", "zipped KiB", "unzipped KiB", "files"]))
     if "error" in layer:
         print(f"layer: {layer['error']}")

@@ -84,9 +84,12 @@ class Measured:
 
 def load_prices(path: Path = PRICES) -> dict[str, Any]:
     document = json.loads(path.read_text())
-    return {"read_on": document["read_on"], "region": document["region"],
-            **{name: entry["value"] for name, entry in document["prices"].items()},
-            "_verified": {name: entry.get("verified", "") for name, entry in document["prices"].items()}}
+    return {
+        "read_on": document["read_on"],
+        "region": document["region"],
+        **{name: entry["value"] for name, entry in document["prices"].items()},
+        "_verified": {name: entry.get("verified", "") for name, entry in document["prices"].items()},
+    }
 
 
 def measured_counts(results_dir: Path | None = None, concurrency: int = 4) -> Measured:
@@ -143,17 +146,32 @@ def monthly_cost(load: Load, prices: dict[str, Any], measured: Measured) -> dict
     # Models: the same for ragline and the managed alternative.
     embed_ingest = ingested_chunks * tokens_per_chunk / 1000 * p["bedrock_titan_embed_text_v2_per_1k_input_tokens"]
     embed_queries = queries * question_tokens / 1000 * p["bedrock_titan_embed_text_v2_per_1k_input_tokens"]
-    generation = queries * (prompt_tokens / 1000 * p["bedrock_claude_3_haiku_per_1k_input_tokens"]
-                            + load.answer_tokens / 1000 * p["bedrock_claude_3_haiku_per_1k_output_tokens"])
+    generation = queries * (
+        prompt_tokens / 1000 * p["bedrock_claude_3_haiku_per_1k_input_tokens"]
+        + load.answer_tokens / 1000 * p["bedrock_claude_3_haiku_per_1k_output_tokens"]
+    )
     initial_embedding = chunks * tokens_per_chunk / 1000 * p["bedrock_titan_embed_text_v2_per_1k_input_tokens"]
 
     # Lambda: ingest time per document = own CPU + Bedrock embedding wall time + AWS round trips.
     chunks_per_doc = load.pages_per_doc * measured.get("chunks_per_page")
-    embed_wall = chunks_per_doc * load.bedrock_embed_latency_ms / 1000 / load.embed_concurrency * measured.get("embed_overhead_ratio")
-    ingest_s_per_doc = chunks_per_doc * measured.get("pipeline_cpu_s_per_chunk") + embed_wall + load.aws_calls_s_per_document
+    embed_wall = (
+        chunks_per_doc
+        * load.bedrock_embed_latency_ms
+        / 1000
+        / load.embed_concurrency
+        * measured.get("embed_overhead_ratio")
+    )
+    ingest_s_per_doc = (
+        chunks_per_doc * measured.get("pipeline_cpu_s_per_chunk") + embed_wall + load.aws_calls_s_per_document
+    )
     ingest_invocations = max(ingested_docs / load.ingest_batch, 0)
-    ingest_gb_s = ingested_docs * ingest_s_per_doc * gb + ingest_invocations * load.cold_start_share * measured.get("ingest_import_ms") / 1000 * gb
-    query_s = load.bedrock_embed_latency_ms / 1000 + 2 * load.opensearch_ms_per_search / 1000 + load.generation_s + 0.005
+    ingest_gb_s = (
+        ingested_docs * ingest_s_per_doc * gb
+        + ingest_invocations * load.cold_start_share * measured.get("ingest_import_ms") / 1000 * gb
+    )
+    query_s = (
+        load.bedrock_embed_latency_ms / 1000 + 2 * load.opensearch_ms_per_search / 1000 + load.generation_s + 0.005
+    )
     query_gb_s = queries * query_s * gb + queries * load.cold_start_share * measured.get("query_import_ms") / 1000 * gb
     requests = queries + ingest_invocations
     gb_s = ingest_gb_s + query_gb_s
@@ -170,18 +188,26 @@ def monthly_cost(load: Load, prices: dict[str, Any], measured: Measured) -> dict
     if load.free_tier:
         sqs_requests = max(sqs_requests - p["sqs_free_requests_per_month"], 0)
     sqs = sqs_requests / 1e6 * p["sqs_standard_per_million_requests"]
-    dynamodb = (ingested_docs * 1 / 1e6 * p["dynamodb_on_demand_per_million_write_request_units"]
-                + ingested_docs * 1 / 1e6 * p["dynamodb_on_demand_per_million_read_request_units"]
-                + load.documents * 1e-6 * p["dynamodb_storage_per_gb_month"])
+    dynamodb = (
+        ingested_docs * 1 / 1e6 * p["dynamodb_on_demand_per_million_write_request_units"]
+        + ingested_docs * 1 / 1e6 * p["dynamodb_on_demand_per_million_read_request_units"]
+        + load.documents * 1e-6 * p["dynamodb_storage_per_gb_month"]
+    )
     stored_gb = pages * load.bytes_per_page / 1e9
-    s3 = (stored_gb * p["s3_standard_per_gb_month"] + ingested_docs / 1000 * p["s3_put_per_1k"]
-          + ingested_docs * 2 / 1000 * p["s3_get_per_1k"])
+    s3 = (
+        stored_gb * p["s3_standard_per_gb_month"]
+        + ingested_docs / 1000 * p["s3_put_per_1k"]
+        + ingested_docs * 2 / 1000 * p["s3_get_per_1k"]
+    )
 
     # The index: vectors (1024 float32 dims) plus text and BM25 postings, roughly 3x the raw vectors.
     index_gb = chunks * (1024 * 4 * 1.5 + tokens_per_chunk * 6 * 2) / 1e9
     # HNSW graphs live off the JVM heap: a t3.small.search (2 GB RAM, 1 GB heap) holds about 0.5 GB of them.
     knn_memory_gb = chunks * (1024 * 4 + 8 * 16) * 1.1 / 1e9
-    domain = HOURS_PER_MONTH * p["opensearch_t3_small_search_per_hour"] + max(10.0, index_gb) * p["opensearch_gp3_per_gb_month"]
+    domain = (
+        HOURS_PER_MONTH * p["opensearch_t3_small_search_per_hour"]
+        + max(10.0, index_gb) * p["opensearch_gp3_per_gb_month"]
+    )
     minimum = p["opensearch_serverless_minimum_ocus"]
     storage_aoss = index_gb * p["opensearch_serverless_storage_per_gb_month"]
 
@@ -192,45 +218,81 @@ def monthly_cost(load: Load, prices: dict[str, Any], measured: Measured) -> dict
     ragline_common = {**shared, "lambda": lambda_cost, "api gateway": api, "sqs": sqs, "dynamodb": dynamodb, "s3": s3}
     options = {
         "ragline + OpenSearch domain (t3.small.search)": {**ragline_common, "vector store": domain},
-        f"ragline + OpenSearch Serverless ({minimum['without_standby_replicas']} OCU)": {**ragline_common, "vector store": ocus(minimum["without_standby_replicas"])},
-        f"Knowledge Bases + OpenSearch Serverless ({minimum['with_standby_replicas']} OCUs)": {**shared, "s3": s3, "vector store": ocus(minimum["with_standby_replicas"])},
-        f"Knowledge Bases + OpenSearch Serverless ({minimum['before_half_ocus']} OCUs, older floor)": {**shared, "s3": s3, "vector store": ocus(minimum["before_half_ocus"])},
+        f"ragline + OpenSearch Serverless ({minimum['without_standby_replicas']} OCU)": {
+            **ragline_common,
+            "vector store": ocus(minimum["without_standby_replicas"]),
+        },
+        f"Knowledge Bases + OpenSearch Serverless ({minimum['with_standby_replicas']} OCUs)": {
+            **shared,
+            "s3": s3,
+            "vector store": ocus(minimum["with_standby_replicas"]),
+        },
+        f"Knowledge Bases + OpenSearch Serverless ({minimum['before_half_ocus']} OCUs, older floor)": {
+            **shared,
+            "s3": s3,
+            "vector store": ocus(minimum["before_half_ocus"]),
+        },
     }
     totals = {name: round(sum(items.values()), 2) for name, items in options.items()}
     return {
         "load": asdict(load),
         "derived": {
-            "chunks": round(chunks), "tokens_per_chunk": round(tokens_per_chunk, 1), "queries_per_month": round(queries),
-            "ingested_documents_per_month": round(ingested_docs, 1), "prompt_tokens": round(prompt_tokens),
-            "ingest_seconds_per_document": round(ingest_s_per_doc, 3), "query_seconds": round(query_s, 3),
-            "lambda_gb_seconds": round(ingest_gb_s + query_gb_s, 1), "index_gb": round(index_gb, 3),
+            "chunks": round(chunks),
+            "tokens_per_chunk": round(tokens_per_chunk, 1),
+            "queries_per_month": round(queries),
+            "ingested_documents_per_month": round(ingested_docs, 1),
+            "prompt_tokens": round(prompt_tokens),
+            "ingest_seconds_per_document": round(ingest_s_per_doc, 3),
+            "query_seconds": round(query_s, 3),
+            "lambda_gb_seconds": round(ingest_gb_s + query_gb_s, 1),
+            "index_gb": round(index_gb, 3),
             "initial_ingest_embedding_usd": round(initial_embedding, 2),
             "knn_memory_gb": round(knn_memory_gb, 3),
             "fits_t3_small_search": knn_memory_gb <= 0.5,
         },
-        "measured": {name: {"value": round(value, 5), "from": measured.sources[name]} for name, value in measured.values.items()},
+        "measured": {
+            name: {"value": round(value, 5), "from": measured.sources[name]} for name, value in measured.values.items()
+        },
         "defaults_used": {name: value for name, value in DEFAULTS.items() if name not in measured.values},
         "options": {name: {item: round(value, 2) for item, value in items.items()} for name, items in options.items()},
         "totals_usd_per_month": totals,
         "prices_read_on": prices["read_on"],
-        "unverified_prices": sorted(name for name, how in prices["_verified"].items() if how in ("not verified", "single source")),
+        "unverified_prices": sorted(
+            name for name, how in prices["_verified"].items() if how in ("not verified", "single source")
+        ),
     }
 
 
 def print_table(result: dict[str, Any]) -> None:
     load, derived = result["load"], result["derived"]
-    print(f"monthly cost (USD, us-east-1, prices read {result['prices_read_on']}): {load['documents']:,} documents x {load['pages_per_doc']:g} pages "
-          f"({derived['chunks']:,} chunks), {load['churn']:.0%} re-ingested a month, {load['queries_per_day']:,.0f} questions a day")
+    print(
+        f"monthly cost (USD, us-east-1, prices read {result['prices_read_on']}): {load['documents']:,} documents x {load['pages_per_doc']:g} pages "
+        f"({derived['chunks']:,} chunks), {load['churn']:.0%} re-ingested a month, {load['queries_per_day']:,.0f} questions a day"
+    )
     names = list(result["options"])
-    items = sorted({item for option in result["options"].values() for item in option}, key=lambda i: ["embeddings (ingest)",
-                   "embeddings (questions)", "generation", "lambda", "api gateway", "sqs", "dynamodb", "s3", "vector store"].index(i))
+    items = sorted(
+        {item for option in result["options"].values() for item in option},
+        key=lambda i: [
+            "embeddings (ingest)",
+            "embeddings (questions)",
+            "generation",
+            "lambda",
+            "api gateway",
+            "sqs",
+            "dynamodb",
+            "s3",
+            "vector store",
+        ].index(i),
+    )
     rows = [[item, *(result["options"][n].get(item, float("nan")) for n in names)] for item in items]
     rows.append(["total", *(result["totals_usd_per_month"][n] for n in names)])
     print(_bench.table(rows, ["line", *names]))
     print(f"one-time embedding of the whole corpus: ${derived['initial_ingest_embedding_usd']}")
     if not derived["fits_t3_small_search"]:
-        print(f"warning: {derived['knn_memory_gb']} GB of HNSW graphs (1024 dims) exceed a t3.small.search's ~0.5 GB: "
-              "the domain line is a floor; use RAGLINE_EMBED_DIMENSIONS=256 or a larger instance")
+        print(
+            f"warning: {derived['knn_memory_gb']} GB of HNSW graphs (1024 dims) exceed a t3.small.search's ~0.5 GB: "
+            "the domain line is a floor; use RAGLINE_EMBED_DIMENSIONS=256 or a larger instance"
+        )
     if result["measured"]:
         print("measured: " + ", ".join(f"{k}={v['value']} ({v['from']})" for k, v in result["measured"].items()))
     if result["defaults_used"]:
@@ -254,16 +316,28 @@ def main(argv: list[str] | None = None) -> int:
     result = monthly_cost(chosen, load_prices(args.prices), measured_counts(args.results_dir, chosen.embed_concurrency))
     # A second, larger and a smaller load, for scale.
     scenarios = {}
-    for label, change in (("small (100 docs, 100 q/day)", {"documents": 100, "queries_per_day": 100}),
-                          ("large (20k docs, 10k q/day)", {"documents": 20_000, "queries_per_day": 10_000})):
+    for label, change in (
+        ("small (100 docs, 100 q/day)", {"documents": 100, "queries_per_day": 100}),
+        ("large (20k docs, 10k q/day)", {"documents": 20_000, "queries_per_day": 10_000}),
+    ):
         other = Load(**{**asdict(chosen), **change})
-        priced = monthly_cost(other, load_prices(args.prices), measured_counts(args.results_dir, other.embed_concurrency))
-        scenarios[label] = {**priced["totals_usd_per_month"], "fits_t3_small_search": priced["derived"]["fits_t3_small_search"]}
+        priced = monthly_cost(
+            other, load_prices(args.prices), measured_counts(args.results_dir, other.embed_concurrency)
+        )
+        scenarios[label] = {
+            **priced["totals_usd_per_month"],
+            "fits_t3_small_search": priced["derived"]["fits_t3_small_search"],
+        }
     result["scenarios"] = scenarios
     print_table(result)
     for label, totals in scenarios.items():
-        note = "" if totals["fits_t3_small_search"] else " (the index outgrows a t3.small.search: its figure is a floor)"
-        print(f"{label}{note}: " + "; ".join(f"{name} ${total:,.2f}" for name, total in totals.items() if name != "fits_t3_small_search"))
+        note = (
+            "" if totals["fits_t3_small_search"] else " (the index outgrows a t3.small.search: its figure is a floor)"
+        )
+        print(
+            f"{label}{note}: "
+            + "; ".join(f"{name} ${total:,.2f}" for name, total in totals.items() if name != "fits_t3_small_search")
+        )
     print(f"wrote {_bench.write_result('cost_model', result)}")
     return 0
 

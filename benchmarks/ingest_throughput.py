@@ -111,10 +111,20 @@ def run_one(embedder: str, corpus: list[tuple[str, bytes]], workdir: Path) -> di
         "RAGLINE_INDEX_PATH": str(workdir / f"index-{embedder}.sqlite3"),
         "POWERTOOLS_LOG_LEVEL": "WARNING",
     }
-    remove = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_SQS", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_PROFILE")
+    remove = (
+        "AWS_ENDPOINT_URL",
+        "AWS_ENDPOINT_URL_S3",
+        "AWS_ENDPOINT_URL_SQS",
+        "AWS_ENDPOINT_URL_DYNAMODB",
+        "AWS_PROFILE",
+    )
     timers = _Timers()
     # The names ragline.indexing calls, as it imported them (its chunking entry point has been renamed before).
-    patched = {name: getattr(indexing, name) for name in ("parse_document", "chunk", "chunk_document") if hasattr(indexing, name)}
+    patched = {
+        name: getattr(indexing, name)
+        for name in ("parse_document", "chunk", "chunk_document")
+        if hasattr(indexing, name)
+    }
     with _environment(env, remove), mock_aws():
         settings = Settings.from_env()
         session = boto3.session.Session(region_name=settings.region)
@@ -138,7 +148,9 @@ def run_one(embedder: str, corpus: list[tuple[str, bytes]], workdir: Path) -> di
             upload_s = time.perf_counter() - upload_started
             messages = []
             while True:
-                batch = sqs.receive_message(QueueUrl=resources.queue_url, MaxNumberOfMessages=10, AttributeNames=["All"]).get("Messages", [])
+                batch = sqs.receive_message(
+                    QueueUrl=resources.queue_url, MaxNumberOfMessages=10, AttributeNames=["All"]
+                ).get("Messages", [])
                 if not batch:
                     break
                 messages.extend(batch)
@@ -182,14 +194,21 @@ def run(embedders: list[str], docs: int, pages: int) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="ragline-ingest-bench-"))
     words = sum(len(data.split()) for key, data in corpus if key.endswith(".md"))
     results = {
-        "corpus": {"documents": docs, "pages_per_document": pages, "bytes": sum(len(d) for _, d in corpus),
-                   "formats": {"pdf": (docs + 1) // 2, "md": docs // 2}, "markdown_words": words},
+        "corpus": {
+            "documents": docs,
+            "pages_per_document": pages,
+            "bytes": sum(len(d) for _, d in corpus),
+            "formats": {"pdf": (docs + 1) // 2, "md": docs // 2},
+            "markdown_words": words,
+        },
         "runs": [run_one(name, corpus, workdir) for name in embedders],
     }
     for entry in results["runs"]:
         # Per chunk: word tokens (ragline.text.count_tokens, what chunk sizes count) and words (what the
         # cost model turns into model tokens).
-        entry["tokens_per_chunk"], entry["words_per_chunk"] = _chunk_sizes(workdir / f"index-{entry['embedder']}.sqlite3")
+        entry["tokens_per_chunk"], entry["words_per_chunk"] = _chunk_sizes(
+            workdir / f"index-{entry['embedder']}.sqlite3"
+        )
     shutil.rmtree(workdir, ignore_errors=True)
     return results
 
@@ -207,17 +226,31 @@ def _chunk_sizes(path: Path) -> tuple[float | None, float | None]:
         return None, None
     if not texts:
         return None, None
-    return (round(sum(count_tokens(t) for t in texts) / len(texts), 1), round(sum(len(t.split()) for t in texts) / len(texts), 1))
+    return (
+        round(sum(count_tokens(t) for t in texts) / len(texts), 1),
+        round(sum(len(t.split()) for t in texts) / len(texts), 1),
+    )
 
 
 def print_table(results: dict[str, Any]) -> None:
     rows = []
     for r in results["runs"]:
         share = r["stage_share"]
-        rows.append([r["embedder"], r["documents"], r["chunks"], r["handler_s"], r["chunks_per_s"], r["ms_per_chunk"],
-                     *(f"{100 * share[s]:.0f}%" for s in (*STAGES, "other"))])
+        rows.append(
+            [
+                r["embedder"],
+                r["documents"],
+                r["chunks"],
+                r["handler_s"],
+                r["chunks_per_s"],
+                r["ms_per_chunk"],
+                *(f"{100 * share[s]:.0f}%" for s in (*STAGES, "other")),
+            ]
+        )
     c = results["corpus"]
-    print(f"ingest throughput through the ingest handler ({c['documents']} documents x {c['pages_per_document']} pages, half PDF)")
+    print(
+        f"ingest throughput through the ingest handler ({c['documents']} documents x {c['pages_per_document']} pages, half PDF)"
+    )
     print(_bench.table(rows, ["embedder", "docs", "chunks", "handler s", "chunks/s", "ms/chunk", *STAGES, "other"]))
 
 

@@ -91,7 +91,9 @@ def run(clients: int, requests: int, burst: int) -> dict:
             else:
                 sources = body.get("citations", body.get("results", []))
                 bucket_prefix = f"s3://{client.endpoints.bucket}/"
-                leaked = [s["source"] for s in sources if roles_of.get(s["source"].removeprefix(bucket_prefix)) != group]
+                leaked = [
+                    s["source"] for s in sources if roles_of.get(s["source"].removeprefix(bucket_prefix)) != group
+                ]
                 if leaked:
                     problem = f"{route} as {group} cited {leaked[:2]}"
             with lock:

@@ -63,18 +63,26 @@ def main(argv: list[str] | None = None) -> int:
                 f"EXPLAIN QUERY PLAN {_BM25}",
                 (_match_expression(questions[0], query_latency.CALLER), settings.candidates),
             ).fetchall()
-            matches = [store._conn.execute("SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?", (fts_query(q),)).fetchone()[0]
-                       for q in questions]
+            matches = [
+                store._conn.execute(
+                    "SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?", (fts_query(q),)
+                ).fetchone()[0]
+                for q in questions
+            ]
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     report = profiler.output_text(unicode=True, color=False, show_all=False)
     out = _bench.RESULTS / "profiles"
     out.mkdir(parents=True, exist_ok=True)
     target = out / f"query_{args.chunks}.txt"
-    lines = [f"# pyinstrument, {args.queries} questions over {args.chunks:,} chunks, {_bench.now()}, {_bench.machine()['cpu']}",
-             f"# BM25 matches per question (of {args.chunks:,} chunks): median {int(_bench.percentile(matches, 50)):,}, "
-             f"p90 {int(_bench.percentile(matches, 90)):,}",
-             "# SQLite plan of the BM25 query: " + "; ".join(row[-1] for row in plan), "", report]
+    lines = [
+        f"# pyinstrument, {args.queries} questions over {args.chunks:,} chunks, {_bench.now()}, {_bench.machine()['cpu']}",
+        f"# BM25 matches per question (of {args.chunks:,} chunks): median {int(_bench.percentile(matches, 50)):,}, "
+        f"p90 {int(_bench.percentile(matches, 90)):,}",
+        "# SQLite plan of the BM25 query: " + "; ".join(row[-1] for row in plan),
+        "",
+        report,
+    ]
     target.write_text("\n".join(lines))
     print("\n".join(lines[:3]))
     print(report)

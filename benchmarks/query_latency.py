@@ -144,7 +144,9 @@ def measure_embedded(
     }
 
 
-def measure_chroma(directory: Path, chunks: list[Any], vectors: list[list[float]], query_vectors: list[list[float]], k: int) -> dict[str, Any]:
+def measure_chroma(
+    directory: Path, chunks: list[Any], vectors: list[list[float]], query_vectors: list[list[float]], k: int
+) -> dict[str, Any]:
     """Index into a persistent Chroma collection and time filtered k-NN queries."""
     import chromadb
 
@@ -164,7 +166,9 @@ def measure_chroma(directory: Path, chunks: list[Any], vectors: list[list[float]
     where = {"$or": [{f"role_{role}": True} for role in sorted(CALLER)]}
 
     def query(vector: list[float]) -> Any:
-        return collection.query(query_embeddings=[vector], n_results=k, where=where, include=["documents", "metadatas", "distances"])
+        return collection.query(
+            query_embeddings=[vector], n_results=k, where=where, include=["documents", "metadatas", "distances"]
+        )
 
     for vector in query_vectors[:5]:
         query(vector)
@@ -204,22 +208,35 @@ def run(sizes: list[int], queries: int = 200, peer: str = "chroma", mmr_queries:
     all_chunks, _ = make_chunks(largest)
     all_vectors = hasher.embed_documents([c.indexed_text() for c in all_chunks])
     generate_s = time.perf_counter() - started
-    results: dict[str, Any] = {"sizes": {}, "caller_roles": sorted(CALLER), "query_embedder": embedder.name,
-                               "chunk_vectors": f"hash ({hasher.dimension} dims)", "generate_s": round(generate_s, 1)}
+    results: dict[str, Any] = {
+        "sizes": {},
+        "caller_roles": sorted(CALLER),
+        "query_embedder": embedder.name,
+        "chunk_vectors": f"hash ({hasher.dimension} dims)",
+        "generate_s": round(generate_s, 1),
+    }
     try:
         for size in sorted(sizes):
             chunks, vectors = all_chunks[:size], all_vectors[:size]
             qs = questions(chunks, queries)
             path = workdir / f"store-{size}.sqlite3"
             index_s = build_embedded(path, chunks, vectors)
-            entry: dict[str, Any] = {"chunks": size, "index_s": round(index_s, 2), "file_mb": round(path.stat().st_size / 1e6, 1)}
+            entry: dict[str, Any] = {
+                "chunks": size,
+                "index_s": round(index_s, 2),
+                "file_mb": round(path.stat().st_size / 1e6, 1),
+            }
             entry["default"] = measure_embedded(path, embedder.dimension, embedder, qs)
-            entry["mmr_0.5"] = measure_embedded(path, embedder.dimension, embedder, qs[:mmr_queries], mmr_lambda=0.5, cold=False)
+            entry["mmr_0.5"] = measure_embedded(
+                path, embedder.dimension, embedder, qs[:mmr_queries], mmr_lambda=0.5, cold=False
+            )
             if peer == "chroma":
                 query_vectors = [embedder.embed_query(q) for q in qs]
                 knn_only = _knn_only(path, embedder.dimension, query_vectors, Settings().candidates)
                 entry["embedded_knn_only_ms"] = knn_only
-                chroma = measure_chroma(workdir / f"chroma-{size}", chunks, vectors, query_vectors, Settings().candidates)
+                chroma = measure_chroma(
+                    workdir / f"chroma-{size}", chunks, vectors, query_vectors, Settings().candidates
+                )
                 entry["chroma"] = chroma
                 entry["ratios"] = {
                     "index_time_chroma_over_embedded": round(chroma["index_s"] / index_s, 2),
@@ -238,16 +255,27 @@ def run(sizes: list[int], queries: int = 200, peer: str = "chroma", mmr_queries:
             "chunks_ratio": round(large["chunks"] / small["chunks"], 1),
             "p50_ratio": round(large["default"]["total_ms"]["p50"] / small["default"]["total_ms"]["p50"], 2),
             "p50_ratio_without_embed": round(
-                large["default"]["retrieval_without_embed_ms"]["p50"] / small["default"]["retrieval_without_embed_ms"]["p50"], 2
+                large["default"]["retrieval_without_embed_ms"]["p50"]
+                / small["default"]["retrieval_without_embed_ms"]["p50"],
+                2,
             ),
             "stage_p50_ratio": {
-                stage: round(large["default"]["stages_ms"][stage]["p50"] / max(small["default"]["stages_ms"][stage]["p50"], 0.01), 2)
+                stage: round(
+                    large["default"]["stages_ms"][stage]["p50"]
+                    / max(small["default"]["stages_ms"][stage]["p50"], 0.01),
+                    2,
+                )
                 for stage in STAGES
             },
         }
     if "100000" in results["sizes"]:
         p50 = results["sizes"]["100000"]["default"]["total_ms"]["p50"]
-        results["target"] = {"what": "p50 at 100k chunks (embed included)", "limit_ms": TARGET_P50_MS, "value_ms": p50, "met": p50 < TARGET_P50_MS}
+        results["target"] = {
+            "what": "p50 at 100k chunks (embed included)",
+            "limit_ms": TARGET_P50_MS,
+            "value_ms": p50,
+            "met": p50 < TARGET_P50_MS,
+        }
     return results
 
 
@@ -270,24 +298,76 @@ def print_table(results: dict[str, Any]) -> None:
     for entry in results["sizes"].values():
         d = entry["default"]
         s = d["stages_ms"]
-        rows.append([f"{entry['chunks']:,}", d["total_ms"]["p50"], d["total_ms"]["p95"], d["retrieval_without_embed_ms"]["p50"],
-                     *(s[stage]["p50"] for stage in STAGES), entry["mmr_0.5"]["stages_ms"]["mmr"]["p50"], d["cold_first_knn_ms"], entry["index_s"]])
-    print(f"query latency without generation (ms; caller {'+'.join(results['caller_roles'])}; query embedding {results['query_embedder']})")
-    print(_bench.table(rows, ["chunks", "p50", "p95", "p50 w/o embed", *(f"{s} p50" for s in STAGES), "mmr(λ=0.5) p50", "cold 1st knn", "index s"]))
+        rows.append(
+            [
+                f"{entry['chunks']:,}",
+                d["total_ms"]["p50"],
+                d["total_ms"]["p95"],
+                d["retrieval_without_embed_ms"]["p50"],
+                *(s[stage]["p50"] for stage in STAGES),
+                entry["mmr_0.5"]["stages_ms"]["mmr"]["p50"],
+                d["cold_first_knn_ms"],
+                entry["index_s"],
+            ]
+        )
+    print(
+        f"query latency without generation (ms; caller {'+'.join(results['caller_roles'])}; query embedding {results['query_embedder']})"
+    )
+    print(
+        _bench.table(
+            rows,
+            [
+                "chunks",
+                "p50",
+                "p95",
+                "p50 w/o embed",
+                *(f"{s} p50" for s in STAGES),
+                "mmr(λ=0.5) p50",
+                "cold 1st knn",
+                "index s",
+            ],
+        )
+    )
     if "scaling" in results:
         sc = results["scaling"]
-        print(f"scaling x{sc['chunks_ratio']} chunks: p50 x{sc['p50_ratio']} (without embedding x{sc['p50_ratio_without_embed']}); per stage {sc['stage_p50_ratio']}")
+        print(
+            f"scaling x{sc['chunks_ratio']} chunks: p50 x{sc['p50_ratio']} (without embedding x{sc['p50_ratio_without_embed']}); per stage {sc['stage_p50_ratio']}"
+        )
     peer_rows = []
     for entry in results["sizes"].values():
         if "chroma" in entry:
             c, r = entry["chroma"], entry["ratios"]
-            peer_rows.append([f"{entry['chunks']:,}", entry["index_s"], c["index_s"], r["index_time_chroma_over_embedded"],
-                              entry["embedded_knn_only_ms"]["p50"], c["knn_ms"]["p50"], r["knn_p50_chroma_over_embedded"],
-                              c["knn_unfiltered_ms"]["p50"], entry["default"]["retrieval_without_embed_ms"]["p50"]])
+            peer_rows.append(
+                [
+                    f"{entry['chunks']:,}",
+                    entry["index_s"],
+                    c["index_s"],
+                    r["index_time_chroma_over_embedded"],
+                    entry["embedded_knn_only_ms"]["p50"],
+                    c["knn_ms"]["p50"],
+                    r["knn_p50_chroma_over_embedded"],
+                    c["knn_unfiltered_ms"]["p50"],
+                    entry["default"]["retrieval_without_embed_ms"]["p50"],
+                ]
+            )
     if peer_rows:
         print("side by side: Chroma (HNSW) vs the embedded store (exact), same chunks, vectors and role filter, k=50")
-        print(_bench.table(peer_rows, ["chunks", "embedded index s", "chroma index s", "index ratio", "embedded knn p50", "chroma knn p50",
-                                       "knn ratio", "chroma knn p50 (no filter)", "embedded hybrid w/o embed p50"]))
+        print(
+            _bench.table(
+                peer_rows,
+                [
+                    "chunks",
+                    "embedded index s",
+                    "chroma index s",
+                    "index ratio",
+                    "embedded knn p50",
+                    "chroma knn p50",
+                    "knn ratio",
+                    "chroma knn p50 (no filter)",
+                    "embedded hybrid w/o embed p50",
+                ],
+            )
+        )
     if "target" in results:
         t = results["target"]
         print(f"target: {t['what']} < {t['limit_ms']} ms: {t['value_ms']} ms -> {'met' if t['met'] else 'MISSED'}")

@@ -161,7 +161,14 @@ def _visible(body: Any, doc_id: str) -> bool:
 
 
 def wait_for(
-    client: Any, token: str, question: str, doc_id: str, want_visible: bool, since: float, poll_s: float, timeout_s: float
+    client: Any,
+    token: str,
+    question: str,
+    doc_id: str,
+    want_visible: bool,
+    since: float,
+    poll_s: float,
+    timeout_s: float,
 ) -> dict[str, Any]:
     """Poll ``POST /retrieve`` until ``doc_id`` is (or is no longer) among the results."""
     polls = 0
@@ -175,8 +182,13 @@ def wait_for(
         if status == 200 and _visible(body, doc_id) == want_visible:
             return {"ms": (now - since) * 1000, "polls": polls, "last_poll_ms": (now - sent) * 1000, "timed_out": False}
         if now - since > timeout_s:
-            return {"ms": timeout_s * 1000, "polls": polls, "last_poll_ms": (now - sent) * 1000,
-                    "timed_out": True, "statuses": statuses}
+            return {
+                "ms": timeout_s * 1000,
+                "polls": polls,
+                "last_poll_ms": (now - sent) * 1000,
+                "timed_out": True,
+                "statuses": statuses,
+            }
         time.sleep(poll_s)
 
 
@@ -188,8 +200,15 @@ def _put(client: Any, key: str, body: bytes, roles: list[str] | None = None) -> 
 
 
 def _sample(
-    clock: PathClock, kind: str, key: str, event_key: str, doc_id: str, started: float, put_done: float,
-    seen: dict[str, Any], **extra: Any
+    clock: PathClock,
+    kind: str,
+    key: str,
+    event_key: str,
+    doc_id: str,
+    started: float,
+    put_done: float,
+    seen: dict[str, Any],
+    **extra: Any,
 ) -> dict[str, Any]:
     # From before the put: moto queues the notification while it handles the put, so the worker may have
     # it before the put returns to the client (then queue_ms is negative).
@@ -257,8 +276,10 @@ def run(
         def new_document(name: str) -> tuple[str, bytes, str]:
             tag = "".join(prose.rng.choice(string.ascii_uppercase + string.digits) for _ in range(6))
             code = f"ZX-{prose.rng.randint(1000, 9999)}"
-            return f"revoke/{name}-{uuid.uuid4().hex[:8]}.pdf", make_document(prose, tag, code), (
-                f"What is the calibration code for batch {tag}?"
+            return (
+                f"revoke/{name}-{uuid.uuid4().hex[:8]}.pdf",
+                make_document(prose, tag, code),
+                (f"What is the calibration code for batch {tag}?"),
             )
 
         # Each change starts on an idle worker, so that it does not queue behind the end of the previous
@@ -270,17 +291,37 @@ def run(
             started = time.perf_counter()
             put_done = _put(client, key, data, [role])
             seen = wait_for(client, token(role), question, doc_id, True, put_done, poll_s, timeout_s)
-            return {"kind": "fresh", "key": key, "event_key": key, "doc_id": doc_id, "started": started,
-                    "put_done": put_done, "seen": seen}, key, question
+            return (
+                {
+                    "kind": "fresh",
+                    "key": key,
+                    "event_key": key,
+                    "doc_id": doc_id,
+                    "started": started,
+                    "put_done": put_done,
+                    "seen": seen,
+                },
+                key,
+                question,
+            )
 
         def change(kind: str, doc: dict[str, Any], roles: list[str], probe: str) -> dict[str, Any]:
             sidecar = doc["key"] + ".metadata.json"
             clock.wait_idle(timeout_s)
             started = time.perf_counter()
             put_done = _put(client, sidecar, sidecar_body(roles))
-            seen = wait_for(client, token(probe), doc["question"], doc["doc_id"], kind == "grant", put_done, poll_s, timeout_s)
-            return {"kind": kind, "key": doc["key"], "event_key": sidecar, "doc_id": doc["doc_id"], "started": started,
-                    "put_done": put_done, "seen": seen}
+            seen = wait_for(
+                client, token(probe), doc["question"], doc["doc_id"], kind == "grant", put_done, poll_s, timeout_s
+            )
+            return {
+                "kind": kind,
+                "key": doc["key"],
+                "event_key": sidecar,
+                "doc_id": doc["doc_id"],
+                "started": started,
+                "put_done": put_done,
+                "seen": seen,
+            }
 
         # The documents revoked and granted, each ingested first; one throw-away cycle on a warm-up
         # document so that first-use costs (imports, the first sidecar, the first write) are not in run 1.
@@ -290,8 +331,15 @@ def run(
             first, key, question = fresh(f"doc{index}", role)
             if first["seen"]["timed_out"]:
                 raise TimeoutError(f"{key} was not retrievable within {timeout_s} s")
-            documents.append({"key": key, "doc_id": document_id(endpoints.bucket, key), "question": question,
-                              "role": role, "cycle": 0})
+            documents.append(
+                {
+                    "key": key,
+                    "doc_id": document_id(endpoints.bucket, key),
+                    "question": question,
+                    "role": role,
+                    "cycle": 0,
+                }
+            )
         warm = documents.pop()
         change("revoke", warm, [REVOKED_TO], warm["role"])
         change("grant", warm, [REVOKED_TO, "reader-warm-1"], "reader-warm-1")
@@ -349,12 +397,28 @@ def print_table(results: dict[str, Any]) -> None:
     for kind in KINDS:
         entry = results[kind]
         s, st = entry["ms"], entry["stages_ms"]
-        rows.append([kind, s["n"], s["p50"], s["p95"], s["max"], st["queue_ms"].get("p50", float("nan")),
-                     st["ingest_ms"].get("p50", float("nan")), st["query_ms"].get("p50", float("nan")), entry["timeouts"]])
-    print(f"revocation latency (embedder {results.get('embedder')}, poll every {results['poll_ms']:.0f} ms, "
-          f"from the put returning)")
-    print(_bench.table(rows, ["change", "runs", "p50 ms", "p95 ms", "max ms", "queue p50", "ingest p50",
-                              "query p50", "timeouts"]))
+        rows.append(
+            [
+                kind,
+                s["n"],
+                s["p50"],
+                s["p95"],
+                s["max"],
+                st["queue_ms"].get("p50", float("nan")),
+                st["ingest_ms"].get("p50", float("nan")),
+                st["query_ms"].get("p50", float("nan")),
+                entry["timeouts"],
+            ]
+        )
+    print(
+        f"revocation latency (embedder {results.get('embedder')}, poll every {results['poll_ms']:.0f} ms, "
+        f"from the put returning)"
+    )
+    print(
+        _bench.table(
+            rows, ["change", "runs", "p50 ms", "p95 ms", "max ms", "queue p50", "ingest p50", "query p50", "timeouts"]
+        )
+    )
     t = results["target"]
     print(f"target: revocation p95 < {t['limit_ms']:.0f} ms: {t['value_ms']} ms -> {'met' if t['met'] else 'MISSED'}")
 

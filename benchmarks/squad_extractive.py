@@ -62,7 +62,9 @@ def run(dataset: Path, limit: int | None) -> dict:
     started = time.perf_counter()
     for item in answers:
         paragraph = corpus[item["context_id"]]
-        chunk = Chunk(item["context_id"], item["context_id"], "v1", paragraph["text"], "squad", paragraph["title"], ("eval",), 0)
+        chunk = Chunk(
+            item["context_id"], item["context_id"], "v1", paragraph["text"], "squad", paragraph["title"], ("eval",), 0
+        )
         answer = generator.generate(queries[item["_id"]], [SearchHit(chunk, 1.0)])
         declined = not answer.cited
         text = _MARKERS.sub("", answer.text)

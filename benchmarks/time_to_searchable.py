@@ -48,7 +48,9 @@ def _cites(body: Any, source_suffix: str) -> bool:
     return any(str(c.get("source", "")).endswith(source_suffix) for c in body.get("citations") or [])
 
 
-def measure_once(client: Any, token: str, data: bytes, key: str, question: str, poll_s: float, timeout_s: float) -> dict[str, Any]:
+def measure_once(
+    client: Any, token: str, data: bytes, key: str, question: str, poll_s: float, timeout_s: float
+) -> dict[str, Any]:
     path = Path(tempfile.mkdtemp(prefix="ragline-tts-")) / Path(key).name
     path.write_bytes(data)
     started = time.perf_counter()
@@ -75,7 +77,9 @@ def measure_once(client: Any, token: str, data: bytes, key: str, question: str, 
         time.sleep(poll_s)
 
 
-def run(pages_list: list[int], runs: int, poll_ms: float = 50.0, embedder: str | None = None, timeout_s: float = 120.0) -> dict[str, Any]:
+def run(
+    pages_list: list[int], runs: int, poll_ms: float = 50.0, embedder: str | None = None, timeout_s: float = 120.0
+) -> dict[str, Any]:
     """Start a DevStack, measure ``runs`` documents of each size, stop it. Returns the numbers."""
     from ragline.local.client import StackClient
     from ragline.local.stack import DevStack
@@ -94,7 +98,15 @@ def run(pages_list: list[int], runs: int, poll_ms: float = 50.0, embedder: str |
         token = client.token("bench", [ROLE])
         # One throw-away document so that first-use costs (imports, the first write) are not in run 1.
         warm = make_document(prose, 1, "WARM0", "WARM-0000")
-        measure_once(client, token, warm, "tts/warmup.pdf", "What is the calibration code for batch WARM0?", poll_ms / 1000, timeout_s)
+        measure_once(
+            client,
+            token,
+            warm,
+            "tts/warmup.pdf",
+            "What is the calibration code for batch WARM0?",
+            poll_ms / 1000,
+            timeout_s,
+        )
         for pages in pages_list:
             samples = []
             for index in range(runs):
@@ -103,7 +115,13 @@ def run(pages_list: list[int], runs: int, poll_ms: float = 50.0, embedder: str |
                 data = make_document(prose, pages, tag, code)
                 key = f"tts/{pages}p-{index}-{uuid.uuid4().hex[:8]}.pdf"
                 sample = measure_once(
-                    client, token, data, key, f"What is the calibration code for batch {tag}?", poll_ms / 1000, timeout_s
+                    client,
+                    token,
+                    data,
+                    key,
+                    f"What is the calibration code for batch {tag}?",
+                    poll_ms / 1000,
+                    timeout_s,
                 )
                 record = client.registry.get(_doc_id(endpoints.bucket, key))
                 sample["chunks"] = record.chunk_count if record else None
@@ -142,9 +160,24 @@ def print_table(results: dict[str, Any]) -> None:
     rows = []
     for size in results["sizes"].values():
         s, i = size["seconds"], size["indexed_s"]
-        rows.append([size["pages"], size["chunks"], s["n"], s["p50"], s["min"], s["max"], i["p50"], round(s["p50"] - i["p50"], 3)])
+        rows.append(
+            [
+                size["pages"],
+                size["chunks"],
+                s["n"],
+                s["p50"],
+                s["min"],
+                s["max"],
+                i["p50"],
+                round(s["p50"] - i["p50"], 3),
+            ]
+        )
     print(f"time to searchable (embedder {results.get('embedder')}, poll every {results['poll_ms']:.0f} ms)")
-    print(_bench.table(rows, ["pages", "chunks", "runs", "median s", "min s", "max s", "indexed (median s)", "search side s"]))
+    print(
+        _bench.table(
+            rows, ["pages", "chunks", "runs", "median s", "min s", "max s", "indexed (median s)", "search side s"]
+        )
+    )
     if "target" in results:
         t = results["target"]
         print(f"target: {t['what']} < {t['limit_s']} s: {t['value_s']} s -> {'met' if t['met'] else 'MISSED'}")
@@ -156,8 +189,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pages", type=int, nargs="+", default=[1, 30])
     parser.add_argument("--poll-ms", type=float, default=50.0)
     parser.add_argument("--embedder", default=None, help="RAGLINE_EMBEDDER (default: the local default)")
-    parser.add_argument("--ort-no-spin", action="store_true",
-                        help="prototype: onnxruntime without spin-waiting (results go to time_to_searchable_ort_no_spin.json)")
+    parser.add_argument(
+        "--ort-no-spin",
+        action="store_true",
+        help="prototype: onnxruntime without spin-waiting (results go to time_to_searchable_ort_no_spin.json)",
+    )
     parser.add_argument("--no-wait", action="store_true", help="don't wait for other heavy jobs to finish")
     args = parser.parse_args(argv)
     quiet = _bench.before_run(args.no_wait)

@@ -54,7 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
 
     def run(label: str, mode: str, settings: Settings) -> dict:
-        report = evaluate(args.dataset, mode, limit=args.limit, embedder=args.embedder, settings=settings, progress=False)
+        report = evaluate(
+            args.dataset, mode, limit=args.limit, embedder=args.embedder, settings=settings, progress=False
+        )
         scores = report.per_query[METRIC]
         row = {
             "config": label,
@@ -66,8 +68,11 @@ def main(argv: list[str] | None = None) -> int:
             "p50_ms": round(report.latency_ms["p50"], 1),
         }
         rows.append(row)
-        print(f"{label:45} {mode:7} all {row['all']:.4f}  tune {row['tune']:.4f}  held {row['held']:.4f}  "
-              f"recall@100 {row['recall@100']:.4f}  p50 {row['p50_ms']} ms", flush=True)
+        print(
+            f"{label:45} {mode:7} all {row['all']:.4f}  tune {row['tune']:.4f}  held {row['held']:.4f}  "
+            f"recall@100 {row['recall@100']:.4f}  p50 {row['p50_ms']} ms",
+            flush=True,
+        )
         return row
 
     run("bm25", "bm25", base)
@@ -79,11 +84,20 @@ def main(argv: list[str] | None = None) -> int:
     best = max(hybrid_rows, key=lambda row: row["tune"])
     print(f"\nbest on the tuning half: {best['config']} -> held-apart {METRIC} {best['held']:.4f}")
     if args.json:
-        args.json.write_text(json.dumps({
-            "dataset": str(args.dataset), "metric": METRIC, "rows": rows, "best": best,
-            "machine": f"{platform.machine()}, {platform.python_version()}",
-            "date": datetime.now(timezone.utc).date().isoformat(),
-        }, indent=2) + "\n")
+        args.json.write_text(
+            json.dumps(
+                {
+                    "dataset": str(args.dataset),
+                    "metric": METRIC,
+                    "rows": rows,
+                    "best": best,
+                    "machine": f"{platform.machine()}, {platform.python_version()}",
+                    "date": datetime.now(timezone.utc).date().isoformat(),
+                },
+                indent=2,
+            )
+            + "\n"
+        )
     return 0
 
 

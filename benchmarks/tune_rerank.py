@@ -67,8 +67,9 @@ def record(dataset: Path, settings: Settings, embedder: str, limit: int | None) 
     from ragline.evaluation.beir import load_beir
 
     recorder = HeadRecorder()
-    report = evaluate(dataset, "hybrid+rerank", limit=limit, embedder=embedder, settings=settings,
-                      progress=False, reranker=recorder)
+    report = evaluate(
+        dataset, "hybrid+rerank", limit=limit, embedder=embedder, settings=settings, progress=False, reranker=recorder
+    )
     loaded = load_beir(dataset, limit=limit)
     query_ids = [query.id for query in loaded.queries]
     assert [query.text for query in loaded.queries] == [question for question, _ in recorder.heads]
@@ -169,22 +170,36 @@ def main(argv: list[str] | None = None) -> int:
     for data in recorded:
         held = [q for q in data.query_ids if half(q) == "held"]
         best[data.name]["held_p_value"] = round(
-            randomisation_p(per_query[best_index][data.name], per_query[0][data.name], held), 4)
+            randomisation_p(per_query[best_index][data.name], per_query[0][data.name], held), 4
+        )
 
     headers = ["coverage", "proximity"] + [f"{data.name} {part}" for data in recorded for part in ("tune", "held")]
-    print(table([[row["coverage_weight"], row["proximity_weight"]]
-                 + [f"{row[data.name][part]:.4f}" for data in recorded for part in ("tune", "held")] for row in configs],
-                headers))
+    print(
+        table(
+            [
+                [row["coverage_weight"], row["proximity_weight"]]
+                + [f"{row[data.name][part]:.4f}" for data in recorded for part in ("tune", "held")]
+                for row in configs
+            ],
+            headers,
+        )
+    )
     print(f"\nbest on the tuning halves: coverage {best['coverage_weight']}, proximity {best['proximity_weight']}")
     for data in recorded:
-        print(f"  {data.name}: held apart {best[data.name]['held']:.4f} vs plain hybrid {plain[data.name]['held']:.4f}"
-              f" (paired randomisation test p = {best[data.name]['held_p_value']})")
+        print(
+            f"  {data.name}: held apart {best[data.name]['held']:.4f} vs plain hybrid {plain[data.name]['held']:.4f}"
+            f" (paired randomisation test p = {best[data.name]['held_p_value']})"
+        )
 
     # MMR after the chosen reranker, as QueryService applies it: the first TOP_K results picked from the head.
-    chosen = None if best["coverage_weight"] == best["proximity_weight"] == 0 else ProximityReranker(
-        best["coverage_weight"], best["proximity_weight"])
+    chosen = (
+        None
+        if best["coverage_weight"] == best["proximity_weight"] == 0
+        else ProximityReranker(best["coverage_weight"], best["proximity_weight"])
+    )
     mmr_rows = []
     for lambda_ in MMR_LAMBDAS:
+
         def reorder(question: str, head: list[SearchHit], lambda_: float = lambda_) -> list[SearchHit]:
             ordered = reranked(chosen)(question, head)
             picked = maximal_marginal_relevance(ordered, TOP_K, lambda_)
@@ -193,14 +208,29 @@ def main(argv: list[str] | None = None) -> int:
 
         mmr_rows.append({"mmr_lambda": lambda_, **{data.name: measure(data, reorder)[0] for data in recorded}})
     print()
-    print(table([[row["mmr_lambda"]] + [f"{row[data.name][part]:.4f}" for data in recorded
-                                        for part in ("all", "redundancy@5")] for row in mmr_rows],
-                ["MMR lambda"] + [f"{data.name} {part}" for data in recorded for part in ("nDCG@10", "redundancy@5")]))
-    write_result(args.name, {
-        "metric": METRIC, "depth": settings.rerank_depth,
-        "datasets": [str(path) for path in args.dataset], "plain_hybrid": plain, "best": best, "rows": configs,
-        "mmr_top_k": TOP_K, "mmr": mmr_rows,
-    })
+    print(
+        table(
+            [
+                [row["mmr_lambda"]]
+                + [f"{row[data.name][part]:.4f}" for data in recorded for part in ("all", "redundancy@5")]
+                for row in mmr_rows
+            ],
+            ["MMR lambda"] + [f"{data.name} {part}" for data in recorded for part in ("nDCG@10", "redundancy@5")],
+        )
+    )
+    write_result(
+        args.name,
+        {
+            "metric": METRIC,
+            "depth": settings.rerank_depth,
+            "datasets": [str(path) for path in args.dataset],
+            "plain_hybrid": plain,
+            "best": best,
+            "rows": configs,
+            "mmr_top_k": TOP_K,
+            "mmr": mmr_rows,
+        },
+    )
     return 0
 
 

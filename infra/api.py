@@ -120,7 +120,8 @@ class Api(Construct):
                 f"Group-{name}",
                 user_pool_id=self.user_pool.user_pool_id,
                 group_name=name,
-                description=f"ragline role {name}" + (" (sees every document's status)" if name == config.admin_group else ""),
+                description=f"ragline role {name}"
+                + (" (sees every document's status)" if name == config.admin_group else ""),
             )
             for name in config.groups
         }
@@ -226,7 +227,9 @@ class Api(Construct):
         for path, verb in PUBLIC_ROUTES:
             method = self._resource(path).add_method(verb, integration, authorization_type=apigw.AuthorizationType.NONE)
             self.methods[path, verb] = method
-            reason = "GET /health is a liveness probe for load balancers and monitors: it reads nothing and answers 200."
+            reason = (
+                "GET /health is a liveness probe for load balancers and monitors: it reads nothing and answers 200."
+            )
             acknowledge(method, "AwsSolutions-APIG4", reason)
             acknowledge(method, "AwsSolutions-COG4", reason)
 

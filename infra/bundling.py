@@ -209,7 +209,14 @@ def layer_hash(architecture: str = "arm64", pyproject: Path = PYPROJECT) -> str:
     """Changes when anything that goes into the layer changes."""
     digest = hashlib.sha256()
     unused = sorted(f"-{name}" for name in UNUSED_IN_LAYER)
-    for part in (_RECIPE, architecture, PYTHON_VERSION, *platforms(architecture), *layer_requirements(pyproject), *unused):
+    for part in (
+        _RECIPE,
+        architecture,
+        PYTHON_VERSION,
+        *platforms(architecture),
+        *layer_requirements(pyproject),
+        *unused,
+    ):
         digest.update(part.encode() + b"\0")
     for path in _package_files(PACKAGE):
         digest.update(str(path.relative_to(PACKAGE)).encode() + b"\0")

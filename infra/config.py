@@ -92,7 +92,30 @@ def _mapping(value: Any) -> dict[str, tuple[str, ...]]:
 
 
 # The values CloudWatch Logs accepts for a retention.
-RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)
+RETENTION_DAYS = (
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
+)
 
 # Stricter than Cognito (which allows commas and brackets): API Gateway's REST authorizer hands a caller's
 # groups to the function as one string, "a,b", so a group named "contractors,admin" would read as two.

@@ -37,7 +37,13 @@ DOMAIN_READ_PATHS = ("_search", "_msearch", "_count")
 DOMAIN_WRITE_ACTIONS = ("es:ESHttpGet", "es:ESHttpHead", "es:ESHttpPost", "es:ESHttpPut", "es:ESHttpDelete")
 # The collection's data-access permissions (the index by name, the collection by name).
 AOSS_READ_INDEX = ("aoss:DescribeIndex", "aoss:ReadDocument")
-AOSS_WRITE_INDEX = ("aoss:CreateIndex", "aoss:DescribeIndex", "aoss:UpdateIndex", "aoss:ReadDocument", "aoss:WriteDocument")
+AOSS_WRITE_INDEX = (
+    "aoss:CreateIndex",
+    "aoss:DescribeIndex",
+    "aoss:UpdateIndex",
+    "aoss:ReadDocument",
+    "aoss:WriteDocument",
+)
 AOSS_COLLECTION = ("aoss:DescribeCollectionItems",)
 
 TLS_POLICY = "Policy-Min-TLS-1-2-PFS-2023-10"
@@ -138,12 +144,21 @@ class Search(Construct):
         self._domain_arn = domain_arn
 
         for rule, reason in (
-            ("AwsSolutions-OS1", "The domain is reached only by the two functions, which run outside a VPC; "
-             "the access policy admits their IAM roles only (SigV4), so a VPC (and its NAT costs) adds little."),
-            ("AwsSolutions-OS3", "No IP allow-list: access is by IAM principal (the two function roles) in the "
-             "domain's access policy, which is stronger than source addresses for Lambda callers."),
-            ("AwsSolutions-OS4", "No dedicated master nodes: a one-to-few node domain for a document index; "
-             "raise ragline:data_nodes and add masters for larger deployments."),
+            (
+                "AwsSolutions-OS1",
+                "The domain is reached only by the two functions, which run outside a VPC; "
+                "the access policy admits their IAM roles only (SigV4), so a VPC (and its NAT costs) adds little.",
+            ),
+            (
+                "AwsSolutions-OS3",
+                "No IP allow-list: access is by IAM principal (the two function roles) in the "
+                "domain's access policy, which is stronger than source addresses for Lambda callers.",
+            ),
+            (
+                "AwsSolutions-OS4",
+                "No dedicated master nodes: a one-to-few node domain for a document index; "
+                "raise ragline:data_nodes and add masters for larger deployments.",
+            ),
         ):
             acknowledge(self.domain, rule, reason)
         if not multi_az:

@@ -41,7 +41,10 @@ def _parser() -> argparse.ArgumentParser:
     ingest.add_argument("--no-wait", action="store_true", help="upload and return")
     ingest.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for indexing")
 
-    for name, help_text in (("ask", "ask a question (POST /query)"), ("retrieve", "retrieve passages (POST /retrieve)")):
+    for name, help_text in (
+        ("ask", "ask a question (POST /query)"),
+        ("retrieve", "retrieve passages (POST /retrieve)"),
+    ):
         command = commands.add_parser(name, parents=[common], help=help_text)
         command.add_argument("question")
         command.add_argument("--user", required=True)
@@ -204,8 +207,12 @@ def cmd_redrive(args: argparse.Namespace) -> int:
     show = (lambda message: print("  " + _describe_message(message))) if args.dry_run else (lambda message: None)
     try:
         moved = redrive(
-            sqs, endpoints.dead_letter_queue_url, endpoints.queue_url, max_messages=args.max,
-            dry_run=args.dry_run, on_message=show,
+            sqs,
+            endpoints.dead_letter_queue_url,
+            endpoints.queue_url,
+            max_messages=args.max,
+            dry_run=args.dry_run,
+            on_message=show,
         )
     except RedriveError as error:
         print(f"error: {error}", file=sys.stderr)

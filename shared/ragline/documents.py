@@ -119,7 +119,9 @@ class DocumentsService:
             not_held = [role for role in (*request.roles, *(request.writers or ())) if role not in caller.roles]
             if not_held:
                 # Names only roles the caller asked for: never its other roles, nor anyone else's.
-                raise Refused(403, "forbidden_roles", f"you may not assign roles you do not hold: {', '.join(not_held)}")
+                raise Refused(
+                    403, "forbidden_roles", f"you may not assign roles you do not hold: {', '.join(not_held)}"
+                )
         state = self._key_state(request.key)
         if not caller.is_admin and any(
             found is not None and not can_see(found, caller.roles)
@@ -150,7 +152,9 @@ class DocumentsService:
         # Bound to what was checked (S3 conditional writes): the URL replaces only the object seen here, or
         # creates the key only if it is still free, so nobody's later upload is overwritten unseen.
         headers.update({"If-Match": f'"{etag}"'} if etag else {"If-None-Match": "*"})
-        return UploadGrant(url, headers, request.key, document_id(self.settings.bucket, request.key), UPLOAD_URL_SECONDS)
+        return UploadGrant(
+            url, headers, request.key, document_id(self.settings.bucket, request.key), UPLOAD_URL_SECONDS
+        )
 
     def _authorship(self, caller: Caller, request: UploadRequest, state: _KeyState) -> tuple[str, tuple[str, ...]]:
         """The owner and writers the upload will carry. A new document is the caller's; a replacement keeps

@@ -26,7 +26,9 @@ def reciprocal_rank_fusion(
     return _fuse(rankings, weights, lambda ranking: [1.0 / (k + rank) for rank in range(1, len(ranking) + 1)])
 
 
-def convex_combination(rankings: Sequence[Sequence[SearchHit]], weights: Sequence[float] | None = None) -> list[SearchHit]:
+def convex_combination(
+    rankings: Sequence[Sequence[SearchHit]], weights: Sequence[float] | None = None
+) -> list[SearchHit]:
     """Each hit scores ``sum(weight * normalised score)``, scores min-max normalised per ranking and 0 where a
     ranking lacks the hit (Bruch et al., 2023, "An Analysis of Fusion Functions for Hybrid Retrieval").
 

@@ -266,9 +266,7 @@ class Ingestor:
 
     # -- removed ---------------------------------------------------------------------------------
 
-    def _remove(
-        self, doc_id: str, bucket: str, key: str, previous: DocumentRecord, work: Work, owner: str
-    ) -> Outcome:
+    def _remove(self, doc_id: str, bucket: str, key: str, previous: DocumentRecord, work: Work, owner: str) -> Outcome:
         self.store.delete_document(doc_id)
         self.registry.put(
             replace(

@@ -74,12 +74,15 @@ class DynamoRegistry:
     def acquire(self, doc_id: str, owner: str, until_ms: int, now_ms: int) -> bool:
         """Take the document's lease until ``until_ms``, if it is free, expired or already ``owner``'s (a
         redelivered message taking back the lease its killed first attempt left)."""
-        return self._update(
-            doc_id,
-            "attribute_not_exists(lease_until) OR lease_until < :now OR lease_owner = :owner",
-            UpdateExpression="SET lease_owner = :owner, lease_until = :until",
-            ExpressionAttributeValues={":owner": owner, ":until": until_ms, ":now": now_ms},
-        ) is not None
+        return (
+            self._update(
+                doc_id,
+                "attribute_not_exists(lease_until) OR lease_until < :now OR lease_owner = :owner",
+                UpdateExpression="SET lease_owner = :owner, lease_until = :until",
+                ExpressionAttributeValues={":owner": owner, ":until": until_ms, ":now": now_ms},
+            )
+            is not None
+        )
 
     def hand_over(self, doc_id: str, work: Work, now_ms: int) -> bool:
         """Leave ``work`` to the lease's live holder, who does it before releasing; False when no lease is
@@ -88,12 +91,16 @@ class DynamoRegistry:
         values: dict[str, Any] = {":true": True, ":now": now_ms}
         live = "attribute_exists(lease_until) AND lease_until >= :now"
         newer = "(attribute_not_exists(pending_sequencer) OR pending_sequencer < :sequencer)"
-        if work.sequencer and self._update(
-            doc_id,
-            f"{live} AND {newer}",
-            UpdateExpression=f"{sets}, pending_sequencer = :sequencer",
-            ExpressionAttributeValues={**values, ":sequencer": work.sequencer},
-        ) is not None:
+        if (
+            work.sequencer
+            and self._update(
+                doc_id,
+                f"{live} AND {newer}",
+                UpdateExpression=f"{sets}, pending_sequencer = :sequencer",
+                ExpressionAttributeValues={**values, ":sequencer": work.sequencer},
+            )
+            is not None
+        ):
             return True
         # Either no live lease, or a newer sequencer is pending already: only the first is a refusal.
         return self._update(doc_id, live, UpdateExpression=sets, ExpressionAttributeValues=values) is not None

@@ -71,9 +71,7 @@ def is_retryable(exc: BaseException) -> bool:
     return isinstance(exc, (BotoConnectionError, ReadTimeoutError))
 
 
-def backoff_delay(
-    retry: int, base_delay: float, max_delay: float, rand: Callable[[], float] = random.random
-) -> float:
+def backoff_delay(retry: int, base_delay: float, max_delay: float, rand: Callable[[], float] = random.random) -> float:
     """Full-jitter delay before retry number ``retry`` (0-based): uniform in [0, min(max, base * 2**retry)]."""
     return rand() * min(max_delay, base_delay * (2**retry))
 

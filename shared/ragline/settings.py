@@ -93,8 +93,14 @@ class Settings:
     def __post_init__(self) -> None:
         """Numbers out of range fail when the settings are read (a cold start), not on some later query."""
         for name in (
-            "top_k", "candidates", "rerank_depth", "chunk_tokens", "parent_tokens", "embed_concurrency",
-            "max_object_bytes", "max_chunks",
+            "top_k",
+            "candidates",
+            "rerank_depth",
+            "chunk_tokens",
+            "parent_tokens",
+            "embed_concurrency",
+            "max_object_bytes",
+            "max_chunks",
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")

@@ -25,8 +25,7 @@ MAX_TOKEN_CHARS = 24
 # Scripts written without spaces between words: kana, CJK ideographs (with the extensions and the
 # compatibility blocks), the iteration marks 々〆〇 and half-width katakana.
 _NO_SPACE_SCRIPT = (
-    "\u3005-\u3007\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9d"
-    "\U00020000-\U0003134f"
+    "\u3005-\u3007\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9d\U00020000-\U0003134f"
 )
 # Text of these scripts, with their punctuation and full-width forms, joins without a space between sentences.
 _UNSPACED = re.compile(rf"[{_NO_SPACE_SCRIPT}\u3000-\u303f\uff00-\uffef]")

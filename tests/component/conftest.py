@@ -82,7 +82,9 @@ class ComponentStack:
         claims = None if groups is None else {"cognito:username": user, "sub": user, "cognito:groups": ",".join(groups)}
         raw = body if isinstance(body, (str, bytes)) or body is None else json.dumps(body)
         raw_bytes = raw.encode() if isinstance(raw, str) else (raw or b"")
-        event = rest_proxy_event(method, path, resource, parameters, "", {"Content-Type": "application/json"}, raw_bytes, claims)
+        event = rest_proxy_event(
+            method, path, resource, parameters, "", {"Content-Type": "application/json"}, raw_bytes, claims
+        )
         response = self.query.invoke(event)
         return response["statusCode"], json.loads(response["body"])
 

@@ -61,7 +61,11 @@ def test_a_caller_gets_a_presigned_put_that_signs_the_roles_header(stack):
     # The headers are signed: an upload without them, with other roles, another owner or another length
     # does not match the signature. (moto checks no signature: this is what S3 enforces, so it is tested here.)
     assert set(query["X-Amz-SignedHeaders"].split(";")) == {
-        "host", "x-amz-meta-roles", "x-amz-meta-owner", "content-length", "if-none-match"
+        "host",
+        "x-amz-meta-roles",
+        "x-amz-meta-owner",
+        "content-length",
+        "if-none-match",
     }
     assert query["X-Amz-Signature"]
 

@@ -15,7 +15,11 @@ from ragline.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 SCIFACT = next(
-    (path for path in (REPO.parent / "shared" / "data" / "scifact", Path("/work/shared/data/scifact")) if path.is_dir()),
+    (
+        path
+        for path in (REPO.parent / "shared" / "data" / "scifact", Path("/work/shared/data/scifact"))
+        if path.is_dir()
+    ),
     None,
 )
 

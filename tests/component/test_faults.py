@@ -89,15 +89,22 @@ class FailingFakeStore:
 # -- helpers ----------------------------------------------------------------------------------------
 
 
-def _throttled_embedder(stack, failures: float, max_retries: int = 6) -> tuple[ThrottlingFakeBedrockClient, list[float]]:
+def _throttled_embedder(
+    stack, failures: float, max_retries: int = 6
+) -> tuple[ThrottlingFakeBedrockClient, list[float]]:
     """Makes the ingest function embed through Bedrock with a throttling fake client; returns it and the
     delays the embedder slept."""
     dimension = stack.ingestor().store.dimension
     client = ThrottlingFakeBedrockClient(dimension, failures)
     delays: list[float] = []
     stack.ingestor().embedder = BedrockEmbedder(
-        client, model_id=COHERE, dimensions=dimension, concurrency=1, max_retries=max_retries,
-        base_delay=0.2, sleep=delays.append,
+        client,
+        model_id=COHERE,
+        dimensions=dimension,
+        concurrency=1,
+        max_retries=max_retries,
+        base_delay=0.2,
+        sleep=delays.append,
     )
     return client, delays
 
@@ -157,7 +164,9 @@ def _opensearch_answers_503(stack):
     return lambda: store.calls == 1
 
 
-@pytest.mark.parametrize("fault", [_bedrock_throttles_for_ever, _opensearch_answers_503], ids=["bedrock-throttling", "opensearch-503"])
+@pytest.mark.parametrize(
+    "fault", [_bedrock_throttles_for_ever, _opensearch_answers_503], ids=["bedrock-throttling", "opensearch-503"]
+)
 def test_a_transient_failure_past_its_retries_is_a_batch_item_failure_and_leaves_the_old_version(stack, fault):
     stack.put("policies/travel.md", OLD, roles=["staff"])
     assert stack.drain() == {"batchItemFailures": []}
@@ -221,11 +230,15 @@ def test_redelivery_after_a_half_done_failure_indexes_the_document_once(stack):
 
 
 def test_a_message_failing_every_receive_lands_in_the_dlq_and_redrive_brings_it_back(stack):
-    assert json.loads(
-        stack.sqs.get_queue_attributes(QueueUrl=stack.resources.queue_url, AttributeNames=["RedrivePolicy"])[
-            "Attributes"
-        ]["RedrivePolicy"]
-    )["maxReceiveCount"] == MAX_RECEIVES == 3
+    assert (
+        json.loads(
+            stack.sqs.get_queue_attributes(QueueUrl=stack.resources.queue_url, AttributeNames=["RedrivePolicy"])[
+                "Attributes"
+            ]["RedrivePolicy"]
+        )["maxReceiveCount"]
+        == MAX_RECEIVES
+        == 3
+    )
     client, _ = _throttled_embedder(stack, failures=math.inf, max_retries=2)
     stack.put("policies/travel.md", NEW, roles=["staff"])
 
@@ -271,9 +284,9 @@ def test_redrive_respects_max_and_keeps_message_attributes(stack):
     assert redrive(stack.sqs, dlq, queue) == 0
 
     moved = []
-    while batch := stack.sqs.receive_message(
-        QueueUrl=queue, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
-    ).get("Messages", []):
+    while batch := stack.sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, MessageAttributeNames=["All"]).get(
+        "Messages", []
+    ):
         moved.extend(batch)
     assert sorted(json.loads(m["Body"])["n"] for m in moved) == list(range(12))
     assert all(m["MessageAttributes"]["origin"]["StringValue"] == f"test-{json.loads(m['Body'])['n']}" for m in moved)

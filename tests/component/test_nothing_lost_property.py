@@ -135,7 +135,9 @@ def test_nothing_is_lost_whatever_fails(stack, ops, data):
     ingestor.objects = Faulty(real[0], "s3", {"get", "head"}, fault)
     ingestor.store = Faulty(real[1], "store", {"replace_document", "delete_document", "update_roles"}, fault)
     ingestor.embedder = Faulty(real[2], "embed", {"embed_documents"}, fault)
-    ingestor.registry = Faulty(real[3], "registry", {"get", "put", "acquire", "hand_over", "take_pending", "release"}, fault)
+    ingestor.registry = Faulty(
+        real[3], "registry", {"get", "put", "acquire", "hand_over", "take_pending", "release"}, fault
+    )
     ingestor.clock = clock
     real_parse = ragline.indexing.parse_document
 
@@ -161,8 +163,13 @@ def test_nothing_is_lost_whatever_fails(stack, ops, data):
         if inject[0] == "parse":
             fault.kill = True
         records = [
-            {"MessageId": m.message_id, "ReceiptHandle": m.message_id, "Body": m.body, "MD5OfBody": "-",
-             "Attributes": {"ApproximateReceiveCount": str(m.receives + 1)}}
+            {
+                "MessageId": m.message_id,
+                "ReceiptHandle": m.message_id,
+                "Body": m.body,
+                "MD5OfBody": "-",
+                "Attributes": {"ApproximateReceiveCount": str(m.receives + 1)},
+            }
             for m in batch
         ]
         for message in batch:

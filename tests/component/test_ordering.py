@@ -46,7 +46,9 @@ def with_sequencer(message: dict, sequencer: int | None) -> dict:
 
 
 @pytest.mark.parametrize("sequencers", [True, False], ids=["with-sequencers", "without-sequencers"])
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(ops=operations, data=st.data())
 def test_the_index_ends_equal_to_the_bucket(stack, sequencers, ops, data):
     example = next(_example)
@@ -72,7 +74,9 @@ def test_the_index_ends_equal_to_the_bucket(stack, sequencers, ops, data):
     for op, argument in ops:
         if op == "put":
             version = next(versions)
-            stack.put(prefix + argument, f"# {argument}\n\nVersion marker{example}v{version}x of {argument}.", roles=["staff"])
+            stack.put(
+                prefix + argument, f"# {argument}\n\nVersion marker{example}v{version}x of {argument}.", roles=["staff"]
+            )
             notifications()
         elif op == "delete":
             stack.delete(prefix + argument)

@@ -16,7 +16,9 @@ WORDS = "revenue cathode leave budget merger battery salary policy".split()
 _example = itertools.count()
 
 role_sets = st.sets(st.sampled_from(ROLES), max_size=2)
-documents = st.lists(st.tuples(role_sets, st.lists(st.sampled_from(WORDS), min_size=2, max_size=6)), min_size=1, max_size=5)
+documents = st.lists(
+    st.tuples(role_sets, st.lists(st.sampled_from(WORDS), min_size=2, max_size=6)), min_size=1, max_size=5
+)
 requests = st.lists(
     st.one_of(
         st.tuples(st.sampled_from(["/query", "/retrieve"]), st.lists(st.sampled_from(WORDS), min_size=1, max_size=3)),
@@ -28,7 +30,9 @@ requests = st.lists(
 )
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(docs=documents, caller=role_sets, calls=requests)
 def test_no_response_carries_a_document_outside_the_callers_roles(stack, docs, caller, calls):
     example = next(_example)
@@ -36,7 +40,11 @@ def test_no_response_carries_a_document_outside_the_callers_roles(stack, docs, c
     for number, (roles, words) in enumerate(docs):
         key = f"ex{example}/doc{number}.md"
         # Title, text and key all carry a marker unique to the document.
-        stack.put(key, f"# TitleQ{example}x{number}Q\n\nSecretQ{example}x{number}Q " + " ".join(words) + ".", roles=sorted(roles))
+        stack.put(
+            key,
+            f"# TitleQ{example}x{number}Q\n\nSecretQ{example}x{number}Q " + " ".join(words) + ".",
+            roles=sorted(roles),
+        )
         keys.append((key, roles))
     assert stack.drain()["batchItemFailures"] == []
 
@@ -47,7 +55,9 @@ def test_no_response_carries_a_document_outside_the_callers_roles(stack, docs, c
             responses.append(stack.request("POST", route, {"question": " ".join(argument)}, sorted(caller)))
         elif route == "/documents":
             key = keys[argument % len(keys)][0]
-            responses.append(stack.request("GET", f"/documents/{document_id(stack.settings.bucket, key)}", groups=sorted(caller)))
+            responses.append(
+                stack.request("GET", f"/documents/{document_id(stack.settings.bucket, key)}", groups=sorted(caller))
+            )
         else:
             responses.append(stack.request("POST", "/query", argument, sorted(caller)))
     for status, body in responses:

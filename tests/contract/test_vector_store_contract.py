@@ -119,8 +119,12 @@ def knn(harness: Harness, text: str, roles: frozenset[str], k: int = 10) -> list
 
 def test_upsert_then_both_searches_return_the_full_chunks(harness: Harness) -> None:
     target = chunk(
-        "rev", "Quarterly revenue grew four percent in Europe", page=2, heading_path=("Q3 report", "Revenue"),
-        title="Q3 report", position=3,
+        "rev",
+        "Quarterly revenue grew four percent in Europe",
+        page=2,
+        heading_path=("Q3 report", "Revenue"),
+        title="Q3 report",
+        position=3,
     )
     others = [
         chunk("plants", "Office plants need water every week", position=1),
@@ -143,10 +147,15 @@ def test_upsert_then_both_searches_return_the_full_chunks(harness: Harness) -> N
 def test_the_role_filter_runs_inside_both_searches(harness: Harness) -> None:
     # Many hidden chunks match the query perfectly; the few visible ones match it less well.
     hidden = [chunk(f"hr{i:02d}", "budget forecast budget forecast", roles=("hr",), position=i) for i in range(30)]
-    visible = [chunk(f"fin{i}", f"budget notes {word}", position=40 + i) for i, word in enumerate(["alpha", "beta", "gamma"])]
+    visible = [
+        chunk(f"fin{i}", f"budget notes {word}", position=40 + i) for i, word in enumerate(["alpha", "beta", "gamma"])
+    ]
     put(harness, hidden + visible)
 
-    for hits in (knn(harness, "budget forecast", FINANCE, k=3), harness.store.bm25_search("budget forecast", FINANCE, k=3)):
+    for hits in (
+        knn(harness, "budget forecast", FINANCE, k=3),
+        harness.store.bm25_search("budget forecast", FINANCE, k=3),
+    ):
         assert sorted(ids(hits)) == ["fin0", "fin1", "fin2"]
         assert all("finance" in h.chunk.roles for h in hits)
     assert len(knn(harness, "budget forecast", FINANCE, k=10)) == 3  # no more than exist
@@ -183,7 +192,10 @@ def test_delete_document_removes_every_chunk_of_the_document_and_nothing_else(ha
 
 
 def test_update_roles_changes_visibility_in_both_searches(harness: Harness) -> None:
-    put(harness, [chunk(f"d1-{i}", "salary bands", position=i) for i in range(3)] + [chunk("d2-0", "salary bands", doc_id="d2")])
+    put(
+        harness,
+        [chunk(f"d1-{i}", "salary bands", position=i) for i in range(3)] + [chunk("d2-0", "salary bands", doc_id="d2")],
+    )
     assert len(knn(harness, "salary bands", FINANCE)) == 4
 
     assert harness.store.update_roles("d1", ["hr", "legal", "hr"]) == 3
@@ -231,8 +243,15 @@ def test_replace_document_leaves_only_the_new_chunks(harness: Harness) -> None:
     store = harness.store
     if not hasattr(store, "replace_document"):
         pytest.skip(f"{type(store).__name__} has no replace_document")
-    put(harness, [chunk(f"d1-{i}", f"expense policy part {i}", position=i) for i in range(4)] + [chunk("d2-0", "expense policy", doc_id="d2")])
-    new = [chunk("d1-0", "expense policy revised", version="v2"), chunk("d1-9", "expense policy appendix", version="v2", position=1)]
+    put(
+        harness,
+        [chunk(f"d1-{i}", f"expense policy part {i}", position=i) for i in range(4)]
+        + [chunk("d2-0", "expense policy", doc_id="d2")],
+    )
+    new = [
+        chunk("d1-0", "expense policy revised", version="v2"),
+        chunk("d1-9", "expense policy appendix", version="v2", position=1),
+    ]
 
     removed = store.replace_document("d1", new, EMBED.embed_documents([c.indexed_text() for c in new]))
     harness.settle()

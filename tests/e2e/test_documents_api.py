@@ -54,7 +54,10 @@ def test_upload_through_a_presigned_url_then_delete(client):
     assert upload["upload_url"].startswith(client.endpoints.s3_endpoint)
     owner = upload["headers"]["x-amz-meta-owner"]  # fiona's sub
     assert upload["headers"] == {
-        "x-amz-meta-roles": "finance", "x-amz-meta-owner": owner, "Content-Length": str(size), "If-None-Match": "*"
+        "x-amz-meta-roles": "finance",
+        "x-amz-meta-owner": owner,
+        "Content-Length": str(size),
+        "If-None-Match": "*",
     }
     assert put(upload["upload_url"], FORECAST.encode(), upload["headers"]) == 200
 
@@ -83,7 +86,10 @@ def test_upload_through_a_presigned_url_then_delete(client):
     assert wait_for_status(client, doc_id, finance, "indexed", timeout=1)
 
     # The owner deletes it: within seconds it is no longer retrieved, and its status says so.
-    assert client.call("DELETE", f"/documents/{doc_id}", token=finance) == (202, {"doc_id": doc_id, "status": "deleting"})
+    assert client.call("DELETE", f"/documents/{doc_id}", token=finance) == (
+        202,
+        {"doc_id": doc_id, "status": "deleting"},
+    )
     started = time.monotonic()
     while time.monotonic() - started < 10:
         body = ask(client, QUESTION, ["finance"], route="/retrieve")

@@ -117,12 +117,18 @@ def test_the_stack_runs_on_the_chosen_backend(home, backend):
         return
     assert endpoints["s3_endpoint"] == LOCALSTACK_URL
     # Names of this stack home's own, so that runs sharing one LocalStack never meet.
-    assert endpoints["bucket"].startswith("ragline-documents-") and endpoints["queue_url"].split("/")[-1] != "ragline-ingest"
+    assert (
+        endpoints["bucket"].startswith("ragline-documents-")
+        and endpoints["queue_url"].split("/")[-1] != "ragline-ingest"
+    )
     s3 = aws_client("s3", LOCALSTACK_URL, endpoints["region"])
     [wiring] = s3.get_bucket_notification_configuration(Bucket=endpoints["bucket"])["QueueConfigurations"]
     sqs = aws_client("sqs", LOCALSTACK_URL, endpoints["region"])
     queue = sqs.get_queue_url(QueueName=endpoints["queue_url"].rsplit("/", 1)[-1])["QueueUrl"]
-    assert wiring["QueueArn"] == sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    assert (
+        wiring["QueueArn"]
+        == sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    )
 
 
 def test_answers_cite_only_permitted_documents(corpus):
@@ -154,7 +160,9 @@ def test_tokens_are_checked_like_api_gateway_does(home, corpus):
     assert corpus.call("POST", "/query", body, token="not-a-jwt")[0] == 401
     good = corpus.token("eve", ["finance"])
     claims = jwt.decode(good, options={"verify_signature": False})
-    forged = jwt.encode({**claims, "cognito:groups": ["finance"]}, "a-guessed-secret-long-enough-for-hs256", algorithm="HS256")
+    forged = jwt.encode(
+        {**claims, "cognito:groups": ["finance"]}, "a-guessed-secret-long-enough-for-hs256", algorithm="HS256"
+    )
     assert corpus.call("POST", "/query", body, token=forged)[0] == 401
     assert corpus.call("POST", "/query", body, token=issue_token(home, "eve", ["finance"], ttl_seconds=-10))[0] == 401
     key = (home / "signing-key.pem").read_bytes()  # the stack's own key, but another issuer's token

@@ -45,7 +45,11 @@ def clients(request, moto_url):
 
     def client(service: str, endpoint: str):
         return boto3.client(
-            service, endpoint_url=endpoint, region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing"
+            service,
+            endpoint_url=endpoint,
+            region_name=REGION,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
         )
 
     return client("s3", url), client("sqs", url), client("dynamodb", dynamodb_url)
@@ -55,7 +59,9 @@ def receive_s3_records(sqs, queue_url: str, wanted: int, timeout: float = 10.0) 
     records: list[dict] = []
     deadline = time.monotonic() + timeout
     while len(records) < wanted and time.monotonic() < deadline:
-        for message in sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", []):
+        for message in sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
+            "Messages", []
+        ):
             records.extend(json.loads(message["Body"]).get("Records", []))  # S3's test event has none
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
     return records
@@ -64,7 +70,9 @@ def receive_s3_records(sqs, queue_url: str, wanted: int, timeout: float = 10.0) 
 def test_provision_is_idempotent_and_teardown_leaves_nothing(clients):
     s3, sqs, dynamodb = clients
     suffix = uuid.uuid4().hex[:8]
-    settings = Settings(bucket=f"ragline-documents-{suffix}", registry_table=f"ragline-registry-{suffix}", region=REGION)
+    settings = Settings(
+        bucket=f"ragline-documents-{suffix}", registry_table=f"ragline-registry-{suffix}", region=REGION
+    )
     queue = f"ragline-ingest-{suffix}"
 
     first = provision(s3, sqs, dynamodb, settings, queue_name=queue)
@@ -72,7 +80,9 @@ def test_provision_is_idempotent_and_teardown_leaves_nothing(clients):
     again = provision(s3, sqs, dynamodb, settings, queue_name=queue)  # an earlier run's resources exist
     assert again == first
     redrive = json.loads(
-        sqs.get_queue_attributes(QueueUrl=again.queue_url, AttributeNames=["RedrivePolicy"])["Attributes"]["RedrivePolicy"]
+        sqs.get_queue_attributes(QueueUrl=again.queue_url, AttributeNames=["RedrivePolicy"])["Attributes"][
+            "RedrivePolicy"
+        ]
     )
     assert int(redrive["maxReceiveCount"]) == 3
 

@@ -127,8 +127,12 @@ def _fake_distribution(site: Path, name: str, files: dict[str, str], requires: t
 
 def _fake_site(site: Path, *, extra_requirer: bool = False) -> None:
     _fake_distribution(site, "opensearch-py", {"opensearchpy/__init__.py": ""}, ("opensearch-protobufs==1.2.0",))
-    _fake_distribution(site, "opensearch-protobufs", {"opensearch/protobufs/__init__.py": ""}, ("protobuf>=3.25", "grpcio>=1.70"))
-    _fake_distribution(site, "grpcio", {"grpc/__init__.py": "", "grpc/_cython/cygrpc.so": ""}, ("typing-extensions~=4.12",))
+    _fake_distribution(
+        site, "opensearch-protobufs", {"opensearch/protobufs/__init__.py": ""}, ("protobuf>=3.25", "grpcio>=1.70")
+    )
+    _fake_distribution(
+        site, "grpcio", {"grpc/__init__.py": "", "grpc/_cython/cygrpc.so": ""}, ("typing-extensions~=4.12",)
+    )
     _fake_distribution(site, "protobuf", {"google/protobuf/__init__.py": "", "google/_upb/_message.so": ""})
     _fake_distribution(site, "google-other", {"google/other/__init__.py": ""})  # shares the google namespace
     _fake_distribution(site, "typing-extensions", {"typing_extensions.py": ""})
@@ -147,8 +151,15 @@ def test_unused_distributions_are_uninstalled_file_by_file_from_their_record(tmp
 
     for gone in ("grpc", "opensearch", "google/protobuf", "google/_upb"):
         assert not (site / gone).exists(), gone
-    assert not [p.name for p in site.glob("*.dist-info") if p.name.startswith(("grpcio", "protobuf", "opensearch_protobufs"))]
-    for kept in ("opensearchpy/__init__.py", "google/other/__init__.py", "typing_extensions.py", "some_lib/__init__.py"):
+    assert not [
+        p.name for p in site.glob("*.dist-info") if p.name.startswith(("grpcio", "protobuf", "opensearch_protobufs"))
+    ]
+    for kept in (
+        "opensearchpy/__init__.py",
+        "google/other/__init__.py",
+        "typing_extensions.py",
+        "some_lib/__init__.py",
+    ):
         assert (site / kept).is_file(), kept
     assert outside.is_file(), "RECORD paths outside the layer are never touched"
 

@@ -49,7 +49,10 @@ def test_data_access_policy_grants_each_role_only_what_it_needs(serverless: Synt
     assert set(by_principal) == {(roles["ingest"],), (roles["query"],)}
     for name, expected_index in (
         ("query", {"aoss:DescribeIndex", "aoss:ReadDocument"}),
-        ("ingest", {"aoss:CreateIndex", "aoss:DescribeIndex", "aoss:UpdateIndex", "aoss:ReadDocument", "aoss:WriteDocument"}),
+        (
+            "ingest",
+            {"aoss:CreateIndex", "aoss:DescribeIndex", "aoss:UpdateIndex", "aoss:ReadDocument", "aoss:WriteDocument"},
+        ),
     ):
         grants = {rule["ResourceType"]: rule for rule in by_principal[(roles[name],)]}
         assert grants["index"]["Resource"] == ["index/ragline/ragline-chunks"]

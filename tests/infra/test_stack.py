@@ -87,9 +87,7 @@ def test_documents_bucket_is_encrypted_versioned_private_and_tls_only(template):
 
 def test_documents_and_registry_survive_the_stack(domain: Synth):
     retained = {
-        resource["Type"]
-        for resource in domain.raw["Resources"].values()
-        if resource.get("DeletionPolicy") == "Retain"
+        resource["Type"] for resource in domain.raw["Resources"].values() if resource.get("DeletionPolicy") == "Retain"
     }
     assert {"AWS::S3::Bucket", "AWS::DynamoDB::Table", "AWS::Cognito::UserPool"} <= retained
 
@@ -145,9 +143,7 @@ def test_ingest_reads_the_queue_in_batches_and_reports_item_failures(domain: Syn
     assert properties["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert properties["BatchSize"] == 10
     assert properties["MaximumBatchingWindowInSeconds"] >= 1
-    (events_id,) = [
-        key for key, q in domain.resources("AWS::SQS::Queue").items() if "RedrivePolicy" in q["Properties"]
-    ]
+    (events_id,) = [key for key, q in domain.resources("AWS::SQS::Queue").items() if "RedrivePolicy" in q["Properties"]]
     assert properties["EventSourceArn"] == {"Fn::GetAtt": [events_id, "Arn"]}
     # The poller never runs more copies than are reserved: a throttled batch would burn a receive.
     assert properties["ScalingConfig"] == {"MaximumConcurrency": 4}
@@ -380,7 +376,9 @@ def test_gateway_errors_have_the_api_error_shape(template):
         {
             "ResponseType": "UNAUTHORIZED",
             "StatusCode": "401",
-            "ResponseTemplates": {"application/json": '{"message": "missing or invalid token", "code": "unauthorized"}'},
+            "ResponseTemplates": {
+                "application/json": '{"message": "missing or invalid token", "code": "unauthorized"}'
+            },
         },
     )
 

@@ -12,4 +12,3 @@ def stubber(client):
     with Stubber(client) as stub:
         yield stub
         stub.assert_no_pending_responses()
-

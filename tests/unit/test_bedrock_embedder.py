@@ -176,8 +176,12 @@ def test_cohere_query_uses_search_query_and_accepts_plain_embeddings(client, stu
         ok({"id": "x", "response_type": "embeddings_floats", "embeddings": [[0.1, 0.2, 0.3]]}),
         expected(
             COHERE,
-            {"texts": ["who approves leave?"], "input_type": "search_query", "truncate": "END",
-             "embedding_types": ["float"]},
+            {
+                "texts": ["who approves leave?"],
+                "input_type": "search_query",
+                "truncate": "END",
+                "embedding_types": ["float"],
+            },
         ),
     )
     embedder = BedrockEmbedder(client, COHERE, dimensions=3)
@@ -192,8 +196,12 @@ def test_cohere_texts_are_cut_to_2048_characters(client, stubber):
         ok({"embeddings": {"float": [[1.0, 0.0]]}}),
         expected(
             COHERE,
-            {"texts": [long_text[:COHERE_MAX_CHARS]], "input_type": "search_document", "truncate": "END",
-             "embedding_types": ["float"]},
+            {
+                "texts": [long_text[:COHERE_MAX_CHARS]],
+                "input_type": "search_document",
+                "truncate": "END",
+                "embedding_types": ["float"],
+            },
         ),
     )
     embedder = BedrockEmbedder(client, COHERE, dimensions=2)
@@ -248,7 +256,8 @@ def test_throttling_twice_then_success_backs_off_with_jitter(client, stubber):
             "invoke_model", "ThrottlingException", "Too many requests", 429, expected_params=expected(TITAN_V2, body)
         )
     stubber.add_response(
-        "invoke_model", ok({"embedding": vector(7, 256), "inputTextTokenCount": 1}),
+        "invoke_model",
+        ok({"embedding": vector(7, 256), "inputTextTokenCount": 1}),
         expected(TITAN_V2, body),
     )
     sleep = SleepRecorder()
@@ -298,9 +307,7 @@ def test_transient_errors_are_retried(client, stubber, code, status):
     assert len(sleep.delays) == 1
 
 
-@pytest.mark.parametrize(
-    ("code", "status"), [("ValidationException", 400), ("AccessDeniedException", 403)]
-)
+@pytest.mark.parametrize(("code", "status"), [("ValidationException", 400), ("AccessDeniedException", 403)])
 def test_client_errors_propagate_at_once(client, stubber, code, status):
     stubber.add_client_error("invoke_model", code, "no", status)
     sleep = SleepRecorder()

@@ -114,9 +114,7 @@ def test_cohere_request_is_exact_and_hits_come_back_reordered_with_bedrock_score
 def test_amazon_request_is_exact_with_the_region_in_the_model_arn():
     client = make_client("us-west-2")  # Amazon Rerank 1.0 is not offered in us-east-1
     with Stubber(client) as stub:
-        stub.add_response(
-            "rerank", results((2, 0.7), (1, 0.6)), request(TEXTS, 2, AMAZON, region="us-west-2")
-        )
+        stub.add_response("rerank", results((2, 0.7), (1, 0.6)), request(TEXTS, 2, AMAZON, region="us-west-2"))
         reranker = BedrockReranker(client, AMAZON, region="us-west-2")
 
         ranked = reranker.rerank(QUESTION, HITS, top_n=2)
@@ -246,9 +244,7 @@ def test_no_further_page_is_fetched_once_top_n_results_are_in(client, stubber):
 
 def test_a_repeated_token_ends_paging_instead_of_looping(client, stubber):
     stubber.add_response("rerank", results((1, 0.9), next_token="same"), request(TEXTS, 3))
-    stubber.add_response(
-        "rerank", results((0, 0.4), next_token="same"), {**request(TEXTS, 3), "nextToken": "same"}
-    )
+    stubber.add_response("rerank", results((0, 0.4), next_token="same"), {**request(TEXTS, 3), "nextToken": "same"})
 
     ranked = BedrockReranker(client, COHERE).rerank(QUESTION, HITS, top_n=3)
 

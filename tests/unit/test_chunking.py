@@ -100,7 +100,11 @@ def test_apostrophes_join_a_bounded_number_of_runs() -> None:
 
 
 def test_japanese_sentences_end_at_full_stops_without_spaces() -> None:
-    assert split_sentences("雨です。「晴れ？」と聞いた。明日は晴れ！") == ["雨です。", "「晴れ？」と聞いた。", "明日は晴れ！"]
+    assert split_sentences("雨です。「晴れ？」と聞いた。明日は晴れ！") == [
+        "雨です。",
+        "「晴れ？」と聞いた。",
+        "明日は晴れ！",
+    ]
     assert joins_unspaced("雨です。", "明日") and not joins_unspaced("rain.", "明日")
 
 
@@ -114,14 +118,17 @@ def test_a_run_of_abbreviations_stays_one_sentence() -> None:
 def test_next_chunk_starts_with_trailing_sentences_of_the_previous() -> None:
     parts = sentences("s", 8)  # 6 tokens each
     chunks = chunk_document(doc(Section(" ".join(parts))), max_tokens=20, overlap=13)
-    assert [split_sentences(chunk.text) for chunk in chunks] == [
-        parts[0:3],
-        parts[1:4],  # two sentences (12 tokens) carry over; a third would exceed the overlap
-        parts[2:5],
-        parts[3:6],
-        parts[4:7],
-        parts[5:8],
-    ]
+    assert (
+        [split_sentences(chunk.text) for chunk in chunks]
+        == [
+            parts[0:3],
+            parts[1:4],  # two sentences (12 tokens) carry over; a third would exceed the overlap
+            parts[2:5],
+            parts[3:6],
+            parts[4:7],
+            parts[5:8],
+        ]
+    )
 
 
 def test_overlap_is_at_most_the_given_number_of_tokens() -> None:
@@ -129,7 +136,7 @@ def test_overlap_is_at_most_the_given_number_of_tokens() -> None:
     chunks = chunk_document(doc(Section(" ".join(parts))), max_tokens=30, overlap=12)
     for previous, current in zip(chunks, chunks[1:]):
         shared = [s for s in split_sentences(current.text) if s in split_sentences(previous.text)]
-        assert shared == split_sentences(previous.text)[-len(shared):]
+        assert shared == split_sentences(previous.text)[-len(shared) :]
         assert 0 < sum(count_tokens(s) for s in shared) <= 12
 
 
@@ -147,9 +154,7 @@ def test_zero_overlap_repeats_nothing() -> None:
 
 def test_no_overlap_across_a_heading_change() -> None:
     a, b = sentences("a", 6), sentences("b", 6)
-    chunks = chunk_document(
-        doc(Section(" ".join(a), ("A",)), Section(" ".join(b), ("B",))), max_tokens=20, overlap=10
-    )
+    chunks = chunk_document(doc(Section(" ".join(a), ("A",)), Section(" ".join(b), ("B",))), max_tokens=20, overlap=10)
     first_b = next(chunk for chunk in chunks if chunk.heading_path == ("B",))
     assert split_sentences(first_b.text)[0] == b[0]
     assert not set(words(first_b.text)) & set(words(" ".join(a)))

@@ -27,7 +27,9 @@ class InMemoryFakeObjectStore:
         self.objects: dict[str, StoredObject] = {}
 
     def put(self, key: str, data: bytes, **metadata: str) -> None:
-        self.objects[key] = StoredObject(BUCKET, key, data, dict(metadata), etag=f"etag-{len(self.objects)}-{key}", size=len(data))
+        self.objects[key] = StoredObject(
+            BUCKET, key, data, dict(metadata), etag=f"etag-{len(self.objects)}-{key}", size=len(data)
+        )
 
     def get(self, bucket: str, key: str, max_bytes: int | None = None) -> StoredObject | None:
         stored = self.objects.get(key)
@@ -37,7 +39,9 @@ class InMemoryFakeObjectStore:
 
     def head(self, bucket: str, key: str) -> StoredObject | None:
         stored = self.objects.get(key)
-        return None if stored is None else StoredObject(bucket, key, b"", stored.metadata, stored.etag, size=stored.size)
+        return (
+            None if stored is None else StoredObject(bucket, key, b"", stored.metadata, stored.etag, size=stored.size)
+        )
 
     def delete(self, bucket: str, key: str, etag: str | None = None) -> None:
         if etag is not None and (key not in self.objects or self.objects[key].etag != etag):
@@ -56,7 +60,11 @@ class InMemoryFakeRegistry:
         """What ingest would record for the object now at ``key``."""
         stored = objects.objects[key]
         self.records[document_id(BUCKET, key)] = DocumentRecord(
-            document_id(BUCKET, key), BUCKET, key, "indexed", version=stored.etag,
+            document_id(BUCKET, key),
+            BUCKET,
+            key,
+            "indexed",
+            version=stored.etag,
             roles=tuple(sorted(stored.metadata["roles"].split(","))),
             owner=stored.metadata.get("owner", ""),
             writers=tuple(sorted(w for w in stored.metadata.get("writers", "").split(",") if w)),
@@ -98,7 +106,12 @@ def test_a_new_document_is_the_callers(parts):
 
     grant = service.create_upload(caller("u-alice", "staff"), request(writers=()))
 
-    assert grant.headers == {"x-amz-meta-roles": "staff", "x-amz-meta-owner": "u-alice", "Content-Length": "10", "If-None-Match": "*"}
+    assert grant.headers == {
+        "x-amz-meta-roles": "staff",
+        "x-amz-meta-owner": "u-alice",
+        "Content-Length": "10",
+        "If-None-Match": "*",
+    }
     assert signer.calls == [(BUCKET, "a.md", {"roles": "staff", "owner": "u-alice"}, 10, None)]
 
 
@@ -115,7 +128,10 @@ def test_an_operators_document_is_the_admins(parts):
     registry.ingested(objects, "a.md")
 
     assert refusal(lambda: service.create_upload(caller("u-alice", "staff"), request())) == (403, "forbidden_write")
-    assert refusal(lambda: service.delete(caller("u-alice", "staff"), document_id(BUCKET, "a.md"))) == (403, "forbidden_write")
+    assert refusal(lambda: service.delete(caller("u-alice", "staff"), document_id(BUCKET, "a.md"))) == (
+        403,
+        "forbidden_write",
+    )
     grant = service.create_upload(caller("u-root", "admin"), request())
     assert "x-amz-meta-owner" not in grant.headers  # it stays an operator's document
     service.delete(caller("u-root", "admin"), document_id(BUCKET, "a.md"))
@@ -162,7 +178,9 @@ def test_replace_and_delete_are_allowed_exactly_to_who_may_write_both_bucket_and
     readers = ",".join(ROLES)  # everyone here may read: only writing is in question
     objects.put("a.md", b"text", roles=readers, owner=registry_owner, writers=",".join(sorted(writers)))
     registry.ingested(objects, "a.md")  # the registry describes an older object ...
-    objects.put("a.md", b"text", roles=readers, owner=owner, writers=",".join(sorted(writers)))  # ... the bucket a newer
+    objects.put(
+        "a.md", b"text", roles=readers, owner=owner, writers=",".join(sorted(writers))
+    )  # ... the bucket a newer
     who = caller(user, *roles)
     allowed = all(can_write(o, tuple(writers), user, frozenset(roles), "admin") for o in (owner, registry_owner))
     doc_id = document_id(BUCKET, "a.md")

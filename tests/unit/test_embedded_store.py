@@ -91,7 +91,11 @@ def everyone() -> frozenset[str]:
 
 def test_both_searches_reconstruct_full_chunks(store: EmbeddedStore, everyone: frozenset[str]) -> None:
     with_page = make_chunk(
-        "c1", "Revenue grew by four percent", roles=("finance", "admin"), page=3, heading_path=("Results", "Q3"),
+        "c1",
+        "Revenue grew by four percent",
+        roles=("finance", "admin"),
+        page=3,
+        heading_path=("Results", "Q3"),
         position=7,
     )
     without_page = make_chunk("c2", "Holiday policy", roles=("hr",), title="", position=8)
@@ -219,9 +223,7 @@ def test_knn_matches_brute_force_at_any_share_of_visible_rows(tmp_path: Path, vi
     # 0..100 visible out of 100: covers the empty, gathered, masked and unfiltered paths.
     rng = np.random.default_rng(visible_count)
     vectors = rng.normal(size=(100, DIM)).astype(np.float32)
-    chunks = [
-        make_chunk(f"c{i:03d}", roles=("finance",) if i < visible_count else ("hr",)) for i in range(100)
-    ]
+    chunks = [make_chunk(f"c{i:03d}", roles=("finance",) if i < visible_count else ("hr",)) for i in range(100)]
     with EmbeddedStore(tmp_path / "index.db", DIM) as store:
         store.upsert(chunks, vectors.tolist())
         query = rng.normal(size=DIM)
@@ -313,7 +315,10 @@ def test_replace_document_leaves_exactly_the_new_chunks(store: EmbeddedStore) ->
     other = make_chunk("e-v1-0", "another document", doc_id="e")
     store.upsert([*old, other], [axis(n) for n in range(3)] + [axis(3)])
     # The same version chunked anew: fewer positions, one id shared with the old set.
-    new = [make_chunk("d-v1-0", "new text zero", doc_id="d", version="v1"), make_chunk("d-v2-1", "new one", doc_id="d", version="v2", position=1)]
+    new = [
+        make_chunk("d-v1-0", "new text zero", doc_id="d", version="v1"),
+        make_chunk("d-v2-1", "new one", doc_id="d", version="v2", position=1),
+    ]
 
     removed = store.replace_document("d", new, [axis(4), axis(5)])
 
@@ -327,7 +332,10 @@ def test_replace_document_is_one_transaction_for_readers(tmp_path: Path) -> None
     """A reader on another connection sees the old set or the new set, never a mix or nothing."""
     writer = EmbeddedStore(tmp_path / "s.sqlite3", DIM)
     reader = EmbeddedStore(tmp_path / "s.sqlite3", DIM)
-    versions = [[make_chunk(f"d-v{v}-{n}", f"text {v}", doc_id="d", version=f"v{v}", position=n) for n in range(4)] for v in range(2)]
+    versions = [
+        [make_chunk(f"d-v{v}-{n}", f"text {v}", doc_id="d", version=f"v{v}", position=n) for n in range(4)]
+        for v in range(2)
+    ]
     writer.upsert(versions[0], [axis(n) for n in range(4)])
     seen: set[frozenset[str]] = set()
     stop = threading.Event()
@@ -475,9 +483,7 @@ def test_one_store_serves_a_writer_thread_and_searching_threads(store: EmbeddedS
 # -- properties -----------------------------------------------------------------------------------
 
 role_sets = st.lists(st.sampled_from(ROLES), min_size=0, max_size=3).map(lambda roles: tuple(dict.fromkeys(roles)))
-vectors = st.lists(
-    st.floats(min_value=-1, max_value=1, allow_nan=False, width=32), min_size=DIM, max_size=DIM
-)
+vectors = st.lists(st.floats(min_value=-1, max_value=1, allow_nan=False, width=32), min_size=DIM, max_size=DIM)
 PROPERTY_SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -692,8 +698,12 @@ def body_only_bm25(chunks: Sequence[Chunk], question: str) -> dict[str, float]:
     """chunk_id -> -bm25() as schema 1 scored it: one FTS5 table over the indexed text and nothing else."""
     reference = sqlite3.connect(":memory:")
     reference.execute("CREATE VIRTUAL TABLE plain USING fts5 (body, tokenize = 'porter unicode61 remove_diacritics 2')")
-    reference.executemany("INSERT INTO plain (rowid, body) VALUES (?, ?)", [(i, c.indexed_text()) for i, c in enumerate(chunks)])
-    ranked = reference.execute("SELECT rowid, -bm25(plain) FROM plain WHERE plain MATCH ?", (fts_query(question),)).fetchall()
+    reference.executemany(
+        "INSERT INTO plain (rowid, body) VALUES (?, ?)", [(i, c.indexed_text()) for i, c in enumerate(chunks)]
+    )
+    ranked = reference.execute(
+        "SELECT rowid, -bm25(plain) FROM plain WHERE plain MATCH ?", (fts_query(question),)
+    ).fetchall()
     reference.close()
     return {chunks[i].chunk_id: score for i, score in ranked}
 
@@ -709,8 +719,14 @@ def test_bm25_scores_equal_a_body_only_index_when_rows_are_alike(store: Embedded
     chunks = []
     for i in range(60):
         words = list(rng.choice(VOCABULARY, size=int(rng.integers(1, 12))))
-        chunks.append(make_chunk(f"c{i:02d}", " ".join(words + ["filler"] * (12 - len(words))),
-                                 roles=(ROLES[i % len(ROLES)],), position=i))
+        chunks.append(
+            make_chunk(
+                f"c{i:02d}",
+                " ".join(words + ["filler"] * (12 - len(words))),
+                roles=(ROLES[i % len(ROLES)],),
+                position=i,
+            )
+        )
     store.upsert(chunks, [axis(0)] * len(chunks))
     everyone = frozenset(ROLES)
     for question in QUESTIONS:
@@ -751,7 +767,9 @@ def test_bm25_scores_stay_within_two_percent_of_a_body_only_index(store: Embedde
 def test_bm25_cuts_to_the_best_k_of_the_visible_matches(store: EmbeddedStore) -> None:
     # Scores rise with the term's count; hidden chunks score best of all. The cut to k happens before the
     # join to chunks, so it must keep the best visible k, not any k.
-    visible = [make_chunk(f"v{n:02d}", " ".join(["audit"] * n + ["filler"] * (30 - n)), position=n) for n in range(1, 21)]
+    visible = [
+        make_chunk(f"v{n:02d}", " ".join(["audit"] * n + ["filler"] * (30 - n)), position=n) for n in range(1, 21)
+    ]
     hidden = [make_chunk(f"h{n}", "audit " * 30, roles=("hr",)) for n in range(5)]
     store.upsert(visible + hidden, [axis(0)] * 25)
     everything = store.bm25_search("audit", frozenset({"finance"}), k=100)
@@ -845,7 +863,9 @@ INSERT INTO meta (key, value) VALUES ('generation', 0);
 """
 
 SCHEMA_1_CHUNKS = [
-    make_chunk("f1", "Revenue grew in Europe", doc_id="fin", roles=("finance",), title="Q3", heading_path=("Q3", "Sales")),
+    make_chunk(
+        "f1", "Revenue grew in Europe", doc_id="fin", roles=("finance",), title="Q3", heading_path=("Q3", "Sales")
+    ),
     make_chunk("f2", "Revenue fell in Asia", doc_id="fin", roles=("finance", "admin"), position=1, page=4),
     make_chunk("h1", "Revenue of the canteen", doc_id="hr", roles=("hr",)),
     make_chunk("o1", "Revenue nobody may read", doc_id="orphan", roles=()),
@@ -862,12 +882,23 @@ def write_schema_1_store(path: Path, chunks: Sequence[Chunk] = SCHEMA_1_CHUNKS) 
             "INSERT INTO chunks (chunk_id, doc_id, version, text, source, title, roles, position, page,"
             " heading_path, context, vector) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
-                chunk.chunk_id, chunk.doc_id, chunk.version, chunk.text, chunk.source, chunk.title,
-                json.dumps(list(chunk.roles)), chunk.position, chunk.page, json.dumps(list(chunk.heading_path)),
-                chunk.context, np.asarray(axis(i % DIM), dtype=np.float32).tobytes(),
+                chunk.chunk_id,
+                chunk.doc_id,
+                chunk.version,
+                chunk.text,
+                chunk.source,
+                chunk.title,
+                json.dumps(list(chunk.roles)),
+                chunk.position,
+                chunk.page,
+                json.dumps(list(chunk.heading_path)),
+                chunk.context,
+                np.asarray(axis(i % DIM), dtype=np.float32).tobytes(),
             ),
         )
-        conn.executemany("INSERT INTO chunk_roles (chunk_id, role) VALUES (?, ?)", [(chunk.chunk_id, r) for r in chunk.roles])
+        conn.executemany(
+            "INSERT INTO chunk_roles (chunk_id, role) VALUES (?, ?)", [(chunk.chunk_id, r) for r in chunk.roles]
+        )
         conn.execute(
             "INSERT INTO chunks_fts (rowid, body) SELECT id, ? FROM chunks WHERE chunk_id = ?",
             (chunk.indexed_text(), chunk.chunk_id),
@@ -952,7 +983,10 @@ def test_two_stores_opening_a_schema_1_file_at_once_migrate_it_once(tmp_path: Pa
         thread.join()
     assert errors == []
     for store in opened:
-        assert sorted(h.chunk.chunk_id for h in store.bm25_search("revenue", frozenset({"finance"}), k=10)) == ["f1", "f2"]
+        assert sorted(h.chunk.chunk_id for h in store.bm25_search("revenue", frozenset({"finance"}), k=10)) == [
+            "f1",
+            "f2",
+        ]
         store.close()
     assert len(fts_rows(path)) == 4
 
@@ -965,4 +999,3 @@ def test_a_store_of_a_newer_schema_is_refused_untouched(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=f"schema version {SCHEMA_VERSION + 1}"):
         EmbeddedStore(path, DIM)
     assert schema_of(path)[0] == SCHEMA_VERSION + 1
-

@@ -116,7 +116,7 @@ def test_headings_are_not_quoted():
 
 def test_word_forms_are_folded():
     assert {"day", "policy", "repeat", "employe"} <= content_terms("Days, policies, repeated by employees")
-    answer = ExtractiveGenerator().generate("Which policies cover repeated inductions?", [
-        hit("The policy says each induction is repeated yearly.", 1)
-    ])
+    answer = ExtractiveGenerator().generate(
+        "Which policies cover repeated inductions?", [hit("The policy says each induction is repeated yearly.", 1)]
+    )
     assert answer.cited == [1]

@@ -323,7 +323,9 @@ CHUNK_ATTACKS: dict[str, Callable[[int], str]] = {
     "blank-lines": lambda n: _repeat("x\n\n", n),
 }
 # parent-child chunks every parent twice over: it is timed on the smaller size only, to keep the file fast
-STRATEGY_SIZES = [(strategy, size) for strategy in ("structure", "fixed") for size in SIZES] + [("parent-child", "100KB")]
+STRATEGY_SIZES = [(strategy, size) for strategy in ("structure", "fixed") for size in SIZES] + [
+    ("parent-child", "100KB")
+]
 
 
 _ordinary_parsed_cached = functools.cache(_ordinary_parsed)

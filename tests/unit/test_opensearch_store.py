@@ -98,7 +98,17 @@ def bulk_ok(kwargs: dict[str, Any]) -> dict[str, Any]:
     for n, (op, meta) in enumerate(_actions(kwargs["body"])):
         _id = meta.get("_id", f"auto{n}")
         result = {"index": "created", "delete": "deleted"}.get(op, "updated")
-        items.append({op: {"_index": INDEX, "_id": _id, "_version": 1, "result": result, "status": 201 if op == "index" else 200}})
+        items.append(
+            {
+                op: {
+                    "_index": INDEX,
+                    "_id": _id,
+                    "_version": 1,
+                    "result": result,
+                    "status": 201 if op == "index" else 200,
+                }
+            }
+        )
     return {"took": 3, "errors": False, "items": items}
 
 
@@ -119,10 +129,20 @@ def search_response(hits: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def make_chunk(chunk_id: str = "c1", *, doc_id: str = "d1", roles: tuple[str, ...] = ("finance",), **extra: Any) -> Chunk:
+def make_chunk(
+    chunk_id: str = "c1", *, doc_id: str = "d1", roles: tuple[str, ...] = ("finance",), **extra: Any
+) -> Chunk:
     fields = dict(
-        chunk_id=chunk_id, doc_id=doc_id, version="v1", text="Revenue grew 4%", source=f"s3://b/{doc_id}.md",
-        title="Q3 report", roles=roles, position=0, page=None, heading_path=(),
+        chunk_id=chunk_id,
+        doc_id=doc_id,
+        version="v1",
+        text="Revenue grew 4%",
+        source=f"s3://b/{doc_id}.md",
+        title="Q3 report",
+        roles=roles,
+        position=0,
+        page=None,
+        heading_path=(),
     )
     fields.update(extra)
     return Chunk(**fields)
@@ -131,9 +151,17 @@ def make_chunk(chunk_id: str = "c1", *, doc_id: str = "d1", roles: tuple[str, ..
 def source_of(chunk: Chunk, copy_id: str | None = None) -> dict[str, Any]:
     """A hit's ``_source`` as the store writes it (vector and body excluded, as in search results)."""
     return {
-        "chunk_id": chunk.chunk_id, "copy_id": copy_id or chunk.chunk_id, "doc_id": chunk.doc_id,
-        "version": chunk.version, "source": chunk.source, "title": chunk.title, "text": chunk.text, "context": chunk.context,
-        "roles": list(chunk.roles), "heading_path": list(chunk.heading_path), "page": chunk.page,
+        "chunk_id": chunk.chunk_id,
+        "copy_id": copy_id or chunk.chunk_id,
+        "doc_id": chunk.doc_id,
+        "version": chunk.version,
+        "source": chunk.source,
+        "title": chunk.title,
+        "text": chunk.text,
+        "context": chunk.context,
+        "roles": list(chunk.roles),
+        "heading_path": list(chunk.heading_path),
+        "page": chunk.page,
         "position": chunk.position,
     }
 
@@ -252,7 +280,10 @@ def test_the_engine_must_filter_inside_the_search(client: FakeOpenSearchClient) 
         OpenSearchStore(client, INDEX, DIM, engine="nmslib")
     lucene = OpenSearchStore(client, INDEX, DIM, engine="lucene", space_type="cosinesimil", m=32, ef_construction=256)
     assert lucene.index_body()["mappings"]["properties"]["vector"]["method"] == {
-        "name": "hnsw", "engine": "lucene", "space_type": "cosinesimil", "parameters": {"m": 32, "ef_construction": 256},
+        "name": "hnsw",
+        "engine": "lucene",
+        "space_type": "cosinesimil",
+        "parameters": {"m": 32, "ef_construction": 256},
     }
 
 
@@ -365,10 +396,17 @@ def test_upsert_gives_up_with_a_transient_error(client: FakeOpenSearchClient, sl
 def test_a_mapping_error_is_permanent_and_does_not_leak_the_value(
     store: OpenSearchStore, client: FakeOpenSearchClient, sleeps: list[float]
 ) -> None:
-    reason = "failed to parse field [page] of type [integer] in document with id 'a'. Preview of field's value: 'SECRET'"
+    reason = (
+        "failed to parse field [page] of type [integer] in document with id 'a'. Preview of field's value: 'SECRET'"
+    )
     client.respond(
         "bulk",
-        {"errors": True, "items": [{"index": {"_id": "a", "status": 400, "error": {"type": "mapper_parsing_exception", "reason": reason}}}]},
+        {
+            "errors": True,
+            "items": [
+                {"index": {"_id": "a", "status": 400, "error": {"type": "mapper_parsing_exception", "reason": reason}}}
+            ],
+        },
     )
     with pytest.raises(IndexingError) as raised:
         store.upsert([make_chunk("a")], [[1, 0, 0]])
@@ -381,7 +419,9 @@ def test_a_mapping_error_is_permanent_and_does_not_leak_the_value(
 def test_a_failing_request_is_retried_then_reported_as_transient(
     store: OpenSearchStore, client: FakeOpenSearchClient, sleeps: list[float]
 ) -> None:
-    client.respond("bulk", TransportError(503, "service_unavailable", {}), OpenSearchConnectionError("N/A", "reset", None))
+    client.respond(
+        "bulk", TransportError(503, "service_unavailable", {}), OpenSearchConnectionError("N/A", "reset", None)
+    )
     store.upsert([make_chunk("a")], [[1, 0, 0]])
     assert len(client.calls_to("bulk")) == 3 and len(sleeps) == 2
     client.respond("count", RequestError(400, "parsing_exception", {}))
@@ -520,7 +560,9 @@ def test_by_query_failures_and_conflicts_are_transient(
     client.respond("delete_by_query", {"deleted": 1, "failures": [failure]})
     with pytest.raises(TransientError, match="es_rejected_execution_exception"):
         store.delete_document("d1")
-    client.respond("update_by_query", TransportError(409, "version_conflict_engine_exception", {}), {"updated": 3, "failures": []})
+    client.respond(
+        "update_by_query", TransportError(409, "version_conflict_engine_exception", {}), {"updated": 3, "failures": []}
+    )
     assert store.update_roles("d1", ["hr"]) == 3
     assert len(client.calls_to("update_by_query")) == 2 and sleeps == [0.5]
 
@@ -584,8 +626,14 @@ def test_serverless_update_roles_rewrites_one_copy_per_chunk_then_deletes_the_ol
 ) -> None:
     a, b = make_chunk("a"), make_chunk("b", position=1)
     listed = [hit(a, _id="A1", sort=[0, "a", "1"]), hit(a, _id="A2", sort=[0, "a", "2"])]
-    full_a = {**hit(a, _id="A1"), "_source": {**source_of(a, "1"), "body": "Q3 report\nRevenue grew 4%", "vector": [1.0, 0.0, 0.0]}}
-    full_b = {**hit(b, _id="B1"), "_source": {**source_of(b, "3"), "body": "Q3 report\nRevenue grew 4%", "vector": [0.0, 1.0, 0.0]}}
+    full_a = {
+        **hit(a, _id="A1"),
+        "_source": {**source_of(a, "1"), "body": "Q3 report\nRevenue grew 4%", "vector": [1.0, 0.0, 0.0]},
+    }
+    full_b = {
+        **hit(b, _id="B1"),
+        "_source": {**source_of(b, "3"), "body": "Q3 report\nRevenue grew 4%", "vector": [0.0, 1.0, 0.0]},
+    }
     client.respond(
         "search",
         search_response(listed),
@@ -688,7 +736,9 @@ def test_requests_go_out_as_opensearch_expects_them() -> None:
     class RecordingConnection(Connection):
         def perform_request(self, method, url, params=None, body=None, timeout=None, ignore=(), headers=None):  # type: ignore[no-untyped-def]
             text = body.decode() if isinstance(body, bytes) else (body or "")
-            query = {key: value.decode() if isinstance(value, bytes) else value for key, value in (params or {}).items()}
+            query = {
+                key: value.decode() if isinstance(value, bytes) else value for key, value in (params or {}).items()
+            }
             sent.append((method, url, query, text))
             return 200, {"content-type": "application/json"}, json.dumps(answers[url])
 

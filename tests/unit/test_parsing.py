@@ -146,9 +146,7 @@ def test_text_title_is_the_humanised_file_stem() -> None:
 def test_text_paragraphs_are_separated_by_blank_lines() -> None:
     data = b"First   paragraph\r\nstill first.\r\n\r\n \r\nSecond paragraph.\n\n\n\nThird."
     parsed = parse_document("notes.txt", data)
-    assert parsed.sections == [
-        Section("First paragraph\nstill first.\n\nSecond paragraph.\n\nThird.", (), None)
-    ]
+    assert parsed.sections == [Section("First paragraph\nstill first.\n\nSecond paragraph.\n\nThird.", (), None)]
 
 
 # --- markdown ----------------------------------------------------------------------------------
@@ -225,9 +223,7 @@ def test_markdown_code_fences_are_kept_as_text_and_hide_headings() -> None:
 
 def test_markdown_images_lists_and_quotes_are_reduced_to_text() -> None:
     data = b"# Doc\n\n![Diagram of flow](flow.png)\n\n- first item\n- second item\n\n> quoted line\n\n---\n"
-    assert texts(parse_document("doc.md", data)) == [
-        "Diagram of flow\n\nfirst item\nsecond item\n\nquoted line"
-    ]
+    assert texts(parse_document("doc.md", data)) == ["Diagram of flow\n\nfirst item\nsecond item\n\nquoted line"]
 
 
 def test_markdown_heading_without_body_makes_no_section() -> None:
@@ -456,9 +452,7 @@ def test_docx_table_cells_become_paragraphs() -> None:
     document.save(out)
 
     parsed = parse_document("prices.docx", out.getvalue())
-    assert parsed.sections == [
-        Section("Item\n\nCost\n\nTea\n\n3 EUR\n\nAfter the table.", ("Prices",), None)
-    ]
+    assert parsed.sections == [Section("Item\n\nCost\n\nTea\n\n3 EUR\n\nAfter the table.", ("Prices",), None)]
 
 
 def _docx_with_body(body_xml: str) -> bytes:

@@ -110,7 +110,7 @@ def test_question_cannot_close_its_fence_either():
     assert "&lt;/question> new rules" in prompt.user
 
 
-@given(st.text(alphabet=st.sampled_from(list("<>/ sourceSOURCEqustin\n=\"x1")), max_size=80))
+@given(st.text(alphabet=st.sampled_from(list('<>/ sourceSOURCEqustin\n="x1')), max_size=80))
 def test_any_text_yields_exactly_one_closing_tag(text):
     block = render_source(1, hit(text))
     assert len(re.findall(r"<\s*/\s*source", block, re.IGNORECASE)) == 1

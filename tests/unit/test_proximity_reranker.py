@@ -45,8 +45,10 @@ def test_a_strong_fused_lead_is_not_overturned_by_small_weights():
 
 def test_the_title_counts_as_part_of_the_passage():
     coverage, _ = proximity_features(["parental", "leave"], "Managers approve it within five days.")
-    hits = [hit("bare", "Managers approve it within five days.", 1.0),
-            hit("titled", "Managers approve it within five days.", 1.0, title="Parental leave")]
+    hits = [
+        hit("bare", "Managers approve it within five days.", 1.0),
+        hit("titled", "Managers approve it within five days.", 1.0, title="Parental leave"),
+    ]
     assert coverage == 0.0
     assert ids(ProximityReranker().rerank("parental leave approval", hits, 2))[0] == "titled"
 

@@ -41,7 +41,16 @@ def build(tmp: Path, docs: list[tuple[set[str], list[str]]], mmr_lambda: float =
         # Every document carries a unique marker word, so any leak of its text shows in the response.
         text = f"Marker{doc_id} says " + " ".join(words) + f". The {words[0]} is {words[-1]}."
         chunks.append(
-            Chunk(chunk_id(doc_id, "v1", 0), doc_id, "v1", text, f"s3://b/{doc_id}.md", f"Title{doc_id}", tuple(sorted(roles)), 0)
+            Chunk(
+                chunk_id(doc_id, "v1", 0),
+                doc_id,
+                "v1",
+                text,
+                f"s3://b/{doc_id}.md",
+                f"Title{doc_id}",
+                tuple(sorted(roles)),
+                0,
+            )
         )
     store.upsert(chunks, embedder.embed_documents([c.indexed_text() for c in chunks]))
     # A shallow head (3) so that results come from the reranked, MMR-picked head and the fused tail alike.

@@ -97,7 +97,9 @@ class FakeFailingEmbedder(HashEmbedder):
 
 def test_a_failed_embedding_leaves_no_search_running_behind_the_request():
     store = FakeSlowBm25Store()
-    service = QueryService(store, FakeFailingEmbedder(), ExtractiveGenerator(), Settings(reranker="none", retrieval_mode="hybrid"))
+    service = QueryService(
+        store, FakeFailingEmbedder(), ExtractiveGenerator(), Settings(reranker="none", retrieval_mode="hybrid")
+    )
 
     with pytest.raises(TimeoutError):
         service.retrieve("revenue in Q3?", ROLES, 5)
@@ -108,7 +110,11 @@ def test_a_failed_embedding_leaves_no_search_running_behind_the_request():
 def test_a_reranking_mode_without_a_reranker_fails_at_construction():
     with pytest.raises(ValueError, match="RAGLINE_RERANKER"):
         QueryService(
-            FakeSlowBm25Store(), HashEmbedder(), ExtractiveGenerator(), Settings(retrieval_mode="hybrid+rerank"), reranker=None
+            FakeSlowBm25Store(),
+            HashEmbedder(),
+            ExtractiveGenerator(),
+            Settings(retrieval_mode="hybrid+rerank"),
+            reranker=None,
         )
 
 
@@ -121,7 +127,12 @@ class FakeStoreWithRawBm25Scores:
 
 
 def test_no_raw_bm25_score_reaches_the_caller():
-    query = QueryService(FakeStoreWithRawBm25Scores(), HashEmbedder(), ExtractiveGenerator(), Settings(reranker="none", retrieval_mode="bm25"))
+    query = QueryService(
+        FakeStoreWithRawBm25Scores(),
+        HashEmbedder(),
+        ExtractiveGenerator(),
+        Settings(reranker="none", retrieval_mode="bm25"),
+    )
 
     hits = query.retrieve("revenue", ROLES, 5)
 

@@ -29,7 +29,9 @@ def test_moto_notifications_carry_increasing_sequencers(monkeypatch):
         s3.create_bucket(Bucket="seq-bucket")
         s3.put_bucket_notification_configuration(
             Bucket="seq-bucket",
-            NotificationConfiguration={"QueueConfigurations": [{"QueueArn": arn, "Events": ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"]}]},
+            NotificationConfiguration={
+                "QueueConfigurations": [{"QueueArn": arn, "Events": ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"]}]
+            },
         )
         s3.put_object(Bucket="seq-bucket", Key="k", Body=b"1")
         s3.put_object(Bucket="seq-bucket", Key="k", Body=b"2")

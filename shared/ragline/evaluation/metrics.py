@@ -116,7 +116,5 @@ def evaluate_run(
         ranking = run.get(query_id, ())
         for name, family, cutoff in parsed:
             per_query[name][query_id] = _METRICS[family](ranking, judgements, cutoff)
-    mean = {
-        name: (math.fsum(scores.values()) / len(scores) if scores else 0.0) for name, scores in per_query.items()
-    }
+    mean = {name: (math.fsum(scores.values()) / len(scores) if scores else 0.0) for name, scores in per_query.items()}
     return MetricScores(per_query=per_query, mean=mean)

@@ -55,8 +55,13 @@ MIN_DEPTH = 300  # chunks retrieved per query, at least
 # QueryService's stage timings -> the report's query stages (the question's embedding is "query_embed",
 # apart from the corpus' "embed").
 _QUERY_STAGES = {
-    "embed": "query_embed", "knn": "knn", "bm25": "bm25", "search": "search",
-    "fuse": "fuse", "rerank": "rerank", "mmr": "mmr",
+    "embed": "query_embed",
+    "knn": "knn",
+    "bm25": "bm25",
+    "search": "search",
+    "fuse": "fuse",
+    "rerank": "rerank",
+    "mmr": "mmr",
 }
 
 
@@ -313,7 +318,9 @@ def evaluate(
                 if mode != "bm25":
                     with clock.stage("warm-up"):  # a model loads on first use: keep that out of query latency
                         indexing_embedder.embed_query("warm up")
-                service = QueryService(store, indexing_embedder, ExtractiveGenerator(), query_settings, reranker=reranker)
+                service = QueryService(
+                    store, indexing_embedder, ExtractiveGenerator(), query_settings, reranker=reranker
+                )
                 runs, latencies = _query(dataset, service, mode, depth, beir_ids, clock, progress)
             finally:
                 store.close()

@@ -52,6 +52,7 @@ _EMPHASIS = re.compile(r"\*\*|__")
 _HEADING = re.compile(r"^\s*#{1,6}\s")
 _TITLE_WORDS = 8  # a line this short with no punctuation at its end and no colon reads as a title
 
+
 def _fold(word: str) -> str:
     """Fold plural and -ed/-ing endings, and a final e, so word forms meet.
 
@@ -190,9 +191,7 @@ class ExtractiveGenerator:
     def _weights(wanted: set[str], candidates: Sequence[_Candidate]) -> dict[str, float]:
         """Smoothed IDF over the candidate sentences: ``log(1 + (N + 1) / (df + 0.5))``, never zero."""
         n = len(candidates)
-        return {
-            term: math.log(1 + (n + 1) / (sum(term in c.terms for c in candidates) + 0.5)) for term in wanted
-        }
+        return {term: math.log(1 + (n + 1) / (sum(term in c.terms for c in candidates) + 0.5)) for term in wanted}
 
     def _decline(self) -> Answer:
         return Answer(NO_ANSWER, cited=[], model=self.name)

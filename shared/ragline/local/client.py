@@ -55,9 +55,7 @@ class StackClient:
         )
         self.s3 = session.client("s3", endpoint_url=self.endpoints.s3_endpoint)
         dynamodb_endpoint = self.endpoints.dynamodb_endpoint or self.endpoints.s3_endpoint
-        table = session.resource("dynamodb", endpoint_url=dynamodb_endpoint).Table(
-            self.endpoints.registry_table
-        )
+        table = session.resource("dynamodb", endpoint_url=dynamodb_endpoint).Table(self.endpoints.registry_table)
         self.registry = DynamoRegistry(table)
 
     # -- documents ------------------------------------------------------------------------------

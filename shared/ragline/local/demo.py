@@ -28,7 +28,9 @@ def _key_of(citation: dict[str, Any], bucket: str) -> str:
     return citation["source"].removeprefix(f"s3://{bucket}/")
 
 
-def _ask(client: StackClient, entry: dict[str, Any], why_hidden: str = "restricted to other roles") -> tuple[bool, list[str]]:
+def _ask(
+    client: StackClient, entry: dict[str, Any], why_hidden: str = "restricted to other roles"
+) -> tuple[bool, list[str]]:
     """Asks one manifest question and prints it; returns whether the expectation held, and the cited keys."""
     token = client.token(entry["user"], entry["groups"])
     status, body = client.call("POST", "/query", {"question": entry["question"]}, token)
@@ -96,5 +98,7 @@ def run_demo(home: Path) -> int:
         _, cited = _ask(client, {**finance_question, "expect_doc": None, "must_not_cite": deleted_key}, "deleted")
         all_ok = all_ok and deleted_key not in cited
 
-    print("\nDemo finished: " + ("every answer cited only what its asker may see." if all_ok else "SOME CHECKS FAILED."))
+    print(
+        "\nDemo finished: " + ("every answer cited only what its asker may see." if all_ok else "SOME CHECKS FAILED.")
+    )
     return 0 if all_ok else 1

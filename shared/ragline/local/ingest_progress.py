@@ -36,5 +36,7 @@ def ingest_with_progress(
         print(f"timed out: {key} was not indexed within {timeout:.0f} s", file=sys.stderr)
     indexed = [r for r in results.values() if r is not None and r.status == "indexed"]
     chunks = sum(record.chunk_count for record in indexed)
-    print(f"indexed {len(indexed)} document(s), {chunks} chunk(s); {len(failed) + len(timed_out)} failed", file=sys.stderr)
+    print(
+        f"indexed {len(indexed)} document(s), {chunks} chunk(s); {len(failed) + len(timed_out)} failed", file=sys.stderr
+    )
     return failed + timed_out

@@ -29,7 +29,9 @@ def load_function(name: str) -> ModuleType:
     """Import ``functions/<name>/handler.py`` under the module name ``<name>_handler``."""
     path = functions_dir() / name / "handler.py"
     if not path.is_file():
-        raise FileNotFoundError(f"no Lambda handler at {path}; set RAGLINE_FUNCTIONS_DIR to the repository's functions/")
+        raise FileNotFoundError(
+            f"no Lambda handler at {path}; set RAGLINE_FUNCTIONS_DIR to the repository's functions/"
+        )
     spec = importlib.util.spec_from_file_location(f"{name}_handler", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

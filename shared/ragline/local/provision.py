@@ -82,9 +82,7 @@ def _ensure_table(dynamodb: Any, table: str) -> None:
     dynamodb.get_waiter("table_exists").wait(TableName=table, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
 
 
-def provision(
-    s3: Any, sqs: Any, dynamodb: Any, settings: Settings, queue_name: str = DEFAULT_QUEUE
-) -> Resources:
+def provision(s3: Any, sqs: Any, dynamodb: Any, settings: Settings, queue_name: str = DEFAULT_QUEUE) -> Resources:
     """Bucket with S3 -> SQS notifications, the ingest queue with its dead-letter queue, the registry table."""
     dlq_url = _ensure_queue(sqs, f"{queue_name}-dlq", {})
     queue_url = _ensure_queue(
@@ -92,7 +90,9 @@ def provision(
         queue_name,
         {
             "VisibilityTimeout": str(LOCAL_VISIBILITY_TIMEOUT),
-            "RedrivePolicy": json.dumps({"deadLetterTargetArn": _queue_arn(sqs, dlq_url), "maxReceiveCount": MAX_RECEIVES}),
+            "RedrivePolicy": json.dumps(
+                {"deadLetterTargetArn": _queue_arn(sqs, dlq_url), "maxReceiveCount": MAX_RECEIVES}
+            ),
         },
     )
     queue_arn = _queue_arn(sqs, queue_url)

@@ -167,7 +167,10 @@ class DevStack:
             suffix = resource_suffix(self.home)
             names = {
                 name: os.environ.get(name) or f"{default}-{suffix}"
-                for name, default in (("RAGLINE_BUCKET", Settings.bucket), ("RAGLINE_REGISTRY_TABLE", Settings.registry_table))
+                for name, default in (
+                    ("RAGLINE_BUCKET", Settings.bucket),
+                    ("RAGLINE_REGISTRY_TABLE", Settings.registry_table),
+                )
             }
             queue_name = f"{DEFAULT_QUEUE}-{suffix}"
         else:

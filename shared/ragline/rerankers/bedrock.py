@@ -156,9 +156,7 @@ class BedrockReranker:
         for result in results:
             index = result.get("index")
             if not isinstance(index, int) or not 0 <= index < len(candidates):
-                raise RerankShapeError(
-                    f"{self.model_id} returned index {index!r} for {len(candidates)} passages"
-                )
+                raise RerankShapeError(f"{self.model_id} returned index {index!r} for {len(candidates)} passages")
             if index in seen:
                 continue
             seen.add(index)

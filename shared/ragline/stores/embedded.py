@@ -222,9 +222,7 @@ class EmbeddedStore:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
         self._index: _Index | None = None
-        self._conn = sqlite3.connect(
-            str(self.path), timeout=30.0, isolation_level=None, check_same_thread=False
-        )
+        self._conn = sqlite3.connect(str(self.path), timeout=30.0, isolation_level=None, check_same_thread=False)
         try:
             self._setup()
         except BaseException:
@@ -274,9 +272,7 @@ class EmbeddedStore:
         row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         version = 1 if row is None else int(row[0])
         if version > SCHEMA_VERSION:
-            raise ValueError(
-                f"{self.path} has schema version {version}; this ragline reads up to {SCHEMA_VERSION}"
-            )
+            raise ValueError(f"{self.path} has schema version {version}; this ragline reads up to {SCHEMA_VERSION}")
         if version == SCHEMA_VERSION:
             return
         conn.execute("DROP TABLE chunks_fts")
@@ -357,9 +353,7 @@ class EmbeddedStore:
             return _Rows([], [], [], [])
         for position, vector in enumerate(vectors):
             if len(vector) != self.dimension:
-                raise ValueError(
-                    f"vector {position} has dimension {len(vector)}, the store's is {self.dimension}"
-                )
+                raise ValueError(f"vector {position} has dimension {len(vector)}, the store's is {self.dimension}")
         matrix = np.asarray(vectors, dtype=np.float32).reshape(len(vectors), self.dimension)
         if not np.isfinite(matrix).all():
             raise ValueError("vectors must be finite (no NaN or infinity)")
@@ -617,4 +611,3 @@ def _chunk(row: Sequence[Any]) -> Chunk:
         heading_path=tuple(json.loads(heading_path)),
         context=context,
     )
-

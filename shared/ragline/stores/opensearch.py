@@ -239,9 +239,7 @@ class OpenSearchStore:
             mapping = self._call(lambda: self.client.indices.get_mapping(index=self.index), "get index mapping")
         except NotFoundError:
             try:
-                self._call(
-                    lambda: self.client.indices.create(index=self.index, body=self.index_body()), "create index"
-                )
+                self._call(lambda: self.client.indices.create(index=self.index, body=self.index_body()), "create index")
             except RequestError as error:
                 if error.error == "resource_already_exists_exception":
                     return False
@@ -408,9 +406,7 @@ class OpenSearchStore:
                 body.append(action)
                 if source is not None:
                     body.append(source)
-            response = self._call(
-                lambda: self.client.bulk(body=body, index=self.index, **params), description
-            )
+            response = self._call(lambda: self.client.bulk(body=body, index=self.index, **params), description)
             items = response.get("items", [])
             if len(items) != len(pending):
                 raise TransientError(f"{description}: {len(pending)} actions sent, {len(items)} results received")
