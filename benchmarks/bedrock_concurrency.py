@@ -23,7 +23,6 @@ import argparse
 import io
 import json
 import multiprocessing
-import os
 import random
 import sys
 import threading
@@ -84,7 +83,7 @@ def _serve(latency_s: float, dimension: int, port_queue: Any) -> None:
         # ACK add ~40 ms to every response, an artefact of this stand-in, not of the client.
         disable_nagle_algorithm = True
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", 0))
             request = json.loads(self.rfile.read(length) or b"{}")
             time.sleep(latency_s)

@@ -23,7 +23,7 @@ import platform
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from ragline.embedders.cache import CachedEmbedder
@@ -38,7 +38,7 @@ from ragline.settings import Settings
 from ragline.text import count_tokens
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from squad_extractive import _MARKERS, normalize  # noqa: E402
+from squad_extractive import _MARKERS, normalize
 
 STRATEGIES = {
     "fixed 220/40": {"chunking": "fixed", "chunk_tokens": 220, "chunk_overlap": 40},
@@ -127,7 +127,7 @@ def run(dataset: Path, limit: int | None) -> dict:
         "questions": len(answerable),
         "strategies": results,
         "machine": f"{platform.machine()}, {platform.python_version()}",
-        "date": datetime.now(timezone.utc).date().isoformat(),
+        "date": datetime.now(UTC).date().isoformat(),
     }
 
 

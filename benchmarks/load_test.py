@@ -26,7 +26,7 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 GROUPS = ["finance", "research", "hr", "everyone"]
@@ -119,7 +119,7 @@ def run(clients: int, requests: int, burst: int) -> dict:
             },
         }
     results["machine"] = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-    results["date"] = datetime.now(timezone.utc).date().isoformat()
+    results["date"] = datetime.now(UTC).date().isoformat()
     return results
 
 

@@ -19,7 +19,7 @@ import re
 import string
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from ragline.generators.extractive import ExtractiveGenerator
@@ -93,7 +93,7 @@ def run(dataset: Path, limit: int | None) -> dict:
         "declined_unanswerable": round(totals["declined_unanswerable"] / max(totals["unanswerable"], 1), 4),
         "ms_per_question": round(elapsed * 1000 / max(len(answers), 1), 3),
         "machine": f"{platform.machine()}, {platform.python_version()}",
-        "date": datetime.now(timezone.utc).date().isoformat(),
+        "date": datetime.now(UTC).date().isoformat(),
     }
 
 

@@ -16,7 +16,7 @@ import json
 import math
 import platform
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from ragline.evaluation.runner import evaluate
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
                     "rows": rows,
                     "best": best,
                     "machine": f"{platform.machine()}, {platform.python_version()}",
-                    "date": datetime.now(timezone.utc).date().isoformat(),
+                    "date": datetime.now(UTC).date().isoformat(),
                 },
                 indent=2,
             )

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ragline.access import (
-    InvalidSidecar,
     OWNER_METADATA,
     WRITERS_METADATA,
+    InvalidSidecar,
     can_see,
     can_write,
     owner_from_metadata,

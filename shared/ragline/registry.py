@@ -39,7 +39,7 @@ class DynamoRegistry:
 
     def get(self, doc_id: str) -> DocumentRecord | None:
         item = self._table.get_item(Key={"doc_id": doc_id}, ConsistentRead=True).get("Item")
-        if item is None or "status" not in item and "key" not in item:
+        if item is None or ("status" not in item and "key" not in item):
             return None  # nothing, or only a lease: the first event of this document is being applied
         values = {name: item[name] for name in _FIELDS if name in item}
         values.setdefault("bucket", "")

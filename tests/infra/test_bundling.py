@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("aws_cdk")
-from infra import bundling  # noqa: E402
+from infra import bundling
 
 
 @pytest.fixture(scope="module")

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("aws_cdk")
-import aws_cdk as cdk  # noqa: E402
+import aws_cdk as cdk
 
-from infra.config import DEFAULTS, Config  # noqa: E402
-from infra.functions import model_arns  # noqa: E402
-from tests.infra.conftest import flat  # noqa: E402
+from infra.config import DEFAULTS, Config
+from infra.functions import model_arns
+from tests.infra.conftest import flat
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -10,9 +10,9 @@ import pytest
 from tests.infra.conftest import ACCOUNT, REGION, Synth, flat
 
 pytest.importorskip("aws_cdk")
-from aws_cdk.assertions import Match  # noqa: E402
+from aws_cdk.assertions import Match
 
-from infra.api import PROTECTED_ROUTES, PUBLIC_ROUTES  # noqa: E402
+from infra.api import PROTECTED_ROUTES, PUBLIC_ROUTES
 
 REPO = Path(__file__).resolve().parents[2]
 EMBED_ARN = f"arn:aws:bedrock:{REGION}::foundation-model/amazon.titan-embed-text-v2:0"

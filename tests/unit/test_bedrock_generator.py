@@ -9,10 +9,10 @@ import pytest
 from botocore.exceptions import ClientError
 
 from ragline.errors import TransientError
-from tests.fixtures.doubles import SleepRecorder
 from ragline.generators.bedrock import BedrockGenerator, answer_text
 from ragline.generators.prompt import NO_ANSWER, SYSTEM_PROMPT, build_prompt
 from ragline.models import Answer, Chunk, SearchHit
+from tests.fixtures.doubles import SleepRecorder
 
 MODEL = "anthropic.claude-3-haiku-20240307-v1:0"
 QUESTION = "How many days of annual leave do staff get?"

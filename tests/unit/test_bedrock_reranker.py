@@ -10,7 +10,6 @@ from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
 from ragline.errors import TransientError
-from tests.fixtures.doubles import SleepRecorder
 from ragline.models import Chunk, SearchHit
 from ragline.rerankers.bedrock import (
     MAX_SOURCES,
@@ -19,6 +18,7 @@ from ragline.rerankers.bedrock import (
     RerankShapeError,
     model_arn,
 )
+from tests.fixtures.doubles import SleepRecorder
 
 AMAZON = "amazon.rerank-v1:0"
 COHERE = "cohere.rerank-v3-5:0"

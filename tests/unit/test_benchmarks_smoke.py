@@ -102,6 +102,7 @@ def test_bedrock_concurrency_runs_the_real_embedder_on_the_stand_ins():
 def test_query_latency_reports_stages_and_scaling():
     pytest.importorskip("onnxruntime")
     import query_latency
+
     from ragline.embedders.local import MissingLocalModel
 
     try:

@@ -111,7 +111,7 @@ def test_threads_share_one_cache(tmp_path):
     def work() -> None:
         try:
             results.append(cache.embed_documents(texts))
-        except BaseException as error:  # noqa: BLE001 - reported below
+        except BaseException as error:
             errors.append(error)
 
     threads = [threading.Thread(target=work) for _ in range(8)]
