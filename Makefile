@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test clean
+.PHONY: install demo check test clean
 
 install: $(STAMP)
 
@@ -17,6 +17,15 @@ $(STAMP): pyproject.toml
 
 demo: install
 	$(BIN)/ragline demo
+
+# The gate: lint, format and types on everything ruff and mypy are configured for (pyproject.toml).
+# The two handlers are checked one at a time: both are modules named `handler`.
+check: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/mypy functions/ingest/handler.py
+	$(BIN)/mypy functions/query/handler.py
 
 test: install
 	$(BIN)/python -m pytest

@@ -35,7 +35,7 @@ from ragline.indexing import chunks_of, index_chunks
 from ragline.models import StoredObject
 from ragline.query import QueryService
 from ragline.settings import Settings
-from ragline.text import count_tokens
+from ragline.words import count_tokens
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from squad_extractive import _MARKERS, normalize

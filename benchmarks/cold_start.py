@@ -42,8 +42,8 @@ PRODUCTION_ADAPTERS = (
     "ragline.embedders.bedrock",
     "ragline.generators.bedrock",
     "ragline.stores.opensearch",
-    "ragline.registry",
-    "ragline.objects",
+    "ragline.registries.dynamodb",
+    "ragline.objectstores.s3",
 )
 
 

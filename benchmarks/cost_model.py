@@ -48,7 +48,7 @@ DEFAULTS = {
     "query_import_ms": 600.0,  # query handler import without .pyc
     "ingest_import_ms": 800.0,
 }
-MODEL_TOKENS_PER_WORD = 1.3  # Titan and Claude tokenisers on English prose (ragline.text's rule of thumb)
+MODEL_TOKENS_PER_WORD = 1.3  # Titan and Claude tokenisers on English prose (ragline.words's rule of thumb)
 
 
 @dataclass

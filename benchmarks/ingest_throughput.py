@@ -204,7 +204,7 @@ def run(embedders: list[str], docs: int, pages: int) -> dict[str, Any]:
         "runs": [run_one(name, corpus, workdir) for name in embedders],
     }
     for entry in results["runs"]:
-        # Per chunk: word tokens (ragline.text.count_tokens, what chunk sizes count) and words (what the
+        # Per chunk: word tokens (ragline.words.count_tokens, what chunk sizes count) and words (what the
         # cost model turns into model tokens).
         entry["tokens_per_chunk"], entry["words_per_chunk"] = _chunk_sizes(
             workdir / f"index-{entry['embedder']}.sqlite3"
@@ -216,7 +216,7 @@ def run(embedders: list[str], docs: int, pages: int) -> dict[str, Any]:
 def _chunk_sizes(path: Path) -> tuple[float | None, float | None]:
     import sqlite3
 
-    from ragline.text import count_tokens
+    from ragline.words import count_tokens
 
     try:
         conn = sqlite3.connect(str(path))

@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     from ragline.factory import build_reranker
     from ragline.query import QueryService
     from ragline.settings import Settings
-    from ragline.stores.embedded import _BM25, EmbeddedStore, _match_expression, fts_query
+    from ragline.stores.sqlite import _BM25, SqliteStore, _match_expression, fts_query
 
     _bench.before_run(args.no_wait)
     workdir = Path(tempfile.mkdtemp(prefix="ragline-profile-"))
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         questions = query_latency.questions(chunks, args.queries)
         embedder = LocalEmbedder()
         settings = dataclasses.replace(Settings())
-        with EmbeddedStore(path, 384) as store:
+        with SqliteStore(path, 384) as store:
             service = QueryService(
                 store, embedder, query_latency.SkipGeneration(), settings, reranker=build_reranker(settings)
             )

@@ -2,7 +2,7 @@
 
 Synthetic chunks of realistic prose (about 170 words each, 20 per document, roles by document: half
 ``everyone``, the rest ``finance``, ``engineering`` or ``finance``+``research``) are written into an
-``EmbeddedStore`` on disk with vectors from the ``hash`` embedder (384 dimensions, for building speed).
+``SqliteStore`` on disk with vectors from the ``hash`` embedder (384 dimensions, for building speed).
 Questions share words with random chunks. Each question goes through ``QueryService.answer`` with the
 default settings (embed the question with the local model, k-NN and BM25 filtered by the caller's roles
 ``everyone`` + ``engineering``, normalised-score fusion, the local proximity reranker over the head, MMR
@@ -89,10 +89,10 @@ def questions(chunks: list[Any], count: int, seed: int = 23) -> list[str]:
 
 def build_embedded(path: Path, chunks: list[Any], vectors: list[list[float]]) -> float:
     """Write the chunks into a new embedded store at ``path``; returns the seconds taken."""
-    from ragline.stores.embedded import EmbeddedStore
+    from ragline.stores.sqlite import SqliteStore
 
     started = time.perf_counter()
-    with EmbeddedStore(path, dimension=len(vectors[0])) as store:
+    with SqliteStore(path, dimension=len(vectors[0])) as store:
         for start in range(0, len(chunks), BATCH):
             store.upsert(chunks[start : start + BATCH], vectors[start : start + BATCH])
     return time.perf_counter() - started
@@ -104,12 +104,12 @@ def measure_embedded(
     from ragline.factory import build_reranker
     from ragline.query import QueryService
     from ragline.settings import Settings
-    from ragline.stores.embedded import EmbeddedStore
+    from ragline.stores.sqlite import SqliteStore
 
     settings = Settings()
     if mmr_lambda is not None:
         settings = dataclasses.replace(settings, mmr_lambda=mmr_lambda)
-    store = EmbeddedStore(path, dimension)
+    store = SqliteStore(path, dimension)
     try:
         service = QueryService(store, embedder, SkipGeneration(), settings, reranker=build_reranker(settings))
         vector = embedder.embed_query(qs[0])
@@ -280,10 +280,10 @@ def run(sizes: list[int], queries: int = 200, peer: str = "chroma", mmr_queries:
 
 
 def _knn_only(path: Path, dimension: int, query_vectors: list[list[float]], k: int) -> dict[str, float]:
-    from ragline.stores.embedded import EmbeddedStore
+    from ragline.stores.sqlite import SqliteStore
 
     latencies = []
-    with EmbeddedStore(path, dimension) as store:
+    with SqliteStore(path, dimension) as store:
         for vector in query_vectors[:5]:
             store.knn_search(vector, CALLER, k)
         for vector in query_vectors:

@@ -16,10 +16,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 
 from ragline.access import roles_from_claims, user_from_claims
-from ragline.api import BadRequest, QueryRequest, UploadRequest, document_json, source_json
 from ragline.documents import Caller, DocumentsService, Refused
 from ragline.factory import build_embedder, build_generator, build_registry, build_reranker, build_store
-from ragline.objects import S3ObjectStore, S3UploadSigner
+from ragline.http_api import BadRequest, QueryRequest, UploadRequest, document_json, source_json
+from ragline.objectstores.s3 import S3ObjectStore, S3UploadSigner
 from ragline.query import QueryService
 from ragline.settings import Settings
 

@@ -2,7 +2,7 @@
 
 The core never imports boto3 or opensearch-py directly: it talks to the protocols in
 :mod:`ragline.ports`, and adapters (``ragline.embedders``, ``ragline.stores``, ``ragline.generators``,
-``ragline.registry``) implement them.
+``ragline.registries.dynamodb``) implement them.
 """
 
 __version__ = "0.1.0"

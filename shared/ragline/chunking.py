@@ -4,7 +4,7 @@ A chunk never mixes two heading paths, nor two pages, so every citation's page i
 is too long on its own is split into sentences, and a sentence that is too long into word windows.
 Each chunk after the first under a heading path starts with the last sentences of the one before
 (at most ``overlap`` tokens), so a passage cut at a chunk boundary still reads in context.
-Token counts are :func:`ragline.text.count_tokens`; every chunk is at most ``max_tokens`` of them, and
+Token counts are :func:`ragline.words.count_tokens`; every chunk is at most ``max_tokens`` of them, and
 at most :data:`MAX_CHUNK_CHARS` characters whatever the strategy: a word longer than either budget (a
 base64 blob, a sentence of Japanese) is cut between its tokens.
 
@@ -22,7 +22,7 @@ from dataclasses import replace
 from typing import NamedTuple
 
 from ragline.models import ParsedDocument, Section
-from ragline.text import TOKEN, TOKEN_PATTERN, count_tokens, joins_unspaced, split_sentences
+from ragline.words import TOKEN, TOKEN_PATTERN, count_tokens, joins_unspaced, split_sentences
 
 #: No chunk's text, nor a parent-child chunk's ``context``, is longer than this many characters.
 #:
@@ -167,7 +167,7 @@ def _fragments(word: str, max_tokens: int) -> Iterator[tuple[str, int]]:
 @functools.lru_cache(maxsize=64)
 def _token_window(max_tokens: int) -> re.Pattern[str]:
     """Up to ``max_tokens`` consecutive tokens, matched at once: a base64 blob is cut without a Python
-    step per token. Greedy, so the tokens are those :func:`~ragline.text.tokens` finds."""
+    step per token. Greedy, so the tokens are those :func:`~ragline.words.tokens` finds."""
     return re.compile(f"(?:{TOKEN_PATTERN}){{1,{max_tokens}}}")
 
 

@@ -31,10 +31,10 @@ from ragline.access import (
     sidecar_key,
     writers_from_metadata,
 )
-from ragline.api import BadRequest, UploadRequest
+from ragline.http_api import BadRequest, UploadRequest
 from ragline.ids import document_id, is_document_id
 from ragline.models import DocumentRecord, StoredObject
-from ragline.objects import ObjectChanged
+from ragline.objectstores.s3 import ObjectChanged
 from ragline.ports import ObjectStore, Registry
 from ragline.settings import Settings
 

@@ -40,9 +40,9 @@ def build_store(settings: Settings, dimension: int, create_index: bool = False) 
     """``create_index``: make the OpenSearch index if missing (the ingest function does; the query
     function needs no right to)."""
     if settings.store == "embedded":
-        from ragline.stores.embedded import EmbeddedStore
+        from ragline.stores.sqlite import SqliteStore
 
-        return EmbeddedStore(settings.index_path, dimension)
+        return SqliteStore(settings.index_path, dimension)
     if settings.store == "opensearch":
         from ragline.stores.opensearch import OpenSearchStore, connect, is_serverless_url
 
@@ -93,13 +93,13 @@ def build_reranker(settings: Settings) -> Reranker | None:
 
 
 def build_registry(settings: Settings) -> Registry:
-    from ragline.registry import DynamoRegistry
+    from ragline.registries.dynamodb import DynamoRegistry
 
     table = boto3.resource("dynamodb", region_name=settings.region).Table(settings.registry_table)
     return DynamoRegistry(table)
 
 
 def build_objects(settings: Settings) -> ObjectStore:
-    from ragline.objects import S3ObjectStore
+    from ragline.objectstores.s3 import S3ObjectStore
 
     return S3ObjectStore(boto3.client("s3", region_name=settings.region))

@@ -20,7 +20,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from ragline.models import SearchHit
-from ragline.text import terms
+from ragline.words import terms
 
 
 class TermBag:

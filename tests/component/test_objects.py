@@ -6,7 +6,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from ragline.objects import S3ObjectStore
+from ragline.objectstores.s3 import S3ObjectStore
 
 
 @pytest.fixture

@@ -39,9 +39,9 @@ class Harness:
 
 
 def _embedded(tmp_path: Path) -> Iterator[Harness]:
-    from ragline.stores.embedded import EmbeddedStore
+    from ragline.stores.sqlite import SqliteStore
 
-    with EmbeddedStore(tmp_path / "index.db", DIM) as store:
+    with SqliteStore(tmp_path / "index.db", DIM) as store:
         yield Harness(store, lambda: None)
 
 

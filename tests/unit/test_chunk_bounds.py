@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from ragline import chunking
 from ragline.models import ParsedDocument, Section
-from ragline.text import count_tokens
+from ragline.words import count_tokens
 
 STRATEGIES = ("structure", "fixed", "parent-child")
 _WORD_CHAR = re.compile(r"\w")

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from ragline.chunking import chunk, chunk_document
 from ragline.models import ParsedDocument, Section
-from ragline.text import count_tokens, joins_unspaced, split_sentences, tokens
+from ragline.words import count_tokens, joins_unspaced, split_sentences, tokens
 
 
 def doc(*sections: Section) -> ParsedDocument:

@@ -9,11 +9,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ragline.access import can_write
-from ragline.api import BadRequest, UploadRequest
 from ragline.documents import Caller, DocumentsService, Refused
+from ragline.http_api import BadRequest, UploadRequest
 from ragline.ids import document_id
 from ragline.models import DocumentRecord, StoredObject
-from ragline.objects import ObjectChanged
+from ragline.objectstores.s3 import ObjectChanged
 from ragline.settings import Settings
 
 BUCKET = "docs"

@@ -13,15 +13,15 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ragline.api import source_json
 from ragline.embedders.hashing import HashEmbedder
 from ragline.generators.extractive import ExtractiveGenerator
+from ragline.http_api import source_json
 from ragline.ids import chunk_id
 from ragline.models import Chunk
 from ragline.query import RETRIEVAL_MODES, QueryService
 from ragline.rerankers.proximity import ProximityReranker
 from ragline.settings import Settings
-from ragline.stores.embedded import EmbeddedStore
+from ragline.stores.sqlite import SqliteStore
 
 ROLES = ["finance", "research", "hr", "everyone", "legal"]
 WORDS = "revenue cathode leave budget merger battery salary policy launch cycle".split()
@@ -34,7 +34,7 @@ documents = st.lists(
 
 def build(tmp: Path, docs: list[tuple[set[str], list[str]]], mmr_lambda: float = 1.0) -> QueryService:
     embedder = HashEmbedder()
-    store = EmbeddedStore(tmp / "index.sqlite3", embedder.dimension)
+    store = SqliteStore(tmp / "index.sqlite3", embedder.dimension)
     chunks = []
     for number, (roles, words) in enumerate(docs):
         doc_id = f"doc{number:03d}"

@@ -1,6 +1,6 @@
 """A deterministic, dependency-free embedder: signed feature hashing of words and word pairs.
 
-Every term of :func:`ragline.text.terms` (lower-cased words without stopwords) and every pair of
+Every term of :func:`ragline.words.terms` (lower-cased words without stopwords) and every pair of
 adjacent terms is hashed with blake2b to one of ``dimension`` buckets and a sign (+1 or -1); the
 counts are summed and the vector is L2-normalised. Texts that share words get a positive cosine
 similarity, texts that share none get one close to zero, and the same text always gets the same
@@ -24,7 +24,7 @@ import math
 from collections.abc import Sequence
 from functools import lru_cache
 
-from ragline.text import terms
+from ragline.words import terms
 
 __all__ = ["HashEmbedder"]
 

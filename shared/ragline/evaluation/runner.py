@@ -4,7 +4,7 @@ Every corpus document becomes a Markdown object (``# {title}\\n\\n{text}``, key 
 ``eval``) and goes through :func:`ragline.indexing.chunks_of` (parse and chunk as ingest does), the
 embedder (in batches of about :data:`EMBED_BATCH` chunks, one call each, then
 ``store.replace_document`` per document, which is :func:`ragline.indexing.index_chunks` batched) and an
-:class:`~ragline.stores.embedded.EmbeddedStore` in a temporary folder, built by the factory. Each judged
+:class:`~ragline.stores.sqlite.SqliteStore` in a temporary folder, built by the factory. Each judged
 query then goes through :meth:`ragline.query.QueryService.retrieve` in the chosen mode, as the query
 function runs it. A document ranks where its best chunk ranks; the first :data:`DOCS_PER_QUERY`
 distinct documents are scored with :mod:`ragline.evaluation.metrics`.

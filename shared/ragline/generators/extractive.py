@@ -13,7 +13,7 @@ Among the sentences that pass, those within ``relative_cutoff`` of the best one'
 chunks) are dropped, and the best ``max_sentences`` are presented in source order, each followed by its
 ``[n]`` marker. Headings and title lines are not candidates: they name a subject, they do not answer.
 
-Words are compared as :func:`ragline.text.terms` with common endings folded (``days`` matches ``day``,
+Words are compared as :func:`ragline.words.terms` with common endings folded (``days`` matches ``day``,
 ``repeated`` matches ``repeat``).
 
 Example:
@@ -33,15 +33,15 @@ from dataclasses import dataclass
 
 from ragline.generators.prompt import NO_ANSWER, truncate_tokens
 from ragline.models import Answer, SearchHit
-from ragline.text import count_tokens, split_sentences, terms
+from ragline.words import count_tokens, split_sentences, terms
 
-#: Words of questions that say little about the subject, ignored on top of :data:`ragline.text.STOPWORDS`.
+#: Words of questions that say little about the subject, ignored on top of :data:`ragline.words.STOPWORDS`.
 QUESTION_FILLER = frozenset(
     """many much get gets got getting tell explain know need needs please describe give gives want
     find say says said mean means list show anything something often must may might shall""".split()
 )
 
-#: Sentences longer than this (in :func:`ragline.text.count_tokens` tokens) are cut and marked with "...".
+#: Sentences longer than this (in :func:`ragline.words.count_tokens` tokens) are cut and marked with "...".
 MAX_SENTENCE_TOKENS = 80
 
 # Where a line break ends a sentence for sure: a blank line; a line ending in . ! ? or :; a next line that
@@ -75,7 +75,7 @@ def _fold(word: str) -> str:
 
 
 def content_terms(text: str) -> set[str]:
-    """The distinct folded :func:`ragline.text.terms` of ``text``."""
+    """The distinct folded :func:`ragline.words.terms` of ``text``."""
     return {_fold(term) for term in terms(text)}
 
 

@@ -6,7 +6,7 @@ the sources inside ``<source id="n" ...>`` tags; any ``<source``, ``</source``, 
 (and closing forms) inside a text is escaped to ``&lt;...``, so a document cannot close its own fence and
 pose as instructions or as another source.
 
-The user message is kept within a token budget (:func:`ragline.text.count_tokens`): sources are added in
+The user message is kept within a token budget (:func:`ragline.words.count_tokens`): sources are added in
 rank order and the first one that does not fit ends the list, so a source is never cut in the middle, except
 the first source when it alone is over budget, which is truncated (and marked ``[...]``).
 
@@ -28,12 +28,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ragline.models import SearchHit
-from ragline.text import count_tokens, tokens
+from ragline.words import count_tokens, tokens
 
 #: What a generator answers when the sources do not answer the question.
 NO_ANSWER = "I could not find an answer to that in the documents you have access to."
 
-#: Default budget of the user message, in :func:`ragline.text.count_tokens` tokens (about 1.3 model
+#: Default budget of the user message, in :func:`ragline.words.count_tokens` tokens (about 1.3 model
 #: tokens each): room for a dozen chunks of 220 words.
 DEFAULT_MAX_PROMPT_TOKENS = 3000
 
@@ -108,7 +108,7 @@ def render_source(n: int, hit: SearchHit) -> str:
 
 
 def truncate_tokens(text: str, limit: int) -> str:
-    """The first ``limit`` tokens of ``text`` (as counted by :func:`ragline.text.count_tokens`), spacing kept.
+    """The first ``limit`` tokens of ``text`` (as counted by :func:`ragline.words.count_tokens`), spacing kept.
 
     >>> truncate_tokens("One, two  three four.", 4)
     'One, two  three'

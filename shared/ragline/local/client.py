@@ -18,7 +18,7 @@ from ragline.ids import document_id
 from ragline.local.endpoints import Endpoints
 from ragline.local.tokens import issue_token
 from ragline.models import DocumentRecord
-from ragline.registry import DynamoRegistry
+from ragline.registries.dynamodb import DynamoRegistry
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 
 from ragline.models import SearchHit
-from ragline.text import STOPWORDS, WORD, terms
+from ragline.words import STOPWORDS, WORD, terms
 
 WINDOW = 2  # an adjacent pair counts when the second word follows the first within this many words
 _SUFFIXES = ("ations", "ation", "ings", "ing", "ies", "es", "s", "ed", "ly")

@@ -5,7 +5,7 @@ One index holds one document per chunk. Its mapping (see :meth:`OpenSearchStore.
 - ``vector``: ``knn_vector`` of the store's dimension, HNSW, engine ``faiss`` by default, space
   ``innerproduct`` by default. Every vector is L2-normalised on the way in (documents and queries), so the
   inner product *is* the cosine similarity, and scores come back converted to that similarity, comparable
-  with :class:`~ragline.stores.embedded.EmbeddedStore`. Inner product rather than ``cosinesimil``: on unit
+  with :class:`~ragline.stores.sqlite.SqliteStore`. Inner product rather than ``cosinesimil``: on unit
   vectors they rank identically, inner product skips a per-comparison normalisation, and ``cosinesimil``
   rejects the zero vector, which the hash embedder returns for a text of stopwords only.
 - ``body``: ``text`` with the ``english`` analyzer, holding :meth:`Chunk.indexed_text` (title, headings
@@ -69,7 +69,7 @@ from urllib.parse import unquote, urlsplit
 from ragline.errors import RaglineError, TransientError
 from ragline.models import Chunk, SearchHit
 from ragline.retry import backoff_delay, call_with_backoff
-from ragline.text import terms
+from ragline.words import terms
 
 if TYPE_CHECKING:  # pragma: no cover
     from opensearchpy import OpenSearch

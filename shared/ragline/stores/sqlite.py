@@ -35,7 +35,7 @@ thread, another store object or another process is seen by the next search.
 
 One store object may be shared by threads: all SQLite access goes through one connection under a lock.
 
-    >>> store = EmbeddedStore(":memory:", dimension=2)
+    >>> store = SqliteStore(":memory:", dimension=2)
     >>> chunk = Chunk("c1", "d1", "v1", "Revenue grew 4%", "s3://b/k", "Q3", ("finance",), 0)
     >>> store.upsert([chunk], [[3.0, 4.0]])
     >>> [hit.chunk.chunk_id for hit in store.bm25_search("revenue", frozenset({"finance"}), k=5)]
@@ -60,9 +60,9 @@ from typing import Any
 import numpy as np
 
 from ragline.models import Chunk, SearchHit
-from ragline.text import terms
+from ragline.words import terms
 
-__all__ = ["SCHEMA_VERSION", "EmbeddedStore", "fts_query", "role_token"]
+__all__ = ["SCHEMA_VERSION", "SqliteStore", "fts_query", "role_token"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -127,7 +127,7 @@ _GATHER_SHARE = 0.1
 def fts_query(text: str) -> str:
     """A safe FTS5 MATCH expression for free text: each distinct term quoted, ORed; "" if none.
 
-    The terms are :func:`ragline.text.terms` (lower-cased words without stopwords), each quoted as an
+    The terms are :func:`ragline.words.terms` (lower-cased words without stopwords), each quoted as an
     FTS5 string, so operators, column filters, ``NEAR``, ``*`` and ``^`` in the input stay plain text.
 
     >>> fts_query('What is "foo" OR roles:* NEAR(')
@@ -206,7 +206,7 @@ class _Index:
         return None if len(rows) == len(self.ids) else rows
 
 
-class EmbeddedStore:
+class SqliteStore:
     """:class:`ragline.ports.VectorStore` in a SQLite file at ``path`` (parent folders are created).
 
     ``dimension`` is fixed for the life of the file: opening it with another raises ``ValueError``.
@@ -295,14 +295,14 @@ class EmbeddedStore:
             self._index = None
             self._conn.close()
 
-    def __enter__(self) -> EmbeddedStore:
+    def __enter__(self) -> SqliteStore:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     def __repr__(self) -> str:
-        return f"EmbeddedStore({str(self.path)!r}, dimension={self.dimension})"
+        return f"SqliteStore({str(self.path)!r}, dimension={self.dimension})"
 
     # -- writes -----------------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""EmbeddedStore: SQLite + FTS5 for BM25, numpy for exact k-NN, roles applied inside both searches."""
+"""SqliteStore: SQLite + FTS5 for BM25, numpy for exact k-NN, roles applied inside both searches."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from ragline.models import Chunk
-from ragline.stores.embedded import SCHEMA_VERSION, EmbeddedStore, fts_query, role_token
+from ragline.stores.sqlite import SCHEMA_VERSION, SqliteStore, fts_query, role_token
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 DIM = 8
@@ -76,8 +76,8 @@ def axis(i: int) -> list[float]:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[EmbeddedStore]:
-    with EmbeddedStore(tmp_path / "index.db", DIM) as opened:
+def store(tmp_path: Path) -> Iterator[SqliteStore]:
+    with SqliteStore(tmp_path / "index.db", DIM) as opened:
         yield opened
 
 
@@ -89,7 +89,7 @@ def everyone() -> frozenset[str]:
 # -- round trips ----------------------------------------------------------------------------------
 
 
-def test_both_searches_reconstruct_full_chunks(store: EmbeddedStore, everyone: frozenset[str]) -> None:
+def test_both_searches_reconstruct_full_chunks(store: SqliteStore, everyone: frozenset[str]) -> None:
     with_page = make_chunk(
         "c1",
         "Revenue grew by four percent",
@@ -109,7 +109,7 @@ def test_both_searches_reconstruct_full_chunks(store: EmbeddedStore, everyone: f
     assert knn_hits[0].chunk.page is None
 
 
-def test_knn_scores_are_cosine_similarities_of_normalised_vectors(store: EmbeddedStore) -> None:
+def test_knn_scores_are_cosine_similarities_of_normalised_vectors(store: SqliteStore) -> None:
     store.upsert([make_chunk("a"), make_chunk("b")], [[3.0, 4.0] + [0.0] * 6, [0.0, 10.0] + [0.0] * 6])
     hits = store.knn_search([6.0, 8.0] + [0.0] * 6, frozenset({"finance"}), k=2)
     assert [hit.chunk.chunk_id for hit in hits] == ["a", "b"]
@@ -117,13 +117,13 @@ def test_knn_scores_are_cosine_similarities_of_normalised_vectors(store: Embedde
     assert hits[1].score == pytest.approx(0.8, abs=1e-6)
 
 
-def test_a_zero_vector_is_stored_and_scores_zero(store: EmbeddedStore) -> None:
+def test_a_zero_vector_is_stored_and_scores_zero(store: SqliteStore) -> None:
     store.upsert([make_chunk("zero")], [[0.0] * DIM])
     (hit,) = store.knn_search(axis(0), frozenset({"finance"}), k=3)
     assert hit.score == 0.0
 
 
-def test_bm25_ranks_better_matches_higher_with_positive_scores(store: EmbeddedStore) -> None:
+def test_bm25_ranks_better_matches_higher_with_positive_scores(store: SqliteStore) -> None:
     store.upsert(
         [
             make_chunk("both", "vacation policy for employees"),
@@ -137,7 +137,7 @@ def test_bm25_ranks_better_matches_higher_with_positive_scores(store: EmbeddedSt
     assert hits[0].score > hits[1].score > 0
 
 
-def test_bm25_indexes_title_and_headings_with_stemming_and_no_diacritics(store: EmbeddedStore) -> None:
+def test_bm25_indexes_title_and_headings_with_stemming_and_no_diacritics(store: SqliteStore) -> None:
     store.upsert(
         [
             make_chunk("t", "body text", title="Onboarding Guide"),
@@ -169,7 +169,7 @@ def test_fts_query_quotes_every_term() -> None:
     "query",
     ['"foo" OR roles:*', "NEAR(", "*", "^", 'foo" OR "bar', "body:secret", "foo AND NOT bar", "(((", "-", "'", "\x00"],
 )
-def test_fts_syntax_in_queries_is_plain_text(store: EmbeddedStore, query: str) -> None:
+def test_fts_syntax_in_queries_is_plain_text(store: SqliteStore, query: str) -> None:
     store.upsert(
         [make_chunk("visible", "foo bar near roles body"), make_chunk("hidden", "foo bar near roles", roles=("hr",))],
         [axis(0)] * 2,
@@ -179,7 +179,7 @@ def test_fts_syntax_in_queries_is_plain_text(store: EmbeddedStore, query: str) -
     assert bool(hits) == bool(fts_query(query))
 
 
-def test_queries_without_terms_return_nothing(store: EmbeddedStore) -> None:
+def test_queries_without_terms_return_nothing(store: SqliteStore) -> None:
     store.upsert([make_chunk("a", "the of and")], [axis(0)])
     assert store.bm25_search("the of ?!", frozenset({"finance"}), k=5) == []
 
@@ -187,7 +187,7 @@ def test_queries_without_terms_return_nothing(store: EmbeddedStore) -> None:
 # -- roles ----------------------------------------------------------------------------------------
 
 
-def test_roles_filter_inside_both_searches(store: EmbeddedStore) -> None:
+def test_roles_filter_inside_both_searches(store: SqliteStore) -> None:
     hidden = [make_chunk(f"h{i}", "salary salary salary review", roles=("hr",)) for i in range(50)]
     visible = [make_chunk(f"v{i}", f"salary {'padding ' * 30}{i}", roles=("finance", "legal")) for i in range(3)]
     store.upsert(hidden + visible, [axis(0)] * 50 + [unit(1, 1)] * 3)
@@ -200,7 +200,7 @@ def test_roles_filter_inside_both_searches(store: EmbeddedStore) -> None:
 
 
 def test_empty_roles_match_nothing_without_touching_the_database(tmp_path: Path) -> None:
-    store = EmbeddedStore(tmp_path / "index.db", DIM)
+    store = SqliteStore(tmp_path / "index.db", DIM)
     store.upsert([make_chunk("a", "salary")], [axis(0)])
     store.close()
     # A closed connection would raise if used: empty roles must short-circuit before it.
@@ -210,7 +210,7 @@ def test_empty_roles_match_nothing_without_touching_the_database(tmp_path: Path)
         store.count()
 
 
-def test_unknown_roles_and_non_positive_k_return_nothing(store: EmbeddedStore) -> None:
+def test_unknown_roles_and_non_positive_k_return_nothing(store: SqliteStore) -> None:
     store.upsert([make_chunk("a", "salary")], [axis(0)])
     assert store.knn_search(axis(0), frozenset({"nobody"}), k=5) == []
     assert store.bm25_search("salary", frozenset({"nobody"}), k=5) == []
@@ -224,7 +224,7 @@ def test_knn_matches_brute_force_at_any_share_of_visible_rows(tmp_path: Path, vi
     rng = np.random.default_rng(visible_count)
     vectors = rng.normal(size=(100, DIM)).astype(np.float32)
     chunks = [make_chunk(f"c{i:03d}", roles=("finance",) if i < visible_count else ("hr",)) for i in range(100)]
-    with EmbeddedStore(tmp_path / "index.db", DIM) as store:
+    with SqliteStore(tmp_path / "index.db", DIM) as store:
         store.upsert(chunks, vectors.tolist())
         query = rng.normal(size=DIM)
         hits = store.knn_search(query.tolist(), frozenset({"finance"}), k=10)
@@ -238,7 +238,7 @@ def test_knn_matches_brute_force_at_any_share_of_visible_rows(tmp_path: Path, vi
 # -- writes ---------------------------------------------------------------------------------------
 
 
-def test_upserting_the_same_chunks_twice_does_not_duplicate(store: EmbeddedStore) -> None:
+def test_upserting_the_same_chunks_twice_does_not_duplicate(store: SqliteStore) -> None:
     chunks = [make_chunk(f"c{i}", f"word{i} shared", position=i) for i in range(5)]
     store.upsert(chunks, [axis(i) for i in range(5)])
     store.upsert(chunks, [axis(i) for i in range(5)])
@@ -247,7 +247,7 @@ def test_upserting_the_same_chunks_twice_does_not_duplicate(store: EmbeddedStore
     assert len(store.knn_search(axis(0), frozenset({"finance"}), k=50)) == 5
 
 
-def test_upsert_replaces_text_vector_and_roles(store: EmbeddedStore) -> None:
+def test_upsert_replaces_text_vector_and_roles(store: SqliteStore) -> None:
     store.upsert([make_chunk("c", "old words", roles=("finance",))], [axis(0)])
     store.upsert([make_chunk("c", "new words", roles=("hr",))], [axis(1)])
     assert store.bm25_search("old", frozenset({"hr", "finance"}), k=5) == []
@@ -258,7 +258,7 @@ def test_upsert_replaces_text_vector_and_roles(store: EmbeddedStore) -> None:
     assert near.score == pytest.approx(1.0)
 
 
-def test_a_chunk_id_repeated_in_one_upsert_keeps_the_last(store: EmbeddedStore) -> None:
+def test_a_chunk_id_repeated_in_one_upsert_keeps_the_last(store: SqliteStore) -> None:
     store.upsert(
         [make_chunk("c", "first", roles=("finance",)), make_chunk("c", "second", roles=("hr",))], [axis(0), axis(1)]
     )
@@ -277,25 +277,25 @@ def test_a_chunk_id_repeated_in_one_upsert_keeps_the_last(store: EmbeddedStore) 
         [[math.inf] + [1.0] * (DIM - 1)],
     ],
 )
-def test_bad_vectors_are_rejected_and_nothing_is_written(store: EmbeddedStore, vectors: list[list[float]]) -> None:
+def test_bad_vectors_are_rejected_and_nothing_is_written(store: SqliteStore, vectors: list[list[float]]) -> None:
     with pytest.raises(ValueError):
         store.upsert([make_chunk("c")], vectors)
     assert store.count() == 0
 
 
-def test_a_query_vector_of_the_wrong_dimension_is_rejected(store: EmbeddedStore) -> None:
+def test_a_query_vector_of_the_wrong_dimension_is_rejected(store: SqliteStore) -> None:
     store.upsert([make_chunk("c")], [axis(0)])
     with pytest.raises(ValueError, match="dimension"):
         store.knn_search([1.0, 0.0], frozenset({"finance"}), k=1)
 
 
 def test_reopening_with_another_dimension_is_rejected(tmp_path: Path) -> None:
-    EmbeddedStore(tmp_path / "index.db", DIM).close()
+    SqliteStore(tmp_path / "index.db", DIM).close()
     with pytest.raises(ValueError, match="dimension 8"):
-        EmbeddedStore(tmp_path / "index.db", DIM * 2)
+        SqliteStore(tmp_path / "index.db", DIM * 2)
 
 
-def test_delete_document_removes_every_version_of_the_document(store: EmbeddedStore) -> None:
+def test_delete_document_removes_every_version_of_the_document(store: SqliteStore) -> None:
     old = [make_chunk(f"old{i}", "report", doc_id="d", version="v1", position=i) for i in range(3)]
     new = [make_chunk(f"new{i}", "report", doc_id="d", version="v2", position=i) for i in range(2)]
     other = [make_chunk("other", "report", doc_id="e")]
@@ -310,7 +310,7 @@ def test_delete_document_removes_every_version_of_the_document(store: EmbeddedSt
     assert [hit.chunk.chunk_id for hit in store.knn_search(axis(0), frozenset({"finance"}), k=10)] == ["other"]
 
 
-def test_replace_document_leaves_exactly_the_new_chunks(store: EmbeddedStore) -> None:
+def test_replace_document_leaves_exactly_the_new_chunks(store: SqliteStore) -> None:
     old = [make_chunk(f"d-v1-{n}", f"old text {n}", doc_id="d", version="v1", position=n) for n in range(3)]
     other = make_chunk("e-v1-0", "another document", doc_id="e")
     store.upsert([*old, other], [axis(n) for n in range(3)] + [axis(3)])
@@ -330,8 +330,8 @@ def test_replace_document_leaves_exactly_the_new_chunks(store: EmbeddedStore) ->
 
 def test_replace_document_is_one_transaction_for_readers(tmp_path: Path) -> None:
     """A reader on another connection sees the old set or the new set, never a mix or nothing."""
-    writer = EmbeddedStore(tmp_path / "s.sqlite3", DIM)
-    reader = EmbeddedStore(tmp_path / "s.sqlite3", DIM)
+    writer = SqliteStore(tmp_path / "s.sqlite3", DIM)
+    reader = SqliteStore(tmp_path / "s.sqlite3", DIM)
     versions = [
         [make_chunk(f"d-v{v}-{n}", f"text {v}", doc_id="d", version=f"v{v}", position=n) for n in range(4)]
         for v in range(2)
@@ -355,15 +355,15 @@ def test_replace_document_is_one_transaction_for_readers(tmp_path: Path) -> None
     assert seen <= {frozenset({"v0"}), frozenset({"v1"})}
 
 
-def test_replace_document_refuses_chunks_of_another_document(store: EmbeddedStore) -> None:
+def test_replace_document_refuses_chunks_of_another_document(store: SqliteStore) -> None:
     with pytest.raises(ValueError):
         store.replace_document("d", [make_chunk("x", doc_id="other")], [axis(0)])
 
 
 def test_update_roles_changes_visibility_in_both_searches(tmp_path: Path) -> None:
     path = tmp_path / "index.db"
-    writer = EmbeddedStore(path, DIM)
-    reader = EmbeddedStore(path, DIM)
+    writer = SqliteStore(path, DIM)
+    reader = SqliteStore(path, DIM)
     writer.upsert(
         [make_chunk(f"c{i}", "budget", doc_id="d", roles=("finance",)) for i in range(3)]
         + [make_chunk("e", "budget", doc_id="e", roles=("finance",))],
@@ -386,7 +386,7 @@ def test_update_roles_changes_visibility_in_both_searches(tmp_path: Path) -> Non
     reader.close()
 
 
-def test_count_and_chunk_ids(store: EmbeddedStore) -> None:
+def test_count_and_chunk_ids(store: SqliteStore) -> None:
     store.upsert(
         [make_chunk("b", doc_id="d", position=1), make_chunk("a", doc_id="d", position=0), make_chunk("x", doc_id="e")],
         [axis(0)] * 3,
@@ -403,7 +403,7 @@ def test_count_and_chunk_ids(store: EmbeddedStore) -> None:
 
 def test_creates_parent_folders_and_uses_wal(tmp_path: Path) -> None:
     path = tmp_path / "deep" / "er" / "index.db"
-    with EmbeddedStore(path, DIM) as store:
+    with SqliteStore(path, DIM) as store:
         store.upsert([make_chunk("c")], [axis(0)])
     assert path.is_file()
     with sqlite3.connect(path) as conn:
@@ -414,23 +414,23 @@ def test_creates_parent_folders_and_uses_wal(tmp_path: Path) -> None:
 def test_data_survives_reopening(tmp_path: Path) -> None:
     path = tmp_path / "index.db"
     chunk = make_chunk("c", "persistent words", page=2, heading_path=("A",))
-    with EmbeddedStore(path, DIM) as store:
+    with SqliteStore(path, DIM) as store:
         store.upsert([chunk], [axis(3)])
-    with EmbeddedStore(path, DIM) as store:
+    with SqliteStore(path, DIM) as store:
         assert [h.chunk for h in store.knn_search(axis(3), frozenset({"finance"}), k=1)] == [chunk]
         assert [h.chunk for h in store.bm25_search("persistent", frozenset({"finance"}), k=1)] == [chunk]
 
 
 def test_a_write_from_another_process_is_seen_by_the_next_search(tmp_path: Path) -> None:
     path = tmp_path / "index.db"
-    with EmbeddedStore(path, DIM) as store:
+    with SqliteStore(path, DIM) as store:
         store.upsert([make_chunk("mine", "local")], [axis(0)])
         assert len(store.knn_search(axis(0), frozenset({"finance"}), k=10)) == 1  # index loaded
         code = (
             "import sys\n"
             "from ragline.models import Chunk\n"
-            "from ragline.stores.embedded import EmbeddedStore\n"
-            f"s = EmbeddedStore(sys.argv[1], {DIM})\n"
+            "from ragline.stores.sqlite import SqliteStore\n"
+            f"s = SqliteStore(sys.argv[1], {DIM})\n"
             "s.upsert([Chunk('theirs', 'doc2', 'v1', 'remote', 's3://b/k', 'T', ('finance',), 0)],"
             f" [[0.0, 1.0] + [0.0] * {DIM - 2}])\n"
             "s.update_roles('doc', ['hr'])\n"
@@ -443,7 +443,7 @@ def test_a_write_from_another_process_is_seen_by_the_next_search(tmp_path: Path)
         assert [h.chunk.chunk_id for h in store.bm25_search("local", frozenset({"hr"}), k=10)] == ["mine"]
 
 
-def test_one_store_serves_a_writer_thread_and_searching_threads(store: EmbeddedStore) -> None:
+def test_one_store_serves_a_writer_thread_and_searching_threads(store: SqliteStore) -> None:
     errors: list[BaseException] = []
     roles = frozenset({"finance"})
     store.upsert([make_chunk("seed", "shared words")], [axis(0)])
@@ -517,7 +517,7 @@ def test_searches_never_leak_and_knn_returns_min_k_visible(
 ) -> None:
     chunks, vecs = corpus
     visible = {c.chunk_id for c in chunks if caller & set(c.roles)}
-    with tempfile.TemporaryDirectory() as folder, EmbeddedStore(Path(folder) / "i.db", DIM) as store:
+    with tempfile.TemporaryDirectory() as folder, SqliteStore(Path(folder) / "i.db", DIM) as store:
         store.upsert(chunks, vecs)
         knn = store.knn_search(query, caller, k)
         bm25 = store.bm25_search(text, caller, k)
@@ -538,7 +538,7 @@ def test_delete_document_removes_exactly_that_document_from_both_searches(
 ) -> None:
     chunks, vecs = corpus
     everyone = frozenset(ROLES)
-    with tempfile.TemporaryDirectory() as folder, EmbeddedStore(Path(folder) / "i.db", DIM) as store:
+    with tempfile.TemporaryDirectory() as folder, SqliteStore(Path(folder) / "i.db", DIM) as store:
         store.upsert(chunks, vecs)
         removed = store.delete_document(doomed)
         knn = {h.chunk.chunk_id for h in store.knn_search(axis(0), everyone, k=100)}
@@ -553,7 +553,7 @@ def test_delete_document_removes_exactly_that_document_from_both_searches(
 @given(corpus=corpora(), caller=st.frozensets(st.sampled_from(ROLES), min_size=1, max_size=2))
 def test_upserting_twice_is_idempotent(corpus: tuple[list[Chunk], list[list[float]]], caller: frozenset[str]) -> None:
     chunks, vecs = corpus
-    with tempfile.TemporaryDirectory() as folder, EmbeddedStore(Path(folder) / "i.db", DIM) as store:
+    with tempfile.TemporaryDirectory() as folder, SqliteStore(Path(folder) / "i.db", DIM) as store:
         store.upsert(chunks, vecs)
         first = (store.knn_search(axis(0), caller, 50), store.bm25_search("common alpha", caller, 50))
         store.upsert(chunks, vecs)
@@ -575,7 +575,7 @@ def test_update_roles_is_seen_at_once_by_another_instance(
     chunks, vecs = corpus
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "i.db"
-        with EmbeddedStore(path, DIM) as writer, EmbeddedStore(path, DIM) as reader:
+        with SqliteStore(path, DIM) as writer, SqliteStore(path, DIM) as reader:
             writer.upsert(chunks, vecs)
             reader.knn_search(axis(0), caller, 1)  # load the reader's index before the change
             changed = writer.update_roles("d0", new_roles)
@@ -599,7 +599,7 @@ def test_update_roles_is_seen_at_once_by_another_instance(
 @example('foo" OR "bar')
 @example("col:val AND (a OR b) NOT c")
 def test_bm25_never_raises_on_any_text(text: str) -> None:
-    with EmbeddedStore(":memory:", DIM) as store:
+    with SqliteStore(":memory:", DIM) as store:
         store.upsert(
             [make_chunk("a", "foo bar roles near", roles=("finance",)), make_chunk("b", "foo", roles=("hr",))],
             [axis(0)] * 2,
@@ -622,7 +622,7 @@ ODD_ROLES = ['fin "ance', "OR", "NEAR(", "role_tokens:", "{body}", "Finance", "f
 def test_a_role_token_is_one_digit_token_the_fts_tokenizer_keeps_intact(role: str) -> None:
     token = role_token(role)
     assert token.isascii() and token.isdigit()
-    with EmbeddedStore(":memory:", DIM) as store:
+    with SqliteStore(":memory:", DIM) as store:
         store.upsert([make_chunk("c", "body words", roles=(role,))], [axis(0)])
         conn = store._conn
         conn.execute("CREATE VIRTUAL TABLE temp.vocab USING fts5vocab(main, chunks_fts, 'instance')")
@@ -644,7 +644,7 @@ def test_bm25_sees_exactly_the_chunks_whose_roles_intersect_the_callers(
     chunk_roles: list[list[str]], caller: frozenset[str]
 ) -> None:
     chunks = [make_chunk(f"c{i}", "shared words", roles=roles, position=i) for i, roles in enumerate(chunk_roles)]
-    with EmbeddedStore(":memory:", DIM) as store:
+    with SqliteStore(":memory:", DIM) as store:
         store.upsert(chunks, [axis(0)] * len(chunks))
         found = {hit.chunk.chunk_id for hit in store.bm25_search("shared", caller, k=100)}
     assert found == {c.chunk_id for c in chunks if not caller.isdisjoint(c.roles)}
@@ -663,7 +663,7 @@ def test_bm25_sees_exactly_the_chunks_whose_roles_intersect_the_callers(
         "{{body role_tokens}}: {token}",
     ],
 )
-def test_a_question_cannot_address_the_role_column(store: EmbeddedStore, question: str) -> None:
+def test_a_question_cannot_address_the_role_column(store: SqliteStore, question: str) -> None:
     # Every chunk carries the finance and hr tokens in role_tokens; only "cited" has one in its text.
     finance, hr = role_token("finance"), role_token("hr")
     store.upsert(
@@ -681,7 +681,7 @@ def test_a_question_cannot_address_the_role_column(store: EmbeddedStore, questio
         assert [hit.chunk.chunk_id for hit in hits] == expected
 
 
-def test_bm25_scores_ignore_the_role_column(store: EmbeddedStore) -> None:
+def test_bm25_scores_ignore_the_role_column(store: SqliteStore) -> None:
     # Same text, one role each: a rare role and a common one. Were role_tokens weighed, the rare role's
     # token (higher IDF) would score its chunk higher once it matched.
     common = [make_chunk(f"filler{i}", "unrelated words", roles=("finance",)) for i in range(20)]
@@ -712,7 +712,7 @@ QUESTIONS = ["budget review", "salary", "audit risk plan", "travel policy team r
 VOCABULARY = ["budget", "review", "travel", "policy", "salary", "audit", "plan", "team", "report", "risk"]
 
 
-def test_bm25_scores_equal_a_body_only_index_when_rows_are_alike(store: EmbeddedStore) -> None:
+def test_bm25_scores_equal_a_body_only_index_when_rows_are_alike(store: SqliteStore) -> None:
     """Rows of one length with one role each: the role column then changes no row's length relative to
     the average, so every score must be schema 1's exactly (IDF, term frequencies, weights all alike)."""
     rng = np.random.default_rng(3)
@@ -737,7 +737,7 @@ def test_bm25_scores_equal_a_body_only_index_when_rows_are_alike(store: Embedded
         assert [hit.score for hit in hits] == sorted(expected.values(), reverse=True)
 
 
-def test_bm25_scores_stay_within_two_percent_of_a_body_only_index(store: EmbeddedStore) -> None:
+def test_bm25_scores_stay_within_two_percent_of_a_body_only_index(store: SqliteStore) -> None:
     """Chunks of 100 to 200 words with one to three roles, as ingest makes them. FTS5 counts a row's role
     tokens in its length (it sums every column), so scores move by about the roles' share of the length;
     on chunks this long that stays far under 2%. (On chunks of a few words it is larger, and near-ties
@@ -764,7 +764,7 @@ def test_bm25_scores_stay_within_two_percent_of_a_body_only_index(store: Embedde
         assert {hit.chunk.chunk_id: hit.score for hit in hits} == pytest.approx(expected, rel=0.02)
 
 
-def test_bm25_cuts_to_the_best_k_of_the_visible_matches(store: EmbeddedStore) -> None:
+def test_bm25_cuts_to_the_best_k_of_the_visible_matches(store: SqliteStore) -> None:
     # Scores rise with the term's count; hidden chunks score best of all. The cut to k happens before the
     # join to chunks, so it must keep the best visible k, not any k.
     visible = [
@@ -779,7 +779,7 @@ def test_bm25_cuts_to_the_best_k_of_the_visible_matches(store: EmbeddedStore) ->
     assert [hit.chunk.chunk_id for hit in best] == ["v20", "v19", "v18", "v17", "v16"]
 
 
-def test_bm25_ties_are_cut_to_k_in_insertion_order(store: EmbeddedStore) -> None:
+def test_bm25_ties_are_cut_to_k_in_insertion_order(store: SqliteStore) -> None:
     store.upsert([make_chunk(f"c{i}", "identical text", position=i) for i in range(10)], [axis(0)] * 10)
     hits = store.bm25_search("identical", frozenset({"finance"}), k=3)
     assert [hit.chunk.chunk_id for hit in hits] == ["c0", "c1", "c2"]
@@ -788,7 +788,7 @@ def test_bm25_ties_are_cut_to_k_in_insertion_order(store: EmbeddedStore) -> None
 def test_every_write_keeps_role_tokens_in_step_with_the_chunks(tmp_path: Path) -> None:
     path = tmp_path / "index.db"
 
-    def assert_in_step(store: EmbeddedStore) -> None:
+    def assert_in_step(store: SqliteStore) -> None:
         every_role = frozenset((*ROLES, *ODD_ROLES))
         chunks = {hit.chunk.chunk_id: hit.chunk for hit in store.knn_search(axis(0), every_role, k=100)}
         orphans = {chunk_id for chunk_id in store.chunk_ids("d") + store.chunk_ids("e") if chunk_id not in chunks}
@@ -799,7 +799,7 @@ def test_every_write_keeps_role_tokens_in_step_with_the_chunks(tmp_path: Path) -
         for chunk_id in orphans:  # no roles: no tokens, so FTS5 never matches them
             assert rows[chunk_id][1] == set()
 
-    with EmbeddedStore(path, DIM) as store:
+    with SqliteStore(path, DIM) as store:
         store.upsert(
             [make_chunk(f"d{i}", f"text {i}", doc_id="d", roles=("finance", "hr"), position=i) for i in range(3)]
             + [make_chunk("e0", "other", doc_id="e", roles=())],
@@ -824,7 +824,7 @@ def test_a_stale_role_token_never_shows_a_chunk_to_the_wrong_caller(tmp_path: Pa
     """Role tokens out of step with ``chunks.roles`` (a writer of an older version that changed roles
     without them, a digest collision): the store's second check in Python keeps the chunk hidden."""
     path = tmp_path / "index.db"
-    with EmbeddedStore(path, DIM) as store:
+    with SqliteStore(path, DIM) as store:
         store.upsert([make_chunk("secret", "salary table", roles=("hr",))], [axis(0)])
         with sqlite3.connect(path) as conn:
             conn.execute("UPDATE chunks_fts SET role_tokens = ?", (role_token("finance"),))
@@ -915,7 +915,7 @@ def schema_of(path: Path) -> tuple[int | None, list[str]]:
 
 
 def test_a_new_store_is_written_at_the_current_schema(tmp_path: Path) -> None:
-    EmbeddedStore(tmp_path / "index.db", DIM).close()
+    SqliteStore(tmp_path / "index.db", DIM).close()
     assert schema_of(tmp_path / "index.db") == (SCHEMA_VERSION, ["body", "role_tokens"])
 
 
@@ -924,7 +924,7 @@ def test_a_schema_1_store_is_migrated_on_open_and_searches_with_roles(tmp_path: 
     write_schema_1_store(path)
     assert schema_of(path) == (None, ["body"])
 
-    with EmbeddedStore(path, DIM) as store:
+    with SqliteStore(path, DIM) as store:
         assert schema_of(path) == (SCHEMA_VERSION, ["body", "role_tokens"])
         assert store.count() == 4
 
@@ -949,7 +949,7 @@ def test_a_schema_1_store_is_migrated_on_open_and_searches_with_roles(tmp_path: 
     # Reopening finds schema 2 and leaves the table alone (a marker written into it survives).
     with sqlite3.connect(path) as conn:
         conn.execute("UPDATE chunks_fts SET body = body || ' marker' WHERE rowid = 1")
-    with EmbeddedStore(path, DIM) as store:
+    with SqliteStore(path, DIM) as store:
         assert [hit.chunk.chunk_id for hit in store.bm25_search("marker", frozenset({"finance"}), k=5)] == ["f1"]
 
 
@@ -959,7 +959,7 @@ def test_migration_takes_roles_from_chunk_roles_as_schema_1_bm25_did(tmp_path: P
     write_schema_1_store(path)
     with sqlite3.connect(path) as conn:
         conn.execute("DELETE FROM chunk_roles WHERE chunk_id = 'f2' AND role = 'finance'")
-    with EmbeddedStore(path, DIM):
+    with SqliteStore(path, DIM):
         pass
     assert fts_rows(path)["f2"][1] == {role_token("admin")}
 
@@ -967,12 +967,12 @@ def test_migration_takes_roles_from_chunk_roles_as_schema_1_bm25_did(tmp_path: P
 def test_two_stores_opening_a_schema_1_file_at_once_migrate_it_once(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     write_schema_1_store(path)
-    opened: list[EmbeddedStore] = []
+    opened: list[SqliteStore] = []
     errors: list[BaseException] = []
 
     def open_store() -> None:
         try:
-            opened.append(EmbeddedStore(path, DIM))
+            opened.append(SqliteStore(path, DIM))
         except BaseException as error:  # pragma: no cover - reported below
             errors.append(error)
 
@@ -993,9 +993,9 @@ def test_two_stores_opening_a_schema_1_file_at_once_migrate_it_once(tmp_path: Pa
 
 def test_a_store_of_a_newer_schema_is_refused_untouched(tmp_path: Path) -> None:
     path = tmp_path / "index.db"
-    EmbeddedStore(path, DIM).close()
+    SqliteStore(path, DIM).close()
     with sqlite3.connect(path) as conn:
         conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (SCHEMA_VERSION + 1,))
     with pytest.raises(ValueError, match=f"schema version {SCHEMA_VERSION + 1}"):
-        EmbeddedStore(path, DIM)
+        SqliteStore(path, DIM)
     assert schema_of(path)[0] == SCHEMA_VERSION + 1
