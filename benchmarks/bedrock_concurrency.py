@@ -216,7 +216,8 @@ def run(
 
 def print_table(results: dict[str, Any]) -> None:
     print(
-        f"Bedrock embedding concurrency ({results['chunks']} chunks, {results['latency_ms']:.0f} ms per call, Titan v2 {results['dimension']} dims)"
+        f"Bedrock embedding concurrency ({results['chunks']} chunks, {results['latency_ms']:.0f} ms "
+        f"per call, Titan v2 {results['dimension']} dims)"
     )
     for label, key in (
         ("FakeBedrockRuntime (in-process stand-in client)", "levels"),

@@ -70,7 +70,8 @@ def cache_dir() -> Path:
 
 
 def production_site(requirements: list[str] | None = None) -> Path:
-    """A folder with the layer's requirements (and boto3) for this Python, and the ragline package as the layer has it."""
+    """A folder with the layer's requirements (and boto3) for this Python, and the ragline package as the layer
+    has it."""
     bundling = _bundling()
     requirements = requirements or bundling.layer_requirements()
     key = hashlib.sha256("\n".join([sys.version, *requirements]).encode()).hexdigest()[:12]
@@ -294,7 +295,8 @@ def print_table(results: dict[str, Any]) -> None:
         for name, s in results["import_ms"].items()
     ]
     print(
-        f"cold start: import time with production dependencies only ({results['runs']} fresh processes each, Python {results['python']})"
+        f"cold start: import time with production dependencies only ({results['runs']} fresh processes "
+        f"each, Python {results['python']})"
     )
     print(
         _bench.table(

@@ -266,8 +266,10 @@ def monthly_cost(load: Load, prices: dict[str, Any], measured: Measured) -> dict
 def print_table(result: dict[str, Any]) -> None:
     load, derived = result["load"], result["derived"]
     print(
-        f"monthly cost (USD, us-east-1, prices read {result['prices_read_on']}): {load['documents']:,} documents x {load['pages_per_doc']:g} pages "
-        f"({derived['chunks']:,} chunks), {load['churn']:.0%} re-ingested a month, {load['queries_per_day']:,.0f} questions a day"
+        f"monthly cost (USD, us-east-1, prices read {result['prices_read_on']}): {load['documents']:,} "
+        f"documents x {load['pages_per_doc']:g} pages "
+        f"({derived['chunks']:,} chunks), {load['churn']:.0%} re-ingested a month, "
+        f"{load['queries_per_day']:,.0f} questions a day"
     )
     names = list(result["options"])
     items = sorted(

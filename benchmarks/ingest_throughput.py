@@ -249,7 +249,8 @@ def print_table(results: dict[str, Any]) -> None:
         )
     c = results["corpus"]
     print(
-        f"ingest throughput through the ingest handler ({c['documents']} documents x {c['pages_per_document']} pages, half PDF)"
+        f"ingest throughput through the ingest handler ({c['documents']} documents x "
+        f"{c['pages_per_document']} pages, half PDF)"
     )
     print(_bench.table(rows, ["embedder", "docs", "chunks", "handler s", "chunks/s", "ms/chunk", *STAGES, "other"]))
 

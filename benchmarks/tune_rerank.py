@@ -90,13 +90,12 @@ def reranked(reranker: ProximityReranker | None) -> Reorder:
 def score(recorded: Recorded, reorder: Reorder) -> dict[str, float]:
     """Per-query nDCG@10 with each head reordered; the tail keeps plain hybrid's order."""
     runs: dict[str, list[str]] = {}
-    for query_id, (question, head) in zip(recorded.query_ids, recorded.heads):
+    for query_id, (question, head) in zip(recorded.query_ids, recorded.heads, strict=True):
         ordered = reorder(question, head)
         ranking = dict.fromkeys(beir_id(hit) for hit in ordered)
         ranking.update(dict.fromkeys(recorded.runs[query_id]))
         runs[query_id] = list(ranking)[:DOCS_PER_QUERY]
-    per_query = evaluate_run(runs, recorded.qrels, DEFAULT_METRICS).per_query[METRIC]
-    return per_query
+    return evaluate_run(runs, recorded.qrels, DEFAULT_METRICS).per_query[METRIC]
 
 
 def summarise(per_query: dict[str, float], redundancy: float) -> dict[str, float]:

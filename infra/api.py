@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from typing import cast
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import CfnElement, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_dynamodb as dynamodb
@@ -153,9 +154,10 @@ class Api(Construct):
         role.add_to_principal_policy(
             iam.PolicyStatement(sid="TellAbsentKeys", actions=["s3:ListBucket"], resources=[bucket.bucket_arn])
         )
+        bucket_id = Stack.of(self).get_logical_id(cast(CfnElement, bucket.node.default_child))
         acknowledge(
             role,
-            f"AwsSolutions-IAM5[Resource::<{Stack.of(self).get_logical_id(bucket.node.default_child)}.Arn>/*]",
+            f"AwsSolutions-IAM5[Resource::<{bucket_id}.Arn>/*]",
             "Callers upload and delete documents under keys they choose (POST /documents, DELETE "
             "/documents/{doc_id}), after the function reads what the key holds; only objects of the "
             "documents bucket, only Get, Put and Delete.",

@@ -143,8 +143,8 @@ def _uninstall(site: Path, info: Path) -> None:
     """Delete what a distribution's ``RECORD`` lists (inside ``site`` only), its dist-info, and emptied folders."""
     record = info / "RECORD"
     root = site.resolve()
-    folders = set()
-    rows = csv.reader(record.read_text().splitlines()) if record.is_file() else []
+    folders: set[Path] = set()
+    rows: Iterable[list[str]] = csv.reader(record.read_text().splitlines()) if record.is_file() else []
     for relative in (row[0] for row in rows if row and row[0]):
         path = (site / relative).resolve()
         if root not in path.parents:

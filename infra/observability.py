@@ -54,7 +54,7 @@ class Observability(Construct):
             )
         self._alarm("Api5xx", api.metric_server_error(period=PERIOD, statistic="Sum"), "the API answered 5xx")
 
-    def _alarm(self, name: str, metric: cloudwatch.IMetric, description: str, threshold: float = 0) -> None:
+    def _alarm(self, name: str, metric: cloudwatch.Metric, description: str, threshold: float = 0) -> None:
         alarm = metric.create_alarm(
             self,
             name,

@@ -6,6 +6,7 @@ Settings come from CDK context (see :mod:`infra.config` and ``cdk.json``).
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from aws_cdk import CfnOutput, Stack
 from constructs import Construct
@@ -20,7 +21,7 @@ from infra.storage import Storage
 
 
 class RaglineStack(Stack):
-    def __init__(self, scope: Construct, construct_id: str, *, config: Config | None = None, **kwargs: object) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, config: Config | None = None, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.config = config = config or Config.of(self.node)
         storage = Storage(self, "Storage")

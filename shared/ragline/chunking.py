@@ -1,12 +1,12 @@
 """Structure-aware chunking: whole paragraphs under one heading path, packed up to a token budget.
 
-A chunk never mixes two heading paths, nor two pages, so every citation's page is exact. Paragraphs are packed whole while they fit; a paragraph that
-is too long on its own is split into sentences, and a sentence that is too long into word windows.
-Each chunk after the first under a heading path starts with the last sentences of the one before
-(at most ``overlap`` tokens), so a passage cut at a chunk boundary still reads in context.
-Token counts are :func:`ragline.words.count_tokens`; every chunk is at most ``max_tokens`` of them, and
-at most :data:`MAX_CHUNK_CHARS` characters whatever the strategy: a word longer than either budget (a
-base64 blob, a sentence of Japanese) is cut between its tokens.
+A chunk never mixes two heading paths, nor two pages, so every citation's page is exact. Paragraphs are
+packed whole while they fit; a paragraph that is too long on its own is split into sentences, and a
+sentence that is too long into word windows. Each chunk after the first under a heading path starts
+with the last sentences of the one before (at most ``overlap`` tokens), so a passage cut at a chunk
+boundary still reads in context. Token counts are :func:`ragline.words.count_tokens`; every chunk is
+at most ``max_tokens`` of them, and at most :data:`MAX_CHUNK_CHARS` characters whatever the strategy: a
+word longer than either budget (a base64 blob, a sentence of Japanese) is cut between its tokens.
 
 Every step is linear in the length of the document: a long run is cut a window of tokens at a time by
 one regex match, and no text is re-scanned or re-joined as a chunk grows.
@@ -237,7 +237,7 @@ def _trailing_sentences(pieces: list[_Piece], budget: int, char_budget: int) -> 
 def _render(pieces: list[_Piece]) -> str:
     """Pieces of one paragraph joined by spaces (none between CJK sentences), paragraphs by blank lines."""
     parts: list[str] = []
-    for previous, piece in zip([None, *pieces], pieces):
+    for previous, piece in zip([None, *pieces], pieces, strict=False):  # each piece with the one before it
         if previous is None:
             pass
         elif previous.paragraph != piece.paragraph:

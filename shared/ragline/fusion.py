@@ -56,8 +56,8 @@ def _fuse(
         raise ValueError("one weight per ranking")
     scores: dict[str, float] = {}
     first_seen: dict[str, SearchHit] = {}
-    for ranking, weight in zip(rankings, weights):
-        for hit, value in zip(ranking, contributions(ranking)):
+    for ranking, weight in zip(rankings, weights, strict=True):
+        for hit, value in zip(ranking, contributions(ranking), strict=True):
             chunk_id = hit.chunk.chunk_id
             scores[chunk_id] = scores.get(chunk_id, 0.0) + weight * value
             first_seen.setdefault(chunk_id, hit)

@@ -93,8 +93,9 @@ def flat(value: Any) -> Any:
             separator, parts = value["Fn::Join"]
             return separator.join(str(flat(part)) for part in parts)
         if "Ref" in value:
-            return "aws" if value["Ref"] == "AWS::Partition" else "${%s}" % value["Ref"]
+            return "aws" if value["Ref"] == "AWS::Partition" else f"${{{value['Ref']}}}"
         if "Fn::GetAtt" in value:
-            return "${%s.%s}" % tuple(value["Fn::GetAtt"])
+            resource, attribute = value["Fn::GetAtt"]
+            return f"${{{resource}.{attribute}}}"
         return {key: flat(item) for key, item in value.items()}
     return value

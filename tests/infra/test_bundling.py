@@ -167,7 +167,7 @@ def test_unused_distributions_are_uninstalled_file_by_file_from_their_record(tmp
 def test_an_unused_distribution_that_something_else_requires_fails_the_build(tmp_path: Path):
     site = tmp_path / "python"
     _fake_site(site, extra_requirer=True)
-    with pytest.raises(RuntimeError, match="some-lib require.*grpcio"):
+    with pytest.raises(RuntimeError, match=r"some-lib require.*grpcio"):
         bundling._remove_unused(site)
     assert (site / "grpc" / "__init__.py").is_file(), "nothing is removed when the check fails"
 

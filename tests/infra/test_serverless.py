@@ -44,7 +44,7 @@ def test_data_access_policy_grants_each_role_only_what_it_needs(serverless: Synt
     (policy,) = serverless.resources("AWS::OpenSearchServerless::AccessPolicy").values()
     assert policy["Properties"]["Type"] == "data"
     rules = json.loads(flat(policy["Properties"]["Policy"]))
-    roles = {name: "${%s.Arn}" % _function(serverless, name)["Role"]["Fn::GetAtt"][0] for name in ("ingest", "query")}
+    roles = {name: f"${{{_function(serverless, name)['Role']['Fn::GetAtt'][0]}.Arn}}" for name in ("ingest", "query")}
     by_principal = {tuple(rule["Principal"]): rule["Rules"] for rule in rules}
     assert set(by_principal) == {(roles["ingest"],), (roles["query"],)}
     for name, expected_index in (
@@ -67,7 +67,7 @@ def test_functions_call_the_collection_with_iam_and_the_aoss_service_name(server
     (collection_id,) = serverless.resources("AWS::OpenSearchServerless::Collection")
     for name in ("ingest", "query"):
         statements = _role_statements(serverless, name)
-        assert _granted(statements, "aoss:APIAccessAll") == ["${%s.Arn}" % collection_id]
+        assert _granted(statements, "aoss:APIAccessAll") == [f"${{{collection_id}.Arn}}"]
         assert not any(a.startswith("es:") for s in statements for a in _actions(s))
         variables = _function(serverless, name)["Environment"]["Variables"]
         assert variables["RAGLINE_OPENSEARCH_SERVICE"] == "aoss"

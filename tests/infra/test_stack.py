@@ -193,17 +193,17 @@ def test_function_environment_is_what_settings_reads(domain: Synth, name: str):
 
     variables = flat(_function(domain, name)["Environment"]["Variables"])
     read = set(re.findall(r'"(RAGLINE_[A-Z_]+)"', (REPO / "shared/ragline/settings.py").read_text()))
-    assert set(k for k in variables if k.startswith("RAGLINE_")) <= read, "a variable settings.py never reads"
+    assert {k for k in variables if k.startswith("RAGLINE_")} <= read, "a variable settings.py never reads"
     settings = Settings.from_env(variables)
-    assert settings.bucket == "${%s}" % domain.logical_id(domain.stack.storage.bucket)
-    assert settings.registry_table == "${%s}" % domain.logical_id(domain.stack.storage.registry)
+    assert settings.bucket == f"${{{domain.logical_id(domain.stack.storage.bucket)}}}"
+    assert settings.registry_table == f"${{{domain.logical_id(domain.stack.storage.registry)}}}"
     assert settings.embedder == "bedrock"
     assert settings.embed_model == "amazon.titan-embed-text-v2:0"
     assert settings.embed_dimensions == 1024
     assert settings.store == "opensearch"
     assert settings.opensearch_service == "es"
     assert settings.opensearch_index == "ragline-chunks"
-    assert settings.opensearch_url == "https://${%s.DomainEndpoint}" % domain.logical_id(domain.stack.search.domain)
+    assert settings.opensearch_url == f"https://${{{domain.logical_id(domain.stack.search.domain)}.DomainEndpoint}}"
     if name == "query":
         assert settings.generator == "bedrock"
         assert settings.generator_model == "anthropic.claude-3-haiku-20240307-v1:0"
@@ -240,14 +240,14 @@ def test_only_xray_is_granted_on_every_resource_by_default(domain: Synth):
 
 def test_ingest_reads_documents_and_writes_the_registry_query_reads_it(domain: Synth):
     ingest, query = _role_statements(domain, "ingest"), _role_statements(domain, "query")
-    bucket_objects = "${%s.Arn}/*" % domain.logical_id(domain.stack.storage.bucket)
+    bucket_objects = f"${{{domain.logical_id(domain.stack.storage.bucket)}.Arn}}/*"
     assert _granted(ingest, "s3:GetObject") == [bucket_objects]
     assert not _granted(ingest, "s3:PutObject") and not _granted(ingest, "s3:DeleteObject")
     assert _granted(query, "s3:PutObject") == [bucket_objects]  # presigned uploads (POST /documents)
     # POST /documents reads the key it is asked for (object roles, sidecar, ETag); 404s need ListBucket.
     assert _granted(query, "s3:GetObject") == [bucket_objects]
-    assert _granted(query, "s3:ListBucket") == ["${%s.Arn}" % domain.logical_id(domain.stack.storage.bucket)]
-    registry = ["${%s.Arn}" % domain.logical_id(domain.stack.storage.registry)]
+    assert _granted(query, "s3:ListBucket") == [f"${{{domain.logical_id(domain.stack.storage.bucket)}.Arn}}"]
+    registry = [f"${{{domain.logical_id(domain.stack.storage.registry)}.Arn}}"]
     assert _granted(ingest, "dynamodb:PutItem") == registry
     assert _granted(query, "dynamodb:GetItem") == registry
     assert not _granted(query, "dynamodb:PutItem") and not _granted(query, "dynamodb:DeleteItem")

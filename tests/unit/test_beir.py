@@ -59,7 +59,7 @@ def test_a_missing_file_or_folder_is_a_clear_error(tmp_path, dataset):
     with pytest.raises(FileNotFoundError, match="not a folder"):
         load_beir(tmp_path / "absent")
     (dataset / "queries.jsonl").unlink()
-    with pytest.raises(FileNotFoundError, match="queries.jsonl"):
+    with pytest.raises(FileNotFoundError, match=r"queries\.jsonl"):
         load_beir(dataset)
 
 
@@ -72,5 +72,5 @@ def test_bad_lines_name_the_file_and_line(dataset):
 
 def test_a_judged_query_without_text_is_an_error(tmp_path):
     root = write_beir(tmp_path / "bad", [{"_id": "d0", "title": "", "text": "x"}], [], [("1", "d0", 1)])
-    with pytest.raises(ValueError, match="not in queries.jsonl"):
+    with pytest.raises(ValueError, match=r"not in queries\.jsonl"):
         load_beir(root)

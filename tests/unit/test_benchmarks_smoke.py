@@ -155,7 +155,7 @@ def test_cost_model_prices_every_line(tmp_path):
     assert {"lambda", "sqs", "vector store", "generation"} <= set(ragline)
     # The managed alternative's floor does not depend on load.
     quiet = cost_model.monthly_cost(cost_model.Load(documents=1, queries_per_day=0), prices, cost_model.Measured())
-    kb = [name for name in totals if name.startswith("Knowledge Bases")][0]
+    kb = next(name for name in totals if name.startswith("Knowledge Bases"))
     assert quiet["totals_usd_per_month"][kb] > 100
 
 

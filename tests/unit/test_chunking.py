@@ -134,7 +134,7 @@ def test_next_chunk_starts_with_trailing_sentences_of_the_previous() -> None:
 def test_overlap_is_at_most_the_given_number_of_tokens() -> None:
     parts = sentences("s", 12)
     chunks = chunk_document(doc(Section(" ".join(parts))), max_tokens=30, overlap=12)
-    for previous, current in zip(chunks, chunks[1:]):
+    for previous, current in itertools.pairwise(chunks):
         shared = [s for s in split_sentences(current.text) if s in split_sentences(previous.text)]
         assert shared == split_sentences(previous.text)[-len(shared) :]
         assert 0 < sum(count_tokens(s) for s in shared) <= 12
@@ -249,8 +249,8 @@ budgets = st.integers(1, 60).flatmap(lambda size: st.tuples(st.just(size), st.in
 @given(documents(), budgets)
 def test_every_chunk_fits_the_budget(parsed: ParsedDocument, budget: tuple[int, int]) -> None:
     max_tokens, overlap = budget
-    for chunk in chunk_document(parsed, max_tokens, overlap):
-        assert 0 < count_tokens(chunk.text) <= max_tokens
+    for piece in chunk_document(parsed, max_tokens, overlap):
+        assert 0 < count_tokens(piece.text) <= max_tokens
 
 
 @settings(max_examples=200, deadline=None)
@@ -274,10 +274,10 @@ def test_without_overlap_words_appear_exactly_once(parsed: ParsedDocument, max_t
 @given(documents(), budgets)
 def test_no_chunk_mixes_heading_paths(parsed: ParsedDocument, budget: tuple[int, int]) -> None:
     max_tokens, overlap = budget
-    for chunk in chunk_document(parsed, max_tokens, overlap):
-        origins = {int(match) for match in re.findall(r"[sS](\d+)w", chunk.text)}
-        assert {parsed.sections[origin].heading_path for origin in origins} == {chunk.heading_path}
-        assert {parsed.sections[origin].page for origin in origins} == {chunk.page}
+    for piece in chunk_document(parsed, max_tokens, overlap):
+        origins = {int(match) for match in re.findall(r"[sS](\d+)w", piece.text)}
+        assert {parsed.sections[origin].heading_path for origin in origins} == {piece.heading_path}
+        assert {parsed.sections[origin].page for origin in origins} == {piece.page}
 
 
 @settings(max_examples=100, deadline=None)

@@ -11,6 +11,7 @@ Only the modules are imported, never their new constants, so the file runs again
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gc
 import io
@@ -71,11 +72,8 @@ def _seconds(call: Callable[[], object], deadline: float = 600.0) -> float:
     gc.freeze()
     try:
         start = time.perf_counter()
-        with _deadline(deadline):
-            try:
-                call()
-            except UnparseableDocument:
-                pass
+        with _deadline(deadline), contextlib.suppress(UnparseableDocument):
+            call()
         return time.perf_counter() - start
     finally:
         gc.unfreeze()

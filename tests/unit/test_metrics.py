@@ -88,7 +88,7 @@ def _random_case(rng: random.Random) -> tuple[dict[str, dict[str, int]], dict[st
         qrels[query_id] = {doc_id: rng.choice((0, 1, 1, 2, 3)) for doc_id in judged}
         retrieved = rng.sample(docs, rng.randint(1, min(len(docs), 150)))
         scores = rng.sample(range(10 * len(retrieved)), len(retrieved))
-        run[query_id] = {doc_id: float(score) for doc_id, score in zip(retrieved, scores)}
+        run[query_id] = {doc_id: float(score) for doc_id, score in zip(retrieved, scores, strict=True)}
     return qrels, run
 
 

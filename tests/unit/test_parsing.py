@@ -444,8 +444,8 @@ def test_docx_table_cells_become_paragraphs() -> None:
     document = docx.Document()
     document.add_heading("Prices", level=1)
     table = document.add_table(rows=2, cols=2)
-    for row, values in zip(table.rows, [("Item", "Cost"), ("Tea", "3 EUR")]):
-        for cell, value in zip(row.cells, values):
+    for row, values in zip(table.rows, [("Item", "Cost"), ("Tea", "3 EUR")], strict=True):
+        for cell, value in zip(row.cells, values, strict=True):
             cell.text = value
     document.add_paragraph("After the table.")
     out = io.BytesIO()

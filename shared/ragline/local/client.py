@@ -34,8 +34,8 @@ def keys_for(paths: Iterable[Path], prefix: str = "") -> list[tuple[Path, str]]:
     found: list[tuple[Path, str]] = []
     for path in paths:
         if path.is_dir():
-            for file in sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")):
-                found.append((file, prefix + file.relative_to(path).as_posix()))
+            files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+            found.extend((file, prefix + file.relative_to(path).as_posix()) for file in files)
         elif path.is_file():
             found.append((path, prefix + path.name))
         else:

@@ -93,54 +93,75 @@ def redrive(
     if max_messages is not None and max_messages < 1:
         raise ValueError("max_messages must be at least 1")
     limit = max_messages if max_messages is not None else float("inf")
-    moved = 0
     if dry_run:
-        held: list[dict[str, Any]] = []
-        seen: set[str] = set()
-        try:
-            while moved < limit:
-                batch = _receive(sqs, dlq_url, int(min(BATCH, limit - moved)), wait_seconds)
-                fresh = [m for m in batch if m["MessageId"] not in seen]
-                held.extend(batch)
-                if not fresh:
-                    break
-                for message in fresh:
-                    seen.add(message["MessageId"])
-                    on_message(message)
-                moved += len(fresh)
-        finally:
-            _release(sqs, dlq_url, held)
-        return moved
-
+        return _count(sqs, dlq_url, limit, on_message, wait_seconds)
+    moved = 0
     while moved < limit:
         batch = _receive(sqs, dlq_url, int(min(BATCH, limit - moved)), wait_seconds)
         if not batch:
             break
-        entries = []
-        for i, message in enumerate(batch):
-            entry: dict[str, Any] = {"Id": str(i), "MessageBody": message["Body"]}
-            attributes = _attributes(message)
-            if attributes:
-                entry["MessageAttributes"] = attributes
-            entries.append(entry)
-        response = sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
-        sent = {item["Id"] for item in response.get("Successful", [])}
-        done = [m for i, m in enumerate(batch) if str(i) in sent]
-        if done:
-            sqs.delete_message_batch(
-                QueueUrl=dlq_url,
-                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
-            )
-            for message in done:
-                on_message(message)
-            moved += len(done)
-        failed = response.get("Failed", [])
-        if failed:
-            _release(sqs, dlq_url, [m for i, m in enumerate(batch) if str(i) not in sent])
-            reasons = ", ".join(sorted({str(item.get("Code", "?")) for item in failed}))
-            raise RedriveError(
-                f"moved {moved} message(s); {len(failed)} could not be sent to the queue ({reasons}) "
-                "and stay in the dead-letter queue",
-                moved,
-            )
+        moved += _move(sqs, dlq_url, queue_url, batch, on_message, moved)
     return moved
+
+
+def _count(
+    sqs: Any, dlq_url: str, limit: float, on_message: Callable[[dict[str, Any]], None], wait_seconds: int
+) -> int:
+    """A dry run: receive and report each message once, then make them all visible again."""
+    held: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    try:
+        while len(seen) < limit:
+            batch = _receive(sqs, dlq_url, int(min(BATCH, limit - len(seen))), wait_seconds)
+            fresh = [m for m in batch if m["MessageId"] not in seen]
+            held.extend(batch)
+            if not fresh:
+                break
+            for message in fresh:
+                seen.add(message["MessageId"])
+                on_message(message)
+    finally:
+        _release(sqs, dlq_url, held)
+    return len(seen)
+
+
+def _move(
+    sqs: Any,
+    dlq_url: str,
+    queue_url: str,
+    batch: list[dict[str, Any]],
+    on_message: Callable[[dict[str, Any]], None],
+    moved_before: int,
+) -> int:
+    """Send one received batch to the queue and delete what was sent from the dead-letter queue; returns
+    how many moved. Raises :class:`RedriveError` after releasing the messages that could not be sent."""
+    response = sqs.send_message_batch(QueueUrl=queue_url, Entries=[_entry(i, m) for i, m in enumerate(batch)])
+    sent = {item["Id"] for item in response.get("Successful", [])}
+    done = [m for i, m in enumerate(batch) if str(i) in sent]
+    if done:
+        sqs.delete_message_batch(
+            QueueUrl=dlq_url,
+            Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
+        )
+        for message in done:
+            on_message(message)
+    failed = response.get("Failed", [])
+    if failed:
+        _release(sqs, dlq_url, [m for i, m in enumerate(batch) if str(i) not in sent])
+        reasons = ", ".join(sorted({str(item.get("Code", "?")) for item in failed}))
+        moved = moved_before + len(done)
+        raise RedriveError(
+            f"moved {moved} message(s); {len(failed)} could not be sent to the queue ({reasons}) "
+            "and stay in the dead-letter queue",
+            moved,
+        )
+    return len(done)
+
+
+def _entry(position: int, message: dict[str, Any]) -> dict[str, Any]:
+    """The send_message_batch entry that puts ``message`` back as it was, its attributes included."""
+    entry: dict[str, Any] = {"Id": str(position), "MessageBody": message["Body"]}
+    attributes = _attributes(message)
+    if attributes:
+        entry["MessageAttributes"] = attributes
+    return entry

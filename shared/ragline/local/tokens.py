@@ -34,9 +34,10 @@ def _signing_key(home: Path) -> rsa.RSAPrivateKey:
         )
         path.touch(mode=0o600)
         path.write_bytes(pem)
-    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-    assert isinstance(key, rsa.RSAPrivateKey)
-    return key
+    loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    if not isinstance(loaded, rsa.RSAPrivateKey):
+        raise ValueError(f"{path} holds no RSA private key: delete it and a new one is made")
+    return loaded
 
 
 def issue_token(home: Path, user: str, groups: list[str], ttl_seconds: int = 3600) -> str:
