@@ -23,6 +23,7 @@ from ragline.embedders.hashing import HashEmbedder
 from ragline.errors import TransientError
 from ragline.local.provision import MAX_RECEIVES
 from ragline.local.redrive import redrive
+from ragline.retry import RetryPolicy
 
 OLD = "# Travel policy\n\nEconomy class for flights under six hours. Hotels up to 180 euros a night.\n"
 NEW = "# Travel policy\n\nBusiness class is allowed on flights over four hours. Hotels up to 220 euros.\n"
@@ -102,9 +103,7 @@ def _throttled_embedder(
         model_id=COHERE,
         dimensions=dimension,
         concurrency=1,
-        max_retries=max_retries,
-        base_delay=0.2,
-        sleep=delays.append,
+        retry=RetryPolicy(attempts=max_retries + 1, base_delay=0.2, sleep=delays.append),
     )
     return client, delays
 

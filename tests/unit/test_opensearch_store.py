@@ -18,6 +18,7 @@ from opensearchpy.exceptions import NotFoundError, RequestError, TransportError
 
 from ragline.errors import TransientError
 from ragline.models import Chunk
+from ragline.retry import RetryPolicy
 from ragline.stores.opensearch import IndexingError, OpenSearchStore, connect, is_serverless_url
 
 INDEX = "chunks"
@@ -180,14 +181,19 @@ def sleeps() -> list[float]:
     return []
 
 
+def _recorded(sleeps: list[float], attempts: int = 6) -> RetryPolicy:
+    """The store's default retries (6 attempts, 0.5 s base), each pause recorded and the largest allowed."""
+    return RetryPolicy(attempts=attempts, base_delay=0.5, sleep=sleeps.append, rand=lambda: 1.0)
+
+
 @pytest.fixture
 def store(client: FakeOpenSearchClient, sleeps: list[float]) -> OpenSearchStore:
-    return OpenSearchStore(client, INDEX, DIM, sleep=sleeps.append, rand=lambda: 1.0, base_delay=0.5)
+    return OpenSearchStore(client, INDEX, DIM, retry=_recorded(sleeps))
 
 
 @pytest.fixture
 def serverless(client: FakeOpenSearchClient, sleeps: list[float]) -> OpenSearchStore:
-    return OpenSearchStore(client, INDEX, DIM, serverless=True, sleep=sleeps.append, rand=lambda: 1.0, page_size=2)
+    return OpenSearchStore(client, INDEX, DIM, serverless=True, retry=_recorded(sleeps), page_size=2)
 
 
 # -- the index ------------------------------------------------------------------------------------
@@ -384,7 +390,7 @@ def test_upsert_retries_only_the_items_refused_with_429(
 
 
 def test_upsert_gives_up_with_a_transient_error(client: FakeOpenSearchClient, sleeps: list[float]) -> None:
-    store = OpenSearchStore(client, INDEX, DIM, max_retries=2, sleep=sleeps.append, rand=lambda: 1.0)
+    store = OpenSearchStore(client, INDEX, DIM, retry=_recorded(sleeps, attempts=3))
     refused = {"index": {"_index": INDEX, "_id": "a", "status": 503, "error": {"type": "unavailable_shards_exception"}}}
     client.respond("bulk", *[{"errors": True, "items": [refused]}] * 3)
     with pytest.raises(TransientError, match="still failing after 3 attempts"):

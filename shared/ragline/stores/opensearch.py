@@ -58,9 +58,7 @@ module does not need it.
 from __future__ import annotations
 
 import math
-import random
 import re
-import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
@@ -68,7 +66,7 @@ from urllib.parse import unquote, urlsplit
 
 from ragline.errors import RaglineError, TransientError
 from ragline.models import Chunk, SearchHit
-from ragline.retry import backoff_delay, call_with_backoff
+from ragline.retry import RetryPolicy
 from ragline.words import terms
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -85,6 +83,9 @@ SPACE_TYPES = ("innerproduct", "cosinesimil")
 _ROLES_SCRIPT = "ctx._source.roles = params.roles"
 _AWS_HOST = re.compile(r"\.amazonaws\.com(?:\.cn)?$")
 _AWS_REGION = re.compile(r"\.([a-z]{2}(?:-gov)?-[a-z]+-\d)\.(?:aoss|es)\.amazonaws\.com(?:\.cn)?$")
+#: Six attempts of every request (and of the items a bulk request refused with 429 or 5xx), pauses of up
+#: to 0.5, 1, 2, 4 and 8 s between them.
+DEFAULT_RETRY = RetryPolicy(attempts=6, base_delay=0.5)
 
 
 class IndexingError(RaglineError):
@@ -98,9 +99,9 @@ class OpenSearchStore:
     ``dimension`` the vectors' length. ``serverless=True`` for an Amazon OpenSearch Serverless vector
     collection (see the module's table). ``refresh`` makes every write searchable before it returns on a
     managed domain (ignored on Serverless). ``bulk_batch_size`` bounds the actions per bulk request;
-    ``page_size`` the hits per page when listing a document's chunks. ``max_retries``, ``base_delay``,
-    ``max_delay``, ``sleep`` and ``rand`` shape the retries (see :mod:`ragline.retry`). ``shards`` and
-    ``replicas`` go into the index settings on a managed domain only.
+    ``page_size`` the hits per page when listing a document's chunks. ``retry`` is how failed requests and
+    bulk items are tried again (:data:`DEFAULT_RETRY`). ``shards`` and ``replicas`` go into the index
+    settings on a managed domain only.
     """
 
     def __init__(
@@ -118,11 +119,7 @@ class OpenSearchStore:
         replicas: int | None = None,
         bulk_batch_size: int = 200,
         page_size: int = 1000,
-        max_retries: int = 5,
-        base_delay: float = 0.5,
-        max_delay: float = 20.0,
-        sleep: Callable[[float], None] = time.sleep,
-        rand: Callable[[], float] = random.random,
+        retry: RetryPolicy = DEFAULT_RETRY,
         refresh: bool = True,
     ) -> None:
         if isinstance(dimension, bool) or not isinstance(dimension, int) or dimension < 1:
@@ -139,8 +136,6 @@ class OpenSearchStore:
             raise ValueError("OpenSearch Serverless manages shards and replicas itself: leave them unset")
         if bulk_batch_size < 1 or page_size < 1:
             raise ValueError("bulk_batch_size and page_size must be positive")
-        if max_retries < 0:
-            raise ValueError("max_retries must be >= 0")
         self.client = client
         self.index = index
         self.dimension = dimension
@@ -153,12 +148,8 @@ class OpenSearchStore:
         self.replicas = replicas
         self.bulk_batch_size = bulk_batch_size
         self.page_size = page_size
-        self.max_retries = max_retries
-        self.base_delay = base_delay
-        self.max_delay = max_delay
+        self.retry = retry
         self.refresh = refresh and not serverless
-        self._sleep = sleep
-        self._rand = rand
 
     @classmethod
     def from_url(
@@ -426,13 +417,13 @@ class OpenSearchStore:
                 raise IndexingError(f"{description} into {self.index!r}: {len(refused)} refused: {shown}")
             if not again:
                 return results
-            if retry >= self.max_retries:
+            if retry + 1 >= self.retry.attempts:
                 statuses = sorted({int(next(iter(i.values())).get("status", 0)) for i in items if _failed(i)})
                 raise TransientError(
                     f"{description} into {self.index!r}: {len(again)} items still failing after "
                     f"{retry + 1} attempts (status {', '.join(map(str, statuses))})"
                 )
-            self._sleep(backoff_delay(retry, self.base_delay, self.max_delay, self._rand))
+            self.retry.pause(retry)
             retry += 1
             pending = again
 
@@ -540,16 +531,7 @@ class OpenSearchStore:
         return [x / norm for x in values] if norm > 0 else values
 
     def _call(self, fn: Callable[[], Any], description: str) -> Any:
-        return call_with_backoff(
-            fn,
-            max_retries=self.max_retries,
-            base_delay=self.base_delay,
-            max_delay=self.max_delay,
-            sleep=self._sleep,
-            retryable=is_retryable,
-            description=f"OpenSearch {description} on {self.index!r}",
-            rand=self._rand,
-        )
+        return self.retry.call(fn, is_retryable, description=f"OpenSearch {description} on {self.index!r}")
 
 
 def is_retryable(error: BaseException) -> bool:
