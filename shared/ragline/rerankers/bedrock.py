@@ -63,8 +63,6 @@ from ragline.models import SearchHit
 from ragline.retry import RetryPolicy, error_code, is_retryable
 
 DEFAULT_MODEL_ID = "amazon.rerank-v1:0"
-AMAZON_RERANK_V1 = "amazon.rerank-v1:0"
-COHERE_RERANK_V3_5 = "cohere.rerank-v3-5:0"
 #: Five attempts, at most about 3 s of waiting in all: reranking is on the path of a question.
 DEFAULT_RETRY = RetryPolicy(attempts=5, base_delay=0.2)
 

@@ -151,28 +151,6 @@ class OpenSearchStore:
         self.retry = retry
         self.refresh = refresh and not serverless
 
-    @classmethod
-    def from_url(
-        cls,
-        url: str,
-        index: str,
-        dimension: int,
-        *,
-        region: str | None = None,
-        create: bool = True,
-        **options: Any,
-    ) -> OpenSearchStore:
-        """A store on the cluster or collection at ``url`` (see :func:`connect`), its index created if missing.
-
-        ``serverless`` defaults to whether ``url`` is a ``*.aoss.amazonaws.com`` endpoint.
-        """
-        client = connect(url, region=region)
-        options.setdefault("serverless", is_serverless_url(url))
-        store = cls(client, index, dimension, **options)
-        if create:
-            store.ensure_index()
-        return store
-
     def __repr__(self) -> str:
         kind = "serverless" if self.serverless else "managed"
         return f"OpenSearchStore(index={self.index!r}, dimension={self.dimension}, {kind})"
