@@ -81,8 +81,8 @@ def proximity_features(question_words: Sequence[str], passage: str) -> tuple[flo
 
 class ProximityReranker:
     """:class:`ragline.ports.Reranker` scoring ``scaled fused score + coverage_weight * coverage +
-    proximity_weight * proximity``; ties keep the incoming order. Pure Python, no model: about 2 ms for
-    30 passages of 220 words on a 2-core machine."""
+    proximity_weight * proximity``; ties keep the incoming order. Pure Python, no model (its share of a
+    query's time is in ``docs/performance.md``)."""
 
     name = "proximity"
 

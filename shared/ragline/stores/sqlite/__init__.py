@@ -13,16 +13,16 @@ package, one job a module:
 BM25 runs inside FTS5: the MATCH expression is ``{body} : (<the question's terms>) AND {role_tokens} :
 (<the caller's role tokens>)``, so FTS5 only ever considers rows the caller may see; it ranks them with
 ``bm25(chunks_fts, 1.0, 0.0)`` (the role column weighs nothing) and cuts to ``k`` before the ``k``
-winners are joined to ``chunks``. Ranking every match of a common word and joining wide rows before the
-cut is what made the previous query slow (115 ms at p50 over 100k chunks, against 26 ms, in
-``benchmarks/bm25_roles_prototype.py``). The weights keep role tokens out of the term frequencies, but
+winners are joined to ``chunks``, since ranking every match of a common word and joining wide rows before
+the cut is what made the previous query slow (``docs/performance.md``, "BM25 in the embedded store", has
+the numbers before and after). The weights keep role tokens out of the term frequencies, but
 FTS5 still counts them in a row's length for BM25's length normalisation (it sums every column), so
 scores differ from a body-only index by about the roles' share of the row: well under 1% for chunks of
 a hundred words or more, more on chunks of a few words, where near-ties can swap places. Rows read back
 are checked against the caller's roles once more in Python.
 
-k-NN scans an in-memory matrix of all vectors (a float32 matrix-vector product: about 10 ms for 100k
-chunks of 384 dimensions), restricted to the rows whose roles intersect the caller's. The matrix is
+k-NN scans an in-memory matrix of all vectors (a float32 matrix-vector product; its cost at 100k chunks
+is in ``docs/performance.md``), restricted to the rows whose roles intersect the caller's. The matrix is
 loaded on the first search and reloaded when the file's ``generation`` has moved, so a write by another
 thread, another store object or another process is seen by the next search.
 
