@@ -15,7 +15,7 @@ from ragline.models import Chunk, SearchHit
 from ragline.retry import RetryPolicy
 from ragline.stores.opensearch.connection import IndexClient
 from ragline.stores.opensearch.index import IndexSpec, delete_index, ensure_index, unit_vector
-from ragline.stores.opensearch.search import bm25_body, hits, knn_body, scan, similarity
+from ragline.stores.opensearch.search import bm25_body, hits, knn_body, similarity
 from ragline.stores.opensearch.writes import ManagedWrites, ServerlessWrites
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -34,7 +34,7 @@ class OpenSearchStore:
     OpenSearch Serverless vector collection (see the table in :mod:`ragline.stores.opensearch.writes`).
     ``refresh`` makes every write searchable before it returns on a managed domain (ignored on
     Serverless). ``bulk_batch_size`` bounds the actions per bulk request; ``page_size`` the hits per page
-    when listing stored copies. ``retry`` is how failed requests and bulk items are tried again
+    when listing stored copies (Serverless writes). ``retry`` is how failed requests and bulk items are tried again
     (:data:`DEFAULT_RETRY`). ``engine``, ``space_type``, ``m`` and ``ef_construction`` shape the HNSW
     graph; ``shards`` and ``replicas`` go into the index settings on a managed domain only (see
     :class:`~ragline.stores.opensearch.index.IndexSpec`).
@@ -144,17 +144,6 @@ class OpenSearchStore:
         return self._writes.update_roles(doc_id, list(dict.fromkeys(roles)))
 
     # -- reads ------------------------------------------------------------------------------------
-
-    def count(self, doc_id: str | None = None) -> int:
-        """How many chunks the store holds, in all or for one document."""
-        body = None if doc_id is None else {"query": {"term": {"doc_id": doc_id}}}
-        response = self._target.send(lambda: self.client.count(index=self.index, body=body), "count")
-        return int(response["count"])
-
-    def chunk_ids(self, doc_id: str) -> list[str]:
-        """The chunk ids of a document, in position order."""
-        copies = scan(self._target, {"term": {"doc_id": doc_id}}, ["chunk_id"], self.page_size)
-        return list(dict.fromkeys(hit["_source"]["chunk_id"] for hit in copies))
 
     def knn_search(self, vector: Sequence[float], roles: frozenset[str], k: int) -> list[SearchHit]:
         """The ``k`` chunks visible to ``roles`` nearest to ``vector``; score = cosine similarity."""

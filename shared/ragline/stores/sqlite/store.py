@@ -202,23 +202,6 @@ class SqliteStore:
 
     # -- reads ------------------------------------------------------------------------------------
 
-    def count(self, doc_id: str | None = None) -> int:
-        """How many chunks the store holds, in all or for one document."""
-        with self._lock:
-            if doc_id is None:
-                row = self._conn.execute("SELECT count(*) FROM chunks").fetchone()
-            else:
-                row = self._conn.execute("SELECT count(*) FROM chunks WHERE doc_id = ?", (doc_id,)).fetchone()
-        return int(row[0])
-
-    def chunk_ids(self, doc_id: str) -> list[str]:
-        """The chunk ids of a document, in position order."""
-        with self._lock:
-            rows = self._conn.execute(
-                "SELECT chunk_id FROM chunks WHERE doc_id = ? ORDER BY position, chunk_id", (doc_id,)
-            ).fetchall()
-        return [chunk_id for (chunk_id,) in rows]
-
     def bm25_search(self, text: str, roles: frozenset[str], k: int) -> list[SearchHit]:
         """The ``k`` chunks visible to ``roles`` that best match ``text`` by BM25; score = -bm25(), higher is better.
 
