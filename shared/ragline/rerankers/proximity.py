@@ -30,6 +30,7 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from functools import lru_cache
 
@@ -68,7 +69,7 @@ def proximity_features(question_words: Sequence[str], passage: str) -> tuple[flo
             positions.setdefault(stemmed, []).append(position)
         position += 1
     coverage = sum(1 for word in wanted if word in positions) / len(wanted)
-    pairs = list(zip(question_words, question_words[1:]))
+    pairs = list(itertools.pairwise(question_words))
     if not pairs:
         return coverage, coverage  # a one-word question: being there is all the proximity there is
     close = 0
