@@ -200,7 +200,7 @@ def table(rows: Iterable[Sequence[Any]], headers: Sequence[str]) -> str:
     """A plain-text table (also valid Markdown)."""
     cells = [[str(h) for h in headers]] + [[_cell(v) for v in row] for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |" for row in cells]
+    lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) + " |" for row in cells]
     lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
     return "\n".join(lines)
 
@@ -620,25 +620,6 @@ _QUESTION_STOP = {
     "despite",
     "mostly",
 }
-
-
-def disable_ort_spinning() -> None:
-    """Prototype of a proposed fix in ``LocalEmbedder``: onnxruntime's intra-op threads stop spin-waiting
-    after each run (``session.intra_op.allow_spinning = 0``), so they leave the cores to SQLite, numpy and
-    the other function's session in the local stack. Applies to sessions created after the call."""
-    import onnxruntime
-
-    original = onnxruntime.InferenceSession.__init__
-    if getattr(original, "_ragline_no_spin", False):
-        return
-
-    def init(self: Any, path: Any, sess_options: Any = None, *args: Any, **kwargs: Any) -> None:
-        if sess_options is not None:
-            sess_options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        original(self, path, sess_options, *args, **kwargs)
-
-    init._ragline_no_spin = True  # type: ignore[attr-defined]
-    onnxruntime.InferenceSession.__init__ = init  # type: ignore[method-assign]
 
 
 def add_repo_to_path() -> None:

@@ -102,6 +102,7 @@ def run_one(embedder: str, corpus: list[tuple[str, bytes]], workdir: Path) -> di
     from ragline.local.provision import provision
     from ragline.local.worker import sqs_lambda_event
     from ragline.settings import Settings
+    from tests.store_inspection import count_chunks
 
     env = {
         "AWS_ACCESS_KEY_ID": "testing",
@@ -162,8 +163,7 @@ def run_one(embedder: str, corpus: list[tuple[str, bytes]], workdir: Path) -> di
                 response = function.invoke(event)
                 handler_s += time.perf_counter() - began
                 failures += len(response.get("batchItemFailures", []))
-            store = ingestor.store._target
-            chunks = store.count()
+            chunks = count_chunks(ingestor.store._target)
         finally:
             for name, original in patched.items():
                 setattr(indexing, name, original)

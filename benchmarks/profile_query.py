@@ -36,7 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     from ragline.factory import build_reranker
     from ragline.query import QueryService
     from ragline.settings import Settings
-    from ragline.stores.sqlite import _BM25, SqliteStore, _match_expression, fts_query
+    from ragline.stores.sqlite import SqliteStore, fts_query
+    from ragline.stores.sqlite.fts import match_expression
+    from ragline.stores.sqlite.store import _BM25
 
     _bench.before_run(args.no_wait)
     workdir = Path(tempfile.mkdtemp(prefix="ragline-profile-"))
@@ -61,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
             profiler.stop()
             plan = store._conn.execute(
                 f"EXPLAIN QUERY PLAN {_BM25}",
-                (_match_expression(questions[0], query_latency.CALLER), settings.candidates),
+                (match_expression(questions[0], query_latency.CALLER), settings.candidates),
             ).fetchall()
             matches = [
                 store._conn.execute(

@@ -189,21 +189,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pages", type=int, nargs="+", default=[1, 30])
     parser.add_argument("--poll-ms", type=float, default=50.0)
     parser.add_argument("--embedder", default=None, help="RAGLINE_EMBEDDER (default: the local default)")
-    parser.add_argument(
-        "--ort-no-spin",
-        action="store_true",
-        help="prototype: onnxruntime without spin-waiting (results go to time_to_searchable_ort_no_spin.json)",
-    )
     parser.add_argument("--no-wait", action="store_true", help="don't wait for other heavy jobs to finish")
     args = parser.parse_args(argv)
     quiet = _bench.before_run(args.no_wait)
-    if args.ort_no_spin:
-        _bench.disable_ort_spinning()
     results = run(args.pages, args.runs, args.poll_ms, args.embedder)
-    results["ort_no_spin"] = args.ort_no_spin
     results["conditions"] = _bench.conditions(quiet)
     print_table(results)
-    path = _bench.write_result("time_to_searchable" + ("_ort_no_spin" if args.ort_no_spin else ""), results)
+    path = _bench.write_result("time_to_searchable", results)
     print(f"wrote {path}")
     return 0
 

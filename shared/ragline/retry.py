@@ -1,11 +1,14 @@
-"""Retrying throttled AWS calls: exponential backoff with full jitter.
+"""Retrying transient failures: one policy, exponential backoff with full jitter.
 
 Bedrock throttles per account and model (``ThrottlingException``) and now and then answers with a 5xx
-or ``ModelNotReadyException``. Those are worth another try after a pause; everything else (a
-``ValidationException``, ``AccessDeniedException``, a bug) is raised at once, unchanged.
+or ``ModelNotReadyException``; OpenSearch answers 429 or 5xx under load. Those are worth another try after
+a pause; everything else (a ``ValidationException``, ``AccessDeniedException``, a bug) is raised at once,
+unchanged. Which errors are transient is the caller's to say: :func:`is_retryable` for AWS calls, the
+OpenSearch adapter its own.
 
-The pause before retry ``n`` (0-based) is drawn uniformly from ``[0, min(max_delay, base_delay * 2**n)]``
-("full jitter"), which spreads concurrent callers out instead of having them retry in lock-step.
+Every adapter that retries takes one :class:`RetryPolicy`. The pause before retry ``n`` (0-based) is drawn
+uniformly from ``[0, min(max_delay, base_delay * 2**n)]`` ("full jitter"), which spreads concurrent callers
+out instead of having them retry in lock-step.
 
 Example:
     >>> calls = []
@@ -14,14 +17,15 @@ Example:
     ...     if len(calls) < 3:
     ...         raise ClientError({"Error": {"Code": "ThrottlingException"}}, "InvokeModel")
     ...     return "ok"
-    >>> call_with_backoff(flaky, max_retries=5, base_delay=0.1, sleep=lambda s: None)
+    >>> policy = RetryPolicy(attempts=6, base_delay=0.1, sleep=lambda seconds: None)
+    >>> policy.call(flaky, is_retryable, description="Bedrock InvokeModel")
     'ok'
     >>> len(calls)
     3
 
-Note that botocore has its own retries (``legacy`` mode retries throttling up to 4 times). This helper adds
+Note that botocore has its own retries (``legacy`` mode retries throttling up to 4 times). The policy adds
 a longer, jittered budget on top; configure the client with ``Config(retries={"max_attempts": 1})`` if you
-want this helper to be the only layer.
+want it to be the only layer.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TypeVar
 
 from botocore.exceptions import ClientError, ReadTimeoutError
@@ -72,40 +77,55 @@ def is_retryable(exc: BaseException) -> bool:
     return isinstance(exc, (BotoConnectionError, ReadTimeoutError))
 
 
-def backoff_delay(retry: int, base_delay: float, max_delay: float, rand: Callable[[], float] = random.random) -> float:
-    """Full-jitter delay before retry number ``retry`` (0-based): uniform in [0, min(max, base * 2**retry)]."""
-    return rand() * min(max_delay, base_delay * (2**retry))
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Up to ``attempts`` calls in all, with a full-jitter pause before each retry.
 
+    ``sleep`` and ``rand`` are injectable so that tests neither wait nor draw: ``sleep=delays.append``
+    records the pauses, ``rand=lambda: 1.0`` makes each the largest the backoff allows.
 
-def call_with_backoff(
-    fn: Callable[[], T],
-    *,
-    max_retries: int = 6,
-    base_delay: float = 0.2,
-    max_delay: float = 20.0,
-    sleep: Callable[[float], None] = time.sleep,
-    retryable: Callable[[BaseException], bool] = is_retryable,
-    description: str = "AWS call",
-    rand: Callable[[], float] = random.random,
-) -> T:
-    """Call ``fn()``; on a retryable error sleep and call again, up to ``max_retries`` more times.
-
-    Returns what ``fn`` returns. A non-retryable error propagates unchanged on the spot. When the retries
-    are used up, raises :class:`~ragline.errors.TransientError` naming ``description`` and the last error
-    code, chained to the last error (``raise ... from``).
+    >>> policy = RetryPolicy(base_delay=0.5, max_delay=3.0, rand=lambda: 1.0)
+    >>> [policy.delay(retry) for retry in range(4)]
+    [0.5, 1.0, 2.0, 3.0]
     """
-    if max_retries < 0:
-        raise ValueError("max_retries must be >= 0")
-    retry = 0
-    while True:
-        try:
-            return fn()
-        except Exception as exc:
-            if not retryable(exc):
-                raise
-            if retry >= max_retries:
-                raise TransientError(
-                    f"{description} still failing after {retry + 1} attempts: {error_code(exc)}"
-                ) from exc
-            sleep(backoff_delay(retry, base_delay, max_delay, rand))
-            retry += 1
+
+    attempts: int = 7
+    base_delay: float = 0.2
+    max_delay: float = 20.0
+    sleep: Callable[[float], None] = time.sleep
+    rand: Callable[[], float] = random.random
+
+    def __post_init__(self) -> None:
+        if isinstance(self.attempts, bool) or not isinstance(self.attempts, int) or self.attempts < 1:
+            raise ValueError(f"attempts must be a positive integer, got {self.attempts!r}")
+        if self.base_delay < 0 or self.max_delay < 0:
+            raise ValueError("base_delay and max_delay must be >= 0")
+
+    def delay(self, retry: int) -> float:
+        """The pause before retry number ``retry`` (0-based): uniform in [0, min(max, base * 2**retry)]."""
+        return self.rand() * min(self.max_delay, self.base_delay * (2**retry))
+
+    def pause(self, retry: int) -> None:
+        """Sleep before retry number ``retry``: for callers that decide themselves what to try again."""
+        self.sleep(self.delay(retry))
+
+    def call(self, fn: Callable[[], T], retryable: Callable[[BaseException], bool], *, description: str) -> T:
+        """Call ``fn()``; on an error ``retryable`` accepts, pause and call again, ``attempts`` times at most.
+
+        Returns what ``fn`` returns. Any other error propagates unchanged on the spot. When the attempts are
+        used up, raises :class:`~ragline.errors.TransientError` naming ``description`` and the last error
+        code, chained to the last error (``raise ... from``).
+        """
+        retry = 0
+        while True:
+            try:
+                return fn()
+            except Exception as exc:
+                if not retryable(exc):
+                    raise
+                if retry + 1 >= self.attempts:
+                    raise TransientError(
+                        f"{description} still failing after {retry + 1} attempts: {error_code(exc)}"
+                    ) from exc
+                self.pause(retry)
+                retry += 1

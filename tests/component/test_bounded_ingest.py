@@ -6,6 +6,7 @@ import dataclasses
 
 from ragline.local.lambda_runtime import LambdaContext
 from ragline.local.worker import sqs_lambda_event
+from tests.store_inspection import count_chunks
 
 
 class RecordingFakeObjectStore:
@@ -64,7 +65,7 @@ def test_a_document_with_too_many_chunks_is_failed_with_the_reason(stack):
 
     record = stack.record("long.md")
     assert record.status == "failed" and "over the limit of 3 (RAGLINE_MAX_CHUNKS)" in record.error
-    assert ingestor.store.count(record.doc_id) == 0
+    assert count_chunks(ingestor.store, record.doc_id) == 0
     assert stack.record("short.md").status == "indexed"
 
 

@@ -8,6 +8,7 @@ import json
 from ragline.ingest import ObjectEvent
 from tests.conftest import load_event
 from tests.fixtures.documents import make_pdf
+from tests.store_inspection import chunk_ids, count_chunks
 
 REPORT = """# Cathode report
 
@@ -35,7 +36,7 @@ def test_upload_is_indexed_with_its_roles_and_chunks(stack):
     assert record.status == "indexed"
     assert record.roles == ("research",)
     assert record.title == "Cathode report"
-    assert record.chunk_count == _store(stack).count(record.doc_id) >= 1
+    assert record.chunk_count == count_chunks(_store(stack), record.doc_id) >= 1
     hits = _store(stack).bm25_search("capacity cycles", frozenset({"research"}), 5)
     assert hits and hits[0].chunk.source == "s3://ragline-documents/research/report.md"
     assert hits[0].chunk.heading_path == ("Cathode report", "Results")
@@ -45,12 +46,12 @@ def test_overwrite_replaces_every_chunk_of_the_old_version(stack):
     stack.put("notes.txt", "Old budget figure: 100 dollars.\n\nSecond old paragraph.", roles=["staff"])
     stack.drain()
     doc_id = stack.record("notes.txt").doc_id
-    old_ids = set(_store(stack).chunk_ids(doc_id))
+    old_ids = set(chunk_ids(_store(stack), doc_id))
 
     stack.put("notes.txt", "New budget figure: 250 dollars.", roles=["staff"])
     stack.drain()
 
-    new_ids = set(_store(stack).chunk_ids(doc_id))
+    new_ids = set(chunk_ids(_store(stack), doc_id))
     assert new_ids and not (new_ids & old_ids)
     assert not _store(stack).bm25_search("old paragraph", frozenset({"staff"}), 10)
     assert stack.record("notes.txt").chunk_count == len(new_ids)
@@ -65,7 +66,7 @@ def test_delete_removes_all_chunks_and_marks_the_document_deleted(stack):
 
     record = stack.record("notes.txt")
     assert record.status == "deleted"
-    assert _store(stack).count(record.doc_id) == 0
+    assert count_chunks(_store(stack), record.doc_id) == 0
 
 
 def test_a_corrupt_pdf_fails_alone_while_the_rest_of_its_batch_is_indexed(stack):
@@ -100,7 +101,7 @@ def test_a_sidecar_changes_roles_without_re_embedding(stack):
     stack.put("plan.md", "# Plan\n\nThe merger closes in June.", roles=["finance"])
     stack.drain()
     doc_id = stack.record("plan.md").doc_id
-    chunk_ids = _store(stack).chunk_ids(doc_id)
+    before = chunk_ids(_store(stack), doc_id)
     embedder = stack.ingest.module.ingestor().embedder
     calls = []
     original = embedder.embed_documents
@@ -111,7 +112,7 @@ def test_a_sidecar_changes_roles_without_re_embedding(stack):
     stack.drain()
 
     assert calls == []
-    assert _store(stack).chunk_ids(doc_id) == chunk_ids
+    assert chunk_ids(_store(stack), doc_id) == before
     assert stack.record("plan.md").roles == ("executives",)
     assert not _store(stack).bm25_search("merger", frozenset({"finance"}), 5)
     assert _store(stack).bm25_search("merger", frozenset({"executives"}), 5)
@@ -151,7 +152,7 @@ def test_sample_events_from_the_events_folder(stack):
     stack.delete(key)
     assert stack.ingest.invoke(load_event("sqs-s3-object-removed.json")) == {"batchItemFailures": []}
     assert stack.record(key).status == "deleted"
-    assert _store(stack).count(stack.record(key).doc_id) == 0
+    assert count_chunks(_store(stack), stack.record(key).doc_id) == 0
 
 
 def test_a_sidecar_that_overtakes_its_document_is_applied_at_once(stack):
@@ -202,7 +203,7 @@ def test_a_parser_crash_fails_the_document_and_removes_its_old_version(stack, mo
     assert response == {"batchItemFailures": []}  # permanent: no point in redelivering
     record = stack.record("deep.md")
     assert (record.status, record.error) == ("failed", "could not parse the file (RecursionError)")
-    assert _store(stack).count(doc_id) == 0  # the old version went with the overwrite
+    assert count_chunks(_store(stack), doc_id) == 0  # the old version went with the overwrite
 
 
 def test_reindexing_the_same_version_with_another_chunk_size_leaves_no_stale_chunk(stack, monkeypatch):
@@ -210,13 +211,13 @@ def test_reindexing_the_same_version_with_another_chunk_size_leaves_no_stale_chu
     stack.put("notes.md", long_text, roles=["staff"])
     stack.drain()
     doc_id = stack.record("notes.md").doc_id
-    before = _store(stack).count(doc_id)
+    before = count_chunks(_store(stack), doc_id)
 
     ingestor = stack.ingest.module.ingestor()
     ingestor.settings = dataclasses.replace(ingestor.settings, chunk_tokens=800, chunk_overlap=0)
     assert ingestor.handle(ObjectEvent("created", stack.settings.bucket, "notes.md")) == "indexed"
 
-    after = _store(stack).count(doc_id)
+    after = count_chunks(_store(stack), doc_id)
     assert before > after == stack.record("notes.md").chunk_count
 
 

@@ -35,6 +35,7 @@ from ragline.errors import TransientError
 from ragline.ids import document_id
 from ragline.local.provision import MAX_RECEIVES
 from ragline.local.worker import sqs_lambda_event
+from tests.store_inspection import count_chunks
 
 KEYS = ["a.md", "b.md"]
 ROLES = ["r1", "r2", "r3"]
@@ -127,7 +128,6 @@ faults = st.tuples(st.sampled_from([*STEPS, *STEPS, None]), st.integers(1, 2), s
 def test_nothing_is_lost_whatever_fails(stack, ops, data):
     example = next(_examples)
     prefix = f"ex{example}/"
-    bucket = stack.settings.bucket
     ingestor = stack.ingest.module.ingestor()
     real = (ingestor.objects, ingestor.store, ingestor.embedder, ingestor.registry, getattr(ingestor, "clock", None))
     fault = Fault()
@@ -146,18 +146,60 @@ def test_nothing_is_lost_whatever_fails(stack, ops, data):
         return real_parse(key, body)
 
     ragline.indexing.parse_document = parse
-    queue: list[Message] = []
-    dead: list[Message] = []
-    acknowledged: list[Message] = []
+    sqs = FakeQueue(stack, fault, clock, data)
     versions = itertools.count(1)
 
-    def collect() -> None:
+    try:
+        for op, key, roles in ops:
+            full_key = prefix + key
+            if op == "put":
+                body = f"# {key}\n\nMarker{example}v{next(versions)}x of the document {key}."
+                stack.put(full_key, body, roles=sorted(roles))
+            elif op == "delete":
+                stack.delete(full_key)
+            elif op == "sidecar":
+                stack.put(sidecar_key(full_key), json.dumps({"metadataAttributes": {"roles": sorted(roles)}}))
+            elif op == "unsidecar":
+                stack.delete(sidecar_key(full_key))
+            elif op == "deliver" and sqs.queue:
+                sqs.deliver_some(data.draw(faults))
+            elif op == "repeat" and sqs.acknowledged:
+                sqs.repeat()
+            sqs.collect()
+            clock.now += data.draw(st.sampled_from([0, 1, 30]))
+        # The faults are over. What is left is delivered; what is dead is redriven (new messages).
+        sqs.settle()
+    finally:
+        ingestor.objects, ingestor.store, ingestor.embedder, ingestor.registry, ingestor.clock = real
+        ragline.indexing.parse_document = real_parse
+
+    store, registry = real[1], real[3]
+    for key in KEYS:
+        _assert_as_in_the_bucket(stack, store, registry, prefix + key)
+
+
+class FakeQueue:
+    """The ingest queue as SQS runs it for the function, on a fake clock: each delivery hands a batch of
+    the visible messages to the real ingest function with a fault injected; a failed message is visible
+    again a visibility timeout later and goes to the dead-letter queue after its last receive;
+    acknowledged messages are kept, to be delivered again."""
+
+    def __init__(self, stack, fault: Fault, clock: FakeClock, data: st.DataObject) -> None:
+        self.stack, self.fault, self.clock, self.data = stack, fault, clock, data
+        self.queue: list[Message] = []
+        self.dead: list[Message] = []
+        self.acknowledged: list[Message] = []
+
+    def collect(self) -> None:
+        """Move the bucket's new notifications from the stack's queue into this one."""
+        stack = self.stack
         for message in stack.receive():
             if json.loads(message["Body"]).get("Event") != "s3:TestEvent":
-                queue.append(Message(message["Body"], visible_at=clock.now))
+                self.queue.append(Message(message["Body"], visible_at=self.clock.now))
             stack.sqs.delete_message(QueueUrl=stack.resources.queue_url, ReceiptHandle=message["ReceiptHandle"])
 
-    def deliver(batch: list[Message], inject: tuple[str | None, int, bool]) -> None:
+    def deliver(self, batch: list[Message], inject: tuple[str | None, int, bool]) -> None:
+        fault, stack = self.fault, self.stack
         fault.step, fault.at, fault.kill = inject
         fault.calls.clear()
         if inject[0] == "parse":
@@ -180,79 +222,67 @@ def test_nothing_is_lost_whatever_fails(stack, ops, data):
         except FunctionKilled:
             failed = {m.message_id for m in batch}
         for message in batch:
-            queue.remove(message)
+            self.queue.remove(message)
             if message.message_id not in failed:
-                acknowledged.append(message)
+                self.acknowledged.append(message)
                 continue
             # SQS moves it to the dead-letter queue at the receive after the last, a timeout later.
-            message.visible_at = clock.now + VISIBILITY_S
-            (dead if message.receives >= MAX_RECEIVES else queue).append(message)
+            message.visible_at = self.clock.now + VISIBILITY_S
+            (self.dead if message.receives >= MAX_RECEIVES else self.queue).append(message)
 
-    def deliver_some(inject: tuple[str | None, int, bool]) -> None:
+    def deliver_some(self, inject: tuple[str | None, int, bool]) -> None:
+        """Deliver a random batch of the visible messages (waiting for the first to be visible if none is)."""
+        clock, queue = self.clock, self.queue
         visible = [m for m in queue if m.visible_at <= clock.now]
         if not visible:
             clock.now = max(clock.now, min(m.visible_at for m in queue))
             visible = [m for m in queue if m.visible_at <= clock.now]
-        order = data.draw(st.permutations(visible))
-        deliver(order[: data.draw(st.integers(1, len(order)))], inject)
+        order = self.data.draw(st.permutations(visible))
+        self.deliver(order[: self.data.draw(st.integers(1, len(order)))], inject)
 
-    try:
-        for op, key, roles in ops:
-            full_key = prefix + key
-            if op == "put":
-                body = f"# {key}\n\nMarker{example}v{next(versions)}x of the document {key}."
-                stack.put(full_key, body, roles=sorted(roles))
-            elif op == "delete":
-                stack.delete(full_key)
-            elif op == "sidecar":
-                stack.put(sidecar_key(full_key), json.dumps({"metadataAttributes": {"roles": sorted(roles)}}))
-            elif op == "unsidecar":
-                stack.delete(sidecar_key(full_key))
-            elif op == "deliver" and queue:
-                deliver_some(data.draw(faults))
-            elif op == "repeat" and acknowledged:
-                again = Message(data.draw(st.sampled_from(acknowledged)).body, visible_at=clock.now)
-                queue.append(again)
-            collect()
-            clock.now += data.draw(st.sampled_from([0, 1, 30]))
-        # The faults are over. What is left is delivered; what is dead is redriven (new messages).
+    def repeat(self) -> None:
+        """Queue an acknowledged message again (S3 and SQS deliver at least once)."""
+        again = Message(self.data.draw(st.sampled_from(self.acknowledged)).body, visible_at=self.clock.now)
+        self.queue.append(again)
+
+    def settle(self) -> None:
+        """Deliver, without faults, until every message is acknowledged; the dead are redriven first."""
         for _ in range(200):
-            if not queue and not dead:
+            if not self.queue and not self.dead:
                 break
-            if dead:
-                queue.extend(Message(m.body, visible_at=m.visible_at) for m in dead)  # ragline redrive
-                dead.clear()
-            deliver_some((None, 0, False))
-        assert not queue and not dead
-    finally:
-        ingestor.objects, ingestor.store, ingestor.embedder, ingestor.registry, ingestor.clock = real
-        ragline.indexing.parse_document = real_parse
+            if self.dead:
+                self.queue.extend(Message(m.body, visible_at=m.visible_at) for m in self.dead)  # ragline redrive
+                self.dead.clear()
+            self.deliver_some((None, 0, False))
+        assert not self.queue and not self.dead
 
-    store, registry = real[1], real[3]
-    for key in KEYS:
-        full_key = prefix + key
-        doc_id = document_id(bucket, full_key)
-        record = registry.get(doc_id)
-        listing = stack.s3.list_objects_v2(Bucket=bucket, Prefix=full_key).get("Contents", [])
-        if not any(item["Key"] == full_key for item in listing):
-            assert store.count(doc_id) == 0, f"{full_key}: chunks outlive the object"
-            assert record is None or record.status == "deleted"
-            continue
-        current = stack.s3.get_object(Bucket=bucket, Key=full_key)
-        etag = current["ETag"].strip('"')
-        marker = current["Body"].read().decode().split("\n\n")[1].split(" ")[0]
-        expected = expected_roles(stack, full_key, current["Metadata"])
-        assert record is not None, f"{full_key}: never registered"
-        assert (record.status, record.version, record.roles) == ("indexed", etag, expected), full_key
-        assert store.count(doc_id) == record.chunk_count >= 1
-        others = frozenset(ROLES) - set(expected)
-        assert not store.bm25_search(marker, others, 10), f"{full_key}: a revoked role still retrieves it"
-        if not expected:
-            continue  # visible to nobody
-        seen = store.bm25_search(marker, frozenset(expected), 10)
-        assert {hit.chunk.doc_id for hit in seen} == {doc_id}
-        assert {hit.chunk.version for hit in seen} == {etag}
-        assert {hit.chunk.roles for hit in seen} == {expected}
+
+def _assert_as_in_the_bucket(stack, store, registry, full_key: str) -> None:
+    """The object at ``full_key`` is indexed and registered as the bucket has it, visible to its roles only;
+    deleted, it has no chunks and no live record."""
+    bucket = stack.settings.bucket
+    doc_id = document_id(bucket, full_key)
+    record = registry.get(doc_id)
+    listing = stack.s3.list_objects_v2(Bucket=bucket, Prefix=full_key).get("Contents", [])
+    if not any(item["Key"] == full_key for item in listing):
+        assert count_chunks(store, doc_id) == 0, f"{full_key}: chunks outlive the object"
+        assert record is None or record.status == "deleted"
+        return
+    current = stack.s3.get_object(Bucket=bucket, Key=full_key)
+    etag = current["ETag"].strip('"')
+    marker = current["Body"].read().decode().split("\n\n")[1].split(" ")[0]
+    expected = expected_roles(stack, full_key, current["Metadata"])
+    assert record is not None, f"{full_key}: never registered"
+    assert (record.status, record.version, record.roles) == ("indexed", etag, expected), full_key
+    assert count_chunks(store, doc_id) == record.chunk_count >= 1
+    others = frozenset(ROLES) - set(expected)
+    assert not store.bm25_search(marker, others, 10), f"{full_key}: a revoked role still retrieves it"
+    if not expected:
+        return  # visible to nobody
+    seen = store.bm25_search(marker, frozenset(expected), 10)
+    assert {hit.chunk.doc_id for hit in seen} == {doc_id}
+    assert {hit.chunk.version for hit in seen} == {etag}
+    assert {hit.chunk.roles for hit in seen} == {expected}
 
 
 def expected_roles(stack, key: str, metadata: dict[str, str]) -> tuple[str, ...]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Iterator
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -17,6 +18,7 @@ from hypothesis import strategies as st
 from ragline.ids import document_id
 from ragline.ingest import ObjectEvent
 from ragline.local.worker import sqs_lambda_event
+from tests.store_inspection import count_chunks
 
 KEYS = ["a.md", "b.md", "c.md"]
 _example = itertools.count()
@@ -53,7 +55,6 @@ def with_sequencer(message: dict, sequencer: int | None) -> dict:
 def test_the_index_ends_equal_to_the_bucket(stack, sequencers, ops, data):
     example = next(_example)
     prefix = f"ex{example}/"  # each example its own keys and words, in the one moto account of the test
-    bucket = stack.settings.bucket
     ingestor = stack.ingest.module.ingestor()
     pending: list[dict] = []
     delivered: list[dict] = []
@@ -66,10 +67,7 @@ def test_the_index_ends_equal_to_the_bucket(stack, sequencers, ops, data):
         delivered.extend(messages)
 
     def notifications() -> None:
-        for message in stack.receive():
-            if json.loads(message["Body"]).get("Event") == "s3:TestEvent":
-                continue
-            pending.append(with_sequencer(message, next(sequence) if sequencers else None))
+        pending.extend(_notifications(stack, sequence if sequencers else None))
 
     for op, argument in ops:
         if op == "put":
@@ -91,21 +89,33 @@ def test_the_index_ends_equal_to_the_bucket(stack, sequencers, ops, data):
         deliver([pending[i] for i in data.draw(st.permutations(range(len(pending))))])
 
     for key in KEYS:
-        doc_id = document_id(bucket, prefix + key)
-        listing = stack.s3.list_objects_v2(Bucket=bucket, Prefix=prefix + key).get("Contents", [])
-        record = ingestor.registry.get(doc_id)
-        if listing:
-            current = stack.s3.get_object(Bucket=bucket, Key=prefix + key)
-            etag = current["ETag"].strip('"')
-            marker = current["Body"].read().decode().split("Version ")[1].split(" ")[0]
-            assert record is not None and (record.status, record.version) == ("indexed", etag)
-            assert ingestor.store.count(doc_id) == record.chunk_count >= 1
-            hits = ingestor.store.bm25_search(marker, frozenset({"staff"}), 10)
-            assert {hit.chunk.doc_id for hit in hits} == {doc_id}
-            assert {hit.chunk.version for hit in hits} == {etag}
-        else:
-            assert ingestor.store.count(doc_id) == 0
-            assert record is None or record.status in ("deleted", "queued")
+        _assert_indexed_as_in_the_bucket(stack, ingestor, prefix + key)
+
+
+def _notifications(stack, sequence: Iterator[int] | None) -> list[dict]:
+    """The stack's new notifications but S3's test event, each with the next sequencer, or with none."""
+    messages = [m for m in stack.receive() if json.loads(m["Body"]).get("Event") != "s3:TestEvent"]
+    return [with_sequencer(message, None if sequence is None else next(sequence)) for message in messages]
+
+
+def _assert_indexed_as_in_the_bucket(stack, ingestor, key: str) -> None:
+    """The object at ``key`` is indexed at its current version, or, deleted, has no chunks left."""
+    bucket = stack.settings.bucket
+    doc_id = document_id(bucket, key)
+    listing = stack.s3.list_objects_v2(Bucket=bucket, Prefix=key).get("Contents", [])
+    record = ingestor.registry.get(doc_id)
+    if listing:
+        current = stack.s3.get_object(Bucket=bucket, Key=key)
+        etag = current["ETag"].strip('"')
+        marker = current["Body"].read().decode().split("Version ")[1].split(" ")[0]
+        assert record is not None and (record.status, record.version) == ("indexed", etag)
+        assert count_chunks(ingestor.store, doc_id) == record.chunk_count >= 1
+        hits = ingestor.store.bm25_search(marker, frozenset({"staff"}), 10)
+        assert {hit.chunk.doc_id for hit in hits} == {doc_id}
+        assert {hit.chunk.version for hit in hits} == {etag}
+    else:
+        assert count_chunks(ingestor.store, doc_id) == 0
+        assert record is None or record.status in ("deleted", "queued")
 
 
 def test_an_event_that_arrives_while_its_document_is_ingested_is_handed_to_that_ingest(stack):

@@ -15,6 +15,7 @@ from botocore.response import StreamingBody
 
 from ragline.embedders.bedrock import COHERE_MAX_CHARS, BedrockEmbedder, EmbeddingShapeError
 from ragline.errors import TransientError
+from ragline.retry import RetryPolicy
 from tests.fixtures.doubles import SleepRecorder
 
 TITAN_V2 = "amazon.titan-embed-text-v2:0"
@@ -261,7 +262,7 @@ def test_throttling_twice_then_success_backs_off_with_jitter(client, stubber):
         expected(TITAN_V2, body),
     )
     sleep = SleepRecorder()
-    embedder = BedrockEmbedder(client, TITAN_V2, dimensions=256, base_delay=0.2, sleep=sleep)
+    embedder = BedrockEmbedder(client, TITAN_V2, dimensions=256, retry=RetryPolicy(base_delay=0.2, sleep=sleep))
 
     assert embedder.embed_query("x")[0] == 7.0
     assert len(sleep.delays) == 2
@@ -274,7 +275,7 @@ def test_throttling_past_max_retries_raises_transient_error(client, stubber):
     for _ in range(3):
         stubber.add_client_error("invoke_model", "ThrottlingException", "Too many requests", 429)
     sleep = SleepRecorder()
-    embedder = BedrockEmbedder(client, TITAN_V2, max_retries=2, sleep=sleep)
+    embedder = BedrockEmbedder(client, TITAN_V2, retry=RetryPolicy(attempts=3, sleep=sleep))
 
     with pytest.raises(TransientError) as info:
         embedder.embed_query("x")
@@ -301,7 +302,7 @@ def test_transient_errors_are_retried(client, stubber, code, status):
     stubber.add_response("invoke_model", ok({"embedding": vector(1, 256)}))
     sleep = SleepRecorder()
 
-    result = BedrockEmbedder(client, TITAN_V2, dimensions=256, sleep=sleep).embed_query("x")
+    result = BedrockEmbedder(client, TITAN_V2, dimensions=256, retry=RetryPolicy(sleep=sleep)).embed_query("x")
 
     assert result[0] == 1.0
     assert len(sleep.delays) == 1
@@ -313,7 +314,7 @@ def test_client_errors_propagate_at_once(client, stubber, code, status):
     sleep = SleepRecorder()
 
     with pytest.raises(ClientError) as info:
-        BedrockEmbedder(client, TITAN_V2, sleep=sleep).embed_query("x")
+        BedrockEmbedder(client, TITAN_V2, retry=RetryPolicy(sleep=sleep)).embed_query("x")
 
     assert info.value.response["Error"]["Code"] == code
     assert not isinstance(info.value, TransientError)
@@ -393,11 +394,12 @@ def test_cohere_batches_run_concurrently_and_stay_in_order():
 
 def test_throttling_in_a_worker_thread_surfaces_as_transient_error():
     fake = FakeBedrockClient(delay=lambda text: 0.0, fail_with="ThrottlingException")
-    embedder = BedrockEmbedder(fake, TITAN_V2, dimensions=256, concurrency=4, max_retries=1, sleep=lambda s: None)
+    no_wait = RetryPolicy(attempts=2, sleep=lambda s: None)
+    embedder = BedrockEmbedder(fake, TITAN_V2, dimensions=256, concurrency=4, retry=no_wait)
 
     with pytest.raises(TransientError, match="ThrottlingException"):
         embedder.embed_documents([f"t{i}" for i in range(8)])
-    assert fake.calls <= 8 * 2  # each text tried at most max_retries + 1 times
+    assert fake.calls <= 8 * 2  # each text tried at most attempts (2) times
 
 
 @pytest.mark.parametrize(("concurrency", "pool"), [(4, 10), (32, 32)])

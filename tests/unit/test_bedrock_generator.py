@@ -12,6 +12,7 @@ from ragline.errors import TransientError
 from ragline.generators.bedrock import BedrockGenerator, answer_text
 from ragline.generators.prompt import NO_ANSWER, SYSTEM_PROMPT, build_prompt
 from ragline.models import Answer, Chunk, SearchHit
+from ragline.retry import RetryPolicy
 from tests.fixtures.doubles import SleepRecorder
 
 MODEL = "anthropic.claude-3-haiku-20240307-v1:0"
@@ -132,7 +133,7 @@ def test_throttling_twice_then_success(client, stubber):
     stubber.add_response("converse", converse_response("25 days [1]."), request)
     sleep = SleepRecorder()
 
-    answer = BedrockGenerator(client, MODEL, base_delay=0.5, sleep=sleep).generate(QUESTION, SOURCES)
+    answer = BedrockGenerator(client, MODEL, retry=RetryPolicy(base_delay=0.5, sleep=sleep)).generate(QUESTION, SOURCES)
 
     assert answer.cited == [1]
     assert len(sleep.delays) == 2
@@ -145,7 +146,7 @@ def test_throttling_past_max_retries_raises_transient_error(client, stubber):
     sleep = SleepRecorder()
 
     with pytest.raises(TransientError) as info:
-        BedrockGenerator(client, MODEL, max_retries=3, sleep=sleep).generate(QUESTION, SOURCES)
+        BedrockGenerator(client, MODEL, retry=RetryPolicy(attempts=4, sleep=sleep)).generate(QUESTION, SOURCES)
 
     assert MODEL in str(info.value) and "ThrottlingException" in str(info.value)
     assert isinstance(info.value.__cause__, ClientError)
@@ -157,7 +158,7 @@ def test_validation_error_is_not_retried(client, stubber):
     sleep = SleepRecorder()
 
     with pytest.raises(ClientError) as info:
-        BedrockGenerator(client, MODEL, sleep=sleep).generate(QUESTION, SOURCES)
+        BedrockGenerator(client, MODEL, retry=RetryPolicy(sleep=sleep)).generate(QUESTION, SOURCES)
 
     assert info.value.response["Error"]["Code"] == "ValidationException"
     assert sleep.delays == []

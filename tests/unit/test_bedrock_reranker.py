@@ -18,6 +18,7 @@ from ragline.rerankers.bedrock import (
     RerankShapeError,
     model_arn,
 )
+from ragline.retry import RetryPolicy
 from tests.fixtures.doubles import SleepRecorder
 
 AMAZON = "amazon.rerank-v1:0"
@@ -272,7 +273,9 @@ def test_throttling_twice_then_success_backs_off_with_jitter(client, stubber):
     stubber.add_response("rerank", results((1, 0.9), (0, 0.5), (2, 0.1)), request(TEXTS, 3))
     sleep = SleepRecorder()
 
-    ranked = BedrockReranker(client, COHERE, base_delay=0.2, sleep=sleep).rerank(QUESTION, HITS, top_n=3)
+    ranked = BedrockReranker(client, COHERE, retry=RetryPolicy(base_delay=0.2, sleep=sleep)).rerank(
+        QUESTION, HITS, top_n=3
+    )
 
     assert [h.chunk.chunk_id for h in ranked] == ["c1", "c0", "c2"]
     assert len(sleep.delays) == 2
@@ -286,7 +289,7 @@ def test_throttling_past_max_retries_raises_transient_error(client, stubber):
     sleep = SleepRecorder()
 
     with pytest.raises(TransientError) as info:
-        BedrockReranker(client, COHERE, max_retries=2, sleep=sleep).rerank(QUESTION, HITS, top_n=3)
+        BedrockReranker(client, COHERE, retry=RetryPolicy(attempts=3, sleep=sleep)).rerank(QUESTION, HITS, top_n=3)
 
     assert "Bedrock Rerank on cohere.rerank-v3-5:0" in str(info.value)
     assert "ThrottlingException" in str(info.value)
@@ -308,7 +311,7 @@ def test_transient_rerank_errors_are_retried(client, stubber, code, status):
     stubber.add_response("rerank", results((0, 0.5)), request(TEXTS[:1], 1))
     sleep = SleepRecorder()
 
-    ranked = BedrockReranker(client, COHERE, sleep=sleep).rerank(QUESTION, HITS[:1], top_n=1)
+    ranked = BedrockReranker(client, COHERE, retry=RetryPolicy(sleep=sleep)).rerank(QUESTION, HITS[:1], top_n=1)
 
     assert ranked == [SearchHit(HITS[0].chunk, 0.5)]
     assert len(sleep.delays) == 1
@@ -323,7 +326,7 @@ def test_client_errors_propagate_at_once(client, stubber, code, status):
     sleep = SleepRecorder()
 
     with pytest.raises(ClientError) as info:
-        BedrockReranker(client, COHERE, sleep=sleep).rerank(QUESTION, HITS, top_n=3)
+        BedrockReranker(client, COHERE, retry=RetryPolicy(sleep=sleep)).rerank(QUESTION, HITS, top_n=3)
 
     assert info.value.response["Error"]["Code"] == code
     assert not isinstance(info.value, TransientError)

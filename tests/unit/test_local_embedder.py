@@ -30,7 +30,7 @@ def embedder() -> LocalEmbedder:
 
 
 def cosine(a: list[float], b: list[float]) -> float:
-    return sum(x * y for x, y in zip(a, b))
+    return sum(x * y for x, y in zip(a, b, strict=True))
 
 
 def test_name_and_dimension() -> None:
@@ -80,7 +80,7 @@ def test_batching_and_sorting_keep_the_order_of_the_texts(embedder: LocalEmbedde
         "tax forms",
     ]
     batched = embedder.embed_documents(texts)  # batch_size=4: two batches, sorted by length
-    for text, vector in zip(texts, batched):
+    for text, vector in zip(texts, batched, strict=True):
         assert cosine(vector, embedder.embed_query(text)) == pytest.approx(1.0, abs=1e-4)
 
 

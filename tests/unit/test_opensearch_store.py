@@ -18,7 +18,9 @@ from opensearchpy.exceptions import NotFoundError, RequestError, TransportError
 
 from ragline.errors import TransientError
 from ragline.models import Chunk
+from ragline.retry import RetryPolicy
 from ragline.stores.opensearch import IndexingError, OpenSearchStore, connect, is_serverless_url
+from tests.store_inspection import chunk_ids, count_chunks
 
 INDEX = "chunks"
 DIM = 3
@@ -132,18 +134,18 @@ def search_response(hits: list[dict[str, Any]]) -> dict[str, Any]:
 def make_chunk(
     chunk_id: str = "c1", *, doc_id: str = "d1", roles: tuple[str, ...] = ("finance",), **extra: Any
 ) -> Chunk:
-    fields = dict(
-        chunk_id=chunk_id,
-        doc_id=doc_id,
-        version="v1",
-        text="Revenue grew 4%",
-        source=f"s3://b/{doc_id}.md",
-        title="Q3 report",
-        roles=roles,
-        position=0,
-        page=None,
-        heading_path=(),
-    )
+    fields = {
+        "chunk_id": chunk_id,
+        "doc_id": doc_id,
+        "version": "v1",
+        "text": "Revenue grew 4%",
+        "source": f"s3://b/{doc_id}.md",
+        "title": "Q3 report",
+        "roles": roles,
+        "position": 0,
+        "page": None,
+        "heading_path": (),
+    }
     fields.update(extra)
     return Chunk(**fields)
 
@@ -180,14 +182,19 @@ def sleeps() -> list[float]:
     return []
 
 
+def _recorded(sleeps: list[float], attempts: int = 6) -> RetryPolicy:
+    """The store's default retries (6 attempts, 0.5 s base), each pause recorded and the largest allowed."""
+    return RetryPolicy(attempts=attempts, base_delay=0.5, sleep=sleeps.append, rand=lambda: 1.0)
+
+
 @pytest.fixture
 def store(client: FakeOpenSearchClient, sleeps: list[float]) -> OpenSearchStore:
-    return OpenSearchStore(client, INDEX, DIM, sleep=sleeps.append, rand=lambda: 1.0, base_delay=0.5)
+    return OpenSearchStore(client, INDEX, DIM, retry=_recorded(sleeps))
 
 
 @pytest.fixture
 def serverless(client: FakeOpenSearchClient, sleeps: list[float]) -> OpenSearchStore:
-    return OpenSearchStore(client, INDEX, DIM, serverless=True, sleep=sleeps.append, rand=lambda: 1.0, page_size=2)
+    return OpenSearchStore(client, INDEX, DIM, serverless=True, retry=_recorded(sleeps), page_size=2)
 
 
 # -- the index ------------------------------------------------------------------------------------
@@ -384,7 +391,7 @@ def test_upsert_retries_only_the_items_refused_with_429(
 
 
 def test_upsert_gives_up_with_a_transient_error(client: FakeOpenSearchClient, sleeps: list[float]) -> None:
-    store = OpenSearchStore(client, INDEX, DIM, max_retries=2, sleep=sleeps.append, rand=lambda: 1.0)
+    store = OpenSearchStore(client, INDEX, DIM, retry=_recorded(sleeps, attempts=3))
     refused = {"index": {"_index": INDEX, "_id": "a", "status": 503, "error": {"type": "unavailable_shards_exception"}}}
     client.respond("bulk", *[{"errors": True, "items": [refused]}] * 3)
     with pytest.raises(TransientError, match="still failing after 3 attempts"):
@@ -424,10 +431,10 @@ def test_a_failing_request_is_retried_then_reported_as_transient(
     )
     store.upsert([make_chunk("a")], [[1, 0, 0]])
     assert len(client.calls_to("bulk")) == 3 and len(sleeps) == 2
-    client.respond("count", RequestError(400, "parsing_exception", {}))
+    client.respond("search", RequestError(400, "parsing_exception", {}))
     with pytest.raises(RequestError):  # a bad request is not retried
-        store.count()
-    assert len(client.calls_to("count")) == 1
+        store.bm25_search("revenue", FINANCE, k=5)
+    assert len(client.calls_to("search")) == 1
 
 
 def test_serverless_upsert_never_sends_an_id_and_replaces_the_old_copies(
@@ -644,7 +651,7 @@ def test_serverless_update_roles_rewrites_one_copy_per_chunk_then_deletes_the_ol
     fetch = client.calls_to("search")[2]
     assert fetch["body"] == {"size": 2, "query": {"ids": {"values": ["A1", "B1"]}}}
     index, delete = (call["body"] for call in client.calls_to("bulk"))
-    assert [line for line in index[::2]] == [{"index": {}}, {"index": {}}]
+    assert list(index[::2]) == [{"index": {}}, {"index": {}}]
     assert [(doc["chunk_id"], doc["roles"], doc["vector"]) for doc in index[1::2]] == [
         ("a", ["hr"], [1.0, 0.0, 0.0]),
         ("b", ["hr"], [0.0, 1.0, 0.0]),
@@ -657,8 +664,8 @@ def test_serverless_update_roles_rewrites_one_copy_per_chunk_then_deletes_the_ol
 def test_count_with_and_without_a_document(store: OpenSearchStore, client: FakeOpenSearchClient) -> None:
     shards = {"total": 1, "successful": 1, "skipped": 0, "failed": 0}
     client.respond("count", {"count": 7, "_shards": shards}, {"count": 2, "_shards": shards})
-    assert store.count() == 7
-    assert store.count("d1") == 2
+    assert count_chunks(store) == 7
+    assert count_chunks(store, "d1") == 2
     assert client.calls_to("count") == [
         {"index": INDEX, "body": None},
         {"index": INDEX, "body": {"query": {"term": {"doc_id": "d1"}}}},
@@ -672,7 +679,7 @@ def test_chunk_ids_in_position_order_without_repeats(serverless: OpenSearchStore
         search_response([hit(a, _id="1", sort=[0, "a", "1"]), hit(a, _id="2", sort=[0, "a", "2"])]),
         search_response([hit(b, _id="3", sort=[1, "b", "3"])]),
     )
-    assert serverless.chunk_ids("d1") == ["a", "b"]
+    assert chunk_ids(serverless, "d1") == ["a", "b"]
 
 
 # -- connecting -----------------------------------------------------------------------------------
@@ -749,7 +756,7 @@ def test_requests_go_out_as_opensearch_expects_them() -> None:
     store.delete_document("d1")
     store.update_roles("d1", ["hr"])
     store.knn_search([1, 0, 0], FINANCE, k=2)
-    store.count("d1")
+    count_chunks(store, "d1")
 
     assert [(method, url, params) for method, url, params, _ in sent] == [
         ("GET", "/chunks/_mapping", {}),

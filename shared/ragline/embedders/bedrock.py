@@ -13,8 +13,9 @@ Both families are called through ``InvokeModel`` on a ``bedrock-runtime`` client
   2048 characters, so longer texts are cut client-side.
 
 Requests run on a thread pool, at most ``concurrency`` in flight, and results come back in input order.
-Throttling and 5xx errors are retried with :func:`ragline.retry.call_with_backoff`; when retries run out a
-:class:`~ragline.errors.TransientError` is raised (so the ingest message goes back to the queue).
+Throttling and 5xx errors are retried as the embedder's :class:`~ragline.retry.RetryPolicy` says (by default
+:data:`DEFAULT_RETRY`); when the attempts run out a :class:`~ragline.errors.TransientError` is raised (so the
+ingest message goes back to the queue).
 Non-retryable errors (``ValidationException``, ``AccessDeniedException``, ``ResourceNotFoundException``)
 propagate as the original ``botocore.exceptions.ClientError``, unchanged, on the first occurrence.
 
@@ -30,13 +31,13 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 from typing import Any, Literal
 
 from ragline.errors import RaglineError
-from ragline.retry import call_with_backoff
+from ragline.retry import RetryPolicy, is_retryable
 
 TITAN_V2_PREFIX = "amazon.titan-embed-text-v2"
 TITAN_V1_PREFIX = "amazon.titan-embed-text-v1"
@@ -48,6 +49,9 @@ COHERE_MAX_BATCH = 96
 COHERE_MAX_CHARS = 2048
 
 _TOKEN_COUNT_HEADER = "x-amzn-bedrock-input-token-count"
+
+#: Seven attempts, pauses of up to 0.2, 0.4, ... 6.4 s: an ingest can wait out a burst of throttling.
+DEFAULT_RETRY = RetryPolicy(attempts=7, base_delay=0.2)
 
 InputType = Literal["search_document", "search_query"]
 
@@ -84,9 +88,7 @@ class BedrockEmbedder:
         model_id: str = "amazon.titan-embed-text-v2:0",
         dimensions: int = 1024,
         concurrency: int = 4,
-        max_retries: int = 6,
-        base_delay: float = 0.2,
-        sleep: Callable[[float], None] = time.sleep,
+        retry: RetryPolicy = DEFAULT_RETRY,
     ) -> None:
         self._family = _family(model_id)
         if self._family == "titan-v2" and dimensions not in TITAN_V2_DIMENSIONS:
@@ -100,9 +102,7 @@ class BedrockEmbedder:
         self.name = f"bedrock:{model_id}"
         self.dimension = dimensions
         self.concurrency = concurrency
-        self.max_retries = max_retries
-        self.base_delay = base_delay
-        self._sleep = sleep
+        self.retry = retry
         self.input_tokens = 0
         self._lock = threading.Lock()
 
@@ -121,13 +121,13 @@ class BedrockEmbedder:
     def _embed(self, texts: list[str], input_type: InputType) -> list[list[float]]:
         if not texts:
             return []
+        # Each job is one request and returns its vectors: up to 96 texts for Cohere, one for Titan.
+        jobs: list[Callable[[], list[list[float]]]]
         if self._family == "cohere":
-            batches = [texts[i : i + COHERE_MAX_BATCH] for i in range(0, len(texts), COHERE_MAX_BATCH)]
-            jobs: list[Callable[[], list[list[float]]]] = [
-                (lambda b=batch: self._cohere(b, input_type)) for batch in batches
-            ]
+            starts = range(0, len(texts), COHERE_MAX_BATCH)
+            jobs = [partial(self._cohere, texts[i : i + COHERE_MAX_BATCH], input_type) for i in starts]
         else:
-            jobs = [(lambda t=text: [self._titan(t)]) for text in texts]
+            jobs = [partial(self._titan, text) for text in texts]
         vectors = [vector for result in self._run(jobs) for vector in result]
         if len(vectors) != len(texts):
             raise EmbeddingShapeError(f"{self.model_id} returned {len(vectors)} vectors for {len(texts)} texts")
@@ -159,13 +159,7 @@ class BedrockEmbedder:
                 accept="application/json",
             )
 
-        response = call_with_backoff(
-            call,
-            max_retries=self.max_retries,
-            base_delay=self.base_delay,
-            sleep=self._sleep,
-            description=f"Bedrock InvokeModel on {self.model_id}",
-        )
+        response = self.retry.call(call, is_retryable, description=f"Bedrock InvokeModel on {self.model_id}")
         raw = response["body"]
         data = raw.read() if hasattr(raw, "read") else raw
         try:
@@ -195,13 +189,14 @@ class BedrockEmbedder:
             )
         return [float(x) for x in vector]
 
-    def _titan(self, text: str) -> list[float]:
+    def _titan(self, text: str) -> list[list[float]]:
+        """The vector of one text, in a list of one (Titan embeds one text per request)."""
         payload: dict[str, Any] = {"inputText": text}
         if self._family == "titan-v2":
             payload = {"inputText": text, "dimensions": self.dimension, "normalize": True}
         body, metadata = self._invoke(payload)
         self._count_tokens(body, metadata)
-        return self._check(body.get("embedding"))
+        return [self._check(body.get("embedding"))]
 
     def _cohere(self, texts: list[str], input_type: InputType) -> list[list[float]]:
         payload = {

@@ -84,13 +84,13 @@ class CachedEmbedder:
             raise TypeError("embed_documents takes a sequence of texts, not one string")
         digests = [_digest(text) for text in texts]
         found = self._lookup(list(dict.fromkeys(digests)))
-        missing = {digest: text for digest, text in zip(digests, texts) if digest not in found}
+        missing = {digest: text for digest, text in zip(digests, texts, strict=True) if digest not in found}
         if missing:
             vectors = self.inner.embed_documents(list(missing.values()))
             if len(vectors) != len(missing):
                 raise ValueError(f"{self.name} returned {len(vectors)} vectors for {len(missing)} texts")
             computed = {}
-            for digest, vector in zip(missing, vectors):
+            for digest, vector in zip(missing, vectors, strict=True):
                 if len(vector) != self.dimension:
                     raise ValueError(f"{self.name} returned a vector of dimension {len(vector)}, not {self.dimension}")
                 computed[digest] = _float32(vector)

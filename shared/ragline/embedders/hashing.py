@@ -20,6 +20,7 @@ benchmarks and the smallest deployments, not for retrieval quality.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
 from collections.abc import Sequence
 from functools import lru_cache
@@ -68,7 +69,7 @@ class HashEmbedder:
             bucket, sign = _slot(word, dimension)
             vector[bucket] += sign
         # Terms are \w+ runs, so a space cannot occur inside one: "a b" never collides with a unigram.
-        for first, second in zip(words, words[1:]):
+        for first, second in itertools.pairwise(words):
             bucket, sign = _slot(f"{first} {second}", dimension)
             vector[bucket] += sign * _BIGRAM_WEIGHT
         norm = math.sqrt(math.fsum(x * x for x in vector))

@@ -89,9 +89,8 @@ class _Runtime:
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         # onnxruntime's worker threads otherwise spin-wait after every run, taking the cores from what
-        # runs next (SQLite, numpy, another function's session in the local stack). On 2 cores: time to
-        # searchable 0.36 -> 0.29 s for one page, 9.1 -> 7.0 s for 30; bulk embedding within noise; a
-        # single query's embedding about 0.5 ms slower (docs/performance.md).
+        # runs next (SQLite, numpy, another function's session in the local stack); docs/performance.md
+        # ("onnxruntime threads spin-waited") has the measurements.
         for spinning in _SPINNING:
             options.add_session_config_entry(spinning, "0")
         self.session = ort.InferenceSession(

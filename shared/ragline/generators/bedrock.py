@@ -5,7 +5,7 @@ The prompt comes from :func:`ragline.generators.prompt.build_prompt`: the ground
 are parsed from the model's ``[n]`` markers, keeping only sources that were in the prompt.
 
 With no sources the model is not called: the answer is :data:`~ragline.generators.prompt.NO_ANSWER`.
-Throttling and 5xx errors are retried (:func:`ragline.retry.call_with_backoff`), then raised as
+Throttling and 5xx errors are retried (:class:`ragline.retry.RetryPolicy`), then raised as
 :class:`~ragline.errors.TransientError`; other errors (``ValidationException``, ``AccessDeniedException``,
 e.g. model access not granted) propagate as the original ``botocore.exceptions.ClientError``.
 
@@ -21,20 +21,22 @@ Example:
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from ragline.generators.prompt import DEFAULT_MAX_PROMPT_TOKENS, NO_ANSWER, build_prompt, parse_citations
 from ragline.models import Answer, SearchHit
-from ragline.retry import call_with_backoff
+from ragline.retry import RetryPolicy, is_retryable
+
+#: Five attempts, at most about 3 s of waiting in all (0.2 + 0.4 + 0.8 + 1.6): a person is waiting.
+DEFAULT_RETRY = RetryPolicy(attempts=5, base_delay=0.2)
 
 
 class BedrockGenerator:
     """A :class:`~ragline.ports.Generator` calling ``converse`` on a ``bedrock-runtime`` client.
 
-    The retry budget is smaller than the embedder's by default (4 retries, at most about 3 s of waiting in
-    all), because a person is waiting for the answer. ``input_tokens`` and ``output_tokens`` accumulate the
+    The retry budget (:data:`DEFAULT_RETRY`) is smaller than the embedder's, because a person is waiting
+    for the answer. ``input_tokens`` and ``output_tokens`` accumulate the
     usage Bedrock reports, for cost accounting.
     """
 
@@ -44,9 +46,7 @@ class BedrockGenerator:
         model_id: str,
         max_tokens: int = 512,
         temperature: float = 0.0,
-        max_retries: int = 4,
-        base_delay: float = 0.2,
-        sleep: Callable[[float], None] = time.sleep,
+        retry: RetryPolicy = DEFAULT_RETRY,
         max_prompt_tokens: int = DEFAULT_MAX_PROMPT_TOKENS,
     ) -> None:
         self.client = client
@@ -54,10 +54,8 @@ class BedrockGenerator:
         self.name = f"bedrock:{model_id}"
         self.max_tokens = max_tokens
         self.temperature = temperature
-        self.max_retries = max_retries
-        self.base_delay = base_delay
+        self.retry = retry
         self.max_prompt_tokens = max_prompt_tokens
-        self._sleep = sleep
         self.input_tokens = 0
         self.output_tokens = 0
         self._lock = threading.Lock()
@@ -76,13 +74,7 @@ class BedrockGenerator:
                 inferenceConfig={"maxTokens": self.max_tokens, "temperature": self.temperature},
             )
 
-        response = call_with_backoff(
-            call,
-            max_retries=self.max_retries,
-            base_delay=self.base_delay,
-            sleep=self._sleep,
-            description=f"Bedrock Converse on {self.model_id}",
-        )
+        response = self.retry.call(call, is_retryable, description=f"Bedrock Converse on {self.model_id}")
         self._count_usage(response.get("usage") or {})
         text = answer_text(response) or NO_ANSWER  # an empty reply (e.g. a content filter) declines
         return Answer(text, cited=parse_citations(text, prompt.n_sources), model=self.model_id)

@@ -39,10 +39,11 @@ text, as the embedder and BM25 saw it. A passage like "Managers approve it withi
 relevant to "who approves parental leave?" once the reranker knows it sits under "Leave policy > Parental
 leave"; a cross-encoder can use that context where the bare chunk text lacks it.
 
-Throttling, 5xx and ``ServiceQuotaExceededException`` ("resubmit your request later") are retried with
-:func:`ragline.retry.call_with_backoff`; when the retries run out a :class:`~ragline.errors.TransientError` is
-raised. Other errors (``ValidationException``, ``AccessDeniedException``, ``ResourceNotFoundException`` for
-a model not offered in the Region) propagate unchanged at once.
+Throttling, 5xx and ``ServiceQuotaExceededException`` ("resubmit your request later") are retried as the
+reranker's :class:`~ragline.retry.RetryPolicy` says (by default :data:`DEFAULT_RETRY`); when the attempts
+run out a :class:`~ragline.errors.TransientError` is raised. Other errors (``ValidationException``,
+``AccessDeniedException``, ``ResourceNotFoundException`` for a model not offered in the Region) propagate
+unchanged at once.
 
 Example:
     >>> import boto3
@@ -54,17 +55,16 @@ Example:
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from ragline.errors import RaglineError
 from ragline.models import SearchHit
-from ragline.retry import call_with_backoff, error_code, is_retryable
+from ragline.retry import RetryPolicy, error_code, is_retryable
 
 DEFAULT_MODEL_ID = "amazon.rerank-v1:0"
-AMAZON_RERANK_V1 = "amazon.rerank-v1:0"
-COHERE_RERANK_V3_5 = "cohere.rerank-v3-5:0"
+#: Five attempts, at most about 3 s of waiting in all: reranking is on the path of a question.
+DEFAULT_RETRY = RetryPolicy(attempts=5, base_delay=0.2)
 
 #: Most passages one ``Rerank`` request takes (``RerankSourcesList`` max), and most results it returns.
 MAX_SOURCES = 1000
@@ -112,9 +112,7 @@ class BedrockReranker:
         model_id: str = DEFAULT_MODEL_ID,
         region: str = "us-east-1",
         max_documents: int = MAX_SOURCES,
-        max_retries: int = 4,
-        base_delay: float = 0.2,
-        sleep: Callable[[float], None] = time.sleep,
+        retry: RetryPolicy = DEFAULT_RETRY,
     ) -> None:
         if not 1 <= max_documents <= MAX_SOURCES:
             raise ValueError(f"max_documents must be between 1 and {MAX_SOURCES}, not {max_documents}")
@@ -129,9 +127,7 @@ class BedrockReranker:
         self.model_arn = model_arn(model_id, region)
         self.name = f"bedrock:{model_id}"
         self.max_documents = max_documents
-        self.max_retries = max_retries
-        self.base_delay = base_delay
-        self._sleep = sleep
+        self.retry = retry
 
     # -- the Reranker protocol ----------------------------------------------------------------------
 
@@ -189,15 +185,7 @@ class BedrockReranker:
         tokens: set[str] = set()
         token: str | None = None
         while True:
-            params = {**request, "nextToken": token} if token else request
-            response = call_with_backoff(
-                lambda: self.client.rerank(**params),
-                max_retries=self.max_retries,
-                base_delay=self.base_delay,
-                sleep=self._sleep,
-                retryable=_retryable,
-                description=f"Bedrock Rerank on {self.model_id}",
-            )
+            response = self._page(request, token)
             page = response.get("results") or []
             results.extend(page)
             token = response.get("nextToken")
@@ -206,3 +194,10 @@ class BedrockReranker:
             if not token or len(results) >= wanted or token in tokens or not page:
                 return results
             tokens.add(token)
+
+    def _page(self, request: dict[str, Any], token: str | None) -> dict[str, Any]:
+        """One ``Rerank`` call, with retries: the first page, or the one ``token`` names."""
+        params = {**request, "nextToken": token} if token else request
+        return self.retry.call(
+            lambda: self.client.rerank(**params), _retryable, description=f"Bedrock Rerank on {self.model_id}"
+        )

@@ -1,0 +1,108 @@
+"""Searching: the k-NN and BM25 request bodies, the hits they return, and k-NN scores as similarities.
+
+Roles are applied *inside* both searches: the k-NN query carries them as an efficient filter (faiss and
+lucene engines; nmslib cannot filter during the search, so :class:`~ragline.stores.opensearch.index.IndexSpec`
+refuses it), BM25 as a ``bool`` filter, so ``k`` hits come back whenever ``k`` visible chunks exist. Each hit
+read back is checked against the roles once more, and a chunk stored twice (possible for a while on
+Serverless) comes back once.
+
+    >>> knn_body([0.6, 0.8], frozenset({"hr", "finance"}), 5)["query"]["knn"]["vector"]["filter"]
+    {'bool': {'filter': [{'terms': {'roles': ['finance', 'hr']}}]}}
+    >>> bm25_body("the of", frozenset({"hr"}), 5) is None   # stopwords only: nothing to search for
+    True
+    >>> similarity(1.75, "innerproduct"), similarity(0.5, "innerproduct"), similarity(0.75, "cosinesimil")
+    (0.75, -1.0, 0.5)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from ragline.models import SearchHit
+from ragline.stores.opensearch.connection import IndexClient
+from ragline.stores.opensearch.index import BODY_FIELD, VECTOR_FIELD, chunk_of
+from ragline.words import terms
+
+# Never returned by a search: the vector is large, the body is rebuilt from the chunk.
+_RESULT_SOURCE = {"excludes": [VECTOR_FIELD, BODY_FIELD]}
+# Paging order: copy_id makes it total, since a chunk may have two copies.
+_SCAN_ORDER = [{"position": "asc"}, {"chunk_id": "asc"}, {"copy_id": "asc"}]
+
+
+def knn_body(vector: list[float], roles: frozenset[str], k: int) -> dict[str, Any]:
+    """The search body of the ``k`` chunks visible to ``roles`` nearest to the unit ``vector``."""
+    # Efficient filtering: the filter sits inside the knn clause, so the graph search only walks
+    # visible vectors (or switches to an exact search over them when they are few).
+    return {
+        "size": k,
+        "_source": _RESULT_SOURCE,
+        "query": {
+            "knn": {
+                VECTOR_FIELD: {
+                    "vector": vector,
+                    "k": k,
+                    "filter": {"bool": {"filter": [_roles_filter(roles)]}},
+                }
+            }
+        },
+    }
+
+
+def bm25_body(text: str, roles: frozenset[str], k: int) -> dict[str, Any] | None:
+    """The search body of the ``k`` chunks visible to ``roles`` that best match ``text`` by BM25; None
+    when ``text`` has no terms (:func:`ragline.words.terms`)."""
+    words = list(dict.fromkeys(terms(text)))
+    if not words:
+        return None
+    return {
+        "size": k,
+        "_source": _RESULT_SOURCE,
+        "query": {
+            "bool": {
+                "must": {"match": {BODY_FIELD: {"query": " ".join(words)}}},
+                "filter": [_roles_filter(roles)],
+            }
+        },
+    }
+
+
+def hits(response: dict[str, Any], roles: frozenset[str], score: Callable[[float], float]) -> list[SearchHit]:
+    """The hits of a search response visible to ``roles``, each chunk once, scored by ``score(_score)``."""
+    found: list[SearchHit] = []
+    seen: set[str] = set()
+    for hit in response["hits"]["hits"]:
+        chunk = chunk_of(hit["_source"])
+        # Checked again here: a hit that is not visible, or a second copy of a chunk, never leaves.
+        if chunk.chunk_id in seen or roles.isdisjoint(chunk.roles):
+            continue
+        seen.add(chunk.chunk_id)
+        found.append(SearchHit(chunk, score(float(hit["_score"]))))
+    return found
+
+
+def similarity(score: float, space_type: str) -> float:
+    """OpenSearch's k-NN score back to the similarity of the unit vectors (see the k-NN "spaces" docs)."""
+    if space_type == "innerproduct":
+        # faiss/lucene: score = 1 + ip when ip >= 0, 1 / (1 - ip) when ip < 0.
+        return score - 1.0 if score >= 1.0 else 1.0 - 1.0 / score
+    return 2.0 * score - 1.0  # cosinesimil: score = (2 - (1 - cos)) / 2
+
+
+def scan(target: IndexClient, query: dict[str, Any], source: list[str], page_size: int) -> Iterator[dict[str, Any]]:
+    """Every hit of ``query`` in (position, chunk_id, copy_id) order, a page at a time (``search_after``),
+    each with the ``source`` fields only."""
+    after: list[Any] | None = None
+    while True:
+        body: dict[str, Any] = {"size": page_size, "query": query, "sort": _SCAN_ORDER, "_source": source}
+        if after is not None:
+            body["search_after"] = after
+        page = target.search(body)["hits"]["hits"]
+        yield from page
+        if len(page) < page_size:
+            return
+        after = page[-1]["sort"]
+
+
+def _roles_filter(roles: Iterable[str]) -> dict[str, Any]:
+    return {"terms": {"roles": sorted(roles)}}

@@ -1,0 +1,286 @@
+"""The embedded store: :class:`SqliteStore`, the port's operations on one SQLite file.
+
+Every write is one transaction that also bumps ``meta.generation``. BM25 runs as one statement over the
+FTS table (:data:`_BM25`); k-NN scores the in-memory :class:`~ragline.stores.sqlite.vectors.VectorIndex`,
+reloaded when ``generation`` has moved, which each search checks with one cheap query, so a write by
+another thread, another store object or another process is seen by the next search.
+
+One store object may be shared by threads: all SQLite access goes through one connection under a lock.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ragline.models import Chunk, SearchHit
+from ragline.stores.sqlite.fts import match_expression, role_tokens
+from ragline.stores.sqlite.schema import C_CHUNK_COLUMNS, CHUNK_COLUMNS, chunk_of_row, chunk_row, prepare
+from ragline.stores.sqlite.vectors import VectorIndex, unit_matrix, unit_query
+
+# The BM25 search: the MATCH expression (question terms and role tokens, see match_expression) and k.
+# The best k are picked inside FTS5 over the FTS table alone, ties by rowid; only then are the k winners
+# joined to the wide ``chunks`` rows. ``bm25(chunks_fts, 1.0, 0.0)``: the role column weighs nothing.
+_BM25 = (
+    "WITH ranked AS ("
+    " SELECT rowid AS id, bm25(chunks_fts, 1.0, 0.0) AS bm25_rank FROM chunks_fts"
+    " WHERE chunks_fts MATCH ? ORDER BY bm25_rank, rowid LIMIT ?)"
+    f" SELECT {C_CHUNK_COLUMNS}, -ranked.bm25_rank FROM ranked JOIN chunks AS c ON c.id = ranked.id"
+    " ORDER BY ranked.bm25_rank, c.id"
+)
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """Chunks ready to write: the chunks rows, their ids, their (chunk_id, role) pairs, and their FTS
+    rows as (indexed text, role tokens, chunk_id)."""
+
+    chunks: list[tuple[Any, ...]]
+    ids: list[tuple[str]]
+    roles: list[tuple[str, str]]
+    texts: list[tuple[str, str, str]]
+
+
+class SqliteStore:
+    """:class:`ragline.ports.VectorStore` in a SQLite file at ``path`` (parent folders are created).
+
+    ``dimension`` is fixed for the life of the file: opening it with another raises ``ValueError``.
+    ``":memory:"`` gives a private in-memory store.
+    """
+
+    def __init__(self, path: str | Path, dimension: int) -> None:
+        if isinstance(dimension, bool) or not isinstance(dimension, int) or dimension < 1:
+            raise ValueError(f"dimension must be a positive integer, got {dimension!r}")
+        self.path = path if str(path) == ":memory:" else Path(path)
+        self.dimension = dimension
+        if isinstance(self.path, Path):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._index: VectorIndex | None = None
+        self._conn = sqlite3.connect(str(self.path), timeout=30.0, isolation_level=None, check_same_thread=False)
+        try:
+            self._setup()
+        except BaseException:
+            self._conn.close()
+            raise
+
+    # -- life cycle -------------------------------------------------------------------------------
+
+    def _setup(self) -> None:
+        conn = self._conn
+        conn.execute("PRAGMA busy_timeout = 30000")
+        if self.path != ":memory:":
+            conn.execute("PRAGMA journal_mode = WAL")  # readers never wait for the writer
+        conn.execute("PRAGMA synchronous = NORMAL")
+        # One write transaction for creating, checking and migrating: two processes opening an old file
+        # at once migrate it once (the second sees the first's schema_version).
+        with self._write():
+            prepare(conn, str(self.path), self.dimension)
+
+    def close(self) -> None:
+        """Close the connection and drop the in-memory index. The store is unusable afterwards."""
+        with self._lock:
+            self._index = None
+            self._conn.close()
+
+    def __enter__(self) -> SqliteStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"SqliteStore({str(self.path)!r}, dimension={self.dimension})"
+
+    # -- writes -----------------------------------------------------------------------------------
+
+    def _write(self) -> _Transaction:
+        return _Transaction(self._conn, self._lock, "BEGIN IMMEDIATE")
+
+    def _bump(self) -> None:
+        self._conn.execute("UPDATE meta SET value = value + 1 WHERE key = 'generation'")
+
+    def upsert(self, chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]]) -> None:
+        """Insert chunks with their vectors, replacing any chunk of the same ``chunk_id``, atomically.
+
+        Raises ``ValueError`` when the counts differ or a vector has the wrong dimension or a
+        non-finite value; nothing is written then.
+        """
+        rows = self._rows(chunks, vectors)
+        if not rows.ids:
+            return
+        with self._write():
+            self._insert(rows)
+            self._bump()
+
+    def replace_document(self, doc_id: str, chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]]) -> int:
+        """Make ``chunks`` the document's only chunks, in one transaction: readers see the old set or the
+        new one, never both. Returns how many old chunks were removed."""
+        if any(chunk.doc_id != doc_id for chunk in chunks):
+            raise ValueError(f"every chunk must belong to {doc_id}")
+        rows = self._rows(chunks, vectors)
+        keep = {chunk_id for (chunk_id,) in rows.ids}
+        with self._write():
+            conn = self._conn
+            stale = [
+                (chunk_id,)
+                for (chunk_id,) in conn.execute("SELECT chunk_id FROM chunks WHERE doc_id = ?", (doc_id,))
+                if chunk_id not in keep
+            ]
+            _delete_chunks(conn, stale)
+            if rows.ids:
+                self._insert(rows)
+            self._bump()
+        return len(stale)
+
+    def _rows(self, chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]]) -> _Rows:
+        """Validate and turn chunks and vectors into the rows :meth:`_insert` writes."""
+        if len(chunks) != len(vectors):
+            raise ValueError(f"{len(chunks)} chunks but {len(vectors)} vectors")
+        if not chunks:
+            return _Rows([], [], [], [])
+        matrix = unit_matrix(vectors, self.dimension)
+        # A chunk id given twice in one call: the last one wins, as it would over two calls.
+        latest = {chunk.chunk_id: (chunk, i) for i, chunk in enumerate(chunks)}
+        return _Rows(
+            chunks=[chunk_row(chunk, matrix[i].tobytes()) for chunk, i in latest.values()],
+            ids=[(chunk_id,) for chunk_id in latest],
+            roles=[(chunk.chunk_id, role) for chunk, _ in latest.values() for role in chunk.roles],
+            texts=[(chunk.indexed_text(), role_tokens(chunk.roles), chunk.chunk_id) for chunk, _ in latest.values()],
+        )
+
+    def _insert(self, rows: _Rows) -> None:
+        """Write rows, replacing chunks of the same id. Call inside :meth:`_write`."""
+        conn = self._conn
+        _delete_chunks(conn, rows.ids)
+        conn.executemany(
+            f"INSERT INTO chunks ({CHUNK_COLUMNS}, vector) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows.chunks
+        )
+        conn.executemany("INSERT OR IGNORE INTO chunk_roles (chunk_id, role) VALUES (?, ?)", rows.roles)
+        conn.executemany(
+            "INSERT INTO chunks_fts (rowid, body, role_tokens) SELECT id, ?, ? FROM chunks WHERE chunk_id = ?",
+            rows.texts,
+        )
+
+    def delete_document(self, doc_id: str) -> int:
+        """Remove every chunk of a document; returns how many."""
+        with self._write():
+            conn = self._conn
+            ids = conn.execute("SELECT chunk_id FROM chunks WHERE doc_id = ?", (doc_id,)).fetchall()
+            if ids:
+                _delete_chunks(conn, ids)
+                self._bump()
+        return len(ids)
+
+    def update_roles(self, doc_id: str, roles: Sequence[str]) -> int:
+        """Give every chunk of a document these roles (no re-embedding); returns how many chunks."""
+        if isinstance(roles, str):
+            raise TypeError("roles must be a sequence of role names, not one string")
+        unique = list(dict.fromkeys(roles))
+        with self._write():
+            conn = self._conn
+            ids = conn.execute("SELECT chunk_id FROM chunks WHERE doc_id = ?", (doc_id,)).fetchall()
+            if ids:
+                conn.execute("UPDATE chunks SET roles = ? WHERE doc_id = ?", (json.dumps(unique), doc_id))
+                conn.executemany("DELETE FROM chunk_roles WHERE chunk_id = ?", ids)
+                conn.executemany(
+                    "INSERT INTO chunk_roles (chunk_id, role) VALUES (?, ?)",
+                    [(chunk_id, role) for (chunk_id,) in ids for role in unique],
+                )
+                # BM25 filters on these tokens: left stale, they would show the chunks to the old roles.
+                conn.execute(
+                    "UPDATE chunks_fts SET role_tokens = ? WHERE rowid IN (SELECT id FROM chunks WHERE doc_id = ?)",
+                    (role_tokens(unique), doc_id),
+                )
+                self._bump()
+        return len(ids)
+
+    # -- reads ------------------------------------------------------------------------------------
+
+    def bm25_search(self, text: str, roles: frozenset[str], k: int) -> list[SearchHit]:
+        """The ``k`` chunks visible to ``roles`` that best match ``text`` by BM25; score = -bm25(), higher is better.
+
+        FTS5 filters by role (the role tokens in the MATCH) and picks the best ``k``; each chunk read back
+        is checked against ``roles`` again, so a role token out of step with ``chunks.roles`` (a writer of
+        an older version, a digest collision) can cost a result but never show a chunk to the wrong caller.
+        """
+        if not roles or k <= 0:
+            return []
+        expression = match_expression(text, roles)
+        if not expression:
+            return []
+        with self._lock:
+            rows = self._conn.execute(_BM25, (expression, k)).fetchall()
+        hits = [SearchHit(chunk_of_row(row), float(row[-1])) for row in rows]
+        return [hit for hit in hits if not roles.isdisjoint(hit.chunk.roles)]
+
+    def knn_search(self, vector: Sequence[float], roles: frozenset[str], k: int) -> list[SearchHit]:
+        """The ``k`` chunks visible to ``roles`` nearest to ``vector``; score = cosine similarity."""
+        if not roles or k <= 0:
+            return []
+        query = unit_query(vector, self.dimension)
+        # One read transaction: the generation, the index and the rows fetched agree with each other.
+        with _Transaction(self._conn, self._lock, "BEGIN"):
+            index = self._current_index()
+            picked, scores = index.top_k(query, roles, k)
+            if not len(picked):
+                return []
+            rows = self._conn.execute(
+                f"SELECT id, {CHUNK_COLUMNS} FROM chunks WHERE id IN (SELECT value FROM json_each(?))",
+                (json.dumps(index.ids[picked].tolist()),),
+            ).fetchall()
+        by_id = {row[0]: chunk_of_row(row[1:]) for row in rows}
+        hits = []
+        for rowid, score in zip(index.ids[picked].tolist(), scores.tolist(), strict=True):
+            chunk = by_id.get(rowid)
+            if chunk is not None and not roles.isdisjoint(chunk.roles):
+                hits.append(SearchHit(chunk, score))
+        return hits
+
+    # -- the in-memory index ----------------------------------------------------------------------
+
+    def _current_index(self) -> VectorIndex:
+        """The index as of the database's generation, reloading it if stale. Call in a transaction."""
+        (generation,) = self._conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
+        index = self._index
+        if index is None or index.generation != int(generation):
+            cursor = self._conn.execute("SELECT id, roles, vector FROM chunks ORDER BY id")
+            index = self._index = VectorIndex.from_rows(int(generation), self.dimension, cursor)
+        return index
+
+
+class _Transaction:
+    """``with`` block: take the lock, BEGIN, and COMMIT (or ROLLBACK on error)."""
+
+    def __init__(self, conn: sqlite3.Connection, lock: threading.RLock, begin: str) -> None:
+        self._conn = conn
+        self._lock = lock
+        self._begin = begin
+
+    def __enter__(self) -> None:
+        self._lock.acquire()
+        try:
+            self._conn.execute(self._begin)
+        except BaseException:
+            self._lock.release()
+            raise
+
+    def __exit__(self, exc_type: object, exc: object, traceback: object) -> None:
+        try:
+            if exc_type is None:
+                self._conn.execute("COMMIT")
+            elif self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+        finally:
+            self._lock.release()
+
+
+def _delete_chunks(conn: sqlite3.Connection, ids: list[tuple[str]]) -> None:
+    conn.executemany("DELETE FROM chunks_fts WHERE rowid IN (SELECT id FROM chunks WHERE chunk_id = ?)", ids)
+    conn.executemany("DELETE FROM chunk_roles WHERE chunk_id = ?", ids)
+    conn.executemany("DELETE FROM chunks WHERE chunk_id = ?", ids)
