@@ -186,13 +186,13 @@ class QueryService:
         if mode == "hybrid+rerank":
             assert self.reranker is not None
             # The reranker reorders the head; the tail keeps its fused order (deep retrieval stays cheap).
-            depth = self.settings.rerank_depth
-            head = self._only_visible(hits[:depth], roles)
-            hits = self.reranker.rerank(question, head, len(head)) + hits[depth:]
+            shortlist = self.settings.shortlist
+            head = self._only_visible(hits[:shortlist], roles)
+            hits = self.reranker.rerank(question, head, len(head)) + hits[shortlist:]
             watch.lap("rerank")
         # MMR picks the first results from the same head; past it the order stands (its cost is quadratic).
-        picks = min(top_k, self.settings.rerank_depth)
-        head = maximal_marginal_relevance(hits[: self.settings.rerank_depth], picks, self.settings.mmr_lambda)
+        picks = min(top_k, self.settings.shortlist)
+        head = maximal_marginal_relevance(hits[: self.settings.shortlist], picks, self.settings.mmr_lambda)
         chosen = {hit.chunk.chunk_id for hit in head}
         hits = head + [hit for hit in hits if hit.chunk.chunk_id not in chosen][: top_k - len(head)]
         watch.lap("mmr")

@@ -81,7 +81,7 @@ class Settings:
     lexical_weight: float = 1.0
     reranker: str = "proximity"  # none | proximity | bedrock
     rerank_model: str = "cohere.rerank-v3-5:0"  # amazon.rerank-v1:0 is not offered in us-east-1
-    rerank_depth: int = 30  # fused candidates the reranker sees and MMR picks from
+    shortlist: int = 30  # fused candidates the reranker sees and MMR picks from
     # 1 keeps the ranking; lower trades relevance for fewer near-duplicates. 0.8 made the top five 10% less
     # alike on SciFact and SQuAD at no cost in nDCG@10 (docs/quality.md).
     mmr_lambda: float = 0.8
@@ -95,7 +95,7 @@ class Settings:
         for name in (
             "top_k",
             "candidates",
-            "rerank_depth",
+            "shortlist",
             "chunk_tokens",
             "parent_tokens",
             "embed_concurrency",
@@ -147,7 +147,7 @@ class Settings:
             lexical_weight=float(get("RAGLINE_LEXICAL_WEIGHT", cls.lexical_weight)),
             reranker=get("RAGLINE_RERANKER", cls.reranker),
             rerank_model=get("RAGLINE_RERANK_MODEL", cls.rerank_model),
-            rerank_depth=int(get("RAGLINE_RERANK_DEPTH", cls.rerank_depth)),
+            shortlist=int(get("RAGLINE_SHORTLIST", cls.shortlist)),
             mmr_lambda=float(get("RAGLINE_MMR_LAMBDA", cls.mmr_lambda)),
             prefix_roles=prefix_roles,
             default_roles=_split(get("RAGLINE_DEFAULT_ROLES", "")),

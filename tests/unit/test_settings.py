@@ -29,7 +29,7 @@ def test_an_explicit_mode_is_kept():
 @pytest.mark.parametrize(
     "env",
     [
-        {"RAGLINE_RERANK_DEPTH": "0"},
+        {"RAGLINE_SHORTLIST": "0"},
         {"RAGLINE_TOP_K": "-1"},
         {"RAGLINE_CANDIDATES": "0"},
         {"RAGLINE_MMR_LAMBDA": "1.5"},
