@@ -32,7 +32,7 @@ from ragline.evaluation.runner import DOCS_PER_QUERY, evaluate
 from ragline.mmr import TermBag, maximal_marginal_relevance
 from ragline.models import SearchHit
 from ragline.rerankers.proximity import ProximityReranker
-from ragline.settings import Settings
+from ragline.settings import EMBEDDERS, Settings
 
 METRIC = "ndcg@10"
 COVERAGE_WEIGHTS = (0.0, 0.1, 0.2, 0.4)
@@ -143,7 +143,7 @@ def top_redundancy(hits: Sequence[SearchHit]) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", type=Path, action="append", required=True)
-    parser.add_argument("--embedder", default="local")
+    parser.add_argument("--embedder", choices=EMBEDDERS, default="local")
     parser.add_argument(
         "--shortlist", type=int, default=None, help="fused candidates reranked (default RAGLINE_SHORTLIST)"
     )

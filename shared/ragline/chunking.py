@@ -1,7 +1,8 @@
 """Structure-aware chunking: whole paragraphs under one heading path, packed up to a token budget.
 
-A chunk never mixes two heading paths, nor two pages, so every citation's page is exact. Paragraphs are packed whole while they fit; a paragraph that
-is too long on its own is split into sentences, and a sentence that is too long into word windows.
+A chunk never mixes two heading paths, nor two pages, so every citation's page is exact. Paragraphs are
+packed whole while they fit; a paragraph that is too long on its own is split into sentences, and a
+sentence that is too long into word windows.
 Each chunk after the first under a heading path starts with the last sentences of the one before
 (at most ``overlap`` tokens), so a passage cut at a chunk boundary still reads in context.
 Token counts are :func:`ragline.words.count_tokens`; every chunk is at most ``max_tokens`` of them, and
@@ -22,6 +23,7 @@ from dataclasses import replace
 from typing import NamedTuple
 
 from ragline.models import ParsedDocument, Section
+from ragline.settings import CHUNKINGS, Chunking
 from ragline.words import TOKEN, TOKEN_PATTERN, count_tokens, joins_unspaced, split_sentences
 
 #: No chunk's text, nor a parent-child chunk's ``context``, is longer than this many characters.
@@ -237,7 +239,7 @@ def _trailing_sentences(pieces: list[_Piece], budget: int, char_budget: int) -> 
 def _render(pieces: list[_Piece]) -> str:
     """Pieces of one paragraph joined by spaces (none between CJK sentences), paragraphs by blank lines."""
     parts: list[str] = []
-    for previous, piece in zip([None, *pieces], pieces):
+    for previous, piece in zip([None, *pieces], pieces, strict=False):  # each piece with the one before it
         if previous is None:
             pass
         elif previous.paragraph != piece.paragraph:
@@ -246,9 +248,6 @@ def _render(pieces: list[_Piece]) -> str:
             parts.append(" ")
         parts.append(piece.text)
     return "".join(parts)
-
-
-STRATEGIES = ("structure", "fixed", "parent-child")
 
 
 def chunk_fixed(parsed: ParsedDocument, max_tokens: int = 220, overlap: int = 40) -> list[Section]:
@@ -311,7 +310,7 @@ def chunk_parent_child(
 
 
 def chunk(
-    parsed: ParsedDocument, strategy: str, max_tokens: int, overlap: int, parent_tokens: int = 600
+    parsed: ParsedDocument, strategy: Chunking, max_tokens: int, overlap: int, parent_tokens: int = 600
 ) -> list[Section]:
     """Chunk drafts of ``parsed`` by ``strategy``: ``structure`` (:func:`chunk_document`), ``fixed``
     (:func:`chunk_fixed`) or ``parent-child`` (:func:`chunk_parent_child`). Every chunk's text and
@@ -322,4 +321,4 @@ def chunk(
         return chunk_fixed(parsed, max_tokens, overlap)
     if strategy == "parent-child":
         return chunk_parent_child(parsed, max_tokens, overlap, parent_tokens)
-    raise ValueError(f"unknown chunking strategy {strategy!r}; one of {', '.join(STRATEGIES)}")
+    raise ValueError(f"unknown chunking strategy {strategy!r}; one of {', '.join(CHUNKINGS)}")

@@ -15,6 +15,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from ragline.settings import EMBEDDERS, RETRIEVAL_MODES
+
 
 def _groups(value: str) -> list[str]:
     return [part.strip() for part in value.split(",") if part.strip()]
@@ -70,14 +72,14 @@ def _parser() -> argparse.ArgumentParser:
     evaluation.add_argument(
         "--dataset", type=Path, required=True, help="a BEIR folder: corpus.jsonl, queries.jsonl, qrels/test.tsv"
     )
-    evaluation.add_argument("--mode", required=True, choices=("bm25", "dense", "hybrid", "hybrid+rerank"))
+    evaluation.add_argument("--mode", required=True, choices=RETRIEVAL_MODES)
     evaluation.add_argument("--limit", type=_positive, default=None, help="only the first N test queries (by id)")
     evaluation.add_argument(
         "--max-docs", type=_positive, default=None, help="index the judged documents and others up to N in all"
     )
     evaluation.add_argument(
         "--embedder",
-        choices=("local", "hash", "bedrock"),
+        choices=EMBEDDERS,
         default=None,
         help="embedding adapter (default: $RAGLINE_EMBEDDER, else local when installed)",
     )

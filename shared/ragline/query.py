@@ -22,7 +22,7 @@ from ragline.fusion import convex_combination, reciprocal_rank_fusion
 from ragline.mmr import maximal_marginal_relevance
 from ragline.models import Answer, SearchHit
 from ragline.ports import Embedder, Generator, Reranker, VectorStore
-from ragline.settings import Settings
+from ragline.settings import FUSIONS, RETRIEVAL_MODES, Settings
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -62,8 +62,6 @@ class _Stopwatch:
     def since_start(self, stage: str) -> None:
         self.timings_ms[stage] = round((time.perf_counter() - self.started) * 1000, 2)
 
-
-RETRIEVAL_MODES = ("bm25", "dense", "hybrid", "hybrid+rerank")
 
 _LEXICAL_WORKERS = 4  # a Lambda serves one request at a time; the local stack and benchmarks may run a few
 _lexical_executor: ThreadPoolExecutor | None = None
@@ -204,7 +202,7 @@ class QueryService:
             return convex_combination(rankings, weights)
         if self.settings.fusion == "rrf":
             return reciprocal_rank_fusion(rankings, weights)
-        raise ValueError(f"unknown RAGLINE_FUSION {self.settings.fusion!r} (rrf or convex)")
+        raise ValueError(f"unknown RAGLINE_FUSION {self.settings.fusion!r}; one of {', '.join(FUSIONS)}")
 
     @staticmethod
     def _only_visible(hits: list[SearchHit], roles: frozenset[str]) -> list[SearchHit]:
