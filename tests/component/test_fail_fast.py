@@ -6,12 +6,15 @@ function records ``failed`` only for what is the document's fault (docs/architec
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 
 import pytest
 
 from ragline.errors import ConfigurationError
 from ragline.local.lambda_runtime import load_function
+from tests.conftest import REPO
 
 FUNCTIONS = ["ingest", "query"]
 
@@ -37,3 +40,25 @@ def test_the_function_reads_its_settings_at_init(name, monkeypatch):
     module = load_function(name)
     monkeypatch.setenv("RAGLINE_FUSION", "typo")  # too late: the settings were read at import
     assert module.settings.fusion == "rrf"
+
+
+def _cli(arguments: list[str], tmp_path, **variables: str) -> subprocess.CompletedProcess[str]:
+    env = {name: value for name, value in os.environ.items() if not name.startswith("RAGLINE_")}
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO / "shared"), env.get("PYTHONPATH", "")])
+    env.update(RAGLINE_HOME=str(tmp_path / "home"), **variables)
+    command = [sys.executable, "-m", "ragline.cli", *arguments]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=False)
+
+
+@pytest.mark.parametrize(
+    "arguments", [["up"], ["token", "--user", "u"], ["eval", "--dataset", "nowhere", "--mode", "bm25"]]
+)
+def test_the_cli_refuses_a_bad_setting_in_one_line(arguments, tmp_path):
+    result = _cli(arguments, tmp_path, RAGLINE_FUSION="typo")
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == "ragline: RAGLINE_FUSION='typo' is not one of: convex, rrf\n"
+
+
+def test_the_cli_names_a_renamed_variable(tmp_path):
+    result = _cli(["token", "--user", "u"], tmp_path, RAGLINE_RERANK_DEPTH="30")
+    assert (result.returncode, result.stderr) == (2, "ragline: RAGLINE_RERANK_DEPTH was renamed to RAGLINE_SHORTLIST\n")
