@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ragline.evaluation.runner import evaluate
-from ragline.settings import Settings
+from ragline.settings import EMBEDDERS, Settings
 
 GRID = [
     {"fusion": "rrf", "dense_weight": 1.0, "lexical_weight": 1.0},
@@ -46,7 +46,7 @@ def mean(scores: dict[str, float], which: str) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", type=Path, required=True)
-    parser.add_argument("--embedder", default="local")
+    parser.add_argument("--embedder", choices=EMBEDDERS, default="local")
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)

@@ -1,7 +1,7 @@
 """Choose the local reranker's weights on half of two datasets' queries, report them on the other half.
 
 For each dataset, one ``ragline eval`` run in ``hybrid+rerank`` mode (the production retrieval path)
-records the fused head each query hands the reranker (``--depth`` chunks); every weight setting of
+records the fused head each query hands the reranker (the ``--shortlist``); every weight setting of
 :class:`ragline.rerankers.proximity.ProximityReranker` then reorders those recorded heads, which is
 exactly what the reranker does inside ``QueryService`` (the tail keeps its fused order), without
 re-indexing the corpus per setting. Queries are split in halves by a hash of their id (as in
@@ -32,7 +32,7 @@ from ragline.evaluation.runner import DOCS_PER_QUERY, evaluate
 from ragline.mmr import TermBag, maximal_marginal_relevance
 from ragline.models import SearchHit
 from ragline.rerankers.proximity import ProximityReranker
-from ragline.settings import Settings
+from ragline.settings import EMBEDDERS, Settings
 
 METRIC = "ndcg@10"
 COVERAGE_WEIGHTS = (0.0, 0.1, 0.2, 0.4)
@@ -143,14 +143,16 @@ def top_redundancy(hits: Sequence[SearchHit]) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", type=Path, action="append", required=True)
-    parser.add_argument("--embedder", default="local")
-    parser.add_argument("--depth", type=int, default=None, help="chunks reranked (default RAGLINE_RERANK_DEPTH)")
+    parser.add_argument("--embedder", choices=EMBEDDERS, default="local")
+    parser.add_argument(
+        "--shortlist", type=int, default=None, help="fused candidates reranked (default RAGLINE_SHORTLIST)"
+    )
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--name", default="tune_rerank", help="results file name (benchmarks/results/<name>.json)")
     args = parser.parse_args(argv)
     settings = Settings.from_env()
-    if args.depth:
-        settings = dataclasses.replace(settings, rerank_depth=args.depth)
+    if args.shortlist:
+        settings = dataclasses.replace(settings, shortlist=args.shortlist)
     recorded = [record(dataset, settings, args.embedder, args.limit) for dataset in args.dataset]
 
     configs: list[dict] = []
@@ -221,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         args.name,
         {
             "metric": METRIC,
-            "depth": settings.rerank_depth,
+            "shortlist": settings.shortlist,
             "datasets": [str(path) for path in args.dataset],
             "plain_hybrid": plain,
             "best": best,

@@ -154,9 +154,10 @@ class RaglineFunction(Construct):
         for model_id in dict.fromkeys(model_ids):
             resources += model_arns(stack, model_id)
             if is_inference_profile(model_id):
+                foundation_model = model_id.split(".", 1)[1]
                 acknowledge(
                     self.role,
-                    f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:bedrock:*::foundation-model/{model_id.split('.', 1)[1]}]",
+                    f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:bedrock:*::foundation-model/{foundation_model}]",
                     f"{model_id} is a cross-Region inference profile: Bedrock routes it to the model in any "
                     "Region of its geography, so the foundation model is allowed in every Region, for this "
                     "model only.",

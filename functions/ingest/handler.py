@@ -5,6 +5,9 @@ malformed message) is reported as a batch item failure, so SQS redelivers it and
 moves it to the dead-letter queue. A document that cannot be parsed is not an error here: it is recorded
 as ``failed`` in the registry, and the message succeeds. Once the function's remaining time runs short, the
 records not yet started are left for redelivery rather than cut off half done.
+
+The settings are read at import, in Lambda's init phase: a bad one fails the cold start with a
+``ConfigurationError`` in the logs, before any message is taken (docs/architecture.md, "Configuration").
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import json
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -23,6 +27,7 @@ from ragline.ingest import Ingestor, ObjectEvent
 from ragline.settings import Settings
 
 logger = Logger(service="ragline-ingest")
+settings = Settings.from_env()
 # Report failures item by item even when the whole batch fails, rather than failing the invocation.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
@@ -30,7 +35,6 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 @functools.cache
 def ingestor() -> Ingestor:
     """Built on first use and kept for the life of the execution environment."""
-    settings = Settings.from_env()
     embedder = build_embedder(settings)
     return Ingestor(
         objects=build_objects(settings),
@@ -60,5 +64,5 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
 
 
 @logger.inject_lambda_context
-def lambda_handler(event: dict, context: LambdaContext) -> dict:
+def lambda_handler(event: dict, context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

@@ -2,6 +2,9 @@
 
 The caller's roles come only from the authorizer's claims. Bad requests get 400 with ``{"message",
 "code"}``; an unexpected error gets a bare 500 with no detail, and is logged without document text.
+
+The settings are read at import, in Lambda's init phase: a bad one fails the cold start with a
+``ConfigurationError`` in the logs, not the first request (docs/architecture.md, "Configuration").
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from ragline.settings import Settings
 
 logger = Logger(service="ragline-query")
 app = APIGatewayRestResolver()
+settings = Settings.from_env()
 
 
 @dataclass(frozen=True)
@@ -37,7 +41,6 @@ class Services:
 @functools.cache
 def services() -> Services:
     """Built on first use and kept for the life of the execution environment."""
-    settings = Settings.from_env()
     embedder = build_embedder(settings)
     query = QueryService(
         store=build_store(settings, embedder.dimension),

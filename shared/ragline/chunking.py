@@ -22,6 +22,7 @@ from dataclasses import replace
 from typing import NamedTuple
 
 from ragline.models import ParsedDocument, Section
+from ragline.settings import CHUNKINGS, Chunking
 from ragline.words import TOKEN, TOKEN_PATTERN, count_tokens, joins_unspaced, split_sentences
 
 #: No chunk's text, nor a parent-child chunk's ``context``, is longer than this many characters.
@@ -248,9 +249,6 @@ def _render(pieces: list[_Piece]) -> str:
     return "".join(parts)
 
 
-STRATEGIES = ("structure", "fixed", "parent-child")
-
-
 def chunk_fixed(parsed: ParsedDocument, max_tokens: int = 220, overlap: int = 40) -> list[Section]:
     """The baseline: windows of whole words over the document's text, blind to paragraphs, headings and
     pages (a window keeps the page where it starts). A word longer than a window is cut between tokens."""
@@ -311,7 +309,7 @@ def chunk_parent_child(
 
 
 def chunk(
-    parsed: ParsedDocument, strategy: str, max_tokens: int, overlap: int, parent_tokens: int = 600
+    parsed: ParsedDocument, strategy: Chunking, max_tokens: int, overlap: int, parent_tokens: int = 600
 ) -> list[Section]:
     """Chunk drafts of ``parsed`` by ``strategy``: ``structure`` (:func:`chunk_document`), ``fixed``
     (:func:`chunk_fixed`) or ``parent-child`` (:func:`chunk_parent_child`). Every chunk's text and
@@ -322,4 +320,4 @@ def chunk(
         return chunk_fixed(parsed, max_tokens, overlap)
     if strategy == "parent-child":
         return chunk_parent_child(parsed, max_tokens, overlap, parent_tokens)
-    raise ValueError(f"unknown chunking strategy {strategy!r}; one of {', '.join(STRATEGIES)}")
+    raise ValueError(f"unknown chunking strategy {strategy!r}; one of {', '.join(CHUNKINGS)}")

@@ -2,6 +2,10 @@
 
 Every command takes ``--home DIR`` (default ``$RAGLINE_HOME`` or ``.ragline/``), which holds the stack's
 state: its endpoints file, the token signing key and the on-disk index.
+
+Every command first reads the settings from the environment: a bad one stops it with one line on stderr,
+``ragline: RAGLINE_FUSION='typo' is not one of: convex, rrf``, and exit status 2 (docs/architecture.md,
+"Configuration").
 """
 
 from __future__ import annotations
@@ -14,6 +18,9 @@ import sys
 import threading
 from pathlib import Path
 from typing import Any
+
+from ragline.errors import ConfigurationError
+from ragline.settings import EMBEDDERS, RETRIEVAL_MODES, Settings
 
 
 def _groups(value: str) -> list[str]:
@@ -70,14 +77,14 @@ def _parser() -> argparse.ArgumentParser:
     evaluation.add_argument(
         "--dataset", type=Path, required=True, help="a BEIR folder: corpus.jsonl, queries.jsonl, qrels/test.tsv"
     )
-    evaluation.add_argument("--mode", required=True, choices=("bm25", "dense", "hybrid", "hybrid+rerank"))
+    evaluation.add_argument("--mode", required=True, choices=RETRIEVAL_MODES)
     evaluation.add_argument("--limit", type=_positive, default=None, help="only the first N test queries (by id)")
     evaluation.add_argument(
         "--max-docs", type=_positive, default=None, help="index the judged documents and others up to N in all"
     )
     evaluation.add_argument(
         "--embedder",
-        choices=("local", "hash", "bedrock"),
+        choices=EMBEDDERS,
         default=None,
         help="embedding adapter (default: $RAGLINE_EMBEDDER, else local when installed)",
     )
@@ -104,7 +111,11 @@ def main(argv: list[str] | None = None) -> int:
     from ragline.local.stack import LocalStackUnavailable
 
     try:
+        Settings.from_env()  # checked before any command starts its work
         return COMMANDS[args.command](args)
+    except ConfigurationError as error:
+        print(f"ragline: {error}", file=sys.stderr)
+        return 2
     except (StackNotRunning, LocalStackUnavailable) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -243,6 +254,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
             cache=False if args.no_cache else None,
             progress=not args.no_progress,
         )
+    except ConfigurationError:
+        raise  # main() reports it as every command does
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -5,6 +5,15 @@ class RaglineError(Exception):
     """Base class of ragline's own errors."""
 
 
+class ConfigurationError(RaglineError, ValueError):
+    """A setting that cannot work: an unknown choice, a number out of range, a misspelt variable.
+
+    Raised where the settings are read (a Lambda's init phase, the CLI's start), so a bad configuration
+    fails there, not on some later question or document. The message names the variable, the bad value and
+    what would be accepted: ``RAGLINE_FUSION='typo' is not one of: convex, rrf``.
+    """
+
+
 class UnparseableDocument(RaglineError):
     """A document that cannot be turned into text. Permanent: retrying will not help.
 

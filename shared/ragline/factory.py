@@ -1,5 +1,8 @@
 """Builds the adapters named by the settings. The only place that knows which adapter is which.
 
+The names were checked when the settings were made (:mod:`ragline.settings`); the ``unknown`` errors below
+are for a name added to a choice without an adapter here.
+
 Heavy modules (onnxruntime, numpy, opensearch-py) are imported only when their adapter is chosen, so a
 Lambda function pays only for what it uses.
 """
@@ -10,7 +13,7 @@ import boto3
 from botocore.config import Config
 
 from ragline.ports import Embedder, Generator, ObjectStore, Registry, Reranker, VectorStore
-from ragline.settings import Settings
+from ragline.settings import EMBEDDERS, GENERATORS, RERANKERS, STORES, Settings
 
 
 def build_embedder(settings: Settings) -> Embedder:
@@ -33,7 +36,7 @@ def build_embedder(settings: Settings) -> Embedder:
             dimensions=settings.embed_dimensions,
             concurrency=settings.embed_concurrency,
         )
-    raise ValueError(f"unknown RAGLINE_EMBEDDER {settings.embedder!r} (hash, local or bedrock)")
+    raise ValueError(f"unknown RAGLINE_EMBEDDER {settings.embedder!r}; one of {', '.join(EMBEDDERS)}")
 
 
 def build_store(settings: Settings, dimension: int, create_index: bool = False) -> VectorStore:
@@ -46,16 +49,14 @@ def build_store(settings: Settings, dimension: int, create_index: bool = False) 
     if settings.store == "opensearch":
         from ragline.stores.opensearch import OpenSearchStore, connect, is_serverless_url
 
-        if not settings.opensearch_url:
-            raise ValueError("RAGLINE_STORE=opensearch needs RAGLINE_OPENSEARCH_URL")
-        service = settings.opensearch_service or None
+        service = settings.opensearch_service
         client = connect(settings.opensearch_url, region=settings.region, service=service)
         serverless = service == "aoss" if service else is_serverless_url(settings.opensearch_url)
         store = OpenSearchStore(client, settings.opensearch_index, dimension, serverless=serverless)
         if create_index:
             store.ensure_index()
         return store
-    raise ValueError(f"unknown RAGLINE_STORE {settings.store!r} (embedded or opensearch)")
+    raise ValueError(f"unknown RAGLINE_STORE {settings.store!r}; one of {', '.join(STORES)}")
 
 
 def build_generator(settings: Settings) -> Generator:
@@ -71,7 +72,7 @@ def build_generator(settings: Settings) -> Generator:
             model_id=settings.generator_model,
             max_tokens=settings.max_answer_tokens,
         )
-    raise ValueError(f"unknown RAGLINE_GENERATOR {settings.generator!r} (extractive or bedrock)")
+    raise ValueError(f"unknown RAGLINE_GENERATOR {settings.generator!r}; one of {', '.join(GENERATORS)}")
 
 
 def build_reranker(settings: Settings) -> Reranker | None:
@@ -89,7 +90,7 @@ def build_reranker(settings: Settings) -> Reranker | None:
         from ragline.rerankers.proximity import ProximityReranker
 
         return ProximityReranker()
-    raise ValueError(f"unknown RAGLINE_RERANKER {settings.reranker!r} (none, proximity or bedrock)")
+    raise ValueError(f"unknown RAGLINE_RERANKER {settings.reranker!r}; one of {', '.join(RERANKERS)}")
 
 
 def build_registry(settings: Settings) -> Registry:

@@ -42,15 +42,21 @@ def refuse_oversized(stored: StoredObject, settings: Settings) -> None:
 
 def chunks_of(stored: StoredObject, doc_id: str, roles: tuple[str, ...], settings: Settings) -> list[Chunk]:
     """The chunks of an object's current version. Raises :class:`UnparseableDocument` with a reason a
-    person understands when it cannot be parsed."""
+    person understands when it cannot be parsed.
+
+    Only the parser's errors are the document's fault. Any other error (in the chunker, say, or a setting)
+    propagates, so the ingest function reports the message as a batch item failure, to be redelivered and
+    then dead-lettered, rather than recording a good document as ``failed`` (docs/architecture.md,
+    "Configuration").
+    """
     refuse_oversized(stored, settings)
     try:
         parsed = parse_document(stored.key, stored.data)
-        drafts = chunk(parsed, settings.chunking, settings.chunk_tokens, settings.chunk_overlap, settings.parent_tokens)
     except UnparseableDocument:
         raise
     except Exception as error:  # parsing is pure computation on bytes: retrying gives the same crash
         raise UnparseableDocument(f"could not parse the file ({type(error).__name__})") from error
+    drafts = chunk(parsed, settings.chunking, settings.chunk_tokens, settings.chunk_overlap, settings.parent_tokens)
     if not drafts:
         raise UnparseableDocument("no text found")
     if len(drafts) > settings.max_chunks:

@@ -22,7 +22,7 @@ from ragline.fusion import convex_combination, reciprocal_rank_fusion
 from ragline.mmr import maximal_marginal_relevance
 from ragline.models import Answer, SearchHit
 from ragline.ports import Embedder, Generator, Reranker, VectorStore
-from ragline.settings import Settings
+from ragline.settings import FUSIONS, RETRIEVAL_MODES, Settings
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -62,8 +62,6 @@ class _Stopwatch:
     def since_start(self, stage: str) -> None:
         self.timings_ms[stage] = round((time.perf_counter() - self.started) * 1000, 2)
 
-
-RETRIEVAL_MODES = ("bm25", "dense", "hybrid", "hybrid+rerank")
 
 _LEXICAL_WORKERS = 4  # a Lambda serves one request at a time; the local stack and benchmarks may run a few
 _lexical_executor: ThreadPoolExecutor | None = None
@@ -186,13 +184,13 @@ class QueryService:
         if mode == "hybrid+rerank":
             assert self.reranker is not None
             # The reranker reorders the head; the tail keeps its fused order (deep retrieval stays cheap).
-            depth = self.settings.rerank_depth
-            head = self._only_visible(hits[:depth], roles)
-            hits = self.reranker.rerank(question, head, len(head)) + hits[depth:]
+            shortlist = self.settings.shortlist
+            head = self._only_visible(hits[:shortlist], roles)
+            hits = self.reranker.rerank(question, head, len(head)) + hits[shortlist:]
             watch.lap("rerank")
         # MMR picks the first results from the same head; past it the order stands (its cost is quadratic).
-        picks = min(top_k, self.settings.rerank_depth)
-        head = maximal_marginal_relevance(hits[: self.settings.rerank_depth], picks, self.settings.mmr_lambda)
+        picks = min(top_k, self.settings.shortlist)
+        head = maximal_marginal_relevance(hits[: self.settings.shortlist], picks, self.settings.mmr_lambda)
         chosen = {hit.chunk.chunk_id for hit in head}
         hits = head + [hit for hit in hits if hit.chunk.chunk_id not in chosen][: top_k - len(head)]
         watch.lap("mmr")
@@ -204,7 +202,7 @@ class QueryService:
             return convex_combination(rankings, weights)
         if self.settings.fusion == "rrf":
             return reciprocal_rank_fusion(rankings, weights)
-        raise ValueError(f"unknown RAGLINE_FUSION {self.settings.fusion!r} (rrf or convex)")
+        raise ValueError(f"unknown RAGLINE_FUSION {self.settings.fusion!r}; one of {', '.join(FUSIONS)}")
 
     @staticmethod
     def _only_visible(hits: list[SearchHit], roles: frozenset[str]) -> list[SearchHit]:

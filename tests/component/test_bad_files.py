@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from ragline.ids import document_id
+from ragline.local.lambda_runtime import LocalFunction
 from tests.fixtures.documents import make_pdf
 
 CASES = [
@@ -34,6 +35,7 @@ def test_a_bad_file_fails_with_its_reason_and_its_batch_goes_on(stack, key, data
 
 def test_a_file_over_the_size_limit_fails_with_its_size(stack, monkeypatch):
     monkeypatch.setenv("RAGLINE_MAX_OBJECT_BYTES", "1000")
+    stack.ingest = LocalFunction("ingest")  # the function reads its settings at init: a new configuration, a cold start
     stack.put("big.txt", "words " * 400, roles=["staff"])
     stack.drain()
 

@@ -6,6 +6,7 @@ import dataclasses
 import json
 
 from ragline.ingest import ObjectEvent
+from ragline.local.lambda_runtime import LocalFunction
 from tests.conftest import load_event
 from tests.fixtures.documents import make_pdf
 from tests.store_inspection import chunk_ids, count_chunks
@@ -120,6 +121,7 @@ def test_a_sidecar_changes_roles_without_re_embedding(stack):
 
 def test_prefix_policy_applies_when_neither_sidecar_nor_metadata_names_roles(stack, monkeypatch):
     monkeypatch.setenv("RAGLINE_PREFIX_ROLES", json.dumps({"public/": ["everyone"]}))
+    stack.ingest = LocalFunction("ingest")  # the function reads its settings at init: a new configuration, a cold start
     stack.put("public/hello.md", "# Hello\n\nOpen office hours are on Fridays.")
     stack.drain()
 

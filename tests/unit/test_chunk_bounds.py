@@ -17,9 +17,10 @@ from hypothesis import strategies as st
 
 from ragline import chunking
 from ragline.models import ParsedDocument, Section
+from ragline.settings import CHUNKINGS
 from ragline.words import count_tokens
 
-STRATEGIES = ("structure", "fixed", "parent-child")
+STRATEGIES = CHUNKINGS  # every strategy RAGLINE_CHUNKING accepts
 _WORD_CHAR = re.compile(r"\w")
 
 

@@ -54,7 +54,7 @@ def build(tmp: Path, docs: list[tuple[set[str], list[str]]], mmr_lambda: float =
         )
     store.upsert(chunks, embedder.embed_documents([c.indexed_text() for c in chunks]))
     # A shallow head (3) so that results come from the reranked, MMR-picked head and the fused tail alike.
-    settings = Settings(candidates=20, rerank_depth=3, mmr_lambda=mmr_lambda)
+    settings = Settings(candidates=20, shortlist=3, mmr_lambda=mmr_lambda)
     return QueryService(store, embedder, ExtractiveGenerator(), settings, reranker=ProximityReranker())
 
 

@@ -42,11 +42,10 @@ from ragline.ids import document_id
 from ragline.indexing import chunks_of
 from ragline.models import Chunk, StoredObject
 from ragline.ports import Embedder, Reranker
-from ragline.settings import Settings
+from ragline.settings import RETRIEVAL_MODES, EmbedderName, RetrievalMode, Settings
 
-__all__ = ["DOCS_PER_QUERY", "EMBED_BATCH", "MODES", "EvalReport", "default_cache_path", "evaluate"]
+__all__ = ["DOCS_PER_QUERY", "EMBED_BATCH", "EvalReport", "default_cache_path", "evaluate"]
 
-MODES = ("bm25", "dense", "hybrid", "hybrid+rerank")
 EVAL_BUCKET = "eval"
 EVAL_ROLE = "eval"
 DOCS_PER_QUERY = 100  # the deepest cut-off of the metrics (recall@100)
@@ -257,9 +256,9 @@ def _index(
 
 def evaluate(
     dataset_dir: str | Path,
-    mode: str,
+    mode: RetrievalMode,
     limit: int | None = None,
-    embedder: Embedder | str | None = None,
+    embedder: Embedder | EmbedderName | None = None,
     cache_dir: str | Path | None = None,
     settings: Settings | None = None,
     progress: bool = True,
@@ -279,8 +278,8 @@ def evaluate(
     Progress bars go to stderr when ``progress``. Raises ``ValueError`` for a bad mode or dataset and
     ``FileNotFoundError`` for a missing one.
     """
-    if mode not in MODES:
-        raise ValueError(f"unknown mode {mode!r}; one of {', '.join(MODES)}")
+    if mode not in RETRIEVAL_MODES:
+        raise ValueError(f"unknown mode {mode!r}; one of {', '.join(RETRIEVAL_MODES)}")
     settings = settings if settings is not None else Settings.from_env()
     if isinstance(embedder, str):
         settings = replace(settings, embedder=embedder)

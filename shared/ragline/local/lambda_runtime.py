@@ -36,7 +36,11 @@ def load_function(name: str) -> ModuleType:
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # as an import would: dataclasses look their module up there
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)  # the init phase: a bad setting raises ConfigurationError here
+    except BaseException:
+        del sys.modules[spec.name]  # as a failed import does: no half-initialised module is left behind
+        raise
     return module
 
 
