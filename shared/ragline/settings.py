@@ -151,6 +151,12 @@ class Settings:
         if values.get("reranker") == "none":
             # Turning the reranker off turns reranking off, rather than leaving a mode that needs one.
             values.setdefault("retrieval_mode", "hybrid")
+            if values["retrieval_mode"] == "hybrid+rerank":
+                # Caught here, at start-up: the query function would otherwise refuse its first question.
+                raise ConfigurationError(
+                    "RAGLINE_RETRIEVAL_MODE='hybrid+rerank' needs a reranker, but RAGLINE_RERANKER='none': "
+                    "choose proximity or bedrock, or another retrieval mode"
+                )
         return cls(**values)
 
 

@@ -253,3 +253,8 @@ def test_every_ragline_variable_the_code_reads_is_known():
     assert named - KNOWN_VARIABLES <= set(RENAMED_VARIABLES)
     assert "RAGLINE_HOME" in named and "RAGLINE_FUNCTIONS_DIR" in named  # the search finds what it should
     assert Settings.from_env(dict.fromkeys(OTHER_VARIABLES, "somewhere")) == Settings.from_env({})
+
+
+def test_reranking_without_a_reranker_is_refused_at_start() -> None:
+    with pytest.raises(ConfigurationError, match="RAGLINE_RERANKER='none'"):
+        Settings.from_env({"RAGLINE_RERANKER": "none", "RAGLINE_RETRIEVAL_MODE": "hybrid+rerank"})
