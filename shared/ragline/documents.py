@@ -17,7 +17,6 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
 
 from ragline.access import (
     OWNER_METADATA,
@@ -31,11 +30,11 @@ from ragline.access import (
     sidecar_key,
     writers_from_metadata,
 )
+from ragline.errors import ObjectChanged
 from ragline.http_api import BadRequest, UploadRequest
 from ragline.ids import document_id, is_document_id
 from ragline.models import DocumentRecord, StoredObject
-from ragline.objectstores.s3 import ObjectChanged
-from ragline.ports import ObjectStore, Registry
+from ragline.ports import ObjectStore, Registry, UploadSigner
 from ragline.settings import Settings
 
 UPLOAD_URL_SECONDS = 900
@@ -68,16 +67,6 @@ class Caller:
 
     def may_write(self, owner: str, writers: tuple[str, ...]) -> bool:
         return can_write(owner, writers, self.user, self.roles, self.admin_group)
-
-
-class UploadSigner(Protocol):
-    """Signs an upload that only succeeds with exactly the given headers (S3: a presigned PUT)."""
-
-    def presign_put(
-        self, bucket: str, key: str, metadata: dict[str, str], size: int, if_match: str | None, expires_in: int
-    ) -> str:
-        """``if_match`` None: create only if the key is free (If-None-Match: *); else replace only that ETag."""
-        ...
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ from ragline.evaluation.metrics import DEFAULT_METRICS, evaluate_run
 from ragline.ids import document_id
 from ragline.indexing import chunks_of
 from ragline.models import Chunk, StoredObject
-from ragline.ports import Embedder, Reranker
+from ragline.ports import Embedder, Reranker, VectorStore
 from ragline.settings import Settings
 
 __all__ = ["DOCS_PER_QUERY", "EMBED_BATCH", "MODES", "EvalReport", "default_cache_path", "evaluate"]
@@ -201,7 +201,7 @@ def _build_embedder(
 
 def _index(
     dataset: BeirDataset,
-    store: Any,
+    store: VectorStore,
     embedder: Embedder,
     settings: Settings,
     embed: bool,
