@@ -76,7 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     target = out / f"query_{args.chunks}.txt"
     lines = [
-        f"# pyinstrument, {args.queries} questions over {args.chunks:,} chunks, {_bench.now()}, {_bench.machine()['cpu']}",
+        f"# pyinstrument, {args.queries} questions over {args.chunks:,} chunks, {_bench.now()}, "
+        f"{_bench.machine()['cpu']}",
         f"# BM25 matches per question (of {args.chunks:,} chunks): median {int(_bench.percentile(matches, 50)):,}, "
         f"p90 {int(_bench.percentile(matches, 90)):,}",
         "# SQLite plan of the BM25 query: " + "; ".join(row[-1] for row in plan),

@@ -165,7 +165,7 @@ def measure_chroma(
     index_s = time.perf_counter() - started
     where = {"$or": [{f"role_{role}": True} for role in sorted(CALLER)]}
 
-    def query(vector: list[float]) -> Any:
+    def query(vector: list[float], collection: Any = collection) -> Any:
         return collection.query(
             query_embeddings=[vector], n_results=k, where=where, include=["documents", "metadatas", "distances"]
         )
@@ -183,7 +183,7 @@ def measure_chroma(
         began = time.perf_counter()
         collection.query(query_embeddings=[vector], n_results=k, include=["documents", "metadatas", "distances"])
         unfiltered.append((time.perf_counter() - began) * 1000)
-    del collection, client
+    del query, collection, client
     gc.collect()
     return {
         "index_s": round(index_s, 2),
@@ -311,7 +311,8 @@ def print_table(results: dict[str, Any]) -> None:
             ]
         )
     print(
-        f"query latency without generation (ms; caller {'+'.join(results['caller_roles'])}; query embedding {results['query_embedder']})"
+        f"query latency without generation (ms; caller {'+'.join(results['caller_roles'])}; query "
+        f"embedding {results['query_embedder']})"
     )
     print(
         _bench.table(
@@ -331,7 +332,8 @@ def print_table(results: dict[str, Any]) -> None:
     if "scaling" in results:
         sc = results["scaling"]
         print(
-            f"scaling x{sc['chunks_ratio']} chunks: p50 x{sc['p50_ratio']} (without embedding x{sc['p50_ratio_without_embed']}); per stage {sc['stage_p50_ratio']}"
+            f"scaling x{sc['chunks_ratio']} chunks: p50 x{sc['p50_ratio']} (without embedding "
+            f"x{sc['p50_ratio_without_embed']}); per stage {sc['stage_p50_ratio']}"
         )
     peer_rows = []
     for entry in results["sizes"].values():
