@@ -20,7 +20,7 @@ from ragline.documents import Caller, DocumentsService, Refused
 from ragline.factory import build_embedder, build_generator, build_registry, build_reranker, build_store
 from ragline.http_api import BadRequest, QueryRequest, UploadRequest, document_json, source_json
 from ragline.objectstores.s3 import S3ObjectStore, S3UploadSigner
-from ragline.query import QueryService
+from ragline.query import QueryService, RetrievalConfig
 from ragline.settings import Settings
 
 logger = Logger(service="ragline-query")
@@ -43,7 +43,7 @@ def services() -> Services:
         store=build_store(settings, embedder.dimension),
         embedder=embedder,
         generator=build_generator(settings),
-        settings=settings,
+        config=RetrievalConfig.from_settings(settings),
         reranker=build_reranker(settings),
     )
     # boto3 reads AWS_ENDPOINT_URL(_S3) itself, so locally the presigned URLs point at moto or LocalStack.

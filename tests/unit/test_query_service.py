@@ -9,8 +9,7 @@ import pytest
 from ragline.embedders.hashing import HashEmbedder
 from ragline.generators.extractive import ExtractiveGenerator
 from ragline.models import Chunk, SearchHit
-from ragline.query import QueryService
-from ragline.settings import Settings
+from ragline.query import QueryService, RetrievalConfig
 
 ROLES = frozenset({"finance"})
 CHUNK = Chunk("c1", "d1", "v1", "Revenue grew 18% in Q3.", "s3://b/k.md", "Q3", ("finance",), 0)
@@ -52,7 +51,7 @@ def service(fail: bool = False) -> QueryService:
         FakeStoreWhoseBm25SignalsTheEmbedder(started, fail),
         FakeEmbedderWaitingForBm25(started),
         ExtractiveGenerator(),
-        Settings(reranker="none", retrieval_mode="hybrid"),
+        RetrievalConfig(mode="hybrid"),
     )
 
 
@@ -97,9 +96,7 @@ class FakeFailingEmbedder(HashEmbedder):
 
 def test_a_failed_embedding_leaves_no_search_running_behind_the_request():
     store = FakeSlowBm25Store()
-    service = QueryService(
-        store, FakeFailingEmbedder(), ExtractiveGenerator(), Settings(reranker="none", retrieval_mode="hybrid")
-    )
+    service = QueryService(store, FakeFailingEmbedder(), ExtractiveGenerator(), RetrievalConfig(mode="hybrid"))
 
     with pytest.raises(TimeoutError):
         service.retrieve("revenue in Q3?", ROLES, 5)
@@ -113,7 +110,7 @@ def test_a_reranking_mode_without_a_reranker_fails_at_construction():
             FakeSlowBm25Store(),
             HashEmbedder(),
             ExtractiveGenerator(),
-            Settings(retrieval_mode="hybrid+rerank"),
+            RetrievalConfig(mode="hybrid+rerank"),
             reranker=None,
         )
 
@@ -131,7 +128,7 @@ def test_no_raw_bm25_score_reaches_the_caller():
         FakeStoreWithRawBm25Scores(),
         HashEmbedder(),
         ExtractiveGenerator(),
-        Settings(reranker="none", retrieval_mode="bm25"),
+        RetrievalConfig(mode="bm25"),
     )
 
     hits = query.retrieve("revenue", ROLES, 5)
