@@ -9,12 +9,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ragline.access import can_write
-from ragline.documents import Caller, DocumentsService, Refused
+from ragline.documents import Caller, DocumentsConfig, DocumentsService, Refused
 from ragline.http_api import BadRequest, UploadRequest
 from ragline.ids import document_id
 from ragline.models import DocumentRecord, StoredObject
 from ragline.objectstores.s3 import ObjectChanged
-from ragline.settings import Settings
 
 BUCKET = "docs"
 ROLES = ["staff", "editors", "finance"]
@@ -83,7 +82,7 @@ class RecordingFakeSigner:
 @pytest.fixture
 def parts():
     objects, registry, signer = InMemoryFakeObjectStore(), InMemoryFakeRegistry(), RecordingFakeSigner()
-    service = DocumentsService(registry, objects, signer, Settings(bucket=BUCKET, max_object_bytes=1000))
+    service = DocumentsService(registry, objects, signer, DocumentsConfig(bucket=BUCKET, max_object_bytes=1000))
     return service, objects, registry, signer
 
 
@@ -174,7 +173,7 @@ def test_replace_and_delete_are_allowed_exactly_to_who_may_write_both_bucket_and
     owner, writers, registry_owner, user, roles
 ):
     objects, registry = InMemoryFakeObjectStore(), InMemoryFakeRegistry()
-    service = DocumentsService(registry, objects, RecordingFakeSigner(), Settings(bucket=BUCKET))
+    service = DocumentsService(registry, objects, RecordingFakeSigner(), DocumentsConfig(bucket=BUCKET))
     readers = ",".join(ROLES)  # everyone here may read: only writing is in question
     objects.put("a.md", b"text", roles=readers, owner=registry_owner, writers=",".join(sorted(writers)))
     registry.ingested(objects, "a.md")  # the registry describes an older object ...
