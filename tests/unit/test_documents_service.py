@@ -129,6 +129,56 @@ def test_a_deleted_object_is_not_deleted_again_and_a_changed_one_is_not_deleted(
     assert refusal(lambda: service.delete(caller("u-alice", "staff"), doc_id)) == (409, "changed")
 
 
+def test_a_replacement_is_bound_to_the_object_checked(parts):
+    service, objects, registry, signer = parts
+    put(objects, "a.md", b"text", roles="staff", owner="u-alice")
+    ingested(registry, objects, "a.md")
+    current = objects.head(BUCKET, "a.md")
+    assert current is not None
+
+    grant = service.create_upload(caller("u-alice", "staff"), request())
+
+    assert grant.headers["If-Match"] == f'"{current.etag}"' and "If-None-Match" not in grant.headers
+    assert signer.signed[-1].if_match == current.etag
+    assert grant.headers["x-amz-meta-owner"] == "u-alice"  # a replacement keeps its owner
+
+
+def test_roles_the_caller_does_not_hold_are_refused_and_named(parts):
+    service, _, _, signer = parts
+
+    with pytest.raises(Refused) as raised:
+        service.create_upload(caller("u-alice", "staff", "hr"), request(roles=("staff", "finance"), writers=("legal",)))
+
+    assert (raised.value.status, raised.value.code) == (403, "forbidden_roles")
+    assert "finance" in raised.value.message and "legal" in raised.value.message
+    assert "hr" not in raised.value.message  # never the caller's other roles
+    assert signer.signed == []
+
+
+def test_a_key_holding_what_the_caller_cannot_see_is_refused_and_its_status_is_not_found(parts):
+    service, objects, registry, _ = parts
+    put(objects, "a.md", b"text", roles="finance", owner="u-bob")
+    ingested(registry, objects, "a.md")
+    doc_id = document_id(BUCKET, "a.md")
+
+    assert refusal(lambda: service.create_upload(caller("u-eve", "staff"), request())) == (403, "forbidden_key")
+    assert refusal(lambda: service.status(caller("u-eve", "staff"), doc_id)) == (404, "not_found")
+    assert refusal(lambda: service.status(caller("u-eve", "staff"), document_id(BUCKET, "b.md"))) == (404, "not_found")
+    assert refusal(lambda: service.delete(caller("u-eve", "staff"), doc_id)) == (404, "not_found")
+    assert service.status(caller("u-bob", "finance"), doc_id).roles == ("finance",)
+    assert objects.head(BUCKET, "a.md") is not None
+
+
+def test_a_document_gone_from_the_bucket_is_deleted_without_another_delete(parts, monkeypatch):
+    service, objects, registry, _ = parts
+    put(objects, "a.md", b"text", roles="staff", owner="u-alice")
+    ingested(registry, objects, "a.md")
+    objects.delete(BUCKET, "a.md")  # its removal event has not reached the registry yet
+    monkeypatch.setattr(objects, "delete", lambda *args, **kwargs: pytest.fail("deleted twice"))
+
+    service.delete(caller("u-alice", "staff"), document_id(BUCKET, "a.md"))
+
+
 @given(
     owner=st.sampled_from(["", "u-1", "u-2"]),
     writers=st.sets(st.sampled_from(ROLES), max_size=2),
