@@ -33,7 +33,7 @@ from ragline.generators.extractive import ExtractiveGenerator
 from ragline.ids import document_id
 from ragline.indexing import chunks_of, index_chunks
 from ragline.models import StoredObject
-from ragline.query import QueryService
+from ragline.query import QueryService, RetrievalConfig
 from ragline.settings import Settings
 from ragline.words import count_tokens
 
@@ -92,7 +92,9 @@ def run(dataset: Path, limit: int | None) -> dict:
                 index_chunks(store, embedder, doc_id, chunks)
                 chunk_count += len(chunks)
             indexing = time.perf_counter() - started
-            service = QueryService(store, embedder, generator, settings, reranker=build_reranker(settings))
+            service = QueryService(
+                store, embedder, generator, RetrievalConfig.from_settings(settings), reranker=build_reranker(settings)
+            )
             totals = collections.Counter()
             tokens = 0
             for item in answerable:

@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     from ragline.embedders.hashing import HashEmbedder
     from ragline.embedders.local import LocalEmbedder
     from ragline.factory import build_reranker
-    from ragline.query import QueryService
+    from ragline.query import QueryService, RetrievalConfig
     from ragline.settings import Settings
     from ragline.stores.sqlite import SqliteStore, fts_query
     from ragline.stores.sqlite.fts import match_expression
@@ -52,7 +52,11 @@ def main(argv: list[str] | None = None) -> int:
         settings = dataclasses.replace(Settings())
         with SqliteStore(path, 384) as store:
             service = QueryService(
-                store, embedder, query_latency.SkipGeneration(), settings, reranker=build_reranker(settings)
+                store,
+                embedder,
+                query_latency.SkipGeneration(),
+                RetrievalConfig.from_settings(settings),
+                reranker=build_reranker(settings),
             )
             for question in questions[:5]:
                 service.answer(question, query_latency.CALLER, settings.top_k)

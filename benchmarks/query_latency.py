@@ -102,7 +102,7 @@ def measure_embedded(
     path: Path, dimension: int, embedder: Any, qs: list[str], mmr_lambda: float | None = None, cold: bool = True
 ) -> dict[str, Any]:
     from ragline.factory import build_reranker
-    from ragline.query import QueryService
+    from ragline.query import QueryService, RetrievalConfig
     from ragline.settings import Settings
     from ragline.stores.sqlite import SqliteStore
 
@@ -111,7 +111,13 @@ def measure_embedded(
         settings = dataclasses.replace(settings, mmr_lambda=mmr_lambda)
     store = SqliteStore(path, dimension)
     try:
-        service = QueryService(store, embedder, SkipGeneration(), settings, reranker=build_reranker(settings))
+        service = QueryService(
+            store,
+            embedder,
+            SkipGeneration(),
+            RetrievalConfig.from_settings(settings),
+            reranker=build_reranker(settings),
+        )
         vector = embedder.embed_query(qs[0])
         started = time.perf_counter()
         store.knn_search(vector, CALLER, settings.candidates)

@@ -23,7 +23,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ragline.errors import TransientError
 from ragline.factory import build_embedder, build_objects, build_registry, build_store
-from ragline.ingest import Ingestor, ObjectEvent
+from ragline.ingest import IngestConfig, Ingestor, ObjectEvent
 from ragline.settings import Settings
 
 logger = Logger(service="ragline-ingest")
@@ -41,7 +41,7 @@ def ingestor() -> Ingestor:
         registry=build_registry(settings),
         store=build_store(settings, embedder.dimension, create_index=True),
         embedder=embedder,
-        settings=settings,
+        config=IngestConfig.from_settings(settings),
     )
 
 
@@ -51,7 +51,7 @@ class OutOfTime(TransientError):
 
 def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
     remaining_ms = lambda_context.get_remaining_time_in_millis()
-    if remaining_ms < ingestor().settings.ingest_reserve_seconds * 1000:
+    if remaining_ms < ingestor().config.ingest_reserve_seconds * 1000:
         raise OutOfTime(f"{remaining_ms} ms left: the record is left for redelivery")
     notification = json.loads(record.body)
     if notification.get("Event") == "s3:TestEvent":

@@ -19,11 +19,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 
 from ragline.access import roles_from_claims, user_from_claims
-from ragline.documents import Caller, DocumentsService, Refused
+from ragline.documents import Caller, DocumentsConfig, DocumentsService, Refused
 from ragline.factory import build_embedder, build_generator, build_registry, build_reranker, build_store
 from ragline.http_api import BadRequest, QueryRequest, UploadRequest, document_json, source_json
 from ragline.objectstores.s3 import S3ObjectStore, S3UploadSigner
-from ragline.query import QueryService
+from ragline.query import QueryService, RetrievalConfig
 from ragline.settings import Settings
 
 logger = Logger(service="ragline-query")
@@ -46,12 +46,14 @@ def services() -> Services:
         store=build_store(settings, embedder.dimension),
         embedder=embedder,
         generator=build_generator(settings),
-        settings=settings,
+        config=RetrievalConfig.from_settings(settings),
         reranker=build_reranker(settings),
     )
     # boto3 reads AWS_ENDPOINT_URL(_S3) itself, so locally the presigned URLs point at moto or LocalStack.
     s3 = boto3.client("s3", region_name=settings.region, config=Config(signature_version="s3v4"))
-    documents = DocumentsService(build_registry(settings), S3ObjectStore(s3), S3UploadSigner(s3), settings)
+    documents = DocumentsService(
+        build_registry(settings), S3ObjectStore(s3), S3UploadSigner(s3), DocumentsConfig.from_settings(settings)
+    )
     return Services(settings=settings, query=query, documents=documents)
 
 

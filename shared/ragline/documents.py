@@ -8,7 +8,7 @@ put straight into S3 by an operator has no owner: only admins (or its writer rol
 check is made against the registry *and* the object in the bucket now, since either may be ahead.
 
 Example:
-    >>> service = DocumentsService(registry, objects, signer, settings)  # doctest: +SKIP
+    >>> service = DocumentsService(registry, objects, signer, DocumentsConfig.from_settings(settings))  # doctest: +SKIP
     >>> grant = service.create_upload(caller, UploadRequest("finance/q4.md", ("finance",), size=2048))  # doctest: +SKIP
     >>> grant.headers["x-amz-meta-roles"]  # doctest: +SKIP
     'finance'
@@ -16,8 +16,8 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from ragline.access import (
     OWNER_METADATA,
@@ -31,11 +31,11 @@ from ragline.access import (
     sidecar_key,
     writers_from_metadata,
 )
+from ragline.errors import ObjectChanged
 from ragline.http_api import BadRequest, UploadRequest
 from ragline.ids import document_id, is_document_id
 from ragline.models import DocumentRecord, StoredObject
-from ragline.objectstores.s3 import ObjectChanged
-from ragline.ports import ObjectStore, Registry
+from ragline.ports import ObjectStore, Registry, UploadSigner
 from ragline.settings import Settings
 
 UPLOAD_URL_SECONDS = 900
@@ -70,14 +70,28 @@ class Caller:
         return can_write(owner, writers, self.user, self.roles, self.admin_group)
 
 
-class UploadSigner(Protocol):
-    """Signs an upload that only succeeds with exactly the given headers (S3: a presigned PUT)."""
+@dataclass(frozen=True)
+class DocumentsConfig:
+    """The settings the documents API works by (README, "Configuration"); the defaults are :class:`Settings`'.
 
-    def presign_put(
-        self, bucket: str, key: str, metadata: dict[str, str], size: int, if_match: str | None, expires_in: int
-    ) -> str:
-        """``if_match`` None: create only if the key is free (If-None-Match: *); else replace only that ETag."""
-        ...
+    >>> DocumentsConfig.from_settings(Settings(bucket="docs")).bucket
+    'docs'
+    """
+
+    bucket: str = "ragline-documents"
+    max_object_bytes: int = 50 * 1024 * 1024  # a larger upload is refused
+    # The roles ingest gives an object that names none: they decide who may see what is at a key.
+    prefix_roles: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    default_roles: tuple[str, ...] = ()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DocumentsConfig:
+        return cls(
+            bucket=settings.bucket,
+            max_object_bytes=settings.max_object_bytes,
+            prefix_roles=settings.prefix_roles,
+            default_roles=settings.default_roles,
+        )
 
 
 @dataclass(frozen=True)
@@ -102,19 +116,19 @@ class _KeyState:
 class DocumentsService:
     """The use cases behind ``POST /documents``, ``GET`` and ``DELETE /documents/{doc_id}``."""
 
-    def __init__(self, registry: Registry, objects: ObjectStore, signer: UploadSigner, settings: Settings) -> None:
+    def __init__(self, registry: Registry, objects: ObjectStore, signer: UploadSigner, config: DocumentsConfig) -> None:
         self.registry = registry
         self.objects = objects
         self.signer = signer
-        self.settings = settings
+        self.config = config
 
     # -- upload ----------------------------------------------------------------------------------
 
     def create_upload(self, caller: Caller, request: UploadRequest) -> UploadGrant:
         """A signed upload of ``request.size`` bytes to ``request.key`` carrying the roles, the owner and the
         writers; refused unless the caller may create the key, or may replace what is there now."""
-        if request.size > self.settings.max_object_bytes:
-            raise BadRequest("too_large", f"'size' is over the limit of {self.settings.max_object_bytes} bytes")
+        if request.size > self.config.max_object_bytes:
+            raise BadRequest("too_large", f"'size' is over the limit of {self.config.max_object_bytes} bytes")
         if not caller.is_admin:
             not_held = [role for role in (*request.roles, *(request.writers or ())) if role not in caller.roles]
             if not_held:
@@ -144,17 +158,13 @@ class DocumentsService:
         if writers:
             metadata[WRITERS_METADATA] = ",".join(writers)
         etag = state.head.etag if state.head else None
-        url = self.signer.presign_put(
-            self.settings.bucket, request.key, metadata, request.size, etag, UPLOAD_URL_SECONDS
-        )
+        url = self.signer.presign_put(self.config.bucket, request.key, metadata, request.size, etag, UPLOAD_URL_SECONDS)
         headers = {f"x-amz-meta-{name}": value for name, value in metadata.items()}
         headers["Content-Length"] = str(request.size)
         # Bound to what was checked (S3 conditional writes): the URL replaces only the object seen here, or
         # creates the key only if it is still free, so nobody's later upload is overwritten unseen.
         headers.update({"If-Match": f'"{etag}"'} if etag else {"If-None-Match": "*"})
-        return UploadGrant(
-            url, headers, request.key, document_id(self.settings.bucket, request.key), UPLOAD_URL_SECONDS
-        )
+        return UploadGrant(url, headers, request.key, document_id(self.config.bucket, request.key), UPLOAD_URL_SECONDS)
 
     def _authorship(self, caller: Caller, request: UploadRequest, state: _KeyState) -> tuple[str, tuple[str, ...]]:
         """The owner and writers the upload will carry. A new document is the caller's; a replacement keeps
@@ -204,17 +214,17 @@ class DocumentsService:
             raise Refused(409, "changed", "the document changed while being deleted; look again, then retry") from None
 
     def _key_state(self, key: str) -> _KeyState:
-        record = self.registry.get(document_id(self.settings.bucket, key))
+        record = self.registry.get(document_id(self.config.bucket, key))
         if record is not None and record.status == "deleted":
             record = None
         try:
-            sidecar_roles = read_sidecar_roles(self.objects, self.settings.bucket, key)
+            sidecar_roles = read_sidecar_roles(self.objects, self.config.bucket, key)
         except InvalidSidecar:
             sidecar_roles = ()  # fails closed, as in ingest
-        head = self.objects.head(self.settings.bucket, key)
+        head = self.objects.head(self.config.bucket, key)
         if head is None:
             return _KeyState(record, None, None, sidecar_roles)
         roles = resolve_document_roles(
-            key, head.metadata, sidecar_roles, self.settings.prefix_roles, self.settings.default_roles
+            key, head.metadata, sidecar_roles, self.config.prefix_roles, self.config.default_roles
         )
         return _KeyState(record, head, roles, sidecar_roles)

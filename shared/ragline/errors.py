@@ -28,3 +28,7 @@ class TransientError(RaglineError):
 
 class LeaseLost(TransientError):
     """Another ingest holds the document's lease now (ours expired): this attempt's writes must not land."""
+
+
+class ObjectChanged(RaglineError):
+    """A conditional write or delete found another object at the key than the one it was bound to."""

@@ -11,18 +11,19 @@ letting go. An event is acknowledged only once its work is done or handed to a h
 still unacknowledged, so a failure at any step leaves a message to redeliver (docs/architecture.md).
 
 Example:
-    >>> ingestor = Ingestor(objects, registry, store, embedder, settings)  # doctest: +SKIP
+    >>> ingestor = Ingestor(objects, registry, store, embedder, IngestConfig.from_settings(settings))  # doctest: +SKIP
     >>> ingestor.handle(ObjectEvent.from_s3_record(record))  # doctest: +SKIP
     'indexed'
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 import urllib.parse
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -96,6 +97,54 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
+@dataclass(frozen=True)
+class IngestConfig:
+    """The settings ingest works by (README, "Configuration"); the defaults are :class:`Settings`'.
+
+    >>> IngestConfig.from_settings(Settings(max_chunks=3)).max_chunks
+    3
+    """
+
+    max_object_bytes: int = 50 * 1024 * 1024  # a larger object is failed without being read
+    max_chunks: int = 5000  # a document that makes more is failed, not embedded
+    chunking: str = "structure"  # structure | fixed | parent-child
+    chunk_tokens: int = 220
+    chunk_overlap: int = 40
+    parent_tokens: int = 600
+    prefix_roles: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # roles by key prefix
+    default_roles: tuple[str, ...] = ()  # roles of a document that names none
+    ingest_reserve_seconds: int = 30  # the ingest function starts no record with less than this left
+
+    def __post_init__(self) -> None:
+        self.indexing_settings()  # out-of-range numbers fail here, as they do in Settings
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> IngestConfig:
+        return cls(
+            max_object_bytes=settings.max_object_bytes,
+            max_chunks=settings.max_chunks,
+            chunking=settings.chunking,
+            chunk_tokens=settings.chunk_tokens,
+            chunk_overlap=settings.chunk_overlap,
+            parent_tokens=settings.parent_tokens,
+            prefix_roles=settings.prefix_roles,
+            default_roles=settings.default_roles,
+            ingest_reserve_seconds=settings.ingest_reserve_seconds,
+        )
+
+    def indexing_settings(self) -> Settings:
+        """The limits and chunking above, as the :class:`Settings` that :mod:`ragline.indexing` takes (the
+        evaluation shares it); these are the only fields of it that indexing reads."""
+        return Settings(
+            max_object_bytes=self.max_object_bytes,
+            max_chunks=self.max_chunks,
+            chunking=self.chunking,
+            chunk_tokens=self.chunk_tokens,
+            chunk_overlap=self.chunk_overlap,
+            parent_tokens=self.parent_tokens,
+        )
+
+
 class Ingestor:
     """Applies S3 object events to the vector store and the registry."""
 
@@ -105,14 +154,14 @@ class Ingestor:
         registry: Registry,
         store: VectorStore,
         embedder: Embedder,
-        settings: Settings,
+        config: IngestConfig,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.objects = objects
         self.registry = registry
         self.store = store
         self.embedder = embedder
-        self.settings = settings
+        self.config = config
         self.clock = clock
 
     def handle(self, event: ObjectEvent, owner: str | None = None, remaining_ms: int | None = None) -> Outcome:
@@ -172,10 +221,9 @@ class Ingestor:
         raise DocumentNotReady(f"document {doc_id} keeps changing; the rest is left to redelivery")
 
     def _abandon(self, doc_id: str, owner: str) -> None:
-        try:
+        # The lease expires by itself if this fails too; the original error is the one worth raising.
+        with contextlib.suppress(Exception):
             self.registry.abandon(doc_id, owner)
-        except Exception:  # the lease expires by itself; the original error is the one worth raising
-            pass
 
     # -- reconcile -------------------------------------------------------------------------------
 
@@ -218,7 +266,7 @@ class Ingestor:
                 owner=owner_from_metadata(stored.metadata),
                 writers=writers_from_metadata(stored.metadata),
             )
-            chunks = chunks_of(stored, doc_id, record.roles, self.settings)
+            chunks = chunks_of(stored, doc_id, record.roles, self.config.indexing_settings())
         except (UnparseableDocument, InvalidSidecar) as error:
             # The old version must not outlive its replacement, even when the replacement is broken.
             self.store.delete_document(doc_id)
@@ -231,11 +279,12 @@ class Ingestor:
     def _read_bounded(self, head: StoredObject) -> StoredObject:
         """The object's bytes, never more than one past the size limit: checked on the HEAD before reading,
         and again on what was read (the object may have grown since the HEAD)."""
-        refuse_oversized(head, self.settings)
-        stored = self.objects.get(head.bucket, head.key, max_bytes=self.settings.max_object_bytes + 1)
+        limits = self.config.indexing_settings()
+        refuse_oversized(head, limits)
+        stored = self.objects.get(head.bucket, head.key, max_bytes=self.config.max_object_bytes + 1)
         if stored is None:
             raise DocumentNotReady(f"{head.key} was deleted while being read; its removal event follows")
-        refuse_oversized(stored, self.settings)
+        refuse_oversized(stored, limits)
         return stored
 
     def _roles_of(self, stored: StoredObject) -> tuple[str, ...]:
@@ -243,8 +292,8 @@ class Ingestor:
             stored.key,
             stored.metadata,
             read_sidecar_roles(self.objects, stored.bucket, stored.key),
-            self.settings.prefix_roles,
-            self.settings.default_roles,
+            self.config.prefix_roles,
+            self.config.default_roles,
         )
 
     def _refresh_roles(self, record: DocumentRecord, head: StoredObject, work: Work, owner: str) -> Outcome:

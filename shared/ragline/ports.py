@@ -1,6 +1,10 @@
 """The ports of the core: what it needs from the outside world, as protocols.
 
-Adapters implement these; unit tests use in-memory fakes named as such.
+Each port has exactly what the core uses of it (ingest, query, documents, indexing, evaluation, the local
+stack and the CLI), no more: an adapter may offer more (a store's ``count``, an index's creation), and
+tests may reach for it, but the core does not. Adapters implement these; unit tests use the in-memory
+fakes of ``tests/fakes``, which the contract tests hold to the same semantics as the real adapters
+(docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -12,7 +16,11 @@ from ragline.models import Answer, Chunk, DocumentRecord, SearchHit, StoredObjec
 
 
 class Embedder(Protocol):
-    """Turns text into vectors. Documents and queries may be embedded differently (Cohere does)."""
+    """Turns text into vectors. Documents and queries may be embedded differently (Cohere does).
+
+    ``name`` says which model made the vectors (an evaluation report names it); ``dimension`` is the
+    length of every vector, which the vector store is built for.
+    """
 
     name: str
     dimension: int
@@ -26,14 +34,14 @@ class VectorStore(Protocol):
     """Chunks with their vectors, searchable by k-NN and BM25.
 
     Every search takes the caller's roles and applies them inside the search, so that ``k`` results come
-    back when ``k`` visible ones exist. An empty set of roles matches nothing.
+    back when ``k`` visible ones exist. An empty set of roles matches nothing, and so does a chunk with no
+    roles.
     """
-
-    def upsert(self, chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]]) -> None: ...
 
     def replace_document(self, doc_id: str, chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]]) -> int:
         """Make ``chunks`` the document's only chunks: upsert them and remove every other chunk of the
-        document (an older version, or positions a new chunking no longer makes); returns how many went."""
+        document (an older version, or positions a new chunking no longer makes); returns how many went.
+        ``ValueError`` for a chunk of another document, or a vector per chunk missing."""
         ...
 
     def delete_document(self, doc_id: str) -> int:
@@ -44,26 +52,29 @@ class VectorStore(Protocol):
         """Change the roles of every chunk of a document without re-embedding; returns how many."""
         ...
 
-    def knn_search(self, vector: Sequence[float], roles: frozenset[str], k: int) -> list[SearchHit]: ...
+    def knn_search(self, vector: Sequence[float], roles: frozenset[str], k: int) -> list[SearchHit]:
+        """The ``k`` visible chunks nearest to ``vector``, nearest first; score = cosine similarity."""
+        ...
 
-    def bm25_search(self, text: str, roles: frozenset[str], k: int) -> list[SearchHit]: ...
+    def bm25_search(self, text: str, roles: frozenset[str], k: int) -> list[SearchHit]:
+        """The ``k`` visible chunks that match ``text`` best by BM25, best first; none without a term in common."""
+        ...
 
-    def count(self, doc_id: str | None = None) -> int: ...
+    def close(self) -> None:
+        """Let go of the store's connections; the store is not used afterwards."""
+        ...
 
 
 class Reranker(Protocol):
     """Reorders retrieved passages by relevance to the question; returns at most ``top_n`` of them,
     best first, with the reranker's own scores."""
 
-    name: str
-
     def rerank(self, question: str, hits: Sequence[SearchHit], top_n: int) -> list[SearchHit]: ...
 
 
 class Generator(Protocol):
-    """Writes an answer to a question from numbered sources (1-based, in the order given)."""
-
-    name: str
+    """Writes an answer to a question from numbered sources (1-based, in the order given); the answer's
+    ``cited`` are the numbers of the sources it draws on."""
 
     def generate(self, question: str, sources: Sequence[SearchHit]) -> Answer: ...
 
@@ -73,13 +84,17 @@ class Registry(Protocol):
 
     The lease serialises every change to one document (re-ingest, role change, delete): only its holder
     writes the document's chunks and record. An event that finds the lease held hands its work to the holder
-    (:meth:`hand_over`), who does it before it may :meth:`release` the lease.
+    (:meth:`hand_over`), who does it before it may :meth:`release` the lease. A lease is *live* until its
+    ``until_ms`` has passed (``now_ms <= until_ms``). A lease alone is not a record: :meth:`get` says None.
     """
 
-    def get(self, doc_id: str) -> DocumentRecord | None: ...
+    def get(self, doc_id: str) -> DocumentRecord | None:
+        """The document's record (roles and writers sorted), or None."""
+        ...
 
     def put(self, record: DocumentRecord, lease_owner: str) -> None:
-        """Write the record while ``lease_owner`` holds the lease (:class:`ragline.errors.LeaseLost` otherwise)."""
+        """Write the record, keeping the lease and any pending work, while ``lease_owner`` holds the lease
+        (:class:`ragline.errors.LeaseLost` otherwise)."""
         ...
 
     def acquire(self, doc_id: str, owner: str, until_ms: int, now_ms: int) -> bool:
@@ -87,27 +102,32 @@ class Registry(Protocol):
         ...
 
     def hand_over(self, doc_id: str, work: Work, now_ms: int) -> bool:
-        """Leave work to the live lease's holder; False when no lease is live."""
+        """Leave work to the live lease's holder, merged with any left before (full if any was, the newest
+        sequencer); False, and nothing left, when no lease is live."""
         ...
 
     def take_pending(self, doc_id: str, owner: str) -> Work | None:
-        """Clear and return the work handed over to the holder ``owner``."""
+        """Clear and return the work handed over to the holder ``owner`` (None when there is none);
+        :class:`ragline.errors.LeaseLost` when ``owner`` does not hold the lease."""
         ...
 
     def release(self, doc_id: str, owner: str) -> bool:
-        """Give the lease up; False (the lease kept) when work was handed over meanwhile."""
+        """Give the lease up; False (the lease kept) when work was handed over meanwhile;
+        :class:`ragline.errors.LeaseLost` when ``owner`` does not hold it."""
         ...
 
     def abandon(self, doc_id: str, owner: str) -> None:
-        """Give the lease up after a failure, keeping the pending work for the next holder."""
+        """Give the lease up after a failure, keeping the pending work for the next holder; nothing happens
+        when ``owner`` does not hold it."""
         ...
 
 
 class ObjectStore(Protocol):
-    """Where documents live (S3)."""
+    """Where documents live (S3). Metadata names are lower case; ETags come without quotes."""
 
     def get(self, bucket: str, key: str, max_bytes: int | None = None) -> StoredObject | None:
-        """The object with its metadata (at most ``max_bytes`` of its body), or None when it does not exist."""
+        """The object with its metadata (at most ``max_bytes`` of its body, ``size`` its whole size), or None
+        when it does not exist."""
         ...
 
     def head(self, bucket: str, key: str) -> StoredObject | None:
@@ -115,5 +135,17 @@ class ObjectStore(Protocol):
         ...
 
     def delete(self, bucket: str, key: str, etag: str | None = None) -> None:
-        """Delete the object; with ``etag``, only if it is still that object."""
+        """Delete the object (nothing happens when there is none); with ``etag``, only if it is still that
+        object, else :class:`ragline.errors.ObjectChanged`."""
+        ...
+
+
+class UploadSigner(Protocol):
+    """Signs an upload that only succeeds with exactly the given headers (S3: a presigned PUT)."""
+
+    def presign_put(
+        self, bucket: str, key: str, metadata: dict[str, str], size: int, if_match: str | None, expires_in: int
+    ) -> str:
+        """A URL that uploads exactly ``size`` bytes with ``metadata``, for ``expires_in`` seconds. ``if_match``
+        None: create only if the key is free (If-None-Match: *); else replace only the object of that ETag."""
         ...

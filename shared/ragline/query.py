@@ -1,7 +1,7 @@
 """The query path: retrieve what the caller may see, then answer from it with citations.
 
 Example:
-    >>> service = QueryService(store, embedder, generator, settings)  # doctest: +SKIP
+    >>> service = QueryService(store, embedder, generator, RetrievalConfig.from_settings(settings))  # doctest: +SKIP
     >>> result = service.answer("What was Q3 revenue?", frozenset({"finance"}), top_k=5)  # doctest: +SKIP
     >>> result.answer.text  # doctest: +SKIP
     "Northwind's revenue in Q3 2026 was $14.2 million [1]."
@@ -22,7 +22,7 @@ from ragline.fusion import convex_combination, reciprocal_rank_fusion
 from ragline.mmr import maximal_marginal_relevance
 from ragline.models import Answer, SearchHit
 from ragline.ports import Embedder, Generator, Reranker, VectorStore
-from ragline.settings import FUSIONS, RETRIEVAL_MODES, Settings
+from ragline.settings import FUSIONS, RETRIEVAL_MODES, Fusion, RetrievalMode, Settings
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -63,6 +63,35 @@ class _Stopwatch:
         self.timings_ms[stage] = round((time.perf_counter() - self.started) * 1000, 2)
 
 
+@dataclass(frozen=True)
+class RetrievalConfig:
+    """The settings retrieval is tuned by (README, "Configuration"); the defaults are :class:`Settings`'.
+
+    >>> RetrievalConfig.from_settings(Settings(retrieval_mode="bm25")).mode
+    'bm25'
+    """
+
+    mode: RetrievalMode = "hybrid+rerank"  # the mode a request without one runs
+    candidates: int = 50  # asked of each search, before fusion
+    fusion: Fusion = "convex"
+    dense_weight: float = 1.0  # the weights of the two rankings in the fusion
+    lexical_weight: float = 1.0
+    shortlist: int = 30  # the fused head the reranker reorders and MMR picks from
+    mmr_lambda: float = 0.8  # 1 keeps the ranking; lower drops near-duplicates
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RetrievalConfig:
+        return cls(
+            mode=settings.retrieval_mode,
+            candidates=settings.candidates,
+            fusion=settings.fusion,
+            dense_weight=settings.dense_weight,
+            lexical_weight=settings.lexical_weight,
+            shortlist=settings.shortlist,
+            mmr_lambda=settings.mmr_lambda,
+        )
+
+
 _LEXICAL_WORKERS = 4  # a Lambda serves one request at a time; the local stack and benchmarks may run a few
 _lexical_executor: ThreadPoolExecutor | None = None
 _lexical_executor_lock = threading.Lock()
@@ -91,8 +120,8 @@ class QueryService:
     """Retrieval (k-NN and BM25, both filtered by role inside the search, fused, optionally reranked, then
     maximal marginal relevance) and answers from what was retrieved.
 
-    ``mode`` picks the retrievers: ``bm25`` or ``dense`` alone, ``hybrid`` (both, fused), or
-    ``hybrid+rerank`` (the fused candidates reordered by the reranker).
+    ``config.mode`` picks the retrievers unless a call names its own ``mode``: ``bm25`` or ``dense`` alone,
+    ``hybrid`` (both, fused), or ``hybrid+rerank`` (the fused candidates reordered by the reranker).
     """
 
     def __init__(
@@ -100,15 +129,15 @@ class QueryService:
         store: VectorStore,
         embedder: Embedder,
         generator: Generator,
-        settings: Settings,
+        config: RetrievalConfig,
         reranker: Reranker | None = None,
     ) -> None:
         self.store = store
         self.embedder = embedder
         self.generator = generator
-        self.settings = settings
+        self.config = config
         self.reranker = reranker
-        if settings.retrieval_mode == "hybrid+rerank" and reranker is None:
+        if config.mode == "hybrid+rerank" and reranker is None:
             # Fail when the function starts, not on every question.
             raise ValueError(
                 "retrieval mode 'hybrid+rerank' needs a reranker: set RAGLINE_RERANKER (proximity or bedrock) "
@@ -116,14 +145,14 @@ class QueryService:
             )
 
     def retrieve(self, question: str, roles: frozenset[str], top_k: int, mode: str | None = None) -> list[SearchHit]:
-        return self._retrieve(question, roles, top_k, mode or self.settings.retrieval_mode, _Stopwatch())
+        return self._retrieve(question, roles, top_k, mode or self.config.mode, _Stopwatch())
 
     def retrieve_with_timings(
         self, question: str, roles: frozenset[str], top_k: int, mode: str | None = None
     ) -> tuple[list[SearchHit], dict[str, float]]:
         """:meth:`retrieve`, with the milliseconds of each stage as :meth:`answer` reports them."""
         watch = _Stopwatch()
-        hits = self._retrieve(question, roles, top_k, mode or self.settings.retrieval_mode, watch)
+        hits = self._retrieve(question, roles, top_k, mode or self.config.mode, watch)
         return hits, watch.timings_ms
 
     def answer(self, question: str, roles: frozenset[str], top_k: int, mode: str | None = None) -> QueryResult:
@@ -132,7 +161,7 @@ class QueryService:
         generator) and ``total``; the lexical search runs beside the embedding and k-NN, so the stages add
         up to more than ``retrieve``."""
         watch = _Stopwatch()
-        sources = self._retrieve(question, roles, top_k, mode or self.settings.retrieval_mode, watch)
+        sources = self._retrieve(question, roles, top_k, mode or self.config.mode, watch)
         answer = self.generator.generate(question, sources)
         watch.lap("generate")
         watch.since_start("total")
@@ -147,62 +176,65 @@ class QueryService:
             raise ValueError("retrieval mode 'hybrid+rerank' needs a reranker (RAGLINE_RERANKER)")
         if not roles:
             return []  # a caller with no roles sees nothing; don't spend an embedding on it
-        candidates = max(self.settings.candidates, top_k)
-        # The lexical search needs no embedding: it starts first, on its own thread, and runs while the
-        # question is embedded and the k-NN search runs (both stores' searches wait on I/O or release the GIL).
-        lexical: Future[list[SearchHit]] | None = None
-        if mode in ("hybrid", "hybrid+rerank"):
-            lexical = _lexical_pool().submit(
-                watch.timed, "bm25", lambda: self.store.bm25_search(question, roles, candidates)
-            )
-        rankings: list[list[SearchHit]] = []
-        weights: list[float] = []
-        if mode != "bm25":
-            try:
-                vector = watch.timed("embed", lambda: self.embedder.embed_query(question))
-                rankings.append(watch.timed("knn", lambda: self.store.knn_search(vector, roles, candidates)))
-            except BaseException:
-                _settle(lexical)  # nothing of this request may outlive it, not even a search nobody reads
-                raise
-            weights.append(self.settings.dense_weight)
-        if mode == "bm25":
-            rankings.append(watch.timed("bm25", lambda: self.store.bm25_search(question, roles, candidates)))
-            weights.append(self.settings.lexical_weight)
-        elif lexical is not None:
-            rankings.append(lexical.result())
-            weights.append(self.settings.lexical_weight)
+        rankings, weights = self._search(question, roles, max(self.config.candidates, top_k), mode, watch)
         watch.lap("search")
-        if len(rankings) > 1:
-            hits = self._fuse(rankings, weights)
-        elif mode == "bm25":
-            # No raw BM25 score leaves: its scale carries statistics of the whole index, documents the caller
-            # cannot see among them (docs/security.md, "BM25 statistics"). Normalised over what it can see.
-            hits = convex_combination(rankings)
-        else:
-            hits = rankings[0]
+        hits = self._fuse(rankings, weights, mode)
         watch.lap("fuse")
         if mode == "hybrid+rerank":
-            assert self.reranker is not None
-            # The reranker reorders the head; the tail keeps its fused order (deep retrieval stays cheap).
-            shortlist = self.settings.shortlist
-            head = self._only_visible(hits[:shortlist], roles)
-            hits = self.reranker.rerank(question, head, len(head)) + hits[shortlist:]
+            hits = self._rerank(question, hits, roles)
             watch.lap("rerank")
-        # MMR picks the first results from the same head; past it the order stands (its cost is quadratic).
-        picks = min(top_k, self.settings.shortlist)
-        head = maximal_marginal_relevance(hits[: self.settings.shortlist], picks, self.settings.mmr_lambda)
-        chosen = {hit.chunk.chunk_id for hit in head}
-        hits = head + [hit for hit in hits if hit.chunk.chunk_id not in chosen][: top_k - len(head)]
+        hits = self._diversify(hits, top_k)
         watch.lap("mmr")
         watch.since_start("retrieve")
         return self._only_visible(hits, roles)
 
-    def _fuse(self, rankings: list[list[SearchHit]], weights: list[float]) -> list[SearchHit]:
-        if self.settings.fusion == "convex":
+    def _search(
+        self, question: str, roles: frozenset[str], k: int, mode: str, watch: _Stopwatch
+    ) -> tuple[list[list[SearchHit]], list[float]]:
+        """The rankings the mode asks for (k-NN first, then BM25), each with its weight in the fusion."""
+
+        def lexical() -> list[SearchHit]:
+            return watch.timed("bm25", lambda: self.store.bm25_search(question, roles, k))
+
+        if mode == "bm25":
+            return [lexical()], [self.config.lexical_weight]
+        # The lexical search needs no embedding: it starts first, on its own thread, and runs while the
+        # question is embedded and the k-NN search runs (both stores' searches wait on I/O or release the GIL).
+        running = _lexical_pool().submit(lexical) if mode != "dense" else None
+        try:
+            vector = watch.timed("embed", lambda: self.embedder.embed_query(question))
+            dense = watch.timed("knn", lambda: self.store.knn_search(vector, roles, k))
+        except BaseException:
+            _settle(running)  # nothing of this request may outlive it, not even a search nobody reads
+            raise
+        if running is None:
+            return [dense], [self.config.dense_weight]
+        return [dense, running.result()], [self.config.dense_weight, self.config.lexical_weight]
+
+    def _fuse(self, rankings: list[list[SearchHit]], weights: list[float], mode: str) -> list[SearchHit]:
+        if len(rankings) == 1:
+            # No raw BM25 score leaves: its scale carries statistics of the whole index, documents the caller
+            # cannot see among them (docs/security.md, "BM25 statistics"). Normalised over what it can see.
+            return convex_combination(rankings) if mode == "bm25" else rankings[0]
+        if self.config.fusion == "convex":
             return convex_combination(rankings, weights)
-        if self.settings.fusion == "rrf":
+        if self.config.fusion == "rrf":
             return reciprocal_rank_fusion(rankings, weights)
-        raise ValueError(f"unknown RAGLINE_FUSION {self.settings.fusion!r}; one of {', '.join(FUSIONS)}")
+        raise ValueError(f"unknown RAGLINE_FUSION {self.config.fusion!r}; one of {', '.join(FUSIONS)}")
+
+    def _rerank(self, question: str, hits: list[SearchHit], roles: frozenset[str]) -> list[SearchHit]:
+        """The reranker reorders the shortlist; the tail keeps its fused order (deep retrieval stays cheap)."""
+        assert self.reranker is not None  # _retrieve refuses a reranking mode without one
+        shortlist = self.config.shortlist
+        head = self._only_visible(hits[:shortlist], roles)
+        return self.reranker.rerank(question, head, len(head)) + hits[shortlist:]
+
+    def _diversify(self, hits: list[SearchHit], top_k: int) -> list[SearchHit]:
+        """MMR picks the first results from the shortlist; past it the order stands (its cost is quadratic)."""
+        shortlist = self.config.shortlist
+        head = maximal_marginal_relevance(hits[:shortlist], min(top_k, shortlist), self.config.mmr_lambda)
+        chosen = {hit.chunk.chunk_id for hit in head}
+        return head + [hit for hit in hits if hit.chunk.chunk_id not in chosen][: top_k - len(head)]
 
     @staticmethod
     def _only_visible(hits: list[SearchHit], roles: frozenset[str]) -> list[SearchHit]:

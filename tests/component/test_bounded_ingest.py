@@ -27,7 +27,7 @@ class RecordingFakeObjectStore:
 def test_an_object_over_the_limit_is_failed_without_reading_it(stack):
     stack.drain()
     ingestor = stack.ingestor()
-    ingestor.settings = dataclasses.replace(ingestor.settings, max_object_bytes=1024)
+    ingestor.config = dataclasses.replace(ingestor.config, max_object_bytes=1024)
     spy = RecordingFakeObjectStore(ingestor.objects)
     ingestor.objects = spy
     stack.put("big.txt", b"word " * 8000, roles=["staff"])  # 40 KB
@@ -56,7 +56,7 @@ def test_an_empty_object_fails_as_empty_not_as_an_error(stack):
 def test_a_document_with_too_many_chunks_is_failed_with_the_reason(stack):
     stack.drain()
     ingestor = stack.ingestor()
-    ingestor.settings = dataclasses.replace(ingestor.settings, max_chunks=3, chunk_tokens=20, chunk_overlap=0)
+    ingestor.config = dataclasses.replace(ingestor.config, max_chunks=3, chunk_tokens=20, chunk_overlap=0)
     text = "\n\n".join(f"Paragraph {n} says something about topic {n} in a few more words." for n in range(40))
     stack.put("long.md", text, roles=["staff"])
     stack.put("short.md", "A short note.", roles=["staff"])
@@ -75,7 +75,7 @@ def test_records_are_left_for_redelivery_when_the_invocation_runs_out_of_time(st
     stack.put("b.md", "# B\n\nAbout bananas.", roles=["staff"])
     messages = stack.receive()
     event = sqs_lambda_event(messages, stack.resources.queue_arn, stack.settings.region)
-    reserve = stack.ingestor().settings.ingest_reserve_seconds
+    reserve = stack.ingestor().config.ingest_reserve_seconds
 
     almost_over = LambdaContext(function_name="ragline-ingest", timeout_seconds=reserve - 1)
     response = stack.ingest.module.lambda_handler(event, almost_over)

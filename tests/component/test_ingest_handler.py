@@ -216,7 +216,7 @@ def test_reindexing_the_same_version_with_another_chunk_size_leaves_no_stale_chu
     before = count_chunks(_store(stack), doc_id)
 
     ingestor = stack.ingest.module.ingestor()
-    ingestor.settings = dataclasses.replace(ingestor.settings, chunk_tokens=800, chunk_overlap=0)
+    ingestor.config = dataclasses.replace(ingestor.config, chunk_tokens=800, chunk_overlap=0)
     assert ingestor.handle(ObjectEvent("created", stack.settings.bucket, "notes.md")) == "indexed"
 
     after = count_chunks(_store(stack), doc_id)

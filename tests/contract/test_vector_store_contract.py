@@ -1,4 +1,5 @@
-"""The VectorStore contract, run against every store: the embedded store always, OpenSearch when configured.
+"""The VectorStore contract, run against every store: the embedded store and the unit tests' fake always,
+OpenSearch when configured.
 
 Set ``OPENSEARCH_URL`` (``http://localhost:9200``, ``https://admin:PASSWORD@localhost:9200``, or an
 ``https://...es.amazonaws.com`` / ``https://...aoss.amazonaws.com`` endpoint signed with the default AWS
@@ -18,6 +19,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
 import pytest
 
@@ -33,9 +35,19 @@ HR = frozenset({"hr"})
 OPENSEARCH_URL = os.environ.get("OPENSEARCH_URL", "")
 
 
+class ContractStore(VectorStore, Protocol):
+    """The port, and what every store offers its tests besides: writes without replacing, and counts."""
+
+    def upsert(self, chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]]) -> None: ...
+
+    def count(self, doc_id: str | None = None) -> int: ...
+
+    def chunk_ids(self, doc_id: str) -> list[str]: ...
+
+
 @dataclass
 class Harness:
-    store: VectorStore
+    store: ContractStore
     settle: Callable[[], None]  # wait until the last writes are searchable (a no-op where they already are)
 
 
@@ -46,11 +58,17 @@ def _embedded(tmp_path: Path) -> Iterator[Harness]:
         yield Harness(store, lambda: None)
 
 
+def _fake(tmp_path: Path) -> Iterator[Harness]:
+    from tests.fakes import FakeVectorStore
+
+    yield Harness(FakeVectorStore(DIM), lambda: None)
+
+
 def _opensearch(tmp_path: Path) -> Iterator[Harness]:
     from ragline.stores.opensearch import OpenSearchStore, connect, is_serverless_url
 
     verify = os.environ.get("OPENSEARCH_VERIFY_CERTS", "1") != "0"
-    options = {} if verify else {"verify_certs": False, "ssl_show_warn": False}
+    options: dict[str, Any] = {} if verify else {"verify_certs": False, "ssl_show_warn": False}
     serverless = is_serverless_url(OPENSEARCH_URL)
     client = connect(OPENSEARCH_URL, **options)
     store = OpenSearchStore(client, f"ragline-contract-{uuid.uuid4().hex[:12]}", DIM, serverless=serverless)
@@ -66,6 +84,7 @@ def _opensearch(tmp_path: Path) -> Iterator[Harness]:
 @pytest.fixture(
     params=[
         "embedded",
+        "fake",
         pytest.param(
             "opensearch",
             marks=pytest.mark.skipif(
@@ -75,7 +94,7 @@ def _opensearch(tmp_path: Path) -> Iterator[Harness]:
     ]
 )
 def harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harness]:
-    factory = {"embedded": _embedded, "opensearch": _opensearch}[request.param]
+    factory = {"embedded": _embedded, "fake": _fake, "opensearch": _opensearch}[request.param]
     yield from factory(tmp_path)
 
 

@@ -9,81 +9,45 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ragline.access import can_write
-from ragline.documents import Caller, DocumentsService, Refused
+from ragline.documents import UPLOAD_URL_SECONDS, Caller, DocumentsConfig, DocumentsService, Refused
+from ragline.errors import ObjectChanged
 from ragline.http_api import BadRequest, UploadRequest
 from ragline.ids import document_id
-from ragline.models import DocumentRecord, StoredObject
-from ragline.objectstores.s3 import ObjectChanged
-from ragline.settings import Settings
+from ragline.models import DocumentRecord
+from tests.fakes import FakeObjectStore, FakeRegistry, FakeUploadSigner, SignedUpload
 
 BUCKET = "docs"
 ROLES = ["staff", "editors", "finance"]
 
 
-class InMemoryFakeObjectStore:
-    """A bucket in a dict: key -> StoredObject."""
-
-    def __init__(self) -> None:
-        self.objects: dict[str, StoredObject] = {}
-
-    def put(self, key: str, data: bytes, **metadata: str) -> None:
-        self.objects[key] = StoredObject(
-            BUCKET, key, data, dict(metadata), etag=f"etag-{len(self.objects)}-{key}", size=len(data)
-        )
-
-    def get(self, bucket: str, key: str, max_bytes: int | None = None) -> StoredObject | None:
-        stored = self.objects.get(key)
-        if stored is None or max_bytes is None:
-            return stored
-        return StoredObject(bucket, key, stored.data[:max_bytes], stored.metadata, stored.etag, size=stored.size)
-
-    def head(self, bucket: str, key: str) -> StoredObject | None:
-        stored = self.objects.get(key)
-        return (
-            None if stored is None else StoredObject(bucket, key, b"", stored.metadata, stored.etag, size=stored.size)
-        )
-
-    def delete(self, bucket: str, key: str, etag: str | None = None) -> None:
-        if etag is not None and (key not in self.objects or self.objects[key].etag != etag):
-            raise ObjectChanged(key)
-        self.objects.pop(key, None)
+def put(objects: FakeObjectStore, key: str, data: bytes, **metadata: str) -> None:
+    objects.put(BUCKET, key, data, metadata)
 
 
-class InMemoryFakeRegistry:
-    def __init__(self) -> None:
-        self.records: dict[str, DocumentRecord] = {}
-
-    def get(self, doc_id: str) -> DocumentRecord | None:
-        return self.records.get(doc_id)
-
-    def ingested(self, objects: InMemoryFakeObjectStore, key: str) -> None:
-        """What ingest would record for the object now at ``key``."""
-        stored = objects.objects[key]
-        self.records[document_id(BUCKET, key)] = DocumentRecord(
-            document_id(BUCKET, key),
-            BUCKET,
-            key,
-            "indexed",
-            version=stored.etag,
-            roles=tuple(sorted(stored.metadata["roles"].split(","))),
-            owner=stored.metadata.get("owner", ""),
-            writers=tuple(sorted(w for w in stored.metadata.get("writers", "").split(",") if w)),
-        )
-
-
-class RecordingFakeSigner:
-    def __init__(self) -> None:
-        self.calls: list[tuple] = []
-
-    def presign_put(self, bucket, key, metadata, size, if_match, expires_in) -> str:
-        self.calls.append((bucket, key, metadata, size, if_match))
-        return f"https://example.invalid/{key}"
+def ingested(registry: FakeRegistry, objects: FakeObjectStore, key: str) -> None:
+    """Record what ingest would for the object now at ``key``, under the document's lease as ingest does."""
+    stored = objects.head(BUCKET, key)
+    assert stored is not None
+    doc_id = document_id(BUCKET, key)
+    record = DocumentRecord(
+        doc_id,
+        BUCKET,
+        key,
+        "indexed",
+        version=stored.version,
+        roles=tuple(sorted(stored.metadata["roles"].split(","))),
+        owner=stored.metadata.get("owner", ""),
+        writers=tuple(sorted(w for w in stored.metadata.get("writers", "").split(",") if w)),
+    )
+    assert registry.acquire(doc_id, "ingest", until_ms=1, now_ms=0)
+    registry.put(record, lease_owner="ingest")
+    assert registry.release(doc_id, "ingest")
 
 
 @pytest.fixture
 def parts():
-    objects, registry, signer = InMemoryFakeObjectStore(), InMemoryFakeRegistry(), RecordingFakeSigner()
-    service = DocumentsService(registry, objects, signer, Settings(bucket=BUCKET, max_object_bytes=1000))
+    objects, registry, signer = FakeObjectStore(), FakeRegistry(), FakeUploadSigner()
+    service = DocumentsService(registry, objects, signer, DocumentsConfig(bucket=BUCKET, max_object_bytes=1000))
     return service, objects, registry, signer
 
 
@@ -112,7 +76,9 @@ def test_a_new_document_is_the_callers(parts):
         "Content-Length": "10",
         "If-None-Match": "*",
     }
-    assert signer.calls == [(BUCKET, "a.md", {"roles": "staff", "owner": "u-alice"}, 10, None)]
+    assert signer.signed == [
+        SignedUpload(BUCKET, "a.md", {"roles": "staff", "owner": "u-alice"}, 10, None, UPLOAD_URL_SECONDS)
+    ]
 
 
 def test_size_over_the_limit_is_a_bad_request(parts):
@@ -124,8 +90,8 @@ def test_size_over_the_limit_is_a_bad_request(parts):
 
 def test_an_operators_document_is_the_admins(parts):
     service, objects, registry, _ = parts
-    objects.put("a.md", b"text", roles="staff")
-    registry.ingested(objects, "a.md")
+    put(objects, "a.md", b"text", roles="staff")
+    ingested(registry, objects, "a.md")
 
     assert refusal(lambda: service.create_upload(caller("u-alice", "staff"), request())) == (403, "forbidden_write")
     assert refusal(lambda: service.delete(caller("u-alice", "staff"), document_id(BUCKET, "a.md"))) == (
@@ -135,32 +101,82 @@ def test_an_operators_document_is_the_admins(parts):
     grant = service.create_upload(caller("u-root", "admin"), request())
     assert "x-amz-meta-owner" not in grant.headers  # it stays an operator's document
     service.delete(caller("u-root", "admin"), document_id(BUCKET, "a.md"))
-    assert "a.md" not in objects.objects
+    assert objects.head(BUCKET, "a.md") is None
 
 
 def test_a_sidecar_that_is_empty_or_too_large_fails_closed(parts):
     service, objects, _, _ = parts
-    objects.put("a.md", b"text", roles="staff", owner="u-alice")
+    put(objects, "a.md", b"text", roles="staff", owner="u-alice")
     for sidecar in (b"", b" " * (65 * 1024)):
-        objects.put("a.md.metadata.json", sidecar)
+        put(objects, "a.md.metadata.json", sidecar)
         assert refusal(lambda: service.create_upload(caller("u-alice", "staff"), request())) == (403, "forbidden_key")
 
 
 def test_a_sidecar_that_sets_roles_conflicts_with_signed_roles(parts):
     service, objects, _, _ = parts
-    objects.put("a.md", b"text", roles="staff", owner="u-alice")
-    objects.put("a.md.metadata.json", json.dumps({"metadataAttributes": {"roles": ["staff"]}}).encode())
+    put(objects, "a.md", b"text", roles="staff", owner="u-alice")
+    put(objects, "a.md.metadata.json", json.dumps({"metadataAttributes": {"roles": ["staff"]}}).encode())
     assert refusal(lambda: service.create_upload(caller("u-alice", "staff"), request())) == (409, "sidecar_conflict")
 
 
-def test_a_deleted_object_is_not_deleted_again_and_a_changed_one_is_not_deleted(parts):
+def test_a_deleted_object_is_not_deleted_again_and_a_changed_one_is_not_deleted(parts, monkeypatch):
     service, objects, registry, _ = parts
-    objects.put("a.md", b"text", roles="staff", owner="u-alice")
-    registry.ingested(objects, "a.md")
+    put(objects, "a.md", b"text", roles="staff", owner="u-alice")
+    ingested(registry, objects, "a.md")
     doc_id = document_id(BUCKET, "a.md")
-    objects.delete = lambda bucket, key, etag=None: (_ for _ in ()).throw(ObjectChanged(key))
+    monkeypatch.setattr(objects, "delete", lambda bucket, key, etag=None: (_ for _ in ()).throw(ObjectChanged(key)))
 
     assert refusal(lambda: service.delete(caller("u-alice", "staff"), doc_id)) == (409, "changed")
+
+
+def test_a_replacement_is_bound_to_the_object_checked(parts):
+    service, objects, registry, signer = parts
+    put(objects, "a.md", b"text", roles="staff", owner="u-alice")
+    ingested(registry, objects, "a.md")
+    current = objects.head(BUCKET, "a.md")
+    assert current is not None
+
+    grant = service.create_upload(caller("u-alice", "staff"), request())
+
+    assert grant.headers["If-Match"] == f'"{current.etag}"' and "If-None-Match" not in grant.headers
+    assert signer.signed[-1].if_match == current.etag
+    assert grant.headers["x-amz-meta-owner"] == "u-alice"  # a replacement keeps its owner
+
+
+def test_roles_the_caller_does_not_hold_are_refused_and_named(parts):
+    service, _, _, signer = parts
+
+    with pytest.raises(Refused) as raised:
+        service.create_upload(caller("u-alice", "staff", "hr"), request(roles=("staff", "finance"), writers=("legal",)))
+
+    assert (raised.value.status, raised.value.code) == (403, "forbidden_roles")
+    assert "finance" in raised.value.message and "legal" in raised.value.message
+    assert "hr" not in raised.value.message  # never the caller's other roles
+    assert signer.signed == []
+
+
+def test_a_key_holding_what_the_caller_cannot_see_is_refused_and_its_status_is_not_found(parts):
+    service, objects, registry, _ = parts
+    put(objects, "a.md", b"text", roles="finance", owner="u-bob")
+    ingested(registry, objects, "a.md")
+    doc_id = document_id(BUCKET, "a.md")
+
+    assert refusal(lambda: service.create_upload(caller("u-eve", "staff"), request())) == (403, "forbidden_key")
+    assert refusal(lambda: service.status(caller("u-eve", "staff"), doc_id)) == (404, "not_found")
+    assert refusal(lambda: service.status(caller("u-eve", "staff"), document_id(BUCKET, "b.md"))) == (404, "not_found")
+    assert refusal(lambda: service.delete(caller("u-eve", "staff"), doc_id)) == (404, "not_found")
+    assert service.status(caller("u-bob", "finance"), doc_id).roles == ("finance",)
+    assert objects.head(BUCKET, "a.md") is not None
+
+
+def test_a_document_gone_from_the_bucket_is_deleted_without_another_delete(parts, monkeypatch):
+    service, objects, registry, _ = parts
+    put(objects, "a.md", b"text", roles="staff", owner="u-alice")
+    ingested(registry, objects, "a.md")
+    objects.delete(BUCKET, "a.md")  # its removal event has not reached the registry yet
+    monkeypatch.setattr(objects, "delete", lambda *args, **kwargs: pytest.fail("deleted twice"))
+
+    service.delete(caller("u-alice", "staff"), document_id(BUCKET, "a.md"))
 
 
 @given(
@@ -173,14 +189,13 @@ def test_a_deleted_object_is_not_deleted_again_and_a_changed_one_is_not_deleted(
 def test_replace_and_delete_are_allowed_exactly_to_who_may_write_both_bucket_and_registry(
     owner, writers, registry_owner, user, roles
 ):
-    objects, registry = InMemoryFakeObjectStore(), InMemoryFakeRegistry()
-    service = DocumentsService(registry, objects, RecordingFakeSigner(), Settings(bucket=BUCKET))
+    objects, registry = FakeObjectStore(), FakeRegistry()
+    service = DocumentsService(registry, objects, FakeUploadSigner(), DocumentsConfig(bucket=BUCKET))
     readers = ",".join(ROLES)  # everyone here may read: only writing is in question
-    objects.put("a.md", b"text", roles=readers, owner=registry_owner, writers=",".join(sorted(writers)))
-    registry.ingested(objects, "a.md")  # the registry describes an older object ...
-    objects.put(
-        "a.md", b"text", roles=readers, owner=owner, writers=",".join(sorted(writers))
-    )  # ... the bucket a newer
+    put(objects, "a.md", b"text", roles=readers, owner=registry_owner, writers=",".join(sorted(writers)))
+    ingested(registry, objects, "a.md")  # the registry describes an older object ...
+    # ... the bucket a newer
+    put(objects, "a.md", b"text", roles=readers, owner=owner, writers=",".join(sorted(writers)))
     who = caller(user, *roles)
     allowed = all(can_write(o, tuple(writers), user, frozenset(roles), "admin") for o in (owner, registry_owner))
     doc_id = document_id(BUCKET, "a.md")
@@ -195,4 +210,4 @@ def test_replace_and_delete_are_allowed_exactly_to_who_may_write_both_bucket_and
         except Refused as refused:
             outcome = refused.code
         assert outcome == ("allowed" if allowed else "forbidden_write")
-        objects.put("a.md", b"text", roles=readers, owner=owner, writers=",".join(sorted(writers)))
+        put(objects, "a.md", b"text", roles=readers, owner=owner, writers=",".join(sorted(writers)))

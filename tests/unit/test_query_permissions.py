@@ -18,9 +18,8 @@ from ragline.generators.extractive import ExtractiveGenerator
 from ragline.http_api import source_json
 from ragline.ids import chunk_id
 from ragline.models import Chunk
-from ragline.query import RETRIEVAL_MODES, QueryService
+from ragline.query import RETRIEVAL_MODES, QueryService, RetrievalConfig
 from ragline.rerankers.proximity import ProximityReranker
-from ragline.settings import Settings
 from ragline.stores.sqlite import SqliteStore
 
 ROLES = ["finance", "research", "hr", "everyone", "legal"]
@@ -54,8 +53,8 @@ def build(tmp: Path, docs: list[tuple[set[str], list[str]]], mmr_lambda: float =
         )
     store.upsert(chunks, embedder.embed_documents([c.indexed_text() for c in chunks]))
     # A shallow head (3) so that results come from the reranked, MMR-picked head and the fused tail alike.
-    settings = Settings(candidates=20, shortlist=3, mmr_lambda=mmr_lambda)
-    return QueryService(store, embedder, ExtractiveGenerator(), settings, reranker=ProximityReranker())
+    config = RetrievalConfig(candidates=20, shortlist=3, mmr_lambda=mmr_lambda)
+    return QueryService(store, embedder, ExtractiveGenerator(), config, reranker=ProximityReranker())
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -6,20 +6,21 @@ import threading
 
 import pytest
 
-from ragline.embedders.hashing import HashEmbedder
-from ragline.generators.extractive import ExtractiveGenerator
 from ragline.models import Chunk, SearchHit
-from ragline.query import QueryService
-from ragline.settings import Settings
+from ragline.query import QueryService, RetrievalConfig
+from tests.fakes import FakeEmbedder, FakeGenerator, FakeVectorStore
 
 ROLES = frozenset({"finance"})
 CHUNK = Chunk("c1", "d1", "v1", "Revenue grew 18% in Q3.", "s3://b/k.md", "Q3", ("finance",), 0)
+DIMENSION = 16
 
 
-class FakeStoreWhoseBm25SignalsTheEmbedder:
-    """A fake store (tests only): its BM25 search sets an event the fake embedder below waits for."""
+class FakeStoreWhoseBm25SignalsTheEmbedder(FakeVectorStore):
+    """A fake store (tests only) holding CHUNK: its BM25 search sets an event the fake embedder below waits for."""
 
     def __init__(self, started: threading.Event, fail: bool = False) -> None:
+        super().__init__(DIMENSION)
+        self.upsert([CHUNK], FakeEmbedder(DIMENSION).embed_documents([CHUNK.indexed_text()]))
         self.started = started
         self.fail = fail
 
@@ -27,17 +28,14 @@ class FakeStoreWhoseBm25SignalsTheEmbedder:
         self.started.set()
         if self.fail:
             raise ConnectionError("search domain unavailable")
-        return [SearchHit(CHUNK, 3.0)]
-
-    def knn_search(self, vector, roles, k):
-        return [SearchHit(CHUNK, 0.9)]
+        return super().bm25_search(text, roles, k)
 
 
-class FakeEmbedderWaitingForBm25(HashEmbedder):
+class FakeEmbedderWaitingForBm25(FakeEmbedder):
     """A fake embedder (tests only): embeds only once BM25 has started, which it can only do concurrently."""
 
     def __init__(self, started: threading.Event) -> None:
-        super().__init__()
+        super().__init__(DIMENSION)
         self.started = started
 
     def embed_query(self, text: str) -> list[float]:
@@ -51,8 +49,8 @@ def service(fail: bool = False) -> QueryService:
     return QueryService(
         FakeStoreWhoseBm25SignalsTheEmbedder(started, fail),
         FakeEmbedderWaitingForBm25(started),
-        ExtractiveGenerator(),
-        Settings(reranker="none", retrieval_mode="hybrid"),
+        FakeGenerator(),
+        RetrievalConfig(mode="hybrid"),
     )
 
 
@@ -81,14 +79,14 @@ class FakeSlowBm25Store(FakeStoreWhoseBm25SignalsTheEmbedder):
         super().__init__(threading.Event())
         self.state = "never started"
 
-    def bm25_search(self, text, roles, k):
+    def bm25_search(self, text: str, roles: frozenset[str], k: int) -> list[SearchHit]:
         self.state = "running"
         threading.Event().wait(0.2)
         self.state = "finished"
         return []
 
 
-class FakeFailingEmbedder(HashEmbedder):
+class FakeFailingEmbedder(FakeEmbedder):
     """A fake embedder (tests only) that cannot reach its model."""
 
     def embed_query(self, text: str) -> list[float]:
@@ -97,9 +95,7 @@ class FakeFailingEmbedder(HashEmbedder):
 
 def test_a_failed_embedding_leaves_no_search_running_behind_the_request():
     store = FakeSlowBm25Store()
-    service = QueryService(
-        store, FakeFailingEmbedder(), ExtractiveGenerator(), Settings(reranker="none", retrieval_mode="hybrid")
-    )
+    service = QueryService(store, FakeFailingEmbedder(DIMENSION), FakeGenerator(), RetrievalConfig(mode="hybrid"))
 
     with pytest.raises(TimeoutError):
         service.retrieve("revenue in Q3?", ROLES, 5)
@@ -111,14 +107,14 @@ def test_a_reranking_mode_without_a_reranker_fails_at_construction():
     with pytest.raises(ValueError, match="RAGLINE_RERANKER"):
         QueryService(
             FakeSlowBm25Store(),
-            HashEmbedder(),
-            ExtractiveGenerator(),
-            Settings(retrieval_mode="hybrid+rerank"),
+            FakeEmbedder(DIMENSION),
+            FakeGenerator(),
+            RetrievalConfig(mode="hybrid+rerank"),
             reranker=None,
         )
 
 
-class FakeStoreWithRawBm25Scores:
+class FakeStoreWithRawBm25Scores(FakeVectorStore):
     """A fake store (tests only): BM25 scores on the scale of a whole index."""
 
     def bm25_search(self, text: str, roles: frozenset[str], k: int) -> list[SearchHit]:
@@ -128,10 +124,7 @@ class FakeStoreWithRawBm25Scores:
 
 def test_no_raw_bm25_score_reaches_the_caller():
     query = QueryService(
-        FakeStoreWithRawBm25Scores(),
-        HashEmbedder(),
-        ExtractiveGenerator(),
-        Settings(reranker="none", retrieval_mode="bm25"),
+        FakeStoreWithRawBm25Scores(DIMENSION), FakeEmbedder(DIMENSION), FakeGenerator(), RetrievalConfig(mode="bm25")
     )
 
     hits = query.retrieve("revenue", ROLES, 5)

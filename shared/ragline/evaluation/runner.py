@@ -41,7 +41,7 @@ from ragline.evaluation.metrics import DEFAULT_METRICS, evaluate_run
 from ragline.ids import document_id
 from ragline.indexing import chunks_of
 from ragline.models import Chunk, StoredObject
-from ragline.ports import Embedder, Reranker
+from ragline.ports import Embedder, Reranker, VectorStore
 from ragline.settings import RETRIEVAL_MODES, EmbedderName, RetrievalMode, Settings
 
 __all__ = ["DOCS_PER_QUERY", "EMBED_BATCH", "EvalReport", "default_cache_path", "evaluate"]
@@ -200,7 +200,7 @@ def _build_embedder(
 
 def _index(
     dataset: BeirDataset,
-    store: Any,
+    store: VectorStore,
     embedder: Embedder,
     settings: Settings,
     embed: bool,
@@ -300,7 +300,7 @@ def evaluate(
 
     from ragline.factory import build_store
     from ragline.generators.extractive import ExtractiveGenerator
-    from ragline.query import QueryService
+    from ragline.query import QueryService, RetrievalConfig
 
     try:
         with tempfile.TemporaryDirectory(prefix="ragline-eval-") as folder:
@@ -313,13 +313,12 @@ def evaluate(
                 # Chunks come back, documents are scored: retrieve enough chunks for DOCS_PER_QUERY documents.
                 per_doc = chunk_count / max(len(beir_ids), 1)
                 depth = min(max(MIN_DEPTH, math.ceil(3 * DOCS_PER_QUERY * per_doc)), max(chunk_count, 1))
-                query_settings = replace(settings, candidates=max(settings.candidates, depth), retrieval_mode=mode)
+                config = RetrievalConfig.from_settings(settings)
+                config = replace(config, candidates=max(config.candidates, depth), mode=mode)
                 if mode != "bm25":
                     with clock.stage("warm-up"):  # a model loads on first use: keep that out of query latency
                         indexing_embedder.embed_query("warm up")
-                service = QueryService(
-                    store, indexing_embedder, ExtractiveGenerator(), query_settings, reranker=reranker
-                )
+                service = QueryService(store, indexing_embedder, ExtractiveGenerator(), config, reranker=reranker)
                 runs, latencies = _query(dataset, service, mode, depth, beir_ids, clock, progress)
             finally:
                 store.close()

@@ -1,4 +1,4 @@
-"""The S3 adapter of the ObjectStore port."""
+"""The S3 adapters of the ObjectStore and UploadSigner ports."""
 
 from __future__ import annotations
 
@@ -6,14 +6,11 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from ragline.errors import ObjectChanged
 from ragline.models import StoredObject
 
 _MISSING = {"NoSuchKey", "404", "NotFound"}  # what S3 answers for an absent key (GET and HEAD)
 _CHANGED = {"PreconditionFailed", "412"}  # a conditional request whose object changed meanwhile
-
-
-class ObjectChanged(Exception):
-    """A conditional write or delete found another object at the key than the one it was bound to."""
 
 
 class S3ObjectStore:

@@ -1,0 +1,32 @@
+"""In-memory fakes of the core's ports (ragline.ports), for tests that need no AWS, model or disk.
+
+Each one keeps to its port's documented semantics, and the contract tests in ``tests/contract`` run the
+fakes of the vector store, the registry and the object store through the same tests as the real adapters,
+so that a unit test on a fake tells the truth about the real thing.
+
+    >>> from tests.fakes import FakeRegistry, FakeVectorStore
+    >>> FakeRegistry().get("nothing") is None and FakeVectorStore(dimension=8).count() == 0
+    True
+"""
+
+from tests.fakes.clock import FakeClock
+from tests.fakes.embedder import FakeEmbedder
+from tests.fakes.generator import DECLINE, FakeGenerator
+from tests.fakes.object_store import FakeObjectStore
+from tests.fakes.registry import FakeRegistry
+from tests.fakes.reranker import FakeReranker
+from tests.fakes.upload_signer import FakeUploadSigner, SignedUpload
+from tests.fakes.vector_store import FakeVectorStore
+
+__all__ = [
+    "DECLINE",
+    "FakeClock",
+    "FakeEmbedder",
+    "FakeGenerator",
+    "FakeObjectStore",
+    "FakeRegistry",
+    "FakeReranker",
+    "FakeUploadSigner",
+    "FakeVectorStore",
+    "SignedUpload",
+]
