@@ -20,12 +20,15 @@ from ragline.stores.opensearch import OpenSearchStore
 from ragline.stores.opensearch.connection import IndexClient
 from ragline.stores.opensearch.search import scan
 from ragline.stores.sqlite import SqliteStore
+from tests.fakes import FakeVectorStore
 
-Store = SqliteStore | OpenSearchStore
+Store = SqliteStore | OpenSearchStore | FakeVectorStore
 
 
 def count_chunks(store: Store, doc_id: str | None = None) -> int:
     """How many chunks ``store`` holds, in all or for one document (on OpenSearch: stored copies)."""
+    if isinstance(store, FakeVectorStore):
+        return store.count(doc_id)
     if isinstance(store, SqliteStore):
         if doc_id is None:
             return int(_sqlite_rows(store, "SELECT count(*) FROM chunks")[0][0])
@@ -37,6 +40,8 @@ def count_chunks(store: Store, doc_id: str | None = None) -> int:
 
 def chunk_ids(store: Store, doc_id: str) -> list[str]:
     """The chunk ids of a document in ``store``, in (position, chunk id) order, each once."""
+    if isinstance(store, FakeVectorStore):
+        return store.chunk_ids(doc_id)
     if isinstance(store, SqliteStore):
         rows = _sqlite_rows(store, "SELECT chunk_id FROM chunks WHERE doc_id = ? ORDER BY position, chunk_id", doc_id)
         return [chunk_id for (chunk_id,) in rows]

@@ -8,6 +8,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol
 
 from ragline.chunking import chunk
 from ragline.errors import UnparseableDocument
@@ -15,7 +16,25 @@ from ragline.ids import chunk_id
 from ragline.models import Chunk, StoredObject
 from ragline.parsing import parse_document
 from ragline.ports import Embedder, VectorStore
-from ragline.settings import Settings
+from ragline.settings import Chunking
+
+
+class IndexingOptions(Protocol):
+    """What parsing and chunking read of the configuration: the ingest function's
+    :class:`ragline.ingest.IngestConfig`, and :class:`ragline.settings.Settings` for the evaluation."""
+
+    @property
+    def max_object_bytes(self) -> int: ...
+    @property
+    def max_chunks(self) -> int: ...
+    @property
+    def chunking(self) -> Chunking: ...
+    @property
+    def chunk_tokens(self) -> int: ...
+    @property
+    def chunk_overlap(self) -> int: ...
+    @property
+    def parent_tokens(self) -> int: ...
 
 
 def readable_size(size: int) -> str:
@@ -31,16 +50,16 @@ def readable_size(size: int) -> str:
     return f"{size} bytes"
 
 
-def refuse_oversized(stored: StoredObject, settings: Settings) -> None:
+def refuse_oversized(stored: StoredObject, options: IndexingOptions) -> None:
     """:class:`UnparseableDocument` when the object is over ``RAGLINE_MAX_OBJECT_BYTES``: its whole size where
     S3 said it (a HEAD, or a read cut short), else the bytes at hand."""
     size = stored.size if stored.size is not None else len(stored.data)
-    limit = settings.max_object_bytes
+    limit = options.max_object_bytes
     if max(size, len(stored.data)) > limit:
         raise UnparseableDocument(f"file is {readable_size(size)}, over the limit of {readable_size(limit)}")
 
 
-def chunks_of(stored: StoredObject, doc_id: str, roles: tuple[str, ...], settings: Settings) -> list[Chunk]:
+def chunks_of(stored: StoredObject, doc_id: str, roles: tuple[str, ...], options: IndexingOptions) -> list[Chunk]:
     """The chunks of an object's current version. Raises :class:`UnparseableDocument` with a reason a
     person understands when it cannot be parsed.
 
@@ -49,19 +68,19 @@ def chunks_of(stored: StoredObject, doc_id: str, roles: tuple[str, ...], setting
     then dead-lettered, rather than recording a good document as ``failed`` (docs/architecture.md,
     "Configuration").
     """
-    refuse_oversized(stored, settings)
+    refuse_oversized(stored, options)
     try:
         parsed = parse_document(stored.key, stored.data)
     except UnparseableDocument:
         raise
     except Exception as error:  # parsing is pure computation on bytes: retrying gives the same crash
         raise UnparseableDocument(f"could not parse the file ({type(error).__name__})") from error
-    drafts = chunk(parsed, settings.chunking, settings.chunk_tokens, settings.chunk_overlap, settings.parent_tokens)
+    drafts = chunk(parsed, options.chunking, options.chunk_tokens, options.chunk_overlap, options.parent_tokens)
     if not drafts:
         raise UnparseableDocument("no text found")
-    if len(drafts) > settings.max_chunks:
+    if len(drafts) > options.max_chunks:
         raise UnparseableDocument(
-            f"document makes {len(drafts)} chunks, over the limit of {settings.max_chunks} (RAGLINE_MAX_CHUNKS)"
+            f"document makes {len(drafts)} chunks, over the limit of {options.max_chunks} (RAGLINE_MAX_CHUNKS)"
         )
     source = f"s3://{stored.bucket}/{stored.key}"
     return [

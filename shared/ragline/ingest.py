@@ -41,7 +41,7 @@ from ragline.ids import document_id
 from ragline.indexing import chunks_of, index_chunks, refuse_oversized
 from ragline.models import DocumentRecord, StoredObject, Work
 from ragline.ports import Embedder, ObjectStore, Registry, VectorStore
-from ragline.settings import Settings
+from ragline.settings import Chunking, Settings
 
 # How long a lease lasts when the caller gives no deadline (a direct call): past Lambda's longest timeout.
 DEFAULT_LEASE_MS = 16 * 60 * 1000
@@ -107,7 +107,7 @@ class IngestConfig:
 
     max_object_bytes: int = 50 * 1024 * 1024  # a larger object is failed without being read
     max_chunks: int = 5000  # a document that makes more is failed, not embedded
-    chunking: str = "structure"  # structure | fixed | parent-child
+    chunking: Chunking = "structure"
     chunk_tokens: int = 220
     chunk_overlap: int = 40
     parent_tokens: int = 600
@@ -116,7 +116,18 @@ class IngestConfig:
     ingest_reserve_seconds: int = 30  # the ingest function starts no record with less than this left
 
     def __post_init__(self) -> None:
-        self.indexing_settings()  # out-of-range numbers fail here, as they do in Settings
+        # Out-of-range numbers fail here as they do in Settings, which holds the one set of bounds.
+        Settings(
+            max_object_bytes=self.max_object_bytes,
+            max_chunks=self.max_chunks,
+            chunking=self.chunking,
+            chunk_tokens=self.chunk_tokens,
+            chunk_overlap=self.chunk_overlap,
+            parent_tokens=self.parent_tokens,
+            prefix_roles=self.prefix_roles,
+            default_roles=self.default_roles,
+            ingest_reserve_seconds=self.ingest_reserve_seconds,
+        )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> IngestConfig:
@@ -130,18 +141,6 @@ class IngestConfig:
             prefix_roles=settings.prefix_roles,
             default_roles=settings.default_roles,
             ingest_reserve_seconds=settings.ingest_reserve_seconds,
-        )
-
-    def indexing_settings(self) -> Settings:
-        """The limits and chunking above, as the :class:`Settings` that :mod:`ragline.indexing` takes (the
-        evaluation shares it); these are the only fields of it that indexing reads."""
-        return Settings(
-            max_object_bytes=self.max_object_bytes,
-            max_chunks=self.max_chunks,
-            chunking=self.chunking,
-            chunk_tokens=self.chunk_tokens,
-            chunk_overlap=self.chunk_overlap,
-            parent_tokens=self.parent_tokens,
         )
 
 
@@ -266,7 +265,7 @@ class Ingestor:
                 owner=owner_from_metadata(stored.metadata),
                 writers=writers_from_metadata(stored.metadata),
             )
-            chunks = chunks_of(stored, doc_id, record.roles, self.config.indexing_settings())
+            chunks = chunks_of(stored, doc_id, record.roles, self.config)
         except (UnparseableDocument, InvalidSidecar) as error:
             # The old version must not outlive its replacement, even when the replacement is broken.
             self.store.delete_document(doc_id)
@@ -279,12 +278,11 @@ class Ingestor:
     def _read_bounded(self, head: StoredObject) -> StoredObject:
         """The object's bytes, never more than one past the size limit: checked on the HEAD before reading,
         and again on what was read (the object may have grown since the HEAD)."""
-        limits = self.config.indexing_settings()
-        refuse_oversized(head, limits)
+        refuse_oversized(head, self.config)
         stored = self.objects.get(head.bucket, head.key, max_bytes=self.config.max_object_bytes + 1)
         if stored is None:
             raise DocumentNotReady(f"{head.key} was deleted while being read; its removal event follows")
-        refuse_oversized(stored, limits)
+        refuse_oversized(stored, self.config)
         return stored
 
     def _roles_of(self, stored: StoredObject) -> tuple[str, ...]:

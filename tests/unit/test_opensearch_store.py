@@ -80,6 +80,9 @@ class FakeOpenSearchClient:
     def delete_by_query(self, **kwargs: Any) -> Any:
         return self._handle("delete_by_query", kwargs)
 
+    def close(self) -> None:
+        self.calls.append(("close", {}))
+
     def update_by_query(self, **kwargs: Any) -> Any:
         return self._handle("update_by_query", kwargs)
 
@@ -227,6 +230,11 @@ EXPECTED_MAPPINGS = {
         "position": {"type": "integer"},
     },
 }
+
+
+def test_close_closes_the_clients_connections(store: OpenSearchStore, client: FakeOpenSearchClient) -> None:
+    store.close()
+    assert client.calls_to("close") == [{}]
 
 
 def test_ensure_index_creates_a_managed_index_with_shard_settings(client: FakeOpenSearchClient) -> None:

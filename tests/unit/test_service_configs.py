@@ -22,7 +22,7 @@ def test_retrieval_reads_its_settings() -> None:
         fusion="rrf",
         dense_weight=0.5,
         lexical_weight=2.0,
-        rerank_depth=9,
+        shortlist=9,
         mmr_lambda=0.1,
     )
     assert RetrievalConfig.from_settings(settings) == RetrievalConfig(

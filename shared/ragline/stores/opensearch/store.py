@@ -80,6 +80,10 @@ class OpenSearchStore:
         else:
             self._writes = ManagedWrites(self._target, refresh=self.refresh)
 
+    def close(self) -> None:
+        """Close the client's connections (opensearch-py keeps a pool per host)."""
+        self.client.close()
+
     def __repr__(self) -> str:
         kind = "serverless" if self.serverless else "managed"
         return f"OpenSearchStore(index={self.index!r}, dimension={self.dimension}, {kind})"
