@@ -56,9 +56,9 @@ def test_ingest_reads_its_settings() -> None:
 
 
 def test_ingest_refuses_what_the_settings_refuse() -> None:
-    with pytest.raises(ValueError, match="chunk_overlap"):
+    with pytest.raises(ValueError, match="RAGLINE_CHUNK_OVERLAP"):
         IngestConfig(chunk_tokens=20, chunk_overlap=20)
-    with pytest.raises(ValueError, match="max_chunks"):
+    with pytest.raises(ValueError, match="RAGLINE_MAX_CHUNKS"):
         IngestConfig(max_chunks=0)
 
 
