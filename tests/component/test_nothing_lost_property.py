@@ -22,6 +22,8 @@ from __future__ import annotations
 import itertools
 import json
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +37,7 @@ from ragline.errors import TransientError
 from ragline.ids import document_id
 from ragline.local.provision import MAX_RECEIVES
 from ragline.local.worker import sqs_lambda_event
+from tests.conftest import examples
 
 KEYS = ["a.md", "b.md"]
 ROLES = ["r1", "r2", "r3"]
@@ -118,20 +121,11 @@ operations = st.lists(
 faults = st.tuples(st.sampled_from([*STEPS, *STEPS, None]), st.integers(1, 2), st.booleans())
 
 
-@settings(
-    max_examples=100,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
-)
-@given(ops=operations, data=st.data())
-def test_nothing_is_lost_whatever_fails(stack, ops, data):
-    example = next(_examples)
-    prefix = f"ex{example}/"
-    bucket = stack.settings.bucket
-    ingestor = stack.ingest.module.ingestor()
+@contextmanager
+def faults_injected(ingestor: Any, clock: FakeClock) -> Iterator[Fault]:
+    """The ingest function's adapters wrapped in ``Faulty`` fakes, its clock fake; the real ones back after."""
     real = (ingestor.objects, ingestor.store, ingestor.embedder, ingestor.registry, getattr(ingestor, "clock", None))
     fault = Fault()
-    clock = FakeClock(start=1_800_000_000.0 + example * 1e6)
     ingestor.objects = Faulty(real[0], "s3", {"get", "head"}, fault)
     ingestor.store = Faulty(real[1], "store", {"replace_document", "delete_document", "update_roles"}, fault)
     ingestor.embedder = Faulty(real[2], "embed", {"embed_documents"}, fault)
@@ -146,18 +140,59 @@ def test_nothing_is_lost_whatever_fails(stack, ops, data):
         return real_parse(key, body)
 
     ragline.indexing.parse_document = parse
-    queue: list[Message] = []
-    dead: list[Message] = []
-    acknowledged: list[Message] = []
-    versions = itertools.count(1)
+    try:
+        yield fault
+    finally:
+        ingestor.objects, ingestor.store, ingestor.embedder, ingestor.registry, ingestor.clock = real
+        ragline.indexing.parse_document = real_parse
 
-    def collect() -> None:
-        for message in stack.receive():
+
+@dataclass
+class Run:
+    """One example: the bucket written through ``stack``, and the ingest queue as SQS would hold it, on a
+    fake clock (visibility timeouts, the dead-letter queue after MAX_RECEIVES, at-least-once delivery)."""
+
+    stack: Any
+    data: Any  # Hypothesis' st.data(): the draws made as the run goes
+    fault: Fault
+    clock: FakeClock
+    example: int
+    queue: list[Message] = field(default_factory=list)
+    dead: list[Message] = field(default_factory=list)
+    acknowledged: list[Message] = field(default_factory=list)
+    versions: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+
+    @property
+    def prefix(self) -> str:
+        return f"ex{self.example}/"
+
+    def apply(self, op: str, key: str, roles: frozenset[str]) -> None:
+        stack, full_key = self.stack, self.prefix + key
+        if op == "put":
+            body = f"# {key}\n\nMarker{self.example}v{next(self.versions)}x of the document {key}."
+            stack.put(full_key, body, roles=sorted(roles))
+        elif op == "delete":
+            stack.delete(full_key)
+        elif op == "sidecar":
+            stack.put(sidecar_key(full_key), json.dumps({"metadataAttributes": {"roles": sorted(roles)}}))
+        elif op == "unsidecar":
+            stack.delete(sidecar_key(full_key))
+        elif op == "deliver" and self.queue:
+            self.deliver_some(self.data.draw(faults))
+        elif op == "repeat" and self.acknowledged:
+            again = Message(self.data.draw(st.sampled_from(self.acknowledged)).body, visible_at=self.clock.now)
+            self.queue.append(again)
+
+    def collect(self) -> None:
+        for message in self.stack.receive():
             if json.loads(message["Body"]).get("Event") != "s3:TestEvent":
-                queue.append(Message(message["Body"], visible_at=clock.now))
-            stack.sqs.delete_message(QueueUrl=stack.resources.queue_url, ReceiptHandle=message["ReceiptHandle"])
+                self.queue.append(Message(message["Body"], visible_at=self.clock.now))
+            self.stack.sqs.delete_message(
+                QueueUrl=self.stack.resources.queue_url, ReceiptHandle=message["ReceiptHandle"]
+            )
 
-    def deliver(batch: list[Message], inject: tuple[str | None, int, bool]) -> None:
+    def deliver(self, batch: list[Message], inject: tuple[str | None, int, bool]) -> None:
+        fault, stack = self.fault, self.stack
         fault.step, fault.at, fault.kill = inject
         fault.calls.clear()
         if inject[0] == "parse":
@@ -180,79 +215,83 @@ def test_nothing_is_lost_whatever_fails(stack, ops, data):
         except FunctionKilled:
             failed = {m.message_id for m in batch}
         for message in batch:
-            queue.remove(message)
+            self.queue.remove(message)
             if message.message_id not in failed:
-                acknowledged.append(message)
+                self.acknowledged.append(message)
                 continue
             # SQS moves it to the dead-letter queue at the receive after the last, a timeout later.
-            message.visible_at = clock.now + VISIBILITY_S
-            (dead if message.receives >= MAX_RECEIVES else queue).append(message)
+            message.visible_at = self.clock.now + VISIBILITY_S
+            (self.dead if message.receives >= MAX_RECEIVES else self.queue).append(message)
 
-    def deliver_some(inject: tuple[str | None, int, bool]) -> None:
+    def deliver_some(self, inject: tuple[str | None, int, bool]) -> None:
+        clock, queue = self.clock, self.queue
         visible = [m for m in queue if m.visible_at <= clock.now]
         if not visible:
             clock.now = max(clock.now, min(m.visible_at for m in queue))
             visible = [m for m in queue if m.visible_at <= clock.now]
-        order = data.draw(st.permutations(visible))
-        deliver(order[: data.draw(st.integers(1, len(order)))], inject)
+        order = self.data.draw(st.permutations(visible))
+        self.deliver(order[: self.data.draw(st.integers(1, len(order)))], inject)
 
-    try:
-        for op, key, roles in ops:
-            full_key = prefix + key
-            if op == "put":
-                body = f"# {key}\n\nMarker{example}v{next(versions)}x of the document {key}."
-                stack.put(full_key, body, roles=sorted(roles))
-            elif op == "delete":
-                stack.delete(full_key)
-            elif op == "sidecar":
-                stack.put(sidecar_key(full_key), json.dumps({"metadataAttributes": {"roles": sorted(roles)}}))
-            elif op == "unsidecar":
-                stack.delete(sidecar_key(full_key))
-            elif op == "deliver" and queue:
-                deliver_some(data.draw(faults))
-            elif op == "repeat" and acknowledged:
-                again = Message(data.draw(st.sampled_from(acknowledged)).body, visible_at=clock.now)
-                queue.append(again)
-            collect()
-            clock.now += data.draw(st.sampled_from([0, 1, 30]))
-        # The faults are over. What is left is delivered; what is dead is redriven (new messages).
+    def settle(self) -> None:
+        """The faults are over. What is left is delivered; what is dead is redriven (new messages)."""
         for _ in range(200):
-            if not queue and not dead:
+            if not self.queue and not self.dead:
                 break
-            if dead:
-                queue.extend(Message(m.body, visible_at=m.visible_at) for m in dead)  # ragline redrive
-                dead.clear()
-            deliver_some((None, 0, False))
-        assert not queue and not dead
-    finally:
-        ingestor.objects, ingestor.store, ingestor.embedder, ingestor.registry, ingestor.clock = real
-        ragline.indexing.parse_document = real_parse
+            if self.dead:
+                self.queue.extend(Message(m.body, visible_at=m.visible_at) for m in self.dead)  # ragline redrive
+                self.dead.clear()
+            self.deliver_some((None, 0, False))
+        assert not self.queue and not self.dead
 
-    store, registry = real[1], real[3]
+
+@settings(
+    max_examples=examples(100),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(ops=operations, data=st.data())
+def test_nothing_is_lost_whatever_fails(stack, ops, data):
+    example = next(_examples)
+    ingestor = stack.ingest.module.ingestor()
+    store, registry = ingestor.store, ingestor.registry
+    clock = FakeClock(start=1_800_000_000.0 + example * 1e6)
+    with faults_injected(ingestor, clock) as fault:
+        run = Run(stack, data, fault, clock, example)
+        for op, key, roles in ops:
+            run.apply(op, key, roles)
+            run.collect()
+            clock.now += data.draw(st.sampled_from([0, 1, 30]))
+        run.settle()
+
     for key in KEYS:
-        full_key = prefix + key
-        doc_id = document_id(bucket, full_key)
-        record = registry.get(doc_id)
-        listing = stack.s3.list_objects_v2(Bucket=bucket, Prefix=full_key).get("Contents", [])
-        if not any(item["Key"] == full_key for item in listing):
-            assert store.count(doc_id) == 0, f"{full_key}: chunks outlive the object"
-            assert record is None or record.status == "deleted"
-            continue
-        current = stack.s3.get_object(Bucket=bucket, Key=full_key)
-        etag = current["ETag"].strip('"')
-        marker = current["Body"].read().decode().split("\n\n")[1].split(" ")[0]
-        expected = expected_roles(stack, full_key, current["Metadata"])
-        assert record is not None, f"{full_key}: never registered"
-        assert (record.status, record.version, record.roles) == ("indexed", etag, expected), full_key
-        assert store.count(doc_id) == record.chunk_count >= 1
-        others = frozenset(ROLES) - set(expected)
-        assert not store.bm25_search(marker, others, 10), f"{full_key}: a revoked role still retrieves it"
-        if not expected:
-            continue  # visible to nobody
-        seen = store.bm25_search(marker, frozenset(expected), 10)
-        assert {hit.chunk.doc_id for hit in seen} == {doc_id}
-        assert {hit.chunk.version for hit in seen} == {etag}
-        assert {hit.chunk.roles for hit in seen} == {expected}
+        assert_indexed_as_in_the_bucket(stack, store, registry, run.prefix + key)
+
+
+def assert_indexed_as_in_the_bucket(stack, store, registry, full_key: str) -> None:
+    """The document's chunks, text, version and roles, and its registry record, are the bucket's."""
+    bucket = stack.settings.bucket
+    doc_id = document_id(bucket, full_key)
+    record = registry.get(doc_id)
+    listing = stack.s3.list_objects_v2(Bucket=bucket, Prefix=full_key).get("Contents", [])
+    if not any(item["Key"] == full_key for item in listing):
+        assert store.count(doc_id) == 0, f"{full_key}: chunks outlive the object"
+        assert record is None or record.status == "deleted"
+        return
+    current = stack.s3.get_object(Bucket=bucket, Key=full_key)
+    etag = current["ETag"].strip('"')
+    marker = current["Body"].read().decode().split("\n\n")[1].split(" ")[0]
+    expected = expected_roles(stack, full_key, current["Metadata"])
+    assert record is not None, f"{full_key}: never registered"
+    assert (record.status, record.version, record.roles) == ("indexed", etag, expected), full_key
+    assert store.count(doc_id) == record.chunk_count >= 1
+    others = frozenset(ROLES) - set(expected)
+    assert not store.bm25_search(marker, others, 10), f"{full_key}: a revoked role still retrieves it"
+    if not expected:
+        return  # visible to nobody
+    seen = store.bm25_search(marker, frozenset(expected), 10)
+    assert {hit.chunk.doc_id for hit in seen} == {doc_id}
+    assert {hit.chunk.version for hit in seen} == {etag}
+    assert {hit.chunk.roles for hit in seen} == {expected}
 
 
 def expected_roles(stack, key: str, metadata: dict[str, str]) -> tuple[str, ...]:

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -17,6 +20,7 @@ from hypothesis import strategies as st
 from ragline.ids import document_id
 from ragline.ingest import ObjectEvent
 from ragline.local.worker import sqs_lambda_event
+from tests.conftest import examples
 
 KEYS = ["a.md", "b.md", "c.md"]
 _example = itertools.count()
@@ -45,67 +49,93 @@ def with_sequencer(message: dict, sequencer: int | None) -> dict:
     return {**message, "Body": json.dumps(body)}
 
 
+@dataclass
+class Run:
+    """One example: writes to the bucket, and their notifications held back, shuffled and repeated."""
+
+    stack: Any
+    data: Any  # Hypothesis' st.data(): the draws made as the run goes
+    example: int
+    sequencers: bool
+    pending: list[dict] = field(default_factory=list)
+    delivered: list[dict] = field(default_factory=list)
+    versions: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+    sequence: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+
+    @property
+    def prefix(self) -> str:
+        return f"ex{self.example}/"  # each example its own keys and words, in the one moto account of the test
+
+    def apply(self, op: str, argument: Any) -> None:
+        stack, prefix, pending = self.stack, self.prefix, self.pending
+        if op == "put":
+            version = next(self.versions)
+            stack.put(
+                prefix + argument,
+                f"# {argument}\n\nVersion marker{self.example}v{version}x of {argument}.",
+                roles=["staff"],
+            )
+            self.notifications()
+        elif op == "delete":
+            stack.delete(prefix + argument)
+            self.notifications()
+        elif op == "deliver" and pending:
+            order = self.data.draw(st.permutations(range(len(pending))))[:argument]
+            self.deliver([pending[i] for i in order])
+            pending[:] = [m for i, m in enumerate(pending) if i not in set(order)]
+        elif op == "repeat" and self.delivered:
+            self.deliver([self.delivered[argument % len(self.delivered)]])  # S3 and SQS deliver at least once
+
+    def deliver(self, messages: list[dict]) -> None:
+        stack = self.stack
+        response = stack.ingest.invoke(sqs_lambda_event(messages, stack.resources.queue_arn, stack.settings.region))
+        assert response == {"batchItemFailures": []}
+        self.delivered.extend(messages)
+
+    def notifications(self) -> None:
+        for message in self.stack.receive():
+            if json.loads(message["Body"]).get("Event") == "s3:TestEvent":
+                continue
+            self.pending.append(with_sequencer(message, next(self.sequence) if self.sequencers else None))
+
+
 @pytest.mark.parametrize("sequencers", [True, False], ids=["with-sequencers", "without-sequencers"])
 @settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+    max_examples=examples(25),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(ops=operations, data=st.data())
 def test_the_index_ends_equal_to_the_bucket(stack, sequencers, ops, data):
-    example = next(_example)
-    prefix = f"ex{example}/"  # each example its own keys and words, in the one moto account of the test
-    bucket = stack.settings.bucket
+    run = Run(stack, data, next(_example), sequencers)
     ingestor = stack.ingest.module.ingestor()
-    pending: list[dict] = []
-    delivered: list[dict] = []
-    versions = itertools.count(1)
-    sequence = itertools.count(1)
-
-    def deliver(messages: list[dict]) -> None:
-        response = stack.ingest.invoke(sqs_lambda_event(messages, stack.resources.queue_arn, stack.settings.region))
-        assert response == {"batchItemFailures": []}
-        delivered.extend(messages)
-
-    def notifications() -> None:
-        for message in stack.receive():
-            if json.loads(message["Body"]).get("Event") == "s3:TestEvent":
-                continue
-            pending.append(with_sequencer(message, next(sequence) if sequencers else None))
-
     for op, argument in ops:
-        if op == "put":
-            version = next(versions)
-            stack.put(
-                prefix + argument, f"# {argument}\n\nVersion marker{example}v{version}x of {argument}.", roles=["staff"]
-            )
-            notifications()
-        elif op == "delete":
-            stack.delete(prefix + argument)
-            notifications()
-        elif op == "deliver" and pending:
-            order = data.draw(st.permutations(range(len(pending))))[:argument]
-            deliver([pending[i] for i in order])
-            pending[:] = [m for i, m in enumerate(pending) if i not in set(order)]
-        elif op == "repeat" and delivered:
-            deliver([delivered[argument % len(delivered)]])  # S3 and SQS deliver at least once
-    if pending:
-        deliver([pending[i] for i in data.draw(st.permutations(range(len(pending))))])
+        run.apply(op, argument)
+    if run.pending:
+        run.deliver([run.pending[i] for i in data.draw(st.permutations(range(len(run.pending))))])
 
     for key in KEYS:
-        doc_id = document_id(bucket, prefix + key)
-        listing = stack.s3.list_objects_v2(Bucket=bucket, Prefix=prefix + key).get("Contents", [])
-        record = ingestor.registry.get(doc_id)
-        if listing:
-            current = stack.s3.get_object(Bucket=bucket, Key=prefix + key)
-            etag = current["ETag"].strip('"')
-            marker = current["Body"].read().decode().split("Version ")[1].split(" ")[0]
-            assert record is not None and (record.status, record.version) == ("indexed", etag)
-            assert ingestor.store.count(doc_id) == record.chunk_count >= 1
-            hits = ingestor.store.bm25_search(marker, frozenset({"staff"}), 10)
-            assert {hit.chunk.doc_id for hit in hits} == {doc_id}
-            assert {hit.chunk.version for hit in hits} == {etag}
-        else:
-            assert ingestor.store.count(doc_id) == 0
-            assert record is None or record.status in ("deleted", "queued")
+        assert_index_equals_bucket(stack, ingestor, run.prefix + key)
+
+
+def assert_index_equals_bucket(stack, ingestor, full_key: str) -> None:
+    """The key's chunks and registry record are the bucket's current version, or gone with the object."""
+    bucket = stack.settings.bucket
+    doc_id = document_id(bucket, full_key)
+    listing = stack.s3.list_objects_v2(Bucket=bucket, Prefix=full_key).get("Contents", [])
+    record = ingestor.registry.get(doc_id)
+    if listing:
+        current = stack.s3.get_object(Bucket=bucket, Key=full_key)
+        etag = current["ETag"].strip('"')
+        marker = current["Body"].read().decode().split("Version ")[1].split(" ")[0]
+        assert record is not None and (record.status, record.version) == ("indexed", etag)
+        assert ingestor.store.count(doc_id) == record.chunk_count >= 1
+        hits = ingestor.store.bm25_search(marker, frozenset({"staff"}), 10)
+        assert {hit.chunk.doc_id for hit in hits} == {doc_id}
+        assert {hit.chunk.version for hit in hits} == {etag}
+    else:
+        assert ingestor.store.count(doc_id) == 0
+        assert record is None or record.status in ("deleted", "queued")
 
 
 def test_an_event_that_arrives_while_its_document_is_ingested_is_handed_to_that_ingest(stack):

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from ragline.chunking import chunk, chunk_document
 from ragline.models import ParsedDocument, Section
 from ragline.words import count_tokens, joins_unspaced, split_sentences, tokens
+from tests.conftest import examples
 
 
 def doc(*sections: Section) -> ParsedDocument:
@@ -134,7 +135,7 @@ def test_next_chunk_starts_with_trailing_sentences_of_the_previous() -> None:
 def test_overlap_is_at_most_the_given_number_of_tokens() -> None:
     parts = sentences("s", 12)
     chunks = chunk_document(doc(Section(" ".join(parts))), max_tokens=30, overlap=12)
-    for previous, current in zip(chunks, chunks[1:]):
+    for previous, current in itertools.pairwise(chunks):
         shared = [s for s in split_sentences(current.text) if s in split_sentences(previous.text)]
         assert shared == split_sentences(previous.text)[-len(shared) :]
         assert 0 < sum(count_tokens(s) for s in shared) <= 12
@@ -245,15 +246,15 @@ def documents(draw: st.DrawFn) -> ParsedDocument:
 budgets = st.integers(1, 60).flatmap(lambda size: st.tuples(st.just(size), st.integers(0, size - 1)))
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(documents(), budgets)
 def test_every_chunk_fits_the_budget(parsed: ParsedDocument, budget: tuple[int, int]) -> None:
     max_tokens, overlap = budget
-    for chunk in chunk_document(parsed, max_tokens, overlap):
-        assert 0 < count_tokens(chunk.text) <= max_tokens
+    for piece in chunk_document(parsed, max_tokens, overlap):
+        assert 0 < count_tokens(piece.text) <= max_tokens
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(documents(), budgets)
 def test_every_word_appears_in_order(parsed: ParsedDocument, budget: tuple[int, int]) -> None:
     max_tokens, overlap = budget
@@ -262,7 +263,7 @@ def test_every_word_appears_in_order(parsed: ParsedDocument, budget: tuple[int, 
     assert all(word in chunked for word in expected)  # a subsequence: overlap only repeats words
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(documents(), st.integers(1, 60))
 def test_without_overlap_words_appear_exactly_once(parsed: ParsedDocument, max_tokens: int) -> None:
     expected = words(" ".join(section.text for section in parsed.sections))
@@ -270,17 +271,17 @@ def test_without_overlap_words_appear_exactly_once(parsed: ParsedDocument, max_t
     assert words(" ".join(chunk.text for chunk in chunks)) == expected
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(documents(), budgets)
 def test_no_chunk_mixes_heading_paths(parsed: ParsedDocument, budget: tuple[int, int]) -> None:
     max_tokens, overlap = budget
-    for chunk in chunk_document(parsed, max_tokens, overlap):
-        origins = {int(match) for match in re.findall(r"[sS](\d+)w", chunk.text)}
-        assert {parsed.sections[origin].heading_path for origin in origins} == {chunk.heading_path}
-        assert {parsed.sections[origin].page for origin in origins} == {chunk.page}
+    for piece in chunk_document(parsed, max_tokens, overlap):
+        origins = {int(match) for match in re.findall(r"[sS](\d+)w", piece.text)}
+        assert {parsed.sections[origin].heading_path for origin in origins} == {piece.heading_path}
+        assert {parsed.sections[origin].page for origin in origins} == {piece.page}
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(documents(), budgets)
 def test_chunking_is_deterministic_for_any_input(parsed: ParsedDocument, budget: tuple[int, int]) -> None:
     max_tokens, overlap = budget

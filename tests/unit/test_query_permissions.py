@@ -22,6 +22,7 @@ from ragline.query import RETRIEVAL_MODES, QueryService
 from ragline.rerankers.proximity import ProximityReranker
 from ragline.settings import Settings
 from ragline.stores.sqlite import SqliteStore
+from tests.conftest import examples
 
 ROLES = ["finance", "research", "hr", "everyone", "legal"]
 WORDS = "revenue cathode leave budget merger battery salary policy launch cycle".split()
@@ -58,7 +59,7 @@ def build(tmp: Path, docs: list[tuple[set[str], list[str]]], mmr_lambda: float =
     return QueryService(store, embedder, ExtractiveGenerator(), settings, reranker=ProximityReranker())
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(120), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     documents,
     role_sets,

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from ragline.models import Chunk
 from ragline.stores.sqlite import SCHEMA_VERSION, SqliteStore, fts_query, role_token
+from tests.conftest import examples
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 DIM = 8
@@ -484,7 +485,7 @@ def test_one_store_serves_a_writer_thread_and_searching_threads(store: SqliteSto
 
 role_sets = st.lists(st.sampled_from(ROLES), min_size=0, max_size=3).map(lambda roles: tuple(dict.fromkeys(roles)))
 vectors = st.lists(st.floats(min_value=-1, max_value=1, allow_nan=False, width=32), min_size=DIM, max_size=DIM)
-PROPERTY_SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PROPERTY_SETTINGS = settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @st.composite
@@ -507,7 +508,7 @@ def corpora(draw: st.DrawFn) -> tuple[list[Chunk], list[list[float]]]:
 @PROPERTY_SETTINGS
 @given(
     corpus=corpora(),
-    caller=st.frozensets(st.sampled_from(ROLES + ("nobody",)), max_size=3),
+    caller=st.frozensets(st.sampled_from((*ROLES, "nobody")), max_size=3),
     k=st.integers(min_value=1, max_value=30),
     query=vectors,
     text=st.sampled_from(["common", "alpha", "beta gamma", "omega common"]),
@@ -590,7 +591,7 @@ def test_update_roles_is_seen_at_once_by_another_instance(
     assert changed == sum(1 for c in chunks if c.doc_id == "d0")
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(text=st.text(max_size=60))
 @example('"foo" OR roles:*')
 @example("NEAR(")
@@ -615,7 +616,7 @@ def test_bm25_never_raises_on_any_text(text: str) -> None:
 ODD_ROLES = ['fin "ance', "OR", "NEAR(", "role_tokens:", "{body}", "Finance", "finance", "é", "12 34", "*", ""]
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(role=st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=30))
 @example("running")  # porter would stem a word
 @example("0")
