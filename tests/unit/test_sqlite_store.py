@@ -518,7 +518,7 @@ def test_searches_never_leak_and_knn_returns_min_k_visible(
 ) -> None:
     chunks, vecs = corpus
     visible = {c.chunk_id for c in chunks if caller & set(c.roles)}
-    with tempfile.TemporaryDirectory() as folder, SqliteStore(Path(folder) / "i.db", DIM) as store:
+    with SqliteStore(":memory:", DIM) as store:
         store.upsert(chunks, vecs)
         knn = store.knn_search(query, caller, k)
         bm25 = store.bm25_search(text, caller, k)
@@ -539,7 +539,7 @@ def test_delete_document_removes_exactly_that_document_from_both_searches(
 ) -> None:
     chunks, vecs = corpus
     everyone = frozenset(ROLES)
-    with tempfile.TemporaryDirectory() as folder, SqliteStore(Path(folder) / "i.db", DIM) as store:
+    with SqliteStore(":memory:", DIM) as store:
         store.upsert(chunks, vecs)
         removed = store.delete_document(doomed)
         knn = {h.chunk.chunk_id for h in store.knn_search(axis(0), everyone, k=100)}
@@ -554,7 +554,7 @@ def test_delete_document_removes_exactly_that_document_from_both_searches(
 @given(corpus=corpora(), caller=st.frozensets(st.sampled_from(ROLES), min_size=1, max_size=2))
 def test_upserting_twice_is_idempotent(corpus: tuple[list[Chunk], list[list[float]]], caller: frozenset[str]) -> None:
     chunks, vecs = corpus
-    with tempfile.TemporaryDirectory() as folder, SqliteStore(Path(folder) / "i.db", DIM) as store:
+    with SqliteStore(":memory:", DIM) as store:
         store.upsert(chunks, vecs)
         first = (store.knn_search(axis(0), caller, 50), store.bm25_search("common alpha", caller, 50))
         store.upsert(chunks, vecs)
