@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo check test clean
+.PHONY: install demo check test test-fast clean
 
 install: $(STAMP)
 
@@ -27,8 +27,16 @@ check: install
 	$(BIN)/mypy functions/ingest/handler.py
 	$(BIN)/mypy functions/query/handler.py
 
+# One worker per core; each test file runs whole on one worker, so module- and session-scoped fixtures (an
+# e2e module's `ragline up`, a CDK synthesis) are built once, not once per worker. Hypothesis: tests/conftest.py.
+PYTEST_PARALLEL := -n auto --dist loadfile
+
 test: install
-	$(BIN)/python -m pytest
+	HYPOTHESIS_PROFILE=ci $(BIN)/python -m pytest $(PYTEST_PARALLEL)
+
+# The inner loop: no e2e stack, no layer build, a tenth of Hypothesis' examples. `make test` before pushing.
+test-fast: install
+	HYPOTHESIS_PROFILE=dev $(BIN)/python -m pytest $(PYTEST_PARALLEL) -m "not e2e and not slow"
 
 clean:
 	rm -rf $(VENV) .ragline .ragline-demo cdk.out
