@@ -1,13 +1,17 @@
 """The component stack: moto in-process with real S3 -> SQS notifications, and the real handlers.
 
-moto starts once for the component tests of a run (once per pytest-xdist worker: ``moto_aws`` is
-package-scoped) and is emptied before every component test; ``stack`` then provisions the bucket, queues
-and table afresh under their default names, and loads both handlers anew, so no handler keeps an earlier
-test's clients or settings. Starting moto is cheap; what a fresh start throws away is not: moto clears
-boto3's default session, and a new session parses the service models again (S3's alone is megabytes of
-JSON). One moto for the package keeps one default session, so each test's handlers build their clients
-from models parsed once. A test that starts ``mock_aws`` itself (test_objects.py) nests inside this one:
-moto counts nested starts, and only the outermost start and stop reset it.
+moto starts once for the component tests (``moto_aws`` is package-scoped: once per pytest-xdist worker, or
+again when a worker comes back to this package from another) and is emptied before every component test;
+``stack`` then provisions the bucket, queues and table afresh under their default names, and loads both
+handlers anew, so no handler keeps an earlier test's clients or settings.
+
+Starting moto is cheap; what used to make every test slow was botocore parsing the service models (S3's
+alone is megabytes of JSON) for each new boto3 session: moto clears boto3's default session when it starts.
+So one boto3 session serves the whole run (``boto_session``), and moto's default session is set to it: the
+handlers' ``boto3.client(...)`` calls build their clients from models parsed once.
+
+A test that starts ``mock_aws`` itself (test_objects.py) nests inside this one: moto counts nested starts,
+and only the outermost start and stop reset it.
 """
 
 from __future__ import annotations
@@ -115,8 +119,14 @@ class MotoAws:
         requests.post("http://motoapi.amazonaws.com/moto-api/reset", timeout=10).raise_for_status()
 
 
+@pytest.fixture(scope="session")
+def boto_session() -> boto3.session.Session:
+    """The run's one boto3 session for moto: its service models are parsed once."""
+    return boto3.session.Session(region_name=REGION)
+
+
 @pytest.fixture(scope="package")
-def moto_aws() -> Iterator[MotoAws]:
+def moto_aws(boto_session: boto3.session.Session) -> Iterator[MotoAws]:
     with pytest.MonkeyPatch.context() as env:
         env.setenv("AWS_ACCESS_KEY_ID", "testing")
         env.setenv("AWS_SECRET_ACCESS_KEY", "testing")
@@ -125,8 +135,9 @@ def moto_aws() -> Iterator[MotoAws]:
         env.delenv("AWS_PROFILE", raising=False)
         install_sequencers()  # as S3's, every notification carries a sequencer
         with mock_aws():
-            session = boto3.session.Session(region_name=REGION)
-            yield MotoAws(session.client("s3"), session.client("sqs"), session.client("dynamodb"))
+            # moto has set boto3's default session aside, and puts it back when it stops.
+            boto3.DEFAULT_SESSION = boto_session
+            yield MotoAws(boto_session.client("s3"), boto_session.client("sqs"), boto_session.client("dynamodb"))
 
 
 @pytest.fixture(autouse=True)
