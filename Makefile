@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed
 # Every package of the environment CI tested, pinned: a fresh clone installs exactly these (make lock).
 CONSTRAINTS := constraints.txt
 
-.PHONY: install lock demo check test clean
+.PHONY: install lock demo check test test-fast clean
 
 install: $(STAMP)
 
@@ -33,8 +33,16 @@ check: install
 	$(BIN)/mypy functions/ingest/handler.py
 	$(BIN)/mypy functions/query/handler.py
 
+# One worker per core; each test file runs whole on one worker, so module- and session-scoped fixtures (an
+# e2e module's `ragline up`, a CDK synthesis) are built once, not once per worker. Hypothesis: tests/conftest.py.
+PYTEST_PARALLEL := -n auto --dist loadfile
+
 test: install
-	$(BIN)/python -m pytest
+	HYPOTHESIS_PROFILE=ci $(BIN)/python -m pytest $(PYTEST_PARALLEL)
+
+# The inner loop: no e2e stack, no layer build, a tenth of Hypothesis' examples. `make test` before pushing.
+test-fast: install
+	HYPOTHESIS_PROFILE=dev $(BIN)/python -m pytest $(PYTEST_PARALLEL) -m "not e2e and not slow"
 
 clean:
 	rm -rf $(VENV) .ragline .ragline-demo cdk.out

@@ -1,4 +1,18 @@
-"""The component stack: moto in-process with real S3 -> SQS notifications, and the real handlers."""
+"""The component stack: moto in-process with real S3 -> SQS notifications, and the real handlers.
+
+moto starts once for the component tests (``moto_aws`` is package-scoped: once per pytest-xdist worker, or
+again when a worker comes back to this package from another) and is emptied before every component test;
+``stack`` then provisions the bucket, queues and table afresh under their default names, and loads both
+handlers anew, so no handler keeps an earlier test's clients or settings.
+
+Starting moto is cheap; what used to make every test slow was botocore parsing the service models (S3's
+alone is megabytes of JSON) for each new boto3 session: moto clears boto3's default session when it starts.
+So one boto3 session serves the whole run (``boto_session``), and moto's default session is set to it: the
+handlers' ``boto3.client(...)`` calls build their clients from models parsed once.
+
+A test that starts ``mock_aws`` itself (test_objects.py) nests inside this one: moto counts nested starts,
+and only the outermost start and stop reset it.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +24,7 @@ from typing import Any
 
 import boto3
 import pytest
+import requests
 from moto import mock_aws
 
 from ragline.ids import document_id
@@ -20,6 +35,8 @@ from ragline.local.s3_events import install_sequencers
 from ragline.local.worker import sqs_lambda_event
 from ragline.models import DocumentRecord
 from ragline.settings import Settings
+
+REGION = "us-east-1"
 
 
 @dataclass
@@ -89,20 +106,55 @@ class ComponentStack:
         return response["statusCode"], json.loads(response["body"])
 
 
+@dataclass
+class MotoAws:
+    """moto in-process, and clients of one boto3 session for the tests' own calls."""
+
+    s3: Any
+    sqs: Any
+    dynamodb: Any
+
+    def reset(self) -> None:
+        """Empty every moto backend through moto's reset API (the mock and its HTTP interception stay on)."""
+        requests.post("http://motoapi.amazonaws.com/moto-api/reset", timeout=10).raise_for_status()
+
+
+@pytest.fixture(scope="session")
+def boto_session() -> boto3.session.Session:
+    """The run's one boto3 session for moto: its service models are parsed once."""
+    return boto3.session.Session(region_name=REGION)
+
+
+@pytest.fixture(scope="package")
+def moto_aws(boto_session: boto3.session.Session) -> Iterator[MotoAws]:
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("AWS_ACCESS_KEY_ID", "testing")
+        env.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        env.setenv("AWS_DEFAULT_REGION", REGION)
+        env.delenv("AWS_ENDPOINT_URL", raising=False)
+        env.delenv("AWS_PROFILE", raising=False)
+        install_sequencers()  # as S3's, every notification carries a sequencer
+        with mock_aws():
+            # moto has set boto3's default session aside, and puts it back when it stops.
+            boto3.DEFAULT_SESSION = boto_session
+            yield MotoAws(boto_session.client("s3"), boto_session.client("sqs"), boto_session.client("dynamodb"))
+
+
+@pytest.fixture(autouse=True)
+def empty_moto(moto_aws: MotoAws) -> MotoAws:
+    """Every component test starts on an empty moto, whatever ran before it on this worker."""
+    moto_aws.reset()
+    return moto_aws
+
+
 @pytest.fixture
-def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ComponentStack]:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
+def stack(empty_moto: MotoAws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ComponentStack:
     monkeypatch.setenv("RAGLINE_EMBEDDER", "hash")
+    # A file, not ":memory:": the ingest and the query function each open the index, as two Lambdas would.
     monkeypatch.setenv("RAGLINE_INDEX_PATH", str(tmp_path / "index.sqlite3"))
     monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "WARNING")
-    install_sequencers()  # as S3's, every notification carries a sequencer
-    with mock_aws():
-        settings = Settings.from_env()
-        session = boto3.session.Session(region_name=settings.region)
-        s3, sqs = session.client("s3"), session.client("sqs")
-        resources = provision(s3, sqs, session.client("dynamodb"), settings)
-        yield ComponentStack(settings, resources, s3, sqs, LocalFunction("ingest"), LocalFunction("query"))
+    settings = Settings.from_env()
+    aws = empty_moto
+    resources = provision(aws.s3, aws.sqs, aws.dynamodb, settings)
+    # Loaded per test: a handler module caches its services (clients, settings) for the life of the module.
+    return ComponentStack(settings, resources, aws.s3, aws.sqs, LocalFunction("ingest"), LocalFunction("query"))

@@ -35,6 +35,7 @@ from ragline.errors import TransientError
 from ragline.ids import document_id
 from ragline.local.provision import MAX_RECEIVES
 from ragline.local.worker import sqs_lambda_event
+from tests.conftest import examples
 from tests.store_inspection import count_chunks
 
 KEYS = ["a.md", "b.md"]
@@ -120,7 +121,7 @@ faults = st.tuples(st.sampled_from([*STEPS, *STEPS, None]), st.integers(1, 2), s
 
 
 @settings(
-    max_examples=100,
+    max_examples=examples(100),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
 )

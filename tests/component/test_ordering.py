@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from ragline.ids import document_id
 from ragline.ingest import ObjectEvent
 from ragline.local.worker import sqs_lambda_event
+from tests.conftest import examples
 from tests.store_inspection import count_chunks
 
 KEYS = ["a.md", "b.md", "c.md"]
@@ -49,7 +50,9 @@ def with_sequencer(message: dict, sequencer: int | None) -> dict:
 
 @pytest.mark.parametrize("sequencers", [True, False], ids=["with-sequencers", "without-sequencers"])
 @settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+    max_examples=examples(25),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(ops=operations, data=st.data())
 def test_the_index_ends_equal_to_the_bucket(stack, sequencers, ops, data):

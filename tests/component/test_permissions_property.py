@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ragline.ids import document_id
+from tests.conftest import examples
 
 ROLES = ["finance", "research", "hr", "everyone"]
 WORDS = "revenue cathode leave budget merger battery salary policy".split()
@@ -31,7 +32,9 @@ requests = st.lists(
 
 
 @settings(
-    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+    max_examples=examples(20),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(docs=documents, caller=role_sets, calls=requests)
 def test_no_response_carries_a_document_outside_the_callers_roles(stack, docs, caller, calls):

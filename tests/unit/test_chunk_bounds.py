@@ -19,6 +19,7 @@ from ragline import chunking
 from ragline.models import ParsedDocument, Section
 from ragline.settings import CHUNKINGS
 from ragline.words import count_tokens
+from tests.conftest import examples
 
 STRATEGIES = CHUNKINGS  # every strategy RAGLINE_CHUNKING accepts
 _WORD_CHAR = re.compile(r"\w")
@@ -66,7 +67,7 @@ texts = st.lists(st.tuples(_parts, _separators), min_size=1, max_size=8).map(
 budgets = st.integers(1, 400).flatmap(lambda size: st.tuples(st.just(size), st.integers(0, size - 1)))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(texts, st.sampled_from(STRATEGIES), budgets, st.integers(100, 2000), st.booleans())
 def test_every_chunk_fits_the_character_bound_and_keeps_every_word_character(
     text: str, strategy: str, budget: tuple[int, int], limit: int, overlapping: bool

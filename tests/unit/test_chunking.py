@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from ragline.chunking import chunk, chunk_document
 from ragline.models import ParsedDocument, Section
 from ragline.words import count_tokens, joins_unspaced, split_sentences, tokens
+from tests.conftest import examples
 
 
 def doc(*sections: Section) -> ParsedDocument:
@@ -245,7 +246,7 @@ def documents(draw: st.DrawFn) -> ParsedDocument:
 budgets = st.integers(1, 60).flatmap(lambda size: st.tuples(st.just(size), st.integers(0, size - 1)))
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(documents(), budgets)
 def test_every_chunk_fits_the_budget(parsed: ParsedDocument, budget: tuple[int, int]) -> None:
     max_tokens, overlap = budget
@@ -253,7 +254,7 @@ def test_every_chunk_fits_the_budget(parsed: ParsedDocument, budget: tuple[int, 
         assert 0 < count_tokens(piece.text) <= max_tokens
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(documents(), budgets)
 def test_every_word_appears_in_order(parsed: ParsedDocument, budget: tuple[int, int]) -> None:
     max_tokens, overlap = budget
@@ -262,7 +263,7 @@ def test_every_word_appears_in_order(parsed: ParsedDocument, budget: tuple[int, 
     assert all(word in chunked for word in expected)  # a subsequence: overlap only repeats words
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(documents(), st.integers(1, 60))
 def test_without_overlap_words_appear_exactly_once(parsed: ParsedDocument, max_tokens: int) -> None:
     expected = words(" ".join(section.text for section in parsed.sections))
@@ -270,7 +271,7 @@ def test_without_overlap_words_appear_exactly_once(parsed: ParsedDocument, max_t
     assert words(" ".join(chunk.text for chunk in chunks)) == expected
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(documents(), budgets)
 def test_no_chunk_mixes_heading_paths(parsed: ParsedDocument, budget: tuple[int, int]) -> None:
     max_tokens, overlap = budget
@@ -280,7 +281,7 @@ def test_no_chunk_mixes_heading_paths(parsed: ParsedDocument, budget: tuple[int,
         assert {parsed.sections[origin].page for origin in origins} == {piece.page}
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(documents(), budgets)
 def test_chunking_is_deterministic_for_any_input(parsed: ParsedDocument, budget: tuple[int, int]) -> None:
     max_tokens, overlap = budget

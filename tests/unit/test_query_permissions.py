@@ -1,14 +1,12 @@
 """Property: whatever the documents, roles and question, a caller never receives a forbidden chunk.
 
-Runs the real query path (hash embedder, on-disk embedded store, extractive generator) and checks both
+Runs the real query path (hash embedder, embedded store in memory, extractive generator) and checks both
 the retrieved passages and the generated answer for any trace of a document outside the caller's roles.
 """
 
 from __future__ import annotations
 
 import json
-import tempfile
-from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -21,6 +19,7 @@ from ragline.models import Chunk
 from ragline.query import RETRIEVAL_MODES, QueryService, RetrievalConfig
 from ragline.rerankers.proximity import ProximityReranker
 from ragline.stores.sqlite import SqliteStore
+from tests.conftest import examples
 
 ROLES = ["finance", "research", "hr", "everyone", "legal"]
 WORDS = "revenue cathode leave budget merger battery salary policy launch cycle".split()
@@ -31,9 +30,9 @@ documents = st.lists(
 )
 
 
-def build(tmp: Path, docs: list[tuple[set[str], list[str]]], mmr_lambda: float = 1.0) -> QueryService:
+def build(docs: list[tuple[set[str], list[str]]], mmr_lambda: float = 1.0) -> QueryService:
     embedder = HashEmbedder()
-    store = SqliteStore(tmp / "index.sqlite3", embedder.dimension)
+    store = SqliteStore(":memory:", embedder.dimension)
     chunks = []
     for number, (roles, words) in enumerate(docs):
         doc_id = f"doc{number:03d}"
@@ -57,7 +56,7 @@ def build(tmp: Path, docs: list[tuple[set[str], list[str]]], mmr_lambda: float =
     return QueryService(store, embedder, ExtractiveGenerator(), config, reranker=ProximityReranker())
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(120), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     documents,
     role_sets,
@@ -68,11 +67,10 @@ def build(tmp: Path, docs: list[tuple[set[str], list[str]]], mmr_lambda: float =
 )
 def test_no_response_carries_a_forbidden_document(docs, caller, question_words, top_k, mode, mmr_lambda):
     caller_roles = frozenset(caller)
-    with tempfile.TemporaryDirectory() as tmp:
-        service = build(Path(tmp), docs, mmr_lambda)
-        question = " ".join(question_words) + "?"
-        hits = service.retrieve(question, caller_roles, top_k, mode=mode)
-        result = service.answer(question, caller_roles, top_k, mode=mode)
+    service = build(docs, mmr_lambda)
+    question = " ".join(question_words) + "?"
+    hits = service.retrieve(question, caller_roles, top_k, mode=mode)
+    result = service.answer(question, caller_roles, top_k, mode=mode)
 
     forbidden = [f"doc{n:03d}" for n, (roles, _) in enumerate(docs) if not roles & caller_roles]
     visible = len(docs) - len(forbidden)

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from ragline.models import Chunk
 from ragline.stores.sqlite import SCHEMA_VERSION, SqliteStore, fts_query, role_token
+from tests.conftest import examples
 from tests.store_inspection import chunk_ids, count_chunks
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -485,7 +486,7 @@ def test_one_store_serves_a_writer_thread_and_searching_threads(store: SqliteSto
 
 role_sets = st.lists(st.sampled_from(ROLES), min_size=0, max_size=3).map(lambda roles: tuple(dict.fromkeys(roles)))
 vectors = st.lists(st.floats(min_value=-1, max_value=1, allow_nan=False, width=32), min_size=DIM, max_size=DIM)
-PROPERTY_SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PROPERTY_SETTINGS = settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @st.composite
@@ -518,7 +519,7 @@ def test_searches_never_leak_and_knn_returns_min_k_visible(
 ) -> None:
     chunks, vecs = corpus
     visible = {c.chunk_id for c in chunks if caller & set(c.roles)}
-    with tempfile.TemporaryDirectory() as folder, SqliteStore(Path(folder) / "i.db", DIM) as store:
+    with SqliteStore(":memory:", DIM) as store:
         store.upsert(chunks, vecs)
         knn = store.knn_search(query, caller, k)
         bm25 = store.bm25_search(text, caller, k)
@@ -539,7 +540,7 @@ def test_delete_document_removes_exactly_that_document_from_both_searches(
 ) -> None:
     chunks, vecs = corpus
     everyone = frozenset(ROLES)
-    with tempfile.TemporaryDirectory() as folder, SqliteStore(Path(folder) / "i.db", DIM) as store:
+    with SqliteStore(":memory:", DIM) as store:
         store.upsert(chunks, vecs)
         removed = store.delete_document(doomed)
         knn = {h.chunk.chunk_id for h in store.knn_search(axis(0), everyone, k=100)}
@@ -554,7 +555,7 @@ def test_delete_document_removes_exactly_that_document_from_both_searches(
 @given(corpus=corpora(), caller=st.frozensets(st.sampled_from(ROLES), min_size=1, max_size=2))
 def test_upserting_twice_is_idempotent(corpus: tuple[list[Chunk], list[list[float]]], caller: frozenset[str]) -> None:
     chunks, vecs = corpus
-    with tempfile.TemporaryDirectory() as folder, SqliteStore(Path(folder) / "i.db", DIM) as store:
+    with SqliteStore(":memory:", DIM) as store:
         store.upsert(chunks, vecs)
         first = (store.knn_search(axis(0), caller, 50), store.bm25_search("common alpha", caller, 50))
         store.upsert(chunks, vecs)
@@ -591,7 +592,7 @@ def test_update_roles_is_seen_at_once_by_another_instance(
     assert changed == sum(1 for c in chunks if c.doc_id == "d0")
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(text=st.text(max_size=60))
 @example('"foo" OR roles:*')
 @example("NEAR(")
@@ -616,7 +617,7 @@ def test_bm25_never_raises_on_any_text(text: str) -> None:
 ODD_ROLES = ['fin "ance', "OR", "NEAR(", "role_tokens:", "{body}", "Finance", "finance", "é", "12 34", "*", ""]
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(role=st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=30))
 @example("running")  # porter would stem a word
 @example("0")
