@@ -37,7 +37,8 @@ check: install
 # e2e module's `ragline up`, a CDK synthesis) are built once, not once per worker. Hypothesis: tests/conftest.py.
 PYTEST_PARALLEL := -n auto --dist loadfile
 
-test: install
+# CI runs this (.ci/run): the gate first, then every test.
+test: check
 	HYPOTHESIS_PROFILE=ci $(BIN)/python -m pytest $(PYTEST_PARALLEL)
 
 # The inner loop: no e2e stack, no layer build, a tenth of Hypothesis' examples. `make test` before pushing.

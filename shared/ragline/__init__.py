@@ -5,4 +5,4 @@ The core never imports boto3 or opensearch-py directly: it talks to the protocol
 ``ragline.registries.dynamodb``) implement them.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
