@@ -39,11 +39,13 @@ PYTEST_PARALLEL := -n auto --dist loadfile
 
 # CI runs this (.ci/run): the gate first, then every test.
 test: check
-	HYPOTHESIS_PROFILE=ci $(BIN)/python -m pytest $(PYTEST_PARALLEL)
+	HYPOTHESIS_PROFILE=ci $(BIN)/python -m pytest $(PYTEST_PARALLEL) -m "not timing"
+	HYPOTHESIS_PROFILE=ci $(BIN)/python -m pytest -m timing
 
-# The inner loop: no e2e stack, no layer build, a tenth of Hypothesis' examples. `make test` before pushing.
+# The inner loop: no e2e stack, no layer build, no timing bounds, a tenth of Hypothesis' examples. `make test` before
+# pushing.
 test-fast: install
-	HYPOTHESIS_PROFILE=dev $(BIN)/python -m pytest $(PYTEST_PARALLEL) -m "not e2e and not slow"
+	HYPOTHESIS_PROFILE=dev $(BIN)/python -m pytest $(PYTEST_PARALLEL) -m "not e2e and not slow and not timing"
 
 clean:
 	rm -rf $(VENV) .ragline .ragline-demo cdk.out
