@@ -11,6 +11,7 @@ Every command first reads the settings from the environment: a bad one stops it 
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import json
 import os
 import signal
@@ -21,6 +22,9 @@ from typing import Any
 
 from ragline.errors import ConfigurationError
 from ragline.settings import EMBEDDERS, RETRIEVAL_MODES, Settings
+
+#: ``ragline up`` gives its stack this long to stop once asked; then it prints every thread's stack and exits.
+STOP_TIMEOUT_SECONDS = 30
 
 
 def _groups(value: str) -> list[str]:
@@ -137,7 +141,10 @@ def cmd_up(args: argparse.Namespace) -> int:
         print(f"embedder: {endpoints.embedder}; state in {args.home}; Ctrl-C to stop", flush=True)
         stopped.wait()
     finally:
+        # A stop that hangs prints every thread's stack and ends the process, rather than hanging on.
+        faulthandler.dump_traceback_later(STOP_TIMEOUT_SECONDS, exit=True)
         stack.stop()
+        faulthandler.cancel_dump_traceback_later()
     return 0
 
 
