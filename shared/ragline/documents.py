@@ -75,6 +75,10 @@ class Caller:
     def is_admin(self) -> bool:
         return self.admin_group in self.roles
 
+    def may_see(self, document_roles: tuple[str, ...]) -> bool:
+        """Whether the caller may read a document of these roles: admins read every document."""
+        return self.is_admin or can_see(document_roles, self.roles)
+
     def may_write(self, owner: str, writers: tuple[str, ...]) -> bool:
         return can_write(owner, writers, self.user, self.roles, self.admin_group)
 
@@ -244,30 +248,28 @@ class DocumentsService:
 
     @staticmethod
     def _listed(caller: Caller, record: DocumentRecord, request: ListRequest) -> bool:
-        if not (caller.is_admin or can_see(record.roles, caller.roles)):
-            return False
-        if request.status is None and record.status == "deleted":
-            return False
-        return (request.status is None or record.status == request.status) and record.key.startswith(request.prefix)
+        wanted = record.status != "deleted" if request.status is None else record.status == request.status
+        return caller.may_see(record.roles) and wanted and record.key.startswith(request.prefix)
 
     def status(self, caller: Caller, doc_id: str) -> DocumentRecord:
         """The document's registry record, if the caller may see it (else 404, as if it did not exist)."""
         record = self.registry.get(doc_id) if is_document_id(doc_id) else None
-        if record is None or not (caller.is_admin or can_see(record.roles, caller.roles)):
+        if record is None or not caller.may_see(record.roles):
             raise NOT_FOUND
         return record
 
     def download(self, caller: Caller, doc_id: str) -> DownloadGrant:
         """A short-lived URL of the document's source as it was indexed, for a caller who may see it: 404
-        as :meth:`status` answers, and for a deleted document. Where the bucket is versioned the URL names
-        the indexed version; where it is not, the object at the key must still be the indexed one."""
+        as :meth:`status` answers, and for a deleted document or one never read (queued). Where the bucket
+        is versioned the URL names the indexed version; where it is not, the object at the key must still
+        be the indexed one."""
         record = self.status(caller, doc_id)
         if record.status == "deleted" or not record.version:
             raise NOT_FOUND
         state = self._key_state(record.key)
         if state.head is None or state.roles is None:
             raise NOT_FOUND  # deleted from the bucket: its removal is on its way to the registry
-        if not (caller.is_admin or can_see(state.roles, caller.roles)):
+        if not caller.may_see(state.roles):
             raise NOT_FOUND  # the object there now (or its sidecar) is not one the caller may see
         if state.head.version_id is None and state.head.etag != record.version:
             raise Refused(409, "changed", "the document changed since it was indexed; try again once it is re-indexed")
@@ -280,7 +282,7 @@ class DocumentsService:
         index follows through the ObjectRemoved event."""
         record = self.status(caller, doc_id)
         state = self._key_state(record.key)
-        if state.roles is not None and not (caller.is_admin or can_see(state.roles, caller.roles)):
+        if state.roles is not None and not caller.may_see(state.roles):
             raise NOT_FOUND  # the object there now is not one the caller may see
         writable = caller.may_write(record.owner, record.writers)
         if state.head is not None:
