@@ -35,8 +35,10 @@ PROTECTED_ROUTES = (
     ("/query", "POST"),
     ("/retrieve", "POST"),
     ("/documents", "POST"),
+    ("/documents", "GET"),
     ("/documents/{doc_id}", "GET"),
     ("/documents/{doc_id}", "DELETE"),
+    ("/documents/{doc_id}/download", "GET"),
 )
 PUBLIC_ROUTES = (("/health", "GET"),)
 
@@ -140,13 +142,14 @@ class Api(Construct):
 
     def _permissions(self, bucket: s3.IBucket, registry: dynamodb.ITable, search: Search, config: Config) -> None:
         role = self.function.role
-        registry.grant_read_data(role)
+        registry.grant_read_data(role)  # GET /documents scans it; GET /documents/{doc_id} reads an item
         # POST /documents reads what a key holds (the object's roles and its sidecar, to refuse a takeover
-        # and to bind the URL to the object it checked), then presigns an upload; DELETE deletes the object.
+        # and to bind the URL to the object it checked), then presigns an upload; DELETE deletes the object;
+        # GET /documents/{doc_id}/download presigns a GET of the indexed version (GetObjectVersion).
         role.add_to_principal_policy(
             iam.PolicyStatement(
-                sid="CheckUploadAndDeleteDocuments",
-                actions=["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+                sid="CheckUploadDownloadAndDeleteDocuments",
+                actions=["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:DeleteObject"],
                 resources=[bucket.arn_for_objects("*")],
             )
         )
@@ -158,9 +161,9 @@ class Api(Construct):
         acknowledge(
             role,
             f"AwsSolutions-IAM5[Resource::<{bucket_id}.Arn>/*]",
-            "Callers upload and delete documents under keys they choose (POST /documents, DELETE "
-            "/documents/{doc_id}), after the function reads what the key holds; only objects of the "
-            "documents bucket, only Get, Put and Delete.",
+            "Callers upload, download and delete documents under keys they choose (POST /documents, GET "
+            "/documents/{doc_id}/download, DELETE /documents/{doc_id}), after the function reads what the "
+            "key holds; only objects of the documents bucket, only Get, Put and Delete.",
         )
         models = [config.embed_model, config.generator_model]
         if config.rerank_model:

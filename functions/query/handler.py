@@ -21,8 +21,8 @@ from botocore.config import Config
 from ragline.access import roles_from_claims, user_from_claims
 from ragline.documents import Caller, DocumentsConfig, DocumentsService, Refused
 from ragline.factory import build_embedder, build_generator, build_registry, build_reranker, build_store
-from ragline.http_api import BadRequest, QueryRequest, UploadRequest, document_json, source_json
-from ragline.objectstores.s3 import S3ObjectStore, S3UploadSigner
+from ragline.http_api import BadRequest, ListRequest, QueryRequest, UploadRequest, document_json, source_json
+from ragline.objectstores.s3 import S3DownloadSigner, S3ObjectStore, S3UploadSigner
 from ragline.query import QueryService, RetrievalConfig
 from ragline.settings import Settings
 
@@ -52,7 +52,11 @@ def services() -> Services:
     # boto3 reads AWS_ENDPOINT_URL(_S3) itself, so locally the presigned URLs point at moto or LocalStack.
     s3 = boto3.client("s3", region_name=settings.region, config=Config(signature_version="s3v4"))
     documents = DocumentsService(
-        build_registry(settings), S3ObjectStore(s3), S3UploadSigner(s3), DocumentsConfig.from_settings(settings)
+        build_registry(settings),
+        S3ObjectStore(s3),
+        S3UploadSigner(s3),
+        DocumentsConfig.from_settings(settings),
+        S3DownloadSigner(s3),
     )
     return Services(settings=settings, query=query, documents=documents)
 
@@ -111,6 +115,27 @@ def create_upload() -> dict:
         "doc_id": grant.doc_id,
         "expires_in": grant.expires_in,
     }
+
+
+@app.get("/documents")
+def list_documents() -> dict:
+    """The documents the caller may see, a page at a time (the rules: ragline.documents)."""
+    caller = current_caller()
+    request = ListRequest.from_query(app.current_event.query_string_parameters)
+    page = services().documents.list_documents(caller, request)
+    return {
+        "documents": [document_json(record, show_roles=caller.is_admin) for record in page.documents],
+        "next_cursor": page.next_cursor,
+    }
+
+
+@app.get("/documents/<doc_id>/download")
+def download_document(doc_id: str) -> dict:
+    """A short-lived presigned GET of the document's source as indexed, for a caller who may see it."""
+    caller = current_caller()
+    grant = services().documents.download(caller, doc_id)
+    logger.info("download presigned", extra={"doc_id": doc_id, "user": caller.user})
+    return {"url": grant.url, "expires_in": grant.expires_in}
 
 
 @app.get("/documents/<doc_id>")

@@ -8,7 +8,8 @@ put straight into S3 by an operator has no owner: only admins (or its writer rol
 check is made against the registry *and* the object in the bucket now, since either may be ahead.
 
 Example:
-    >>> service = DocumentsService(registry, objects, signer, DocumentsConfig.from_settings(settings))  # doctest: +SKIP
+    >>> config = DocumentsConfig.from_settings(settings)  # doctest: +SKIP
+    >>> service = DocumentsService(registry, objects, signer, config, downloads)  # doctest: +SKIP
     >>> grant = service.create_upload(caller, UploadRequest("finance/q4.md", ("finance",), size=2048))  # doctest: +SKIP
     >>> grant.headers["x-amz-meta-roles"]  # doctest: +SKIP
     'finance'
@@ -32,13 +33,21 @@ from ragline.access import (
     writers_from_metadata,
 )
 from ragline.errors import ObjectChanged
-from ragline.http_api import BadRequest, UploadRequest
+from ragline.http_api import BadRequest, ListRequest, UploadRequest, encode_cursor
 from ragline.ids import document_id, is_document_id
 from ragline.models import DocumentRecord, StoredObject
-from ragline.ports import ObjectStore, Registry, UploadSigner
+from ragline.ports import DownloadSigner, ObjectStore, Registry, UploadSigner
 from ragline.settings import Settings
 
 UPLOAD_URL_SECONDS = 900
+DOWNLOAD_URL_SECONDS = 300
+# GET /documents reads the registry in pages of this many items, and at most this many pages per request.
+# A caller who may see few of many documents would otherwise have one request scan the whole table: a
+# response time (and a read bill) that grows with everyone's documents, up to the function's timeout.
+# Bounded, a request reads at most SCAN_PAGE_ITEMS * MAX_SCAN_PAGES items and returns a cursor to go on
+# from, even with fewer than ``limit`` documents (or none) on its page.
+SCAN_PAGE_ITEMS = 100
+MAX_SCAN_PAGES = 10
 
 
 class Refused(Exception):
@@ -65,6 +74,10 @@ class Caller:
     @property
     def is_admin(self) -> bool:
         return self.admin_group in self.roles
+
+    def may_see(self, document_roles: tuple[str, ...]) -> bool:
+        """Whether the caller may read a document of these roles: admins read every document."""
+        return self.is_admin or can_see(document_roles, self.roles)
 
     def may_write(self, owner: str, writers: tuple[str, ...]) -> bool:
         return can_write(owner, writers, self.user, self.roles, self.admin_group)
@@ -104,6 +117,20 @@ class UploadGrant:
 
 
 @dataclass(frozen=True)
+class DocumentPage:
+    """A page of ``GET /documents``: the documents, and the cursor of the next page (None: the last)."""
+
+    documents: list[DocumentRecord]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class DownloadGrant:
+    url: str
+    expires_in: int
+
+
+@dataclass(frozen=True)
 class _KeyState:
     """What the bucket and the registry hold at a key, as ingest would read it."""
 
@@ -114,13 +141,25 @@ class _KeyState:
 
 
 class DocumentsService:
-    """The use cases behind ``POST /documents``, ``GET`` and ``DELETE /documents/{doc_id}``."""
+    """The use cases behind ``POST`` and ``GET /documents``, ``GET`` and ``DELETE /documents/{doc_id}`` and
+    ``GET /documents/{doc_id}/download``."""
 
-    def __init__(self, registry: Registry, objects: ObjectStore, signer: UploadSigner, config: DocumentsConfig) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        objects: ObjectStore,
+        signer: UploadSigner,
+        config: DocumentsConfig,
+        downloads: DownloadSigner,
+    ) -> None:
         self.registry = registry
         self.objects = objects
         self.signer = signer
         self.config = config
+        self.downloads = downloads
+        # The scan's bounds (above); a test sets smaller ones to reach them with a few documents.
+        self.scan_page_items = SCAN_PAGE_ITEMS
+        self.max_scan_pages = MAX_SCAN_PAGES
 
     # -- upload ----------------------------------------------------------------------------------
 
@@ -184,21 +223,66 @@ class DocumentsService:
             writers = request.writers
         return owner or (caller.user if state.head is None else ""), writers
 
-    # -- status and delete -----------------------------------------------------------------------
+    # -- list, status, download and delete -------------------------------------------------------
+
+    def list_documents(self, caller: Caller, request: ListRequest) -> DocumentPage:
+        """The documents the caller may see (as :meth:`status` decides), in the registry's order, from the
+        request's position: up to ``request.limit`` of them, of its status and under its prefix. Deleted
+        documents are listed only when ``status`` asks for them. The scan is bounded (``MAX_SCAN_PAGES``):
+        a page may be short, and only a ``next_cursor`` of None says that nothing follows."""
+        found: list[DocumentRecord] = []
+        after = request.after
+        for _ in range(self.max_scan_pages):
+            records, next_after = self.registry.scan(after, self.scan_page_items)
+            for position, record in enumerate(records):
+                if not self._listed(caller, record, request):
+                    continue
+                found.append(record)
+                if len(found) == request.limit:
+                    last = position == len(records) - 1 and next_after is None
+                    return DocumentPage(found, None if last else encode_cursor(record.doc_id))
+            if next_after is None:
+                return DocumentPage(found, None)
+            after = next_after
+        return DocumentPage(found, None if after is None else encode_cursor(after))
+
+    @staticmethod
+    def _listed(caller: Caller, record: DocumentRecord, request: ListRequest) -> bool:
+        wanted = record.status != "deleted" if request.status is None else record.status == request.status
+        return caller.may_see(record.roles) and wanted and record.key.startswith(request.prefix)
 
     def status(self, caller: Caller, doc_id: str) -> DocumentRecord:
         """The document's registry record, if the caller may see it (else 404, as if it did not exist)."""
         record = self.registry.get(doc_id) if is_document_id(doc_id) else None
-        if record is None or not (caller.is_admin or can_see(record.roles, caller.roles)):
+        if record is None or not caller.may_see(record.roles):
             raise NOT_FOUND
         return record
+
+    def download(self, caller: Caller, doc_id: str) -> DownloadGrant:
+        """A short-lived URL of the document's source as it was indexed, for a caller who may see it: 404
+        as :meth:`status` answers, and for a deleted document or one never read (queued). Where the bucket
+        is versioned the URL names the indexed version; where it is not, the object at the key must still
+        be the indexed one."""
+        record = self.status(caller, doc_id)
+        if record.status == "deleted" or not record.version:
+            raise NOT_FOUND
+        state = self._key_state(record.key)
+        if state.head is None or state.roles is None:
+            raise NOT_FOUND  # deleted from the bucket: its removal is on its way to the registry
+        if not caller.may_see(state.roles):
+            raise NOT_FOUND  # the object there now (or its sidecar) is not one the caller may see
+        if state.head.version_id is None and state.head.etag != record.version:
+            raise Refused(409, "changed", "the document changed since it was indexed; try again once it is re-indexed")
+        version_id = record.version if state.head.version_id is not None else None
+        url = self.downloads.presign_get(record.bucket, record.key, version_id, DOWNLOAD_URL_SECONDS)
+        return DownloadGrant(url, DOWNLOAD_URL_SECONDS)
 
     def delete(self, caller: Caller, doc_id: str) -> None:
         """Delete the object if the caller may change it, as recorded and as it is in the bucket now; the
         index follows through the ObjectRemoved event."""
         record = self.status(caller, doc_id)
         state = self._key_state(record.key)
-        if state.roles is not None and not (caller.is_admin or can_see(state.roles, caller.roles)):
+        if state.roles is not None and not caller.may_see(state.roles):
             raise NOT_FOUND  # the object there now is not one the caller may see
         writable = caller.may_write(record.owner, record.writers)
         if state.head is not None:

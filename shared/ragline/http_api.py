@@ -9,19 +9,27 @@ Example:
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_args
 
 from ragline.access import ROLE_PATTERN, SIDECAR_SUFFIX
-from ragline.models import DocumentRecord, SearchHit
+from ragline.ids import is_document_id
+from ragline.models import DocumentRecord, DocumentStatus, SearchHit
 
 MAX_QUESTION_CHARS = 2000
 MAX_BODY_BYTES = 16 * 1024
 TOP_K_RANGE = range(1, 21)
 MAX_KEY_BYTES = 1024  # S3's limit on an object key
 MAX_ROLES = 20
+LIST_LIMIT_RANGE = range(1, 101)
+DEFAULT_LIST_LIMIT = 25
+DOCUMENT_STATUSES: tuple[str, ...] = get_args(DocumentStatus)
+MAX_CURSOR_CHARS = 256
 
 
 class BadRequest(Exception):
@@ -161,6 +169,83 @@ class UploadRequest:
     def roles_metadata(self) -> str:
         """The value of ``x-amz-meta-roles``: the roles, comma-separated."""
         return ",".join(self.roles)
+
+
+def encode_cursor(after: str) -> str:
+    """The opaque ``next_cursor`` of ``GET /documents``: where the next page's scan starts (a ``doc_id``).
+    It only positions the scan, so it needs no signature: whoever sends one sees only what they may see.
+
+    >>> decode_cursor(encode_cursor("0" * 24)) == "0" * 24
+    True
+    """
+    return base64.urlsafe_b64encode(json.dumps({"after": after}).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> str:
+    """The position a cursor from :func:`encode_cursor` names; BadRequest for anything else."""
+    invalid = BadRequest("invalid_cursor", "'cursor' must be a next_cursor from an earlier page, unchanged")
+    if len(cursor) > MAX_CURSOR_CHARS:
+        raise invalid
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        payload: Any = json.loads(base64.b64decode(padded, altchars=b"-_", validate=True))
+    except (ValueError, binascii.Error, UnicodeEncodeError):  # ValueError covers bad JSON and bad UTF-8
+        raise invalid from None
+    after = payload.get("after") if isinstance(payload, dict) else None
+    if not isinstance(after, str) or not is_document_id(after):
+        raise invalid
+    return after
+
+
+@dataclass(frozen=True)
+class ListRequest:
+    """The query string of ``GET /documents``: at most ``limit`` documents, from the position of
+    ``cursor``, only of ``status`` and under key ``prefix`` when given.
+
+    >>> ListRequest.from_query({"limit": "10", "status": "failed"})
+    ListRequest(limit=10, after=None, status='failed', prefix='')
+    """
+
+    limit: int = DEFAULT_LIST_LIMIT
+    after: str | None = None  # the position the cursor names; None: the start
+    status: str | None = None
+    prefix: str = ""
+
+    @classmethod
+    def from_query(cls, parameters: Mapping[str, str] | None) -> ListRequest:
+        parameters = parameters or {}
+        unknown = sorted(set(parameters) - {"limit", "cursor", "status", "prefix"})
+        if unknown:
+            # A misspelt filter would otherwise list everything, as if it had matched.
+            raise BadRequest("invalid_parameter", f"unknown query parameter: {unknown[0]!r}")
+        limit = parameters.get("limit", str(DEFAULT_LIST_LIMIT))
+        if not (limit.isascii() and limit.isdigit()) or int(limit) not in LIST_LIMIT_RANGE:
+            raise BadRequest(
+                "invalid_limit",
+                f"'limit' must be an integer from {LIST_LIMIT_RANGE.start} to {LIST_LIMIT_RANGE.stop - 1}",
+            )
+        status = parameters.get("status")
+        if status is not None and status not in DOCUMENT_STATUSES:
+            raise BadRequest("invalid_status", f"'status' must be one of {', '.join(DOCUMENT_STATUSES)}")
+        cursor = parameters.get("cursor")
+        return cls(
+            limit=int(limit),
+            after=None if cursor is None else decode_cursor(cursor),
+            status=status,
+            prefix=_validate_prefix(parameters.get("prefix", "")),
+        )
+
+
+def _validate_prefix(prefix: str) -> str:
+    try:
+        size = len(prefix.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise BadRequest("invalid_prefix", "'prefix' is not valid Unicode text") from None
+    if size > MAX_KEY_BYTES or any(unicodedata.category(char) == "Cc" for char in prefix):
+        raise BadRequest(
+            "invalid_prefix", f"'prefix' must be at most {MAX_KEY_BYTES} bytes, without control characters"
+        )
+    return prefix
 
 
 def source_json(number: int, hit: SearchHit) -> dict[str, Any]:

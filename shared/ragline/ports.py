@@ -92,6 +92,14 @@ class Registry(Protocol):
         """The document's record (roles and writers sorted), or None."""
         ...
 
+    def scan(self, after: str | None, limit: int) -> tuple[list[DocumentRecord], str | None]:
+        """One page of the table in its own fixed order: the records among the next ``limit`` items after
+        position ``after`` (None: the start), and the position to go on from (a ``doc_id``), None when the
+        table has ended. Lease-only items are evaluated but, as for :meth:`get`, are no records, so a page
+        may hold fewer than ``limit`` records (or none) and still be followed by more. Any ``doc_id`` is a
+        position, whether or not its item exists: the scan goes on after it."""
+        ...
+
     def put(self, record: DocumentRecord, lease_owner: str) -> None:
         """Write the record, keeping the lease and any pending work, while ``lease_owner`` holds the lease
         (:class:`ragline.errors.LeaseLost` otherwise)."""
@@ -137,6 +145,15 @@ class ObjectStore(Protocol):
     def delete(self, bucket: str, key: str, etag: str | None = None) -> None:
         """Delete the object (nothing happens when there is none); with ``etag``, only if it is still that
         object, else :class:`ragline.errors.ObjectChanged`."""
+        ...
+
+
+class DownloadSigner(Protocol):
+    """Signs a download of one object (S3: a presigned GET)."""
+
+    def presign_get(self, bucket: str, key: str, version_id: str | None, expires_in: int) -> str:
+        """A URL that reads the object for ``expires_in`` seconds: exactly the version ``version_id`` when
+        given, else whatever is at the key when it is used."""
         ...
 
 

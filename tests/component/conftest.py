@@ -92,7 +92,9 @@ class ComponentStack:
     def request(
         self, method: str, path: str, body: Any = None, groups: list[str] | None = None, user: str = "alice"
     ) -> tuple[int, Any]:
-        """Call the query function with the event API Gateway would send after its Cognito authorizer."""
+        """Call the query function with the event API Gateway would send after its Cognito authorizer;
+        ``path`` may end in a query string."""
+        path, _, query = path.partition("?")
         route = match_route(method, path)
         assert route is not None, f"no route {method} {path}"
         resource, parameters, _ = route
@@ -100,7 +102,7 @@ class ComponentStack:
         raw = body if isinstance(body, (str, bytes)) or body is None else json.dumps(body)
         raw_bytes = raw.encode() if isinstance(raw, str) else (raw or b"")
         event = rest_proxy_event(
-            method, path, resource, parameters, "", {"Content-Type": "application/json"}, raw_bytes, claims
+            method, path, resource, parameters, query, {"Content-Type": "application/json"}, raw_bytes, claims
         )
         response = self.query.invoke(event)
         return response["statusCode"], json.loads(response["body"])

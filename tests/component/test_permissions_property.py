@@ -1,5 +1,6 @@
-"""Property, through the real handlers on moto: no response of /query, /retrieve or /documents/{id}, errors
-included, carries the text, title or id of a document outside the caller's roles."""
+"""Property, through the real handlers on moto: no response of /query, /retrieve, /documents (every page),
+/documents/{id} or /documents/{id}/download, errors included, carries the text, title or id of a document
+outside the caller's roles."""
 
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ requests = st.lists(
     st.one_of(
         st.tuples(st.sampled_from(["/query", "/retrieve"]), st.lists(st.sampled_from(WORDS), min_size=1, max_size=3)),
         st.tuples(st.just("/documents"), st.integers(0, 4)),
+        st.tuples(st.just("download"), st.integers(0, 4)),
+        st.tuples(st.just("list"), st.integers(1, 3)),
         st.tuples(st.just("bad"), st.sampled_from(['{"question": ""}', "[", '{"question": "x", "top_k": 99}'])),
     ),
     min_size=1,
@@ -61,6 +64,12 @@ def test_no_response_carries_a_document_outside_the_callers_roles(stack, docs, c
             responses.append(
                 stack.request("GET", f"/documents/{document_id(stack.settings.bucket, key)}", groups=sorted(caller))
             )
+        elif route == "download":
+            key = keys[argument % len(keys)][0]
+            doc_id = document_id(stack.settings.bucket, key)
+            responses.append(stack.request("GET", f"/documents/{doc_id}/download", groups=sorted(caller)))
+        elif route == "list":
+            responses += every_page(stack, sorted(caller), limit=argument)
         else:
             responses.append(stack.request("POST", "/query", argument, sorted(caller)))
     for status, body in responses:
@@ -69,3 +78,13 @@ def test_no_response_carries_a_document_outside_the_callers_roles(stack, docs, c
         for key, marker in forbidden:
             assert marker not in text and key not in text
             assert document_id(stack.settings.bucket, key) not in text
+
+
+def every_page(stack, groups: list[str], limit: int) -> list[tuple[int, dict]]:
+    """GET /documents, followed page by page to the end."""
+    pages = [stack.request("GET", f"/documents?limit={limit}", groups=groups)]
+    while pages[-1][0] == 200 and pages[-1][1]["next_cursor"]:
+        pages.append(
+            stack.request("GET", f"/documents?limit={limit}&cursor={pages[-1][1]['next_cursor']}", groups=groups)
+        )
+    return pages

@@ -1,4 +1,5 @@
-"""End to end: upload through a presigned URL from `POST /documents`, then delete with `DELETE /documents/{id}`.
+"""End to end: upload through a presigned URL from `POST /documents`, list, download, then delete with
+`DELETE /documents/{id}`.
 
 Runs on the stack of tests/e2e/test_local_stack.py (its module-scoped fixtures, a stack of this module's own).
 """
@@ -109,3 +110,36 @@ def test_bad_upload_requests_are_refused_over_http(client):
     assert (status, body["code"]) == (400, "invalid_size")
     assert client.call("POST", "/documents", {"key": "x.md", "roles": ["finance"], "size": 1})[0] == 401
     assert client.call("DELETE", "/documents/" + "0" * 24)[0] == 401
+
+
+def test_list_and_download_over_http_and_unknown_routes_are_404(client):
+    finance, research = client.token("fiona", ["finance"]), client.token("rick", ["research"])
+    text = FORECAST.replace("forecasts", "budgets")
+    request = {"key": "finance/budget.md", "roles": ["finance"], "size": len(text.encode())}
+    status, upload = client.call("POST", "/documents", request, finance)
+    assert status == 200, upload
+    assert put(upload["upload_url"], text.encode(), upload["headers"]) == 200
+    doc_id = upload["doc_id"]
+    wait_for_status(client, doc_id, finance, "indexed")
+
+    status, page = client.call("GET", "/documents?prefix=finance/budget&limit=5", token=finance)
+    assert status == 200, page
+    assert page == {"documents": [client.call("GET", f"/documents/{doc_id}", token=finance)[1]], "next_cursor": None}
+    status, page = client.call("GET", "/documents?prefix=finance/budget", token=research)
+    assert (status, page) == (200, {"documents": [], "next_cursor": None})
+    assert client.call("GET", "/documents?limit=0", token=finance)[1]["code"] == "invalid_limit"
+
+    status, download = client.call("GET", f"/documents/{doc_id}/download", token=finance)
+    assert status == 200 and download["expires_in"] == 300
+    with urllib.request.urlopen(download["url"], timeout=30) as response:
+        assert response.read() == text.encode()
+    assert client.call("GET", f"/documents/{doc_id}/download", token=research) == (
+        404,
+        {"message": "no such document", "code": "not_found"},
+    )
+
+    assert client.call("GET", "/no/such/route", token=finance) == (
+        404,
+        {"message": "no such route", "code": "not_found"},
+    )
+    assert client.call("GET", "/documents") == (401, {"message": "missing or invalid token", "code": "unauthorized"})

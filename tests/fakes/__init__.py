@@ -10,6 +10,7 @@ so that a unit test on a fake tells the truth about the real thing.
 """
 
 from tests.fakes.clock import FakeClock
+from tests.fakes.download_signer import FakeDownloadSigner, SignedDownload
 from tests.fakes.embedder import FakeEmbedder
 from tests.fakes.generator import DECLINE, FakeGenerator
 from tests.fakes.object_store import FakeObjectStore
@@ -21,6 +22,7 @@ from tests.fakes.vector_store import FakeVectorStore
 __all__ = [
     "DECLINE",
     "FakeClock",
+    "FakeDownloadSigner",
     "FakeEmbedder",
     "FakeGenerator",
     "FakeObjectStore",
@@ -28,5 +30,6 @@ __all__ = [
     "FakeReranker",
     "FakeUploadSigner",
     "FakeVectorStore",
+    "SignedDownload",
     "SignedUpload",
 ]

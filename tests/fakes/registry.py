@@ -25,7 +25,8 @@ class FakeRegistry:
     Each change is what the conditional ``UpdateItem`` of :class:`ragline.registries.dynamodb.DynamoRegistry`
     makes it: the lease is taken when free, expired or the taker's own; work handed to a live lease's holder
     waits for it, and :meth:`release` refuses while any does; :meth:`put` and :meth:`take_pending` raise
-    :class:`LeaseLost` for anyone but the holder. Records come back as copies, roles and writers sorted.
+    :class:`LeaseLost` for anyone but the holder; :meth:`scan` pages through the items in ``doc_id`` order,
+    lease-only ones evaluated but not returned. Records come back as copies, roles and writers sorted.
 
     >>> registry = FakeRegistry()
     >>> registry.acquire("d1", "ingest-1", until_ms=2_000, now_ms=1_000)
@@ -47,6 +48,13 @@ class FakeRegistry:
             return None
         record = item.record
         return dataclasses.replace(record, roles=tuple(sorted(record.roles)), writers=tuple(sorted(record.writers)))
+
+    def scan(self, after: str | None, limit: int) -> tuple[list[DocumentRecord], str | None]:
+        """The items in ``doc_id`` order (moto's order; DynamoDB's is its hash order, as fixed)."""
+        following = [doc_id for doc_id in sorted(self._items) if after is None or doc_id > after]
+        page = following[:limit]
+        records = [record for record in map(self.get, page) if record is not None]
+        return records, page[-1] if len(following) > limit else None
 
     def put(self, record: DocumentRecord, lease_owner: str) -> None:
         self._held(record.doc_id, lease_owner).record = dataclasses.replace(record)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ pytest.importorskip("aws_cdk")
 from aws_cdk.assertions import Match
 
 from infra.api import PROTECTED_ROUTES, PUBLIC_ROUTES
+from ragline.local.gateway import NO_SUCH_ROUTE, ROUTES, UNAUTHORIZED
 
 REPO = Path(__file__).resolve().parents[2]
 EMBED_ARN = f"arn:aws:bedrock:{REGION}::foundation-model/amazon.titan-embed-text-v2:0"
@@ -245,10 +247,13 @@ def test_ingest_reads_documents_and_writes_the_registry_query_reads_it(domain: S
     assert _granted(query, "s3:PutObject") == [bucket_objects]  # presigned uploads (POST /documents)
     # POST /documents reads the key it is asked for (object roles, sidecar, ETag); 404s need ListBucket.
     assert _granted(query, "s3:GetObject") == [bucket_objects]
+    # GET /documents/{doc_id}/download presigns a GET of the indexed version: the signer's role needs it.
+    assert _granted(query, "s3:GetObjectVersion") == [bucket_objects]
     assert _granted(query, "s3:ListBucket") == [f"${{{domain.logical_id(domain.stack.storage.bucket)}.Arn}}"]
     registry = [f"${{{domain.logical_id(domain.stack.storage.registry)}.Arn}}"]
     assert _granted(ingest, "dynamodb:PutItem") == registry
     assert _granted(query, "dynamodb:GetItem") == registry
+    assert _granted(query, "dynamodb:Scan") == registry  # GET /documents
     assert not _granted(query, "dynamodb:PutItem") and not _granted(query, "dynamodb:DeleteItem")
 
 
@@ -335,7 +340,16 @@ def test_every_data_route_needs_a_cognito_token_and_only_health_is_open(domain: 
     assert "AuthorizerId" not in methods["/health", "GET"]
     for properties in methods.values():
         assert properties["Integration"]["Type"] == "AWS_PROXY"
-    assert {"/query", "/retrieve", "/documents", "/documents/{doc_id}", "/health"} == {p for p, _ in methods}
+    assert {"/query", "/retrieve", "/documents", "/documents/{doc_id}", "/documents/{doc_id}/download", "/health"} == {
+        p for p, _ in methods
+    }
+    assert {("/documents", "GET"), ("/documents/{doc_id}/download", "GET")} <= set(PROTECTED_ROUTES)
+
+
+def test_the_api_routes_are_the_local_gateways():
+    local = {(template, method) for method, template, _ in ROUTES}
+    assert local == set(PROTECTED_ROUTES) | set(PUBLIC_ROUTES)
+    assert {(template, method) for method, template, needs_token in ROUTES if not needs_token} == set(PUBLIC_ROUTES)
 
 
 def test_authorizer_is_the_user_pool(domain: Synth):
@@ -380,6 +394,23 @@ def test_gateway_errors_have_the_api_error_shape(template):
             },
         },
     )
+
+
+def test_unknown_routes_are_404_and_missing_tokens_401_with_the_local_gateways_bodies(domain: Synth):
+    """API Gateway answers a route it does not have MISSING_AUTHENTICATION_TOKEN (403 by default); the stack
+    makes it 404, and both it and the authorizer's 401 carry the body the local gateway and the function give."""
+    responses = {
+        r["Properties"]["ResponseType"]: r["Properties"]
+        for r in domain.resources("AWS::ApiGateway::GatewayResponse").values()
+    }
+    for response_type, status, body in (
+        ("MISSING_AUTHENTICATION_TOKEN", "404", NO_SUCH_ROUTE),
+        ("UNAUTHORIZED", "401", UNAUTHORIZED),
+    ):
+        assert responses[response_type]["StatusCode"] == status
+        assert json.loads(responses[response_type]["ResponseTemplates"]["application/json"]) == body
+    assert NO_SUCH_ROUTE == {"message": "no such route", "code": "not_found"}
+    assert UNAUTHORIZED == {"message": "missing or invalid token", "code": "unauthorized"}
 
 
 def test_user_pool_groups_are_the_roles_and_the_client_signs_in_with_a_password(domain: Synth):

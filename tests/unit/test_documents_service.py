@@ -14,7 +14,7 @@ from ragline.errors import ObjectChanged
 from ragline.http_api import BadRequest, UploadRequest
 from ragline.ids import document_id
 from ragline.models import DocumentRecord
-from tests.fakes import FakeObjectStore, FakeRegistry, FakeUploadSigner, SignedUpload
+from tests.fakes import FakeDownloadSigner, FakeObjectStore, FakeRegistry, FakeUploadSigner, SignedUpload
 
 BUCKET = "docs"
 ROLES = ["staff", "editors", "finance"]
@@ -47,7 +47,9 @@ def ingested(registry: FakeRegistry, objects: FakeObjectStore, key: str) -> None
 @pytest.fixture
 def parts():
     objects, registry, signer = FakeObjectStore(), FakeRegistry(), FakeUploadSigner()
-    service = DocumentsService(registry, objects, signer, DocumentsConfig(bucket=BUCKET, max_object_bytes=1000))
+    service = DocumentsService(
+        registry, objects, signer, DocumentsConfig(bucket=BUCKET, max_object_bytes=1000), FakeDownloadSigner()
+    )
     return service, objects, registry, signer
 
 
@@ -190,7 +192,9 @@ def test_replace_and_delete_are_allowed_exactly_to_who_may_write_both_bucket_and
     owner, writers, registry_owner, user, roles
 ):
     objects, registry = FakeObjectStore(), FakeRegistry()
-    service = DocumentsService(registry, objects, FakeUploadSigner(), DocumentsConfig(bucket=BUCKET))
+    service = DocumentsService(
+        registry, objects, FakeUploadSigner(), DocumentsConfig(bucket=BUCKET), FakeDownloadSigner()
+    )
     readers = ",".join(ROLES)  # everyone here may read: only writing is in question
     put(objects, "a.md", b"text", roles=readers, owner=registry_owner, writers=",".join(sorted(writers)))
     ingested(registry, objects, "a.md")  # the registry describes an older object ...

@@ -1,8 +1,10 @@
 """A local API Gateway: verifies the bearer token, then calls the query function with a REST proxy event.
 
-Like API Gateway with a Cognito user pool authorizer, it answers 401 itself for a missing or invalid
-token, puts the token's claims under ``requestContext.authorizer.claims`` (every value a string), and
-passes the client's headers and body through untouched, so a client-set header never becomes a claim.
+Like API Gateway with a Cognito user pool authorizer and the stack's gateway responses, it answers 401
+itself for a missing or invalid token and 404 for a route the API does not have (both with the function's
+``{"message", "code"}`` body), puts the token's claims under ``requestContext.authorizer.claims`` (every
+value a string), and passes the client's headers and body through untouched, so a client-set header
+never becomes a claim.
 """
 
 from __future__ import annotations
@@ -28,10 +30,15 @@ ROUTES: list[tuple[str, str, bool]] = [
     ("POST", "/query", True),
     ("POST", "/retrieve", True),
     ("POST", "/documents", True),
+    ("GET", "/documents", True),
     ("GET", "/documents/{doc_id}", True),
+    ("GET", "/documents/{doc_id}/download", True),
     ("DELETE", "/documents/{doc_id}", True),
 ]
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
+# The deployed API's gateway responses (infra/api.py) answer with these bodies, as the function does.
+NO_SUCH_ROUTE = {"message": "no such route", "code": "not_found"}
+UNAUTHORIZED = {"message": "missing or invalid token", "code": "unauthorized"}
 
 
 def _template_regex(template: str) -> re.Pattern[str]:
@@ -112,6 +119,12 @@ class LocalApiGateway:
             def do_DELETE(self) -> None:
                 gateway._serve(self, "DELETE")
 
+            def do_PUT(self) -> None:
+                gateway._serve(self, "PUT")  # no route: answered 404 as API Gateway does, not 501
+
+            def do_PATCH(self) -> None:
+                gateway._serve(self, "PATCH")
+
             def log_message(self, format: str, *args: Any) -> None:
                 pass  # the function logs each request already
 
@@ -150,17 +163,17 @@ class LocalApiGateway:
         body = request.rfile.read(length) if length else b""
         route = match_route(method, url.path)
         if route is None:
-            return 403, {"message": "Missing Authentication Token"}  # what API Gateway says to unknown routes
+            return 404, NO_SUCH_ROUTE  # API Gateway's MISSING_AUTHENTICATION_TOKEN, as the stack configures it
         resource, path_parameters, needs_token = route
         claims = None
         if needs_token:
             scheme, _, token = (request.headers.get("Authorization") or "").partition(" ")
             if scheme.lower() != "bearer" or not token:
-                return 401, {"message": "Unauthorized"}
+                return 401, UNAUTHORIZED
             try:
                 claims = authorizer_claims(self._verifier.verify(token.strip()))
             except InvalidToken:
-                return 401, {"message": "Unauthorized"}
+                return 401, UNAUTHORIZED
         event = rest_proxy_event(
             method, url.path, resource, path_parameters, url.query, dict(request.headers.items()), body, claims
         )

@@ -25,6 +25,21 @@ def _failed_condition(error: ClientError) -> bool:
     return error.response.get("Error", {}).get("Code") == _CONDITION_FAILED
 
 
+def _record(item: dict[str, Any] | None) -> DocumentRecord | None:
+    """The record an item holds, or None: nothing, or only a lease (the document's first event is being
+    applied)."""
+    if item is None or ("status" not in item and "key" not in item):
+        return None
+    values = {name: item[name] for name in _FIELDS if name in item}
+    values.setdefault("bucket", "")
+    values.setdefault("key", "")
+    values.setdefault("status", "queued")
+    values["roles"] = tuple(sorted(item.get("roles", [])))
+    values["writers"] = tuple(sorted(item.get("writers", [])))
+    values["chunk_count"] = int(item.get("chunk_count", 0))
+    return DocumentRecord(**values)
+
+
 class DynamoRegistry:
     """Document records in a DynamoDB table whose partition key is ``doc_id`` (a string).
 
@@ -38,17 +53,19 @@ class DynamoRegistry:
         self._table = table
 
     def get(self, doc_id: str) -> DocumentRecord | None:
-        item = self._table.get_item(Key={"doc_id": doc_id}, ConsistentRead=True).get("Item")
-        if item is None or ("status" not in item and "key" not in item):
-            return None  # nothing, or only a lease: the first event of this document is being applied
-        values = {name: item[name] for name in _FIELDS if name in item}
-        values.setdefault("bucket", "")
-        values.setdefault("key", "")
-        values.setdefault("status", "queued")
-        values["roles"] = tuple(sorted(item.get("roles", [])))
-        values["writers"] = tuple(sorted(item.get("writers", [])))
-        values["chunk_count"] = int(item.get("chunk_count", 0))
-        return DocumentRecord(**values)
+        return _record(self._table.get_item(Key={"doc_id": doc_id}, ConsistentRead=True).get("Item"))
+
+    def scan(self, after: str | None, limit: int) -> tuple[list[DocumentRecord], str | None]:
+        """One ``Scan`` of at most ``limit`` items, from after ``after`` (DynamoDB's ``ExclusiveStartKey``);
+        the next position is its ``LastEvaluatedKey``. DynamoDB may end a page early (at 1 MB), and may name
+        a position after the last item, whose page is then empty."""
+        params: dict[str, Any] = {"Limit": limit, "ConsistentRead": True}
+        if after is not None:
+            params["ExclusiveStartKey"] = {"doc_id": after}
+        response = self._table.scan(**params)
+        records = [record for record in map(_record, response.get("Items", [])) if record is not None]
+        last = response.get("LastEvaluatedKey")
+        return records, None if last is None else str(last["doc_id"])
 
     def put(self, record: DocumentRecord, lease_owner: str) -> None:
         """Write the record's fields, keeping the lease and pending work, while ``lease_owner`` holds the
