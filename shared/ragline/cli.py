@@ -1,11 +1,13 @@
 """The ``ragline`` command: run the local stack and talk to it.
 
 Every command takes ``--home DIR`` (default ``$RAGLINE_HOME`` or ``.ragline/``), which holds the stack's
-state: its endpoints file, the token signing key and the on-disk index.
+state: its endpoints file, its pid file (locked while ``ragline up`` runs), its log, the token signing key
+and the on-disk index.
 
 Every command first reads the settings from the environment: a bad one stops it with one line on stderr,
 ``ragline: RAGLINE_FUSION='typo' is not one of: convex, rrf``, and exit status 2 (docs/architecture.md,
-"Configuration").
+"Configuration"). Every other failure a person can act on is one line too (:func:`_failure`): no stack on
+the home, a stack that does not answer (exit 2), a refusal of the API with its code and message (exit 1).
 """
 
 from __future__ import annotations
