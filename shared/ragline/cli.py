@@ -19,7 +19,7 @@ import json
 import os
 import signal
 import sys
-import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -194,9 +194,12 @@ def cmd_up(args: argparse.Namespace) -> int:
     from ragline.local.logs import log_to_file
     from ragline.local.stack import DevStack
 
-    stopped = threading.Event()
+    # The handler only records the signal, and the main thread polls for it. A handler that set a
+    # threading.Event could deadlock on the Event's own lock, and a main thread blocked in Event.wait() for
+    # good may not wake for a signal the kernel hands to another thread: either lost a SIGTERM for a minute.
+    signals: list[int] = []
     for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stopped.set())
+        signal.signal(signum, lambda received, _frame: signals.append(received))
     log_file = log_to_file(args.home, verbose=args.verbose)
     stack = DevStack(args.home, port=args.port)
     try:
@@ -204,7 +207,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         print(f"ragline is up: API {endpoints.api_url}, S3 {endpoints.s3_endpoint}, bucket {endpoints.bucket}")
         print(f"embedder: {endpoints.embedder}; state in {args.home}; logs in {log_file}")
         print(f"stop with Ctrl-C or: ragline down --home {args.home}", flush=True)
-        stopped.wait()
+        while not signals:
+            time.sleep(0.2)
     finally:
         # A stop that hangs prints every thread's stack and ends the process, rather than hanging on.
         faulthandler.dump_traceback_later(STOP_TIMEOUT_SECONDS, exit=True)
