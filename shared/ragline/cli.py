@@ -1,27 +1,35 @@
 """The ``ragline`` command: run the local stack and talk to it.
 
 Every command takes ``--home DIR`` (default ``$RAGLINE_HOME`` or ``.ragline/``), which holds the stack's
-state: its endpoints file, the token signing key and the on-disk index.
+state: its endpoints file, its pid file (locked while ``ragline up`` runs), its log, the token signing key
+and the on-disk index.
 
 Every command first reads the settings from the environment: a bad one stops it with one line on stderr,
 ``ragline: RAGLINE_FUSION='typo' is not one of: convex, rrf``, and exit status 2 (docs/architecture.md,
-"Configuration").
+"Configuration"). Every other failure a person can act on is one line too (:func:`_failure`): no stack on
+the home, a stack that does not answer (exit 2), a refusal of the API with its code and message (exit 1).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import faulthandler
 import json
 import os
 import signal
 import sys
-import threading
+import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ragline import __version__
 from ragline.errors import ConfigurationError
 from ragline.settings import EMBEDDERS, RETRIEVAL_MODES, Settings
+
+if TYPE_CHECKING:  # the commands import what they need when they run: `ragline --help` stays quick
+    from ragline.client import RaglineClient, Source
+    from ragline.local.client import StackClient
 
 #: ``ragline up`` gives its stack this long to stop once asked; then it prints every thread's stack and exits.
 STOP_TIMEOUT_SECONDS = 30
@@ -29,6 +37,14 @@ STOP_TIMEOUT_SECONDS = 30
 
 def _groups(value: str) -> list[str]:
     return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def _add_caller(command: argparse.ArgumentParser) -> None:
+    """``--user`` and ``--groups``: whom the command's local token is signed for."""
+    command.add_argument("--user", required=True, help="act as this user (the token's cognito:username)")
+    command.add_argument(
+        "--groups", type=_groups, default=[], help="comma-separated groups (roles) the user holds, e.g. finance,staff"
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -40,32 +56,49 @@ def _parser() -> argparse.ArgumentParser:
         help="the local stack's state folder (default: $RAGLINE_HOME or .ragline/)",
     )
     parser = argparse.ArgumentParser(prog="ragline", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    up = commands.add_parser("up", parents=[common], help="run the local stack until interrupted")
+    up = commands.add_parser("up", parents=[common], help="run the local stack until interrupted or `ragline down`")
     up.add_argument("--port", type=int, default=0, help="port of the local API (default: any free port)")
+    up.add_argument("--verbose", action="store_true", help="log to the terminal too, not only to HOME/ragline.log")
+
+    commands.add_parser("down", parents=[common], help="stop the stack running on --home and wait until it has")
 
     ingest = commands.add_parser("ingest", parents=[common], help="upload files through S3 and wait for indexing")
-    ingest.add_argument("paths", nargs="+", type=Path, metavar="PATH")
-    ingest.add_argument("--roles", type=_groups, default=None, help="comma-separated roles, as x-amz-meta-roles")
-    ingest.add_argument("--prefix", default="", help="key prefix in the bucket")
+    ingest.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="files or folders to upload")
+    ingest.add_argument(
+        "--roles", type=_groups, default=None, help="comma-separated roles that may read them (x-amz-meta-roles)"
+    )
+    ingest.add_argument("--prefix", default="", help="key prefix in the bucket, e.g. finance/")
     ingest.add_argument("--no-wait", action="store_true", help="upload and return")
-    ingest.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for indexing")
+    ingest.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for indexing (default: 600)")
 
     for name, help_text in (
         ("ask", "ask a question (POST /query)"),
         ("retrieve", "retrieve passages (POST /retrieve)"),
     ):
         command = commands.add_parser(name, parents=[common], help=help_text)
-        command.add_argument("question")
-        command.add_argument("--user", required=True)
-        command.add_argument("--groups", type=_groups, default=[], help="comma-separated groups (roles)")
-        command.add_argument("--top-k", type=int, default=None)
-        command.add_argument("--json", action="store_true", help="print the response body as JSON")
+        command.add_argument("question", help="the question, in quotes")
+        _add_caller(command)
+        command.add_argument("--top-k", type=int, default=None, help="how many passages (default: the settings')")
+        command.add_argument("--json", action="store_true", help="print the response as JSON")
+
+    listing = commands.add_parser("ls", parents=[common], help="list the documents the user may see (GET /documents)")
+    _add_caller(listing)
+    listing.add_argument("--status", default=None, help="only documents of this status (indexed, failed, ...)")
+    listing.add_argument("--prefix", default=None, help="only documents whose key starts with this")
+
+    status = commands.add_parser("status", parents=[common], help="a document's status (GET /documents/{id})")
+    status.add_argument("document", metavar="DOC|KEY", help="the document's id or its S3 key")
+    _add_caller(status)
+
+    delete = commands.add_parser("delete", parents=[common], help="delete a document (DELETE /documents/{id})")
+    delete.add_argument("document", metavar="DOC|KEY", help="the document's id or its S3 key")
+    _add_caller(delete)
 
     token = commands.add_parser("token", parents=[common], help="print a bearer token the local API accepts")
-    token.add_argument("--user", required=True)
-    token.add_argument("--groups", type=_groups, default=[])
+    _add_caller(token)
 
     redrive = commands.add_parser(
         "redrive", parents=[common], help="move the dead-letter queue's messages back to the ingest queue"
@@ -81,7 +114,12 @@ def _parser() -> argparse.ArgumentParser:
     evaluation.add_argument(
         "--dataset", type=Path, required=True, help="a BEIR folder: corpus.jsonl, queries.jsonl, qrels/test.tsv"
     )
-    evaluation.add_argument("--mode", required=True, choices=RETRIEVAL_MODES)
+    evaluation.add_argument(
+        "--mode",
+        choices=RETRIEVAL_MODES,
+        default=None,
+        help="retrieval mode (default: the settings', $RAGLINE_RETRIEVAL_MODE or hybrid+rerank)",
+    )
     evaluation.add_argument("--limit", type=_positive, default=None, help="only the first N test queries (by id)")
     evaluation.add_argument(
         "--max-docs", type=_positive, default=None, help="index the judged documents and others up to N in all"
@@ -105,41 +143,72 @@ def _positive(value: str) -> int:
     return number
 
 
+#: The commands that talk to a running stack: one that does not answer is reported in one line.
+STACK_COMMANDS = frozenset({"ingest", "ask", "retrieve", "ls", "status", "delete", "redrive"})
+
+
 def main(argv: list[str] | None = None) -> int:
     # One BLAS thread: the k-NN's matrix-vector product gains nothing from more on small machines, and idle
     # OpenBLAS threads spin-wait, taking the CPU from SQLite's BM25 and the local model (docs/performance.md).
     # Set before anything imports numpy.
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     args = _parser().parse_args(argv)
-    from ragline.local.endpoints import StackNotRunning
-    from ragline.local.stack import LocalStackUnavailable
-
     try:
         Settings.from_env()  # checked before any command starts its work
         return COMMANDS[args.command](args)
-    except ConfigurationError as error:
-        print(f"ragline: {error}", file=sys.stderr)
-        return 2
-    except (StackNotRunning, LocalStackUnavailable) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except FileNotFoundError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    except Exception as error:
+        failure = _failure(error, args)
+        if failure is None:
+            raise
+        message, status = failure
+        print(f"ragline: {message}", file=sys.stderr)
+        return status
+
+
+def _failure(error: Exception, args: argparse.Namespace) -> tuple[str, int] | None:
+    """The one line and exit status an expected failure gets; None for a bug, whose traceback is wanted."""
+    from botocore.exceptions import ConnectionError as BotoConnectionError
+
+    from ragline.client import ApiError, ApiUnreachable
+    from ragline.local.endpoints import StackNotResponding, StackNotRunning
+    from ragline.local.lock import StackAlreadyRunning
+    from ragline.local.stack import LocalStackUnavailable
+
+    if args.command in STACK_COMMANDS and isinstance(error, (ApiUnreachable, BotoConnectionError)):
+        url = error.url if isinstance(error, ApiUnreachable) else str(error.kwargs.get("endpoint_url", "S3"))
+        return str(StackNotResponding(args.home, url)), 2
+    if isinstance(error, ApiError):
+        return f"the API answered {error}", 1
+    expected = (
+        ConfigurationError,
+        StackNotRunning,
+        StackNotResponding,
+        StackAlreadyRunning,
+        LocalStackUnavailable,
+        FileNotFoundError,
+    )
+    return (str(error), 2) if isinstance(error, expected) else None
 
 
 def cmd_up(args: argparse.Namespace) -> int:
+    from ragline.local.logs import log_to_file
     from ragline.local.stack import DevStack
 
-    stopped = threading.Event()
+    # The handler only records the signal, and the main thread polls for it. A handler that set a
+    # threading.Event could deadlock on the Event's own lock, and a main thread blocked in Event.wait() for
+    # good may not wake for a signal the kernel hands to another thread: either lost a SIGTERM for a minute.
+    signals: list[int] = []
     for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stopped.set())
+        signal.signal(signum, lambda received, _frame: signals.append(received))
+    log_file = log_to_file(args.home, verbose=args.verbose)
     stack = DevStack(args.home, port=args.port)
     try:
         endpoints = stack.start()
         print(f"ragline is up: API {endpoints.api_url}, S3 {endpoints.s3_endpoint}, bucket {endpoints.bucket}")
-        print(f"embedder: {endpoints.embedder}; state in {args.home}; Ctrl-C to stop", flush=True)
-        stopped.wait()
+        print(f"embedder: {endpoints.embedder}; state in {args.home}; logs in {log_file}")
+        print(f"stop with Ctrl-C or: ragline down --home {args.home}", flush=True)
+        while not signals:
+            time.sleep(0.2)
     finally:
         # A stop that hangs prints every thread's stack and ends the process, rather than hanging on.
         faulthandler.dump_traceback_later(STOP_TIMEOUT_SECONDS, exit=True)
@@ -148,50 +217,126 @@ def cmd_up(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_down(args: argparse.Namespace) -> int:
+    from ragline.local.lock import StopTimedOut, stop_stack
+
+    try:
+        pid = stop_stack(args.home, timeout=STOP_TIMEOUT_SECONDS + 10)
+    except StopTimedOut as error:
+        print(f"ragline: {error}", file=sys.stderr)
+        return 1
+    print(f"stopped the stack on {args.home} (pid {pid})" if pid else f"no stack is running on {args.home}")
+    return 0
+
+
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from ragline.local.client import StackClient, keys_for
+    from ragline.local.client import StackClient, keys_for, keys_without_roles
     from ragline.local.ingest_progress import ingest_with_progress
 
     client = StackClient(args.home)
     files = keys_for(args.paths, args.prefix)
+    if args.roles is None:
+        for key in keys_without_roles(files, Settings.from_env()):
+            print(
+                f"warning: {key} gets no roles, so nobody can see it: give --roles, a sidecar "
+                f"{key}.metadata.json, or set RAGLINE_PREFIX_ROLES or RAGLINE_DEFAULT_ROLES",
+                file=sys.stderr,
+            )
     failed = ingest_with_progress(client, files, args.roles, wait=not args.no_wait, timeout=args.timeout)
     return 1 if failed else 0
 
 
-def _print_sources(sources: list[dict[str, Any]]) -> None:
+def _print_sources(sources: list[Source]) -> None:
     for source in sources:
-        page = f", page {source['page']}" if source.get("page") else ""
-        print(f"  [{source['id']}] {source['title']} ({source['source']}{page})")
+        page = f", page {source.page}" if source.page else ""
+        print(f"  [{source.id}] {source.title} ({source.source}{page})")
+
+
+def _api(args: argparse.Namespace) -> tuple[StackClient, RaglineClient]:
+    from ragline.local.client import StackClient
+
+    stack = StackClient(args.home)
+    return stack, stack.api(args.user, args.groups)
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    return _call_query(args, "/query")
+    _, api = _api(args)
+    answer = api.query(args.question, args.top_k)
+    if args.json:
+        print(json.dumps(dataclasses.asdict(answer), indent=2))
+        return 0
+    print(answer.answer)
+    if answer.citations:
+        print("\nSources:")
+        _print_sources(answer.citations)
+    return 0
 
 
 def cmd_retrieve(args: argparse.Namespace) -> int:
-    return _call_query(args, "/retrieve")
+    _, api = _api(args)
+    results = api.retrieve(args.question, args.top_k)
+    if args.json:
+        print(json.dumps({"results": [dataclasses.asdict(result) for result in results]}, indent=2))
+        return 0
+    for result in results:
+        _print_sources([result])
+        print("      " + result.text[:200].replace("\n", " "))
+    return 0
 
 
-def _call_query(args: argparse.Namespace, route: str) -> int:
-    from ragline.local.client import StackClient
+def _key(source: str) -> str:
+    """The S3 key of a document's source, ``s3://bucket/key``."""
+    return source.split("/", 3)[3] if source.startswith("s3://") and source.count("/") >= 3 else source
 
-    client = StackClient(args.home)
-    body: dict[str, Any] = {"question": args.question}
-    if args.top_k is not None:
-        body["top_k"] = args.top_k
-    status, response = client.call("POST", route, body, client.token(args.user, args.groups))
-    if args.json or status != 200:
-        print(json.dumps(response, indent=2))
-        return 0 if status == 200 else 1
-    if route == "/query":
-        print(response["answer"])
-        if response["citations"]:
-            print("\nSources:")
-            _print_sources(response["citations"])
-    else:
-        for result in response["results"]:
-            _print_sources([result])
-            print("      " + result["text"][:200].replace("\n", " "))
+
+def cmd_ls(args: argparse.Namespace) -> int:
+    _, api = _api(args)
+    rows = [
+        (_key(document.source), document.status, str(document.chunk_count), document.updated_at)
+        for document in api.iter_documents(status=args.status, prefix=args.prefix)
+    ]
+    if not rows:
+        print("no documents", file=sys.stderr)
+        return 0
+    header = ("KEY", "STATUS", "CHUNKS", "UPDATED")
+    widths = [max(len(row[column]) for row in [header, *rows]) for column in range(len(header))]
+    for row in [header, *rows]:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    return 0
+
+
+def _doc_id(stack: StackClient, document: str) -> str:
+    """A document's id, from its id (24 hex digits) or its S3 key (ragline.ids.document_id)."""
+    from ragline.ids import document_id, is_document_id
+
+    return document if is_document_id(document) else document_id(stack.endpoints.bucket, document)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    stack, api = _api(args)
+    document = api.document(_doc_id(stack, args.document))
+    fields = [
+        ("key", _key(document.source)),
+        ("doc_id", document.doc_id),
+        ("title", document.title),
+        ("status", document.status),
+        ("chunks", str(document.chunk_count)),
+        ("updated", document.updated_at),
+    ]
+    if document.error:
+        fields.append(("error", document.error))
+    if document.roles is not None:
+        fields.append(("roles", ", ".join(document.roles) or "(none: visible to nobody)"))
+    for name, value in fields:
+        print(f"{name:8} {value}")
+    return 0
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    stack, api = _api(args)
+    doc_id = _doc_id(stack, args.document)
+    api.delete(doc_id)
+    print(f"deleting {args.document} ({doc_id}): it stops being retrieved within seconds")
     return 0
 
 
@@ -233,7 +378,7 @@ def cmd_redrive(args: argparse.Namespace) -> int:
             on_message=show,
         )
     except RedriveError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"ragline: {error}", file=sys.stderr)
         return 1
     if args.dry_run:
         print(f"would move {moved} message(s) from the dead-letter queue to the ingest queue (dry run)")
@@ -254,7 +399,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     try:
         report = evaluate(
             args.dataset,
-            args.mode,
+            args.mode or Settings.from_env().retrieval_mode,
             limit=args.limit,
             max_docs=args.max_docs,
             embedder=args.embedder,
@@ -264,7 +409,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     except ConfigurationError:
         raise  # main() reports it as every command does
     except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"ragline: {error}", file=sys.stderr)
         return 2
     print(json.dumps(report.to_dict(), indent=2) if args.json else format_report(report))
     return 0
@@ -272,9 +417,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 COMMANDS = {
     "up": cmd_up,
+    "down": cmd_down,
     "ingest": cmd_ingest,
     "ask": cmd_ask,
     "retrieve": cmd_retrieve,
+    "ls": cmd_ls,
+    "status": cmd_status,
+    "delete": cmd_delete,
     "token": cmd_token,
     "redrive": cmd_redrive,
     "demo": cmd_demo,

@@ -166,3 +166,9 @@ def test_scifact_sample_through_the_cli(capsys):
     assert data["queries"] == 5 and data["docs"] == 200 and data["dataset"] == "scifact"
     assert data["chunks"] >= 200
     assert 0.0 < data["ndcg@10"] <= 1.0 and 0.0 < data["recall@100"] <= 1.0
+
+
+def test_cli_mode_defaults_to_the_settings_retrieval_mode(tiny, capsys, monkeypatch):
+    monkeypatch.setenv("RAGLINE_RETRIEVAL_MODE", "bm25")
+    assert main(["eval", "--dataset", str(tiny), "--embedder", "hash", "--json", "--no-progress"]) == 0
+    assert json.loads(capsys.readouterr().out)["mode"] == "bm25"

@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
-import json
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import boto3
+import requests
 
-from ragline.access import is_sidecar
+from ragline.access import (
+    InvalidSidecar,
+    document_key_of_sidecar,
+    is_sidecar,
+    resolve_document_roles,
+    roles_from_sidecar,
+)
+from ragline.client import RaglineClient
 from ragline.ids import document_id
 from ragline.local.endpoints import Endpoints
 from ragline.local.tokens import issue_token
 from ragline.models import DocumentRecord
 from ragline.registries.dynamodb import DynamoRegistry
+from ragline.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -44,6 +50,27 @@ def keys_for(paths: Iterable[Path], prefix: str = "") -> list[tuple[Path, str]]:
     return sorted(found, key=lambda item: not is_sidecar(item[1]))
 
 
+def keys_without_roles(files: Iterable[tuple[Path, str]], settings: Settings) -> list[str]:
+    """The documents among ``files`` that would get no roles when uploaded without ``--roles``: no sidecar
+    among the files that names some, and no prefix policy or default roles (ragline.access's order).
+
+    Nobody can see such a document. (A sidecar already in the bucket is not looked at.)"""
+    files = list(files)
+    sidecars: dict[str, tuple[str, ...] | None] = {}
+    for path, key in files:
+        if is_sidecar(key):
+            try:
+                sidecars[document_key_of_sidecar(key)] = roles_from_sidecar(path.read_bytes())
+            except InvalidSidecar:
+                sidecars[document_key_of_sidecar(key)] = None  # the ingest records it as failed, and says why
+    return [
+        key
+        for _, key in files
+        if not is_sidecar(key)
+        and not resolve_document_roles(key, {}, sidecars.get(key), settings.prefix_roles, settings.default_roles)
+    ]
+
+
 class StackClient:
     """Talks to a running ``ragline up`` through its endpoints file."""
 
@@ -57,6 +84,7 @@ class StackClient:
         dynamodb_endpoint = self.endpoints.dynamodb_endpoint or self.endpoints.s3_endpoint
         table = session.resource("dynamodb", endpoint_url=dynamodb_endpoint).Table(self.endpoints.registry_table)
         self.registry = DynamoRegistry(table)
+        self._session = requests.Session()  # one connection pool for every API client made here
 
     # -- documents ------------------------------------------------------------------------------
 
@@ -100,20 +128,15 @@ class StackClient:
     # -- HTTP API -------------------------------------------------------------------------------
 
     def token(self, user: str, groups: list[str]) -> str:
+        """A bearer token for ``user`` in ``groups``, signed with the stack's key (ragline.local.tokens)."""
         return issue_token(self.home, user, groups)
+
+    def api(self, user: str, groups: list[str]) -> RaglineClient:
+        """The HTTP API's client, as ``user`` in ``groups``."""
+        return RaglineClient(self.endpoints.api_url, self.token(user, groups), session=self._session)
 
     def call(
         self, method: str, route: str, body: dict[str, Any] | None = None, token: str | None = None
     ) -> tuple[int, Any]:
         """Calls the local API; returns the status and the decoded JSON body."""
-        request = urllib.request.Request(
-            self.endpoints.api_url + route,
-            data=json.dumps(body).encode() if body is not None else None,
-            method=method,
-            headers={"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})},
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=120) as response:
-                return response.status, json.loads(response.read() or b"null")
-        except urllib.error.HTTPError as error:
-            return error.code, json.loads(error.read() or b"null")
+        return RaglineClient(self.endpoints.api_url, token, session=self._session).call(method, route, body)

@@ -6,11 +6,26 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ragline.local.lock import running_pid
+
 FILE = "endpoints.json"
 
 
 class StackNotRunning(Exception):
-    pass
+    """No stack was started on the home (no endpoints file)."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        super().__init__(f"no local stack on {home}; start it with: ragline up --home {home}")
+
+
+class StackNotResponding(Exception):
+    """The home names a stack, but it does not answer: it crashed, or it refuses or drops connections."""
+
+    def __init__(self, home: Path, url: str) -> None:
+        self.home = home
+        self.url = url
+        super().__init__(f"the stack on {home} is not responding ({url}); start it with: ragline up --home {home}")
 
 
 @dataclass(frozen=True)
@@ -32,11 +47,17 @@ class Endpoints:
 
     @classmethod
     def read(cls, home: Path) -> Endpoints:
+        """The endpoints of the stack running on ``home``. Raises :class:`StackNotRunning` when none was
+        started there, :class:`StackNotResponding` when the file outlived its stack (no process holds the
+        home's lock: the stack crashed)."""
         path = home / FILE
         if not path.exists():
-            raise StackNotRunning(f"no local stack at {home} (start one with `ragline up --home {home}`)")
+            raise StackNotRunning(home)
         values = json.loads(path.read_text())
-        return cls(**{name: values[name] for name in cls.__dataclass_fields__ if name in values})
+        endpoints = cls(**{name: values[name] for name in cls.__dataclass_fields__ if name in values})
+        if running_pid(home) is None:
+            raise StackNotResponding(home, endpoints.api_url)
+        return endpoints
 
     @staticmethod
     def remove(home: Path) -> None:

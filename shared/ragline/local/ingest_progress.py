@@ -18,7 +18,9 @@ def ingest_with_progress(
     """Uploads ``(path, key)`` pairs; returns the keys that failed (or timed out)."""
     uploads = [client.upload(path, key, roles) for path, key in files]
     documents = [upload for upload in uploads if not is_sidecar(upload.key)]
-    print(f"uploaded {len(uploads)} file(s) to s3://{client.endpoints.bucket}", file=sys.stderr)
+    print(f"uploaded {len(uploads)} file(s) to s3://{client.endpoints.bucket}:", file=sys.stderr)
+    for upload in uploads:
+        print(f"  {upload.key}", file=sys.stderr)
     if not wait:
         return []
     failed: list[str] = []

@@ -28,6 +28,7 @@ from botocore.config import Config
 from ragline.local.endpoints import Endpoints
 from ragline.local.gateway import LocalApiGateway
 from ragline.local.lambda_runtime import LocalFunction
+from ragline.local.lock import HomeLock
 from ragline.local.provision import DEFAULT_QUEUE, provision, teardown
 from ragline.local.s3_events import install_sequencers
 from ragline.local.tokens import TokenVerifier
@@ -112,7 +113,11 @@ def resource_suffix(home: Path) -> str:
 class DevStack:
     """The local stack. On moto its AWS state lives in moto's memory, so each start begins empty (the index
     too). On LocalStack it also begins empty: its bucket, queues and table are removed and created again at
-    start, and removed at stop."""
+    start, and removed at stop.
+
+    One stack runs on a home at a time: :meth:`start` first takes the home's lock (:mod:`ragline.local.lock`)
+    and raises :class:`~ragline.local.lock.StackAlreadyRunning` while another stack holds it, before touching
+    any file there; :meth:`stop` of a stack that never got the lock leaves the home alone."""
 
     def __init__(self, home: Path, port: int = 0, localstack_url: str | None = None) -> None:
         self.home = home
@@ -124,6 +129,8 @@ class DevStack:
         self._gateway: LocalApiGateway | None = None
         self._saved_env: dict[str, str | None] | None = None
         self._teardown: tuple[Any, ...] | None = None
+        self._lock = HomeLock(home)
+        self._locked = False
 
     def _start_moto(self) -> str:
         from moto.server import ThreadedMotoServer  # local only: never on a Lambda's import path
@@ -149,7 +156,8 @@ class DevStack:
         self._saved_env = None
 
     def start(self) -> Endpoints:
-        self.home.mkdir(parents=True, exist_ok=True)
+        self._lock.acquire()  # first: a stack already running here keeps its files
+        self._locked = True
         for stale in self.home.glob(INDEX_FILE + "*"):
             stale.unlink()
         region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
@@ -225,6 +233,8 @@ class DevStack:
         return endpoints
 
     def stop(self) -> None:
+        if not self._locked:
+            return  # another stack's home, or never started: nothing here is ours to remove
         Endpoints.remove(self.home)
         if self._gateway:
             self._gateway.stop()
@@ -239,6 +249,8 @@ class DevStack:
         if self._moto:
             self._moto.stop()
         self._restore_env()
+        self._lock.release()
+        self._locked = False
 
     def __enter__(self) -> Endpoints:
         return self.start()

@@ -1,0 +1,310 @@
+"""A Python client of ragline's HTTP API (docs/architecture.md, "HTTP API"), for the CLI and your own code.
+
+Every call sends the bearer token (a Cognito ID token on AWS; ``ragline token`` signs one locally). A
+dropped or refused connection and a 502, 503 or 504 are tried again with jittered exponential backoff
+(:class:`ragline.retry.RetryPolicy`); any other answer that is not a success raises :class:`ApiError`
+with the status and the API's ``{"message", "code"}``. When the API cannot be reached at all, even after
+the retries, :class:`ApiUnreachable` is raised.
+
+Example:
+    >>> client = RaglineClient("https://abc.execute-api.us-east-1.amazonaws.com/prod", token)  # doctest: +SKIP
+    >>> client.upload(Path("q3.md"), "finance/q3.md", roles=["finance"]).doc_id  # doctest: +SKIP
+    '5f0c...'
+    >>> print(client.query("What was Q3 revenue?").answer)  # doctest: +SKIP
+    Revenue in Q3 2026 was $14.2 million [1].
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from ragline.retry import RetryPolicy
+
+#: Answers worth another try: the gateway or the function behind it was briefly unavailable.
+RETRY_STATUSES = frozenset({502, 503, 504})
+DEFAULT_RETRY = RetryPolicy(attempts=4, base_delay=0.25, max_delay=2.0)
+
+
+class ApiError(Exception):
+    """The API answered with an error: ``status``, and the ``code`` and ``message`` of its body.
+
+    ``body`` is the decoded body as sent (API Gateway's own 401 carries a message and no code)."""
+
+    def __init__(self, status: int, message: str, code: str = "", body: Any = None) -> None:
+        super().__init__(f"{status} {code}: {message}" if code else f"{status}: {message}")
+        self.status = status
+        self.message = message
+        self.code = code
+        self.body = body
+
+
+class ApiUnreachable(Exception):
+    """No answer from the API: the connection was refused, dropped or timed out (after the retries)."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(f"{url} is not responding ({reason})")
+        self.url = url
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Source:
+    """A citation of an answer, or a retrieval result: ``id`` is its number in the answer (``[1]``)."""
+
+    id: int
+    doc_id: str
+    source: str
+    title: str
+    chunk_id: str
+    score: float
+    text: str
+    page: int | None = None
+    heading_path: tuple[str, ...] = ()
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> Source:
+        return cls(
+            id=body["id"],
+            doc_id=body["doc_id"],
+            source=body["source"],
+            title=body["title"],
+            chunk_id=body["chunk_id"],
+            score=body["score"],
+            text=body["text"],
+            page=body.get("page"),
+            heading_path=tuple(body.get("heading_path") or ()),
+        )
+
+
+@dataclass(frozen=True)
+class Answer:
+    """``POST /query``: the answer, the sources it cites, the model that wrote it and where time went."""
+
+    answer: str
+    citations: list[Source]
+    model: str
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> Answer:
+        return cls(
+            answer=body["answer"],
+            citations=[Source.from_json(citation) for citation in body.get("citations", [])],
+            model=body.get("model", ""),
+            timings_ms=dict(body.get("timings_ms") or {}),
+        )
+
+
+@dataclass(frozen=True)
+class Document:
+    """A document's status as the registry records it (``roles`` only for admins)."""
+
+    doc_id: str
+    source: str
+    title: str
+    status: str
+    chunk_count: int
+    updated_at: str
+    error: str | None = None
+    roles: tuple[str, ...] | None = None
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> Document:
+        roles = body.get("roles")
+        return cls(
+            doc_id=body["doc_id"],
+            source=body.get("source", ""),
+            title=body.get("title", ""),
+            status=body["status"],
+            chunk_count=int(body.get("chunk_count") or 0),
+            updated_at=str(body.get("updated_at") or ""),
+            error=body.get("error"),
+            roles=None if roles is None else tuple(roles),
+        )
+
+
+@dataclass(frozen=True)
+class DocumentPage:
+    """One page of ``GET /documents``; ``next_cursor`` fetches the next, None on the last page."""
+
+    documents: list[Document]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class UploadGrant:
+    """``POST /documents``: a presigned PUT that must send exactly ``headers``, valid ``expires_in`` seconds."""
+
+    upload_url: str
+    method: str
+    headers: dict[str, str]
+    key: str
+    doc_id: str
+    expires_in: int
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> UploadGrant:
+        return cls(
+            upload_url=body["upload_url"],
+            method=body.get("method", "PUT"),
+            headers=dict(body.get("headers") or {}),
+            key=body["key"],
+            doc_id=body["doc_id"],
+            expires_in=int(body.get("expires_in") or 0),
+        )
+
+
+class RaglineClient:
+    """The HTTP API at ``base_url`` (the stage's URL, no trailing slash needed), as the holder of ``token``.
+
+    ``retry`` sets how often and how long a refused connection or a 502/503/504 is tried again; ``timeout``
+    is each request's, in seconds. ``token=None`` makes unauthenticated calls (``GET /health``)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None = None,
+        *,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        timeout: float = 120.0,
+        session: requests.Session | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.token = token
+        self.retry = retry
+        self.timeout = timeout
+        self.session = session or requests.Session()
+
+    # -- questions ------------------------------------------------------------------------------
+
+    def query(self, question: str, top_k: int | None = None) -> Answer:
+        """Ask a question: an answer written from the passages the caller may see, with citations."""
+        return Answer.from_json(self.request("POST", "/query", _question(question, top_k)))
+
+    def retrieve(self, question: str, top_k: int | None = None) -> list[Source]:
+        """The passages a question retrieves, best first, without an answer."""
+        body = self.request("POST", "/retrieve", _question(question, top_k))
+        return [Source.from_json(result) for result in body["results"]]
+
+    # -- documents ------------------------------------------------------------------------------
+
+    def create_upload(
+        self, key: str, roles: Sequence[str], size: int, writers: Sequence[str] | None = None
+    ) -> UploadGrant:
+        """A presigned PUT for ``size`` bytes at ``key``, readable by ``roles`` (and replaceable by
+        ``writers``, besides its owner and admins)."""
+        body: dict[str, Any] = {"key": key, "roles": list(roles), "size": size}
+        if writers is not None:
+            body["writers"] = list(writers)
+        return UploadGrant.from_json(self.request("POST", "/documents", body))
+
+    def upload(self, path: Path, key: str, roles: Sequence[str], writers: Sequence[str] | None = None) -> UploadGrant:
+        """Upload the file at ``path`` to ``key``: a presigned PUT, then the PUT itself. Indexing follows
+        asynchronously: :meth:`document` tells when it is ``indexed`` (or ``failed``, and why)."""
+        data = path.read_bytes()
+        grant = self.create_upload(key, roles, len(data), writers)
+        # A content type of its own: without one, some clients send a form's, and S3 stores it as such.
+        headers = {"Content-Type": "application/octet-stream", **grant.headers}
+        response = self._send(grant.method, grant.upload_url, data=data, headers=headers)
+        if not response.ok:
+            raise ApiError(response.status_code, response.text[:300] or response.reason, "upload_failed")
+        return grant
+
+    def document(self, doc_id: str) -> Document:
+        """One document's status; 404 (:class:`ApiError`) when it does not exist or the caller may not see it."""
+        return Document.from_json(self.request("GET", f"/documents/{doc_id}"))
+
+    def documents(
+        self, limit: int = 100, cursor: str | None = None, status: str | None = None, prefix: str | None = None
+    ) -> DocumentPage:
+        """One page (``limit``: 1 to 100) of the documents the caller may see, optionally only those of a
+        ``status`` or whose key starts with ``prefix``."""
+        filters = {"cursor": cursor, "status": status, "prefix": prefix}
+        params = {"limit": str(limit), **{name: value for name, value in filters.items() if value}}
+        body = self.request("GET", "/documents", params=params)
+        return DocumentPage([Document.from_json(d) for d in body["documents"]], body.get("next_cursor"))
+
+    def iter_documents(self, status: str | None = None, prefix: str | None = None) -> Iterator[Document]:
+        """Every document the caller may see, page after page."""
+        cursor: str | None = None
+        while True:
+            page = self.documents(cursor=cursor, status=status, prefix=prefix)
+            yield from page.documents
+            if not page.next_cursor:
+                return
+            cursor = page.next_cursor
+
+    def delete(self, doc_id: str) -> None:
+        """Delete a document: it stops being retrieved within seconds (the API answers 202)."""
+        self.request("DELETE", f"/documents/{doc_id}")
+
+    def health(self) -> bool:
+        """Whether the API answers ``GET /health``."""
+        return self.request("GET", "/health") == {"status": "ok"}
+
+    # -- the wire -------------------------------------------------------------------------------
+
+    def request(
+        self, method: str, route: str, body: dict[str, Any] | None = None, params: dict[str, str] | None = None
+    ) -> Any:
+        """Call ``route`` and return the decoded JSON body of a 2xx answer; raise :class:`ApiError` on any
+        other. For routes this client has no method for."""
+        status, decoded = self.call(method, route, body, params)
+        if not 200 <= status < 300:
+            message, code = "error", ""
+            if isinstance(decoded, dict):
+                message, code = str(decoded.get("message", message)), str(decoded.get("code", ""))
+            raise ApiError(status, message, code, decoded)
+        return decoded
+
+    def call(
+        self, method: str, route: str, body: dict[str, Any] | None = None, params: dict[str, str] | None = None
+    ) -> tuple[int, Any]:
+        """Call ``route`` and return its status and decoded JSON body, whatever the status (None for an
+        empty body). Raises only :class:`ApiUnreachable`."""
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        response = self._send(method, self.base_url + route, json=body, params=params, headers=headers)
+        return response.status_code, _decode(response)
+
+    def _send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        """One request, tried again on a connection error or a 502/503/504 as :attr:`retry` allows."""
+        for attempt in range(self.retry.attempts):
+            last = attempt + 1 == self.retry.attempts
+            try:
+                response = self.session.request(method, url, timeout=self.timeout, **kwargs)
+            except requests.ConnectionError as error:  # refused, reset, or the connect timed out
+                if last:
+                    raise ApiUnreachable(self.base_url, _reason(error)) from error
+            except requests.Timeout as error:  # no answer in time: trying again would only wait again
+                raise ApiUnreachable(self.base_url, f"no answer within {self.timeout:g} s") from error
+            else:
+                if response.status_code not in RETRY_STATUSES or last:
+                    return response
+            self.retry.pause(attempt)
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def _question(question: str, top_k: int | None) -> dict[str, Any]:
+    return {"question": question} if top_k is None else {"question": question, "top_k": top_k}
+
+
+def _decode(response: requests.Response) -> Any:
+    if not response.content:
+        return None
+    try:
+        return response.json()
+    except ValueError:
+        return {"message": response.text[:300]}
+
+
+def _reason(error: Exception) -> str:
+    text = str(error)
+    for known in ("Connection refused", "Connection reset", "timed out", "Name or service not known"):
+        if known in text:
+            return known.lower()
+    return type(error).__name__

@@ -1,0 +1,224 @@
+"""The ``ragline`` command against a fake HTTP API: the document commands, and one line (no traceback) for a
+stack that is not there or does not answer."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+
+import pytest
+
+from ragline import __version__
+from ragline.cli import _parser, main
+from ragline.ids import document_id
+from ragline.local.client import keys_without_roles
+from ragline.local.endpoints import Endpoints
+from ragline.local.lock import HomeLock
+from ragline.settings import Settings
+from tests.fakes.http_api import FakeHttpApi
+
+BUCKET = "ragline-documents"
+DOC = {
+    "doc_id": document_id(BUCKET, "finance/q3.md"),
+    "source": f"s3://{BUCKET}/finance/q3.md",
+    "title": "Q3",
+    "status": "indexed",
+    "chunk_count": 3,
+    "error": None,
+    "updated_at": "2026-12-01T10:00:00+00:00",
+}
+FAILED = {**DOC, "doc_id": document_id(BUCKET, "hr/scan.pdf"), "source": f"s3://{BUCKET}/hr/scan.pdf"}
+FAILED.update(status="failed", chunk_count=0, error="PDF is encrypted")
+CALLER = ["--user", "bob", "--groups", "finance"]
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def write_endpoints(home, api_url: str) -> None:
+    home.mkdir(parents=True, exist_ok=True)
+    Endpoints(
+        api_url=api_url,
+        s3_endpoint="http://127.0.0.1:1",
+        bucket=BUCKET,
+        region="us-east-1",
+        registry_table="ragline-registry",
+        queue_url="http://127.0.0.1:1/q",
+        dead_letter_queue_url="http://127.0.0.1:1/dlq",
+        embedder="hash",
+    ).write(home)
+
+
+@pytest.fixture
+def running(tmp_path):
+    """A home that looks like `ragline up` runs on it: endpoints naming a running lock-holder (this process)."""
+    home = tmp_path / "home"
+    lock = HomeLock(home)
+    lock.acquire()
+    yield home
+    lock.release()
+
+
+@pytest.fixture
+def api(running):
+    with FakeHttpApi() as fake:
+        write_endpoints(running, fake.url)
+        yield fake
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    status = main(list(argv))
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0 and capsys.readouterr().out == f"ragline {__version__}\n"
+
+
+def test_every_flag_and_argument_has_help_text():
+    parser = _parser()
+    [commands] = [action for action in parser._actions if isinstance(action, argparse._SubParsersAction)]
+    missing = [
+        f"{name} {action.dest}"
+        for name, command in commands.choices.items()
+        for action in command._actions
+        if not action.help
+    ]
+    assert missing == []
+    assert {"up", "down", "ls", "status", "delete"} <= set(commands.choices)
+
+
+def test_ls_pages_through_the_documents_and_prints_a_table(api, running, capsys):
+    api.answer(
+        "GET",
+        "/documents",
+        (200, {"documents": [DOC], "next_cursor": "next"}),
+        (200, {"documents": [FAILED], "next_cursor": None}),
+    )
+
+    status, out, _ = run(capsys, "ls", "--home", str(running), *CALLER, "--status", "indexed", "--prefix", "f")
+
+    assert status == 0
+    assert out.splitlines() == [
+        "KEY            STATUS   CHUNKS  UPDATED",
+        "finance/q3.md  indexed  3       2026-12-01T10:00:00+00:00",
+        "hr/scan.pdf    failed   0       2026-12-01T10:00:00+00:00",
+    ]
+    assert [request.query for request in api.requests] == [
+        {"limit": "100", "status": "indexed", "prefix": "f"},
+        {"limit": "100", "status": "indexed", "prefix": "f", "cursor": "next"},
+    ]
+    assert api.requests[0].headers["Authorization"].startswith("Bearer ")
+
+
+@pytest.mark.parametrize("document", ["finance/q3.md", DOC["doc_id"]], ids=["key", "doc-id"])
+def test_status_takes_a_key_or_a_document_id(api, running, capsys, document):
+    api.answer("GET", f"/documents/{DOC['doc_id']}", (200, DOC))
+
+    status, out, _ = run(capsys, "status", document, "--home", str(running), *CALLER)
+
+    assert status == 0
+    assert "status   indexed" in out and "key      finance/q3.md" in out and f"doc_id   {DOC['doc_id']}" in out
+
+
+def test_status_shows_why_a_document_failed(api, running, capsys):
+    api.answer("GET", f"/documents/{FAILED['doc_id']}", (200, FAILED))
+    status, out, _ = run(capsys, "status", "hr/scan.pdf", "--home", str(running), *CALLER)
+    assert status == 0 and "error    PDF is encrypted" in out
+
+
+def test_delete_sends_delete_for_the_keys_document(api, running, capsys):
+    api.answer("DELETE", f"/documents/{DOC['doc_id']}", (202, {"doc_id": DOC["doc_id"], "status": "deleting"}))
+
+    status, out, _ = run(capsys, "delete", "finance/q3.md", "--home", str(running), *CALLER)
+
+    assert status == 0 and out.startswith("deleting finance/q3.md")
+    assert [(request.method, request.path) for request in api.requests] == [("DELETE", f"/documents/{DOC['doc_id']}")]
+
+
+def test_a_refusal_is_one_line_with_the_apis_code_and_message(api, running, capsys):
+    body = {"message": "you may read this document but not delete it", "code": "forbidden_write"}
+    api.answer("DELETE", f"/documents/{DOC['doc_id']}", (403, body))
+
+    status, out, err = run(capsys, "delete", "finance/q3.md", "--home", str(running), *CALLER)
+
+    assert (status, out) == (1, "")
+    assert err == "ragline: the API answered 403 forbidden_write: you may read this document but not delete it\n"
+
+
+def test_ask_prints_the_answer_and_its_sources(api, running, capsys):
+    source = {"id": 1, "doc_id": DOC["doc_id"], "source": DOC["source"], "title": "Q3", "chunk_id": "c"}
+    api.answer(
+        "POST", "/query", (200, {"answer": "$14.2 million [1]", "citations": [{**source, "score": 1, "text": "t"}]})
+    )
+
+    status, out, _ = run(capsys, "ask", "Q3 revenue?", "--home", str(running), *CALLER)
+
+    assert status == 0
+    assert out == f"$14.2 million [1]\n\nSources:\n  [1] Q3 ({DOC['source']})\n"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["ask", "q"], ["retrieve", "q"], ["ls"], ["status", "a.md"], ["delete", "a.md"]],
+    ids=lambda argv: argv[0],
+)
+def test_a_stack_that_refuses_connections_is_one_line_and_exit_2(running, capsys, argv):
+    url = f"http://127.0.0.1:{closed_port()}"
+    write_endpoints(running, url)
+
+    status, out, err = run(capsys, *argv, "--home", str(running), *CALLER)
+
+    assert (status, out) == (2, "")
+    assert err == (
+        f"ragline: the stack on {running} is not responding ({url}); start it with: ragline up --home {running}\n"
+    )
+
+
+def test_endpoints_left_by_a_crashed_stack_say_it_is_not_responding(tmp_path, capsys):
+    home = tmp_path / "home"
+    write_endpoints(home, "http://127.0.0.1:9")  # nobody holds the lock: its stack is gone
+
+    status, _, err = run(capsys, "ls", "--home", str(home), *CALLER)
+
+    assert status == 2
+    url = "http://127.0.0.1:9"
+    assert err == f"ragline: the stack on {home} is not responding ({url}); start it with: ragline up --home {home}\n"
+
+
+@pytest.mark.parametrize("argv", [["ask", "q", *CALLER], ["ingest", "."], ["redrive"]], ids=lambda a: a[0])
+def test_a_home_without_a_stack_is_one_line(tmp_path, capsys, argv):
+    status, _, err = run(capsys, *argv, "--home", str(tmp_path))
+    assert status == 2
+    assert err == f"ragline: no local stack on {tmp_path}; start it with: ragline up --home {tmp_path}\n"
+
+
+def test_down_on_a_home_without_a_stack_says_so(tmp_path, capsys):
+    status, out, _ = run(capsys, "down", "--home", str(tmp_path))
+    assert (status, out) == (0, f"no stack is running on {tmp_path}\n")
+
+
+def test_the_keys_that_would_get_no_roles(tmp_path):
+    sidecar = tmp_path / "b.md.metadata.json"
+    sidecar.write_text(json.dumps({"metadataAttributes": {"roles": ["finance"]}}))
+    empty_sidecar = tmp_path / "c.md.metadata.json"
+    empty_sidecar.write_text(json.dumps({"metadataAttributes": {}}))
+    files = [
+        (tmp_path / "a.md", "a.md"),
+        (sidecar, "b.md.metadata.json"),
+        (tmp_path / "b.md", "b.md"),
+        (empty_sidecar, "c.md.metadata.json"),
+        (tmp_path / "c.md", "c.md"),
+        (tmp_path / "d.md", "hr/d.md"),
+    ]
+
+    assert keys_without_roles(files, Settings()) == ["a.md", "c.md", "hr/d.md"]
+    assert keys_without_roles(files, Settings(prefix_roles={"hr/": ("hr",)})) == ["a.md", "c.md"]
+    assert keys_without_roles(files, Settings(default_roles=("staff",))) == []
