@@ -156,6 +156,23 @@ def test_the_cli_ask_prints_the_answer_and_its_sources(home, corpus):
     assert json.loads(as_json.stdout)["citations"][0]["source"].endswith("hr/leave.md")
 
 
+def test_the_cli_lists_only_what_the_user_may_see_and_shows_a_status(home, corpus):
+    listed = cli(home, "ls", "--user", "erin", "--groups", "research")
+    assert listed.returncode == 0, listed.stderr
+    assert "research/cathode.md" in listed.stdout and "indexed" in listed.stdout
+    assert "finance/q3.md" not in listed.stdout and "hr/leave.md" not in listed.stdout
+
+    under = cli(home, "ls", "--user", "bob", "--groups", "finance,everyone", "--prefix", "hr/")
+    assert under.returncode == 0, under.stderr
+    assert "hr/leave.md" in under.stdout and "finance/q3.md" not in under.stdout
+
+    status = cli(home, "status", "research/cathode.md", "--user", "erin", "--groups", "research")
+    assert status.returncode == 0, status.stderr
+    assert "indexed" in status.stdout
+    hidden = cli(home, "status", "finance/q3.md", "--user", "erin", "--groups", "research")
+    assert hidden.returncode != 0 and "not_found" in hidden.stderr
+
+
 def test_tokens_are_checked_like_api_gateway_does(home, corpus):
     body = {"question": "What was the revenue in Q3 2026?"}
     assert corpus.call("POST", "/query", body)[0] == 401
