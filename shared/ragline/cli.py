@@ -152,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     # OpenBLAS threads spin-wait, taking the CPU from SQLite's BM25 and the local model (docs/performance.md).
     # Set before anything imports numpy.
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    # `ragline ask ... | head` ends quietly when head has read enough, as other command-line tools do.
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     args = _parser().parse_args(argv)
     try:
         Settings.from_env()  # checked before any command starts its work
