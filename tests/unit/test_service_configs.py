@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from ragline.documents import DocumentsConfig
@@ -31,28 +33,18 @@ def test_retrieval_reads_its_settings() -> None:
 
 
 def test_ingest_reads_its_settings() -> None:
-    settings = Settings(
-        max_object_bytes=10,
-        max_chunks=3,
-        chunking="fixed",
-        chunk_tokens=50,
-        chunk_overlap=5,
-        parent_tokens=100,
-        prefix_roles={"public/": ("everyone",)},
-        default_roles=("staff",),
-        ingest_reserve_seconds=12,
-    )
-    assert IngestConfig.from_settings(settings) == IngestConfig(
-        max_object_bytes=10,
-        max_chunks=3,
-        chunking="fixed",
-        chunk_tokens=50,
-        chunk_overlap=5,
-        parent_tokens=100,
-        prefix_roles={"public/": ("everyone",)},
-        default_roles=("staff",),
-        ingest_reserve_seconds=12,
-    )
+    values: dict[str, Any] = {
+        "max_object_bytes": 10,
+        "max_chunks": 3,
+        "chunking": "fixed",
+        "chunk_tokens": 50,
+        "chunk_overlap": 5,
+        "parent_tokens": 100,
+        "prefix_roles": {"public/": ("everyone",)},
+        "default_roles": ("staff",),
+        "ingest_reserve_seconds": 12,
+    }
+    assert IngestConfig.from_settings(Settings(**values)) == IngestConfig(**values)
 
 
 def test_ingest_refuses_what_the_settings_refuse() -> None:
