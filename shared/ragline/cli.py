@@ -97,6 +97,13 @@ def _parser() -> argparse.ArgumentParser:
     delete.add_argument("document", metavar="DOC|KEY", help="the document's id or its S3 key")
     _add_caller(delete)
 
+    download = commands.add_parser(
+        "download", parents=[common], help="a document's source as indexed (GET /documents/{id}/download)"
+    )
+    download.add_argument("document", metavar="DOC|KEY", help="the document's id or its S3 key")
+    download.add_argument("--output", "-o", type=Path, default=None, help="write it to this file (default: stdout)")
+    _add_caller(download)
+
     token = commands.add_parser("token", parents=[common], help="print a bearer token the local API accepts")
     _add_caller(token)
 
@@ -144,7 +151,7 @@ def _positive(value: str) -> int:
 
 
 #: The commands that talk to a running stack: one that does not answer is reported in one line.
-STACK_COMMANDS = frozenset({"ingest", "ask", "retrieve", "ls", "status", "delete", "redrive"})
+STACK_COMMANDS = frozenset({"ingest", "ask", "retrieve", "ls", "status", "delete", "download", "redrive"})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -342,6 +349,18 @@ def cmd_delete(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_download(args: argparse.Namespace) -> int:
+    stack, api = _api(args)
+    data = api.download(_doc_id(stack, args.document))
+    if args.output is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+    else:
+        args.output.write_bytes(data)
+        print(f"wrote {args.document} to {args.output} ({len(data)} bytes)", file=sys.stderr)
+    return 0
+
+
 def cmd_token(args: argparse.Namespace) -> int:
     from ragline.local.tokens import issue_token
 
@@ -426,6 +445,7 @@ COMMANDS = {
     "ls": cmd_ls,
     "status": cmd_status,
     "delete": cmd_delete,
+    "download": cmd_download,
     "token": cmd_token,
     "redrive": cmd_redrive,
     "demo": cmd_demo,

@@ -159,6 +159,14 @@ class UploadGrant:
         )
 
 
+@dataclass(frozen=True)
+class DownloadLink:
+    """``GET /documents/{doc_id}/download``: a presigned GET of the source as indexed, valid ``expires_in`` s."""
+
+    url: str
+    expires_in: int
+
+
 class RaglineClient:
     """The HTTP API at ``base_url`` (the stage's URL, no trailing slash needed), as the holder of ``token``.
 
@@ -238,6 +246,19 @@ class RaglineClient:
             if not page.next_cursor:
                 return
             cursor = page.next_cursor
+
+    def download_link(self, doc_id: str) -> DownloadLink:
+        """A short-lived URL of the document's source as it was indexed; 404 (:class:`ApiError`) wherever
+        :meth:`document` is 404, and for a deleted document or one not read yet."""
+        body = self.request("GET", f"/documents/{doc_id}/download")
+        return DownloadLink(url=body["url"], expires_in=int(body.get("expires_in") or 0))
+
+    def download(self, doc_id: str) -> bytes:
+        """The bytes of the document's source as it was indexed (:meth:`download_link`, then the GET)."""
+        response = self._send("GET", self.download_link(doc_id).url)
+        if not response.ok:
+            raise ApiError(response.status_code, response.text[:300] or response.reason, "download_failed")
+        return response.content
 
     def delete(self, doc_id: str) -> None:
         """Delete a document: it stops being retrieved within seconds (the API answers 202)."""

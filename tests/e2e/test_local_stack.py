@@ -173,6 +173,18 @@ def test_the_cli_lists_only_what_the_user_may_see_and_shows_a_status(home, corpu
     assert hidden.returncode != 0 and "not_found" in hidden.stderr
 
 
+def test_the_cli_downloads_a_document_only_for_who_may_see_it(home, corpus, tmp_path):
+    target = tmp_path / "cathode.md"
+    fetched = cli(home, "download", "research/cathode.md", "-o", str(target), "--user", "erin", "--groups", "research")
+    assert fetched.returncode == 0, fetched.stderr
+    assert target.read_text() == CATHODE
+    to_stdout = cli(home, "download", "research/cathode.md", "--user", "erin", "--groups", "research")
+    assert to_stdout.stdout == CATHODE
+
+    refused = cli(home, "download", "research/cathode.md", "--user", "mallory", "--groups", "everyone")
+    assert refused.returncode != 0 and "not_found" in refused.stderr and refused.stdout == ""
+
+
 def test_tokens_are_checked_like_api_gateway_does(home, corpus):
     body = {"question": "What was the revenue in Q3 2026?"}
     assert corpus.call("POST", "/query", body)[0] == 401
