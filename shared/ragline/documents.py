@@ -37,7 +37,7 @@ from ragline.http_api import BadRequest, ListRequest, UploadRequest, encode_curs
 from ragline.ids import document_id, is_document_id
 from ragline.models import DocumentRecord, StoredObject
 from ragline.ports import DownloadSigner, ObjectStore, Registry, UploadSigner
-from ragline.settings import Settings
+from ragline.settings import Settings, settings_values
 
 UPLOAD_URL_SECONDS = 900
 DOWNLOAD_URL_SECONDS = 300
@@ -91,20 +91,15 @@ class DocumentsConfig:
     'docs'
     """
 
-    bucket: str = "ragline-documents"
-    max_object_bytes: int = 50 * 1024 * 1024  # a larger upload is refused
+    bucket: str = Settings.bucket
+    max_object_bytes: int = Settings.max_object_bytes  # a larger upload is refused
     # The roles ingest gives an object that names none: they decide who may see what is at a key.
     prefix_roles: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    default_roles: tuple[str, ...] = ()
+    default_roles: tuple[str, ...] = Settings.default_roles
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DocumentsConfig:
-        return cls(
-            bucket=settings.bucket,
-            max_object_bytes=settings.max_object_bytes,
-            prefix_roles=settings.prefix_roles,
-            default_roles=settings.default_roles,
-        )
+        return cls(**settings_values(settings, cls))
 
 
 @dataclass(frozen=True)

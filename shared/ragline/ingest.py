@@ -23,7 +23,7 @@ import time
 import urllib.parse
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -41,7 +41,7 @@ from ragline.ids import document_id
 from ragline.indexing import chunks_of, index_chunks, refuse_oversized
 from ragline.models import DocumentRecord, StoredObject, Work
 from ragline.ports import Embedder, ObjectStore, Registry, VectorStore
-from ragline.settings import Chunking, Settings
+from ragline.settings import Chunking, Settings, settings_values
 
 # How long a lease lasts when the caller gives no deadline (a direct call): past Lambda's longest timeout.
 DEFAULT_LEASE_MS = 16 * 60 * 1000
@@ -105,43 +105,24 @@ class IngestConfig:
     3
     """
 
-    max_object_bytes: int = 50 * 1024 * 1024  # a larger object is failed without being read
-    max_chunks: int = 5000  # a document that makes more is failed, not embedded
-    chunking: Chunking = "structure"
-    chunk_tokens: int = 220
-    chunk_overlap: int = 40
-    parent_tokens: int = 600
+    max_object_bytes: int = Settings.max_object_bytes  # a larger object is failed without being read
+    max_chunks: int = Settings.max_chunks  # a document that makes more is failed, not embedded
+    chunking: Chunking = Settings.chunking
+    chunk_tokens: int = Settings.chunk_tokens
+    chunk_overlap: int = Settings.chunk_overlap
+    parent_tokens: int = Settings.parent_tokens
     prefix_roles: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # roles by key prefix
-    default_roles: tuple[str, ...] = ()  # roles of a document that names none
-    ingest_reserve_seconds: int = 30  # the ingest function starts no record with less than this left
+    default_roles: tuple[str, ...] = Settings.default_roles  # roles of a document that names none
+    # The ingest function starts no record with less than this left.
+    ingest_reserve_seconds: int = Settings.ingest_reserve_seconds
 
     def __post_init__(self) -> None:
         # Out-of-range numbers fail here as they do in Settings, which holds the one set of bounds.
-        Settings(
-            max_object_bytes=self.max_object_bytes,
-            max_chunks=self.max_chunks,
-            chunking=self.chunking,
-            chunk_tokens=self.chunk_tokens,
-            chunk_overlap=self.chunk_overlap,
-            parent_tokens=self.parent_tokens,
-            prefix_roles=self.prefix_roles,
-            default_roles=self.default_roles,
-            ingest_reserve_seconds=self.ingest_reserve_seconds,
-        )
+        Settings(**{config_field.name: getattr(self, config_field.name) for config_field in fields(self)})
 
     @classmethod
     def from_settings(cls, settings: Settings) -> IngestConfig:
-        return cls(
-            max_object_bytes=settings.max_object_bytes,
-            max_chunks=settings.max_chunks,
-            chunking=settings.chunking,
-            chunk_tokens=settings.chunk_tokens,
-            chunk_overlap=settings.chunk_overlap,
-            parent_tokens=settings.parent_tokens,
-            prefix_roles=settings.prefix_roles,
-            default_roles=settings.default_roles,
-            ingest_reserve_seconds=settings.ingest_reserve_seconds,
-        )
+        return cls(**settings_values(settings, cls))
 
 
 class Ingestor:

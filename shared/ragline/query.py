@@ -22,7 +22,7 @@ from ragline.fusion import convex_combination, reciprocal_rank_fusion
 from ragline.mmr import maximal_marginal_relevance
 from ragline.models import Answer, SearchHit
 from ragline.ports import Embedder, Generator, Reranker, VectorStore
-from ragline.settings import FUSIONS, RETRIEVAL_MODES, Fusion, RetrievalMode, Settings
+from ragline.settings import FUSIONS, RETRIEVAL_MODES, Fusion, RetrievalMode, Settings, settings_values
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -71,25 +71,17 @@ class RetrievalConfig:
     'bm25'
     """
 
-    mode: RetrievalMode = "hybrid+rerank"  # the mode a request without one runs
-    candidates: int = 50  # asked of each search, before fusion
-    fusion: Fusion = "convex"
-    dense_weight: float = 1.0  # the weights of the two rankings in the fusion
-    lexical_weight: float = 1.0
-    shortlist: int = 30  # the fused head the reranker reorders and MMR picks from
-    mmr_lambda: float = 0.8  # 1 keeps the ranking; lower drops near-duplicates
+    mode: RetrievalMode = Settings.retrieval_mode  # the mode a request without one runs
+    candidates: int = Settings.candidates  # asked of each search, before fusion
+    fusion: Fusion = Settings.fusion
+    dense_weight: float = Settings.dense_weight  # the weights of the two rankings in the fusion
+    lexical_weight: float = Settings.lexical_weight
+    shortlist: int = Settings.shortlist  # the fused head the reranker reorders and MMR picks from
+    mmr_lambda: float = Settings.mmr_lambda  # 1 keeps the ranking; lower drops near-duplicates
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RetrievalConfig:
-        return cls(
-            mode=settings.retrieval_mode,
-            candidates=settings.candidates,
-            fusion=settings.fusion,
-            dense_weight=settings.dense_weight,
-            lexical_weight=settings.lexical_weight,
-            shortlist=settings.shortlist,
-            mmr_lambda=settings.mmr_lambda,
-        )
+        return cls(**settings_values(settings, cls, mode="retrieval_mode"))
 
 
 _LEXICAL_WORKERS = 4  # a Lambda serves one request at a time; the local stack and benchmarks may run a few

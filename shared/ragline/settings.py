@@ -25,6 +25,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import importlib.util
 import json
@@ -158,6 +159,20 @@ class Settings:
                     "choose proximity or bedrock, or another retrieval mode"
                 )
         return cls(**values)
+
+
+def settings_values(settings: Settings, config_type: type, **renamed: str) -> dict[str, Any]:
+    """The values of ``settings`` for each field of a use case's config (a dataclass), read from the setting of
+    the same name or the one ``renamed`` gives: how each config's ``from_settings`` copies what it uses.
+
+    >>> from ragline.ingest import IngestConfig
+    >>> settings_values(Settings(max_chunks=3), IngestConfig)["max_chunks"]
+    3
+    """
+    return {
+        config_field.name: getattr(settings, renamed.get(config_field.name, config_field.name))
+        for config_field in dataclasses.fields(config_type)
+    }
 
 
 # -- reading variables ------------------------------------------------------------------------------
