@@ -170,7 +170,7 @@ class DocumentsService:
                 raise Refused(
                     403, "forbidden_roles", f"you may not assign roles you do not hold: {', '.join(not_held)}"
                 )
-        state = self._key_state(request.key)
+        state = self._key_state(request.key, self.registry.get(document_id(self.config.bucket, request.key)))
         if not caller.is_admin and any(
             found is not None and not can_see(found, caller.roles)
             for found in (state.record.roles if state.record else None, state.roles, state.sidecar_roles)
@@ -261,7 +261,7 @@ class DocumentsService:
         record = self.status(caller, doc_id)
         if record.status == "deleted" or not record.version:
             raise NOT_FOUND
-        state = self._key_state(record.key)
+        state = self._key_state(record.key, record)  # the record status() just read: no second read
         if state.head is None or state.roles is None:
             raise NOT_FOUND  # deleted from the bucket: its removal is on its way to the registry
         if not caller.may_see(state.roles):
@@ -276,7 +276,7 @@ class DocumentsService:
         """Delete the object if the caller may change it, as recorded and as it is in the bucket now; the
         index follows through the ObjectRemoved event."""
         record = self.status(caller, doc_id)
-        state = self._key_state(record.key)
+        state = self._key_state(record.key, record)  # the record status() just read: no second read
         if state.roles is not None and not caller.may_see(state.roles):
             raise NOT_FOUND  # the object there now is not one the caller may see
         writable = caller.may_write(record.owner, record.writers)
@@ -292,8 +292,8 @@ class DocumentsService:
         except ObjectChanged:
             raise Refused(409, "changed", "the document changed while being deleted; look again, then retry") from None
 
-    def _key_state(self, key: str) -> _KeyState:
-        record = self.registry.get(document_id(self.config.bucket, key))
+    def _key_state(self, key: str, record: DocumentRecord | None) -> _KeyState:
+        """What is at ``key``: ``record`` (the registry's record of it) beside what the bucket holds now."""
         if record is not None and record.status == "deleted":
             record = None
         try:
