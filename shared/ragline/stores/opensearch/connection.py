@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import SplitResult, unquote, urlsplit
 
 from ragline.retry import RetryPolicy
+from ragline.settings import OPENSEARCH_SERVICES
 
 if TYPE_CHECKING:  # pragma: no cover
     from opensearchpy import OpenSearch
@@ -99,7 +100,7 @@ def _sigv4(parts: SplitResult, service: str, region: str | None, credentials: An
     """A SigV4 signer for ``service``; region and credentials default to boto3's (the Lambda role's)."""
     from opensearchpy import Urllib3AWSV4SignerAuth
 
-    if service not in ("es", "aoss"):
+    if service not in OPENSEARCH_SERVICES:
         raise ValueError(f"service must be 'es' (managed domain) or 'aoss' (Serverless), got {service!r}")
     if parts.scheme != "https":
         raise ValueError("SigV4-signed OpenSearch endpoints need https")
