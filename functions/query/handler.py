@@ -22,6 +22,7 @@ from ragline.access import roles_from_claims, user_from_claims
 from ragline.documents import Caller, DocumentsConfig, DocumentsService, Refused
 from ragline.factory import build_embedder, build_generator, build_registry, build_reranker, build_store
 from ragline.http_api import BadRequest, ListRequest, QueryRequest, UploadRequest, document_json, source_json
+from ragline.models import DocumentRecord
 from ragline.objectstores.s3 import S3DownloadSigner, S3ObjectStore, S3UploadSigner
 from ragline.query import QueryService, RetrievalConfig
 from ragline.settings import Settings
@@ -124,7 +125,7 @@ def list_documents() -> dict:
     request = ListRequest.from_query(app.current_event.query_string_parameters)
     page = services().documents.list_documents(caller, request)
     return {
-        "documents": [document_json(record, show_roles=caller.is_admin) for record in page.documents],
+        "documents": [_document_json(caller, record) for record in page.documents],
         "next_cursor": page.next_cursor,
     }
 
@@ -141,7 +142,11 @@ def download_document(doc_id: str) -> dict:
 @app.get("/documents/<doc_id>")
 def get_document(doc_id: str) -> dict:
     caller = current_caller()
-    return document_json(services().documents.status(caller, doc_id), show_roles=caller.is_admin)
+    return _document_json(caller, services().documents.status(caller, doc_id))
+
+
+def _document_json(caller: Caller, record: DocumentRecord) -> dict:
+    return document_json(record, show_roles=caller.is_admin, can_write=caller.may_write(record.owner, record.writers))
 
 
 @app.delete("/documents/<doc_id>")

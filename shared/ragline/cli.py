@@ -88,6 +88,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_caller(listing)
     listing.add_argument("--status", default=None, help="only documents of this status (indexed, failed, ...)")
     listing.add_argument("--prefix", default=None, help="only documents whose key starts with this")
+    listing.add_argument("--search", default=None, help="only documents whose key or title contains this (any case)")
 
     status = commands.add_parser("status", parents=[common], help="a document's status (GET /documents/{id})")
     status.add_argument("document", metavar="DOC|KEY", help="the document's id or its S3 key")
@@ -302,7 +303,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
     _, api = _api(args)
     rows = [
         (_key(document.source), document.status, str(document.chunk_count), document.updated_at)
-        for document in api.iter_documents(status=args.status, prefix=args.prefix)
+        for document in api.iter_documents(status=args.status, prefix=args.prefix, search=args.search)
     ]
     if not rows:
         print("no documents", file=sys.stderr)

@@ -102,7 +102,8 @@ class Answer:
 
 @dataclass(frozen=True)
 class Document:
-    """A document's status as the registry records it (``roles`` only for admins)."""
+    """A document's status as the registry records it (``roles`` only for admins); ``can_write``: whether the
+    caller may replace or delete it."""
 
     doc_id: str
     source: str
@@ -112,6 +113,7 @@ class Document:
     updated_at: str
     error: str | None = None
     roles: tuple[str, ...] | None = None
+    can_write: bool = False
 
     @classmethod
     def from_json(cls, body: dict[str, Any]) -> Document:
@@ -125,6 +127,7 @@ class Document:
             updated_at=str(body.get("updated_at") or ""),
             error=body.get("error"),
             roles=None if roles is None else tuple(roles),
+            can_write=bool(body.get("can_write")),
         )
 
 
@@ -228,20 +231,27 @@ class RaglineClient:
         return Document.from_json(self.request("GET", f"/documents/{doc_id}"))
 
     def documents(
-        self, limit: int = 100, cursor: str | None = None, status: str | None = None, prefix: str | None = None
+        self,
+        limit: int = 100,
+        cursor: str | None = None,
+        status: str | None = None,
+        prefix: str | None = None,
+        search: str | None = None,
     ) -> DocumentPage:
         """One page (``limit``: 1 to 100) of the documents the caller may see, optionally only those of a
-        ``status`` or whose key starts with ``prefix``."""
-        filters = {"cursor": cursor, "status": status, "prefix": prefix}
+        ``status``, whose key starts with ``prefix``, or whose key or title contains ``search`` (any case)."""
+        filters = {"cursor": cursor, "status": status, "prefix": prefix, "search": search}
         params = {"limit": str(limit), **{name: value for name, value in filters.items() if value}}
         body = self.request("GET", "/documents", params=params)
         return DocumentPage([Document.from_json(d) for d in body["documents"]], body.get("next_cursor"))
 
-    def iter_documents(self, status: str | None = None, prefix: str | None = None) -> Iterator[Document]:
-        """Every document the caller may see, page after page."""
+    def iter_documents(
+        self, status: str | None = None, prefix: str | None = None, search: str | None = None
+    ) -> Iterator[Document]:
+        """Every document the caller may see (of the filters :meth:`documents` takes), page after page."""
         cursor: str | None = None
         while True:
-            page = self.documents(cursor=cursor, status=status, prefix=prefix)
+            page = self.documents(cursor=cursor, status=status, prefix=prefix, search=search)
             yield from page.documents
             if not page.next_cursor:
                 return

@@ -244,7 +244,7 @@ class DocumentsService:
     @staticmethod
     def _listed(caller: Caller, record: DocumentRecord, request: ListRequest) -> bool:
         wanted = record.status != "deleted" if request.status is None else record.status == request.status
-        return caller.may_see(record.roles) and wanted and record.key.startswith(request.prefix)
+        return caller.may_see(record.roles) and wanted and request.matches(record.key, record.title)
 
     def status(self, caller: Caller, doc_id: str) -> DocumentRecord:
         """The document's registry record, if the caller may see it (else 404, as if it did not exist)."""

@@ -30,6 +30,7 @@ LIST_LIMIT_RANGE = range(1, 101)
 DEFAULT_LIST_LIMIT = 25
 DOCUMENT_STATUSES: tuple[str, ...] = get_args(DocumentStatus)
 MAX_CURSOR_CHARS = 256
+LIST_PARAMETERS = ("limit", "cursor", "status", "prefix", "search")
 
 
 class BadRequest(Exception):
@@ -200,21 +201,23 @@ def decode_cursor(cursor: str) -> str:
 @dataclass(frozen=True)
 class ListRequest:
     """The query string of ``GET /documents``: at most ``limit`` documents, from the position of
-    ``cursor``, only of ``status`` and under key ``prefix`` when given.
+    ``cursor``, only of ``status``, under key ``prefix``, and whose key or title contains ``search`` (in
+    any case) when given.
 
-    >>> ListRequest.from_query({"limit": "10", "status": "failed"})
-    ListRequest(limit=10, after=None, status='failed', prefix='')
+    >>> ListRequest.from_query({"limit": "10", "status": "failed", "search": "Q3"})
+    ListRequest(limit=10, after=None, status='failed', prefix='', search='q3')
     """
 
     limit: int = DEFAULT_LIST_LIMIT
     after: str | None = None  # the position the cursor names; None: the start
     status: str | None = None
     prefix: str = ""
+    search: str = ""  # casefolded; "" matches every document
 
     @classmethod
     def from_query(cls, parameters: Mapping[str, str] | None) -> ListRequest:
         parameters = parameters or {}
-        unknown = sorted(set(parameters) - {"limit", "cursor", "status", "prefix"})
+        unknown = sorted(set(parameters) - set(LIST_PARAMETERS))
         if unknown:
             # A misspelt filter would otherwise list everything, as if it had matched.
             raise BadRequest("invalid_parameter", f"unknown query parameter: {unknown[0]!r}")
@@ -232,20 +235,27 @@ class ListRequest:
             limit=int(limit),
             after=None if cursor is None else decode_cursor(cursor),
             status=status,
-            prefix=_validate_prefix(parameters.get("prefix", "")),
+            prefix=_validate_text_filter("prefix", parameters.get("prefix", "")),
+            search=_validate_text_filter("search", parameters.get("search", "")).casefold(),
         )
 
+    def matches(self, key: str, title: str) -> bool:
+        """Whether a document at ``key`` with ``title`` passes the prefix and search filters."""
+        if not key.startswith(self.prefix):
+            return False
+        return not self.search or self.search in key.casefold() or self.search in title.casefold()
 
-def _validate_prefix(prefix: str) -> str:
+
+def _validate_text_filter(name: str, value: str) -> str:
     try:
-        size = len(prefix.encode("utf-8"))
+        size = len(value.encode("utf-8"))
     except UnicodeEncodeError:
-        raise BadRequest("invalid_prefix", "'prefix' is not valid Unicode text") from None
-    if size > MAX_KEY_BYTES or any(unicodedata.category(char) == "Cc" for char in prefix):
+        raise BadRequest(f"invalid_{name}", f"'{name}' is not valid Unicode text") from None
+    if size > MAX_KEY_BYTES or any(unicodedata.category(char) == "Cc" for char in value):
         raise BadRequest(
-            "invalid_prefix", f"'prefix' must be at most {MAX_KEY_BYTES} bytes, without control characters"
+            f"invalid_{name}", f"'{name}' must be at most {MAX_KEY_BYTES} bytes, without control characters"
         )
-    return prefix
+    return value
 
 
 def source_json(number: int, hit: SearchHit) -> dict[str, Any]:
@@ -267,8 +277,9 @@ def source_json(number: int, hit: SearchHit) -> dict[str, Any]:
     return result
 
 
-def document_json(record: DocumentRecord, show_roles: bool) -> dict[str, Any]:
-    """A document's status. Its roles name other groups, so only admins see them."""
+def document_json(record: DocumentRecord, show_roles: bool, can_write: bool) -> dict[str, Any]:
+    """A document's status, and whether the caller may replace or delete it as the registry records it
+    (the bucket is checked again when they try). Its roles name other groups, so only admins see them."""
     result: dict[str, Any] = {
         "doc_id": record.doc_id,
         "source": record.source,
@@ -277,6 +288,7 @@ def document_json(record: DocumentRecord, show_roles: bool) -> dict[str, Any]:
         "chunk_count": record.chunk_count,
         "error": record.error or None,
         "updated_at": record.updated_at,
+        "can_write": can_write,
     }
     if show_roles:
         result["roles"] = list(record.roles)

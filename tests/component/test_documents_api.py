@@ -329,6 +329,8 @@ def test_upload_needs_a_token(stack):
 
 def test_the_owner_deletes_a_document_a_reader_may_not(stack):
     doc_id = upload_as(stack, "alice", ["finance"], "finance/q3.md", REVENUE, ["finance"])
+    assert stack.request("GET", f"/documents/{doc_id}", groups=["finance"], user="alice")[1]["can_write"] is True
+    assert stack.request("GET", f"/documents/{doc_id}", groups=["finance"], user="eve")[1]["can_write"] is False
 
     assert stack.request("DELETE", f"/documents/{doc_id}", groups=["finance"], user="eve") == (
         403,

@@ -100,6 +100,23 @@ def test_status_and_prefix_filter_the_list(corpus):
     assert [(d["source"], d["status"]) for d in deleted] == [(f"s3://{BUCKET}/finance/q4.md", "deleted")]
 
 
+def test_search_finds_visible_documents_by_key_or_title_in_any_case(corpus):
+    found = every_page(corpus, ["finance"], "search=CATHODE")
+    assert found == []  # research's document: its name is no clue to a finance caller
+    found = every_page(corpus, ["research"], "search=CATHODE")
+    assert [d["source"] for d in found] == [f"s3://{BUCKET}/research/cathode.md"]
+    titled = every_page(corpus, ["finance"], "search=" + quote("q3 SUMMARY"))
+    assert [d["source"] for d in titled] == [f"s3://{BUCKET}/finance/q3.md"]
+
+
+def test_can_write_says_whether_the_caller_may_replace_or_delete(corpus):
+    # Put by an operator (no owner): only admins may change these.
+    assert {d["can_write"] for d in every_page(corpus, ["finance"])} == {False}
+    assert {d["can_write"] for d in every_page(corpus, ["admin"])} == {True}
+    doc_id = document_id(BUCKET, "finance/q3.md")
+    assert corpus.request("GET", f"/documents/{doc_id}", groups=["finance"])[1]["can_write"] is False
+
+
 @pytest.mark.parametrize(
     ("query", "code"),
     [

@@ -133,6 +133,22 @@ def test_the_filters_narrow_what_the_caller_sees():
     assert listed(status="deleted") == {gone}
     assert listed(prefix="nothing/") == set()
     assert len(listed()) == 3
+    assert listed(search="Q3") == listed(search="q3.MD") == {q3}  # any case, in the key
+    assert listed(search="board") == set()  # matches, but not the caller's
+    assert listed(search="finance", status="failed") == {broken}
+
+
+def test_search_matches_the_title_as_well_as_the_key():
+    registry = FakeRegistry()
+    annual = write(registry, "reports/2026.pdf", ("finance",), title="Annual Report: Ünïcode Edition")
+    write(registry, "reports/2025.pdf", ("finance",), title="Budget")
+    service, who = service_on(registry), caller("finance")
+
+    def listed(**query: str) -> set[str]:
+        return {record.doc_id for page in every_page_of(service, who, query) for record in page}
+
+    assert listed(search="annual report") == listed(search="ÜNÏCODE") == {annual}
+    assert len(listed(search="reports/")) == 2
 
 
 def every_page_of(service: DocumentsService, who: Caller, query: dict[str, str]) -> list[list[DocumentRecord]]:
@@ -197,6 +213,8 @@ def test_the_last_page_has_no_cursor_and_a_full_page_mid_table_has_one():
         ({"prefix": "a\x00"}, "invalid_prefix"),
         ({"prefix": "x" * 1025}, "invalid_prefix"),
         ({"prefix": "\ud800"}, "invalid_prefix"),
+        ({"search": "a\x00"}, "invalid_search"),
+        ({"search": "\ud800"}, "invalid_search"),
         ({"stauts": "failed"}, "invalid_parameter"),
     ],
 )
@@ -207,7 +225,7 @@ def test_bad_list_parameters_are_refused_with_a_code(query, code):
 
 
 def test_list_parameters_have_defaults_and_inclusive_bounds():
-    assert ListRequest.from_query(None) == ListRequest(limit=25, after=None, status=None, prefix="")
+    assert ListRequest.from_query(None) == ListRequest(limit=25, after=None, status=None, prefix="", search="")
     assert ListRequest.from_query({"limit": "1"}).limit == 1
     assert ListRequest.from_query({"limit": "100"}).limit == 100
     assert ListRequest.from_query({"cursor": encode_cursor("0" * 24)}).after == "0" * 24
