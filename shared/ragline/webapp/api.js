@@ -35,15 +35,16 @@ export function createApi(baseUrl, token, onUnauthorized) {
     return decoded;
   }
 
-  const document = (docId) => `/documents/${encodeURIComponent(docId)}`;
+  const documentPath = (docId) => `/documents/${encodeURIComponent(docId)}`;
   return {
     ask: (question, retrieveOnly) => request("POST", retrieveOnly ? "/retrieve" : "/query", { body: { question } }),
     documents: (params) => request("GET", "/documents", { params }),
-    document: (docId) => request("GET", document(docId)),
-    downloadLink: (docId) => request("GET", `${document(docId)}/download`),
-    remove: (docId) => request("DELETE", document(docId)),
+    document: (docId) => request("GET", documentPath(docId)),
+    downloadLink: (docId) => request("GET", `${documentPath(docId)}/download`),
+    remove: (docId) => request("DELETE", documentPath(docId)),
+    /** `writers` undefined: a new document gets none, a replaced one keeps its own. */
     createUpload: (key, roles, size, writers) =>
-      request("POST", "/documents", { body: writers?.length ? { key, roles, size, writers } : { key, roles, size } }),
+      request("POST", "/documents", { body: writers === undefined ? { key, roles, size } : { key, roles, size, writers } }),
   };
 }
 

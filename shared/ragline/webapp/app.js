@@ -23,7 +23,7 @@ async function main() {
     forgetViews();
     render("Your sign-in has ended: sign in again.");
   });
-  setUpAsk(api, setUpPassage(api));
+  const ask = setUpAsk(api, setUpPassage(api));
   const upload = setUpUpload(api);
   const documents = setUpDocuments(api, {
     onReplace(key) {
@@ -31,7 +31,12 @@ async function main() {
       location.hash = "#upload";
     },
   });
-  setUpSignIn(config, auth, render);
+  /** Nothing of one user's session stays in the page for the next. */
+  const forgetViews = () => [ask, documents, upload].forEach((view) => view.reset());
+  setUpSignIn(config, auth, render, forgetViews);
+  byId("tabs").addEventListener("click", (event) => {
+    if (event.target.hash === location.hash) render(); // the view shown: look again (the list may have changed)
+  });
   window.addEventListener("hashchange", () => {
     render();
     byId(`${currentView()}-title`)?.focus(); // a screen reader hears which view it is in
@@ -73,14 +78,7 @@ function currentView() {
   return VIEWS.includes(named) ? named : "ask";
 }
 
-/** Nothing of one user's session stays in the page for the next. */
-function forgetViews() {
-  byId("answer").hidden = true;
-  for (const id of ["answer-text", "sources", "documents-rows", "upload-progress", "upload-files"]) byId(id).replaceChildren();
-  for (const id of ["question", "documents-search"]) byId(id).value = "";
-}
-
-function setUpSignIn(config, auth, render) {
+function setUpSignIn(config, auth, render, forgetViews) {
   byId("local-sign-in").addEventListener("submit", async (event) => {
     event.preventDefault();
     const user = byId("user").value.trim();

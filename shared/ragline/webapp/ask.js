@@ -18,7 +18,8 @@ export function setUpAsk(api, openPassage) {
       const body = await api.ask(question, retrieveOnly);
       const sources = retrieveOnly ? body.results : body.citations;
       show(retrieveOnly ? null : body.answer, sources);
-      say("ask-status", sources.length ? `Answered from ${sources.length} source(s).` : "None of the documents you may see answers this.");
+      const found = retrieveOnly ? `${sources.length} passage(s) found.` : `Answered from ${sources.length} source(s).`;
+      say("ask-status", sources.length ? found : "None of the documents you may see answers this.");
     } catch (error) {
       byId("answer").hidden = true;
       say("ask-status", "");
@@ -28,11 +29,24 @@ export function setUpAsk(api, openPassage) {
     }
   });
 
+  return {
+    /** Nothing of the last user's questions stays in the page. */
+    reset() {
+      byId("answer").hidden = true;
+      byId("answer-text").replaceChildren();
+      byId("sources").replaceChildren();
+      byId("question").value = "";
+      say("ask-status", "");
+      say("ask-alert", "");
+    },
+  };
+
   function show(answer, sources) {
     const numbered = new Map(sources.map((source) => [source.id, source]));
     byId("answer-title").hidden = byId("answer-text").hidden = answer === null;
     byId("answer-text").replaceChildren(...(answer === null ? [] : withCitations(answer, numbered)));
     byId("sources").replaceChildren(...sources.map(sourceItem));
+    byId("sources-title").hidden = sources.length === 0;
     byId("answer").hidden = false;
   }
 

@@ -8,6 +8,7 @@ const PAGE_SIZE = 25;
 export function setUpDocuments(api, { onReplace }) {
   let cursors = [null]; // the cursor of every page seen so far; the last is the page shown
   let nextCursor = null;
+  let loads = 0; // which load an answer belongs to: one overtaken by a later load is not shown
 
   byId("documents-filter").addEventListener("submit", (event) => {
     event.preventDefault();
@@ -36,8 +37,11 @@ export function setUpDocuments(api, { onReplace }) {
       search: byId("documents-search").value.trim(),
       status: byId("documents-status-filter").value,
     };
+    const thisLoad = ++loads;
+    byId("next-page").disabled = byId("previous-page").disabled = true; // until this page is in
     try {
       const page = await api.documents(params);
+      if (thisLoad !== loads) return;
       nextCursor = page.next_cursor;
       byId("documents-rows").replaceChildren(...page.documents.map(row));
       byId("next-page").disabled = !nextCursor;
@@ -46,6 +50,7 @@ export function setUpDocuments(api, { onReplace }) {
       const more = nextCursor ? "; there are more on the next page" : "";
       say("documents-status", page.documents.length ? `${page.documents.length} document(s) on this page${more}.` : `No documents here${more}.`);
     } catch (error) {
+      if (thisLoad !== loads) return;
       say("documents-status", "");
       say("documents-alert", `Could not list the documents: ${error.message}`);
     }
@@ -57,13 +62,17 @@ export function setUpDocuments(api, { onReplace }) {
     return el(
       "tr",
       { "data-doc-id": doc.doc_id },
-      el("td", {}, doc.title),
+      el("td", {}, doc.title || el("span", { class: "hint" }, "(no title)")),
       el("td", { class: "key" }, key),
       el("td", {}, el("span", { class: `badge ${doc.status}` }, doc.status), doc.error && el("p", { class: "error" }, doc.error)),
       el("td", {}, el("time", { datetime: doc.updated_at }, localTime(doc.updated_at))),
       el("td", { class: "number" }, String(doc.chunk_count)),
-      el("td", { class: "actions" }, doc.can_write === true && doc.status !== "deleted" ? actions(doc, key, name) : ""),
+      el("td", { class: "actions" }, doc.status === "deleted" ? "" : doc.can_write ? actions(doc, key, name) : readOnly()),
     );
+  }
+
+  function readOnly() {
+    return el("span", { class: "hint" }, "read only");
   }
 
   function actions(doc, key, name) {
@@ -85,5 +94,16 @@ export function setUpDocuments(api, { onReplace }) {
     }
   }
 
-  return { load };
+  return {
+    load,
+    /** Nothing of the last user's documents stays in the page. */
+    reset() {
+      cursors = [null];
+      nextCursor = null;
+      byId("documents-rows").replaceChildren();
+      byId("documents-search").value = "";
+      say("documents-status", "");
+      say("documents-alert", "");
+    },
+  };
 }

@@ -26,6 +26,7 @@ export function setUpUpload(api) {
     choose(event.dataTransfer.files);
   });
   byId("file-input").addEventListener("change", (event) => choose(event.target.files));
+  byId("keep-writers").addEventListener("change", (event) => keptWriters(event.target.checked));
   byId("upload-form").addEventListener("submit", (event) => {
     event.preventDefault();
     submit();
@@ -35,6 +36,7 @@ export function setUpUpload(api) {
     files = [...chosen];
     byId("upload-alert").textContent = "";
     byId("upload-files").replaceChildren(...files.map(fileRow));
+    byId("chosen-files").textContent = files.length ? `Chosen: ${files.map((file) => file.name).join(", ")}` : "";
   }
 
   function fileRow(file, index) {
@@ -61,17 +63,19 @@ export function setUpUpload(api) {
         ? "Choose at least one group who may read it."
         : "";
     if (alert.textContent) return;
-    const writers = checked("writer-role-boxes");
+    // Writers are sent as chosen. Unsent, a new document gets none and a replaced one keeps its own: so
+    // for an upload naming none, and for a replacement keeping them ([] there: none any more).
+    const chosenWriters = checked("writer-role-boxes");
+    const named = chosenWriters.length ? chosenWriters : undefined;
+    const forReplaced = byId("keep-writers").checked ? undefined : chosenWriters;
     const prefix = byId("key-prefix").value.trim();
     const jobs = files.map((file, index) => {
       const key = byId(`key-${index}`).value.trim();
-      return upload(file, replacing && index === 0 ? key : prefix + key, roles, writers);
+      return replacing && index === 0 ? upload(file, key, roles, forReplaced) : upload(file, prefix + key, roles, named);
     });
-    files = [];
-    replacing = null;
-    byId("replacing").hidden = true;
-    byId("upload-files").replaceChildren();
-    byId("file-input").value = "";
+    clearChoice();
+    // Each upload names its readers afresh: the next file is not shared with this one's groups by mistake.
+    for (const box of byId("upload-form").querySelectorAll(".checks input")) box.checked = false;
     await Promise.all(jobs);
   }
 
@@ -113,13 +117,30 @@ export function setUpUpload(api) {
     throw new Error("not indexed after 5 minutes; its status is in Documents");
   }
 
+  function clearChoice() {
+    files = [];
+    replacing = null;
+    byId("replacing").hidden = true;
+    showKeepWriters(false);
+    byId("upload-files").replaceChildren();
+    byId("chosen-files").textContent = "";
+    byId("file-input").value = "";
+  }
+
   return {
+    /** Nothing of the last user's uploads stays in the page. */
+    reset() {
+      clearChoice();
+      byId("upload-progress").replaceChildren();
+      byId("upload-alert").textContent = "";
+    },
     /** Offer the groups the user holds as reader and writer roles. */
     setGroups(groups) {
       for (const [boxes, kind] of [["reader-role-boxes", "reader"], ["writer-role-boxes", "writer"]]) {
         const keep = new Set(checked(boxes));
         byId(boxes).replaceChildren(...groups.map((group) => roleBox(kind, group, keep.has(group))));
       }
+      keptWriters(replacing !== null && byId("keep-writers").checked);
       if (!groups.length) byId("upload-alert").textContent = "You are in no group, so nobody could read what you upload.";
     },
     /** The next file chosen replaces the document at `key`. */
@@ -127,10 +148,22 @@ export function setUpUpload(api) {
       replacing = key;
       byId("replacing").textContent = `Replacing ${key}: drop or choose its new file.`;
       byId("replacing").hidden = false;
+      showKeepWriters(true);
       byId("upload-files").replaceChildren();
       files = [];
     },
   };
+}
+
+/** While replacing: keep the document's writers (the group boxes off), or choose them anew. */
+function showKeepWriters(shown) {
+  byId("keep-writers-choice").hidden = !shown;
+  byId("keep-writers").checked = true;
+  keptWriters(shown);
+}
+
+function keptWriters(kept) {
+  for (const box of byId("writer-role-boxes").querySelectorAll("input")) box.disabled = kept;
 }
 
 function roleBox(kind, group, isChecked) {
