@@ -50,6 +50,9 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 INDEXING_TIMEOUT_MS = 60_000
+# Every expectation waits this long (Playwright's default is 5 s): the suite shares 2 cores with the stack,
+# its model and other test workers, and a first question can take seconds.
+expect.set_options(timeout=20_000)
 
 LEDGER = "# Ledger\n\nNorthwind's operating margin in Q3 2026 was 23.5%, the highest in five years.\n"
 BENEFITS = "# Benefits\n\nNorthwind's benefits budget for 2026 is $1.2 million, set by HR with finance.\n"
@@ -459,6 +462,9 @@ def test_every_control_has_an_accessible_name_and_the_page_reflows_on_a_phone(st
     session.drop({"a.md": "# A\n\nalpha\n", "b.md": "# B\n\nbeta\n"})
     check("upload", {"Files", "Key prefix (optional)", "Key for a.md (11 B)", "Key for b.md (10 B)", "finance", "hr"})
     session.shot("15-upload-with-two-files")
+    page.get_by_role("button", name="Upload").click()  # with no group chosen to read them
+    expect(page.get_by_role("alert")).to_have_text("Choose at least one group who may read it.")
+    assert page.locator("#upload-progress li").count() == 0  # nothing was sent
 
     # On a phone's width every view reflows (WCAG 1.4.10): nothing makes the page scroll sideways (the
     # documents table scrolls within its own box).
@@ -468,6 +474,22 @@ def test_every_control_has_an_accessible_name_and_the_page_reflows_on_a_phone(st
         overflow = page.evaluate("() => document.documentElement.scrollWidth - document.documentElement.clientWidth")
         assert overflow <= 0, f"{view}: the page is {overflow} px wider than a 360 px screen"
         session.shot(f"16-phone-{view.lower()}")
+    session.close()
+
+
+def test_a_token_the_api_refuses_returns_to_sign_in(stack, browser, screenshots, tmp_path):
+    session = Session(browser, stack.endpoints.api_url + "/", screenshots)
+    session.sign_in("sam", ["finance"])
+    # A token as good as the stack's, but signed with another key: the API answers 401.
+    foreign = issue_token(tmp_path, "sam", ["finance"])
+    session.page.evaluate("(token) => sessionStorage.setItem('ragline.id_token', token)", foreign)
+    session.page.get_by_label("Question").fill(MARGIN_QUESTION)
+    session.page.get_by_label("Question").press("Enter")
+
+    expect(session.page.get_by_label("User name")).to_be_visible()
+    expect(session.page.locator("#notice")).to_have_text("Your sign-in has ended: sign in again.")
+    assert session.page.evaluate("() => sessionStorage.getItem('ragline.id_token')") is None
+    session.shot("17-signed-out-by-a-401")
     session.close()
 
 
@@ -582,7 +604,7 @@ def test_cognito_sign_in_is_the_code_flow_with_pkce_and_keeps_the_token_in_the_t
     session = Session(browser, hosted_ui.url + "/", screenshots)
     page = session.page
     page.goto(session.url)
-    session.shot("17-cognito-sign-in")
+    session.shot("18-cognito-sign-in")
     page.get_by_role("button", name="Sign in").click()
 
     expect(page.locator("#who")).to_have_text(re.compile(r"Signed in as\s+carol\s+in finance, research"))
@@ -595,7 +617,7 @@ def test_cognito_sign_in_is_the_code_flow_with_pkce_and_keeps_the_token_in_the_t
     assert "code=" not in page.url  # the single-use code is not left in the address or the history
     stored = page.evaluate("() => [sessionStorage.getItem('ragline.id_token'), localStorage.length]")
     assert stored[0] and stored[1] == 0  # the ID token in this tab's sessionStorage, nothing in localStorage
-    session.shot("18-cognito-signed-in")
+    session.shot("19-cognito-signed-in")
 
     page.get_by_role("button", name="Sign out").click()
     expect(page.get_by_role("button", name="Sign in")).to_be_visible()  # back from /logout
@@ -612,5 +634,5 @@ def test_a_cognito_answer_with_another_state_is_refused(browser, screenshots, ho
     expect(session.page.get_by_role("alert")).to_contain_text("does not belong to a sign-in started in this tab")
     assert hosted_ui.token_requests == []  # the code was never exchanged
     assert session.page.evaluate("() => sessionStorage.getItem('ragline.id_token')") is None
-    session.shot("19-cognito-state-refused")
+    session.shot("20-cognito-state-refused")
     session.close()
