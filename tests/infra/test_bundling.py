@@ -24,7 +24,7 @@ def layer(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_layer_has_ragline_and_its_dependencies_but_not_boto3(layer: Path):
     assert (layer / "ragline" / "__init__.py").is_file()
     assert (layer / "ragline" / "settings.py").is_file()
-    for package in ("aws_lambda_powertools", "pypdf", "cryptography", "opensearchpy"):
+    for package in ("aws_lambda_powertools", "pydantic", "pydantic_core", "pypdf", "cryptography", "opensearchpy"):
         assert (layer / package).is_dir(), package
     for provided in ("boto3", "botocore", "s3transfer"):
         assert not (layer / provided).exists(), provided
