@@ -1,12 +1,14 @@
 """The web app: its private bucket behind CloudFront, its headers, its sign-in client, its config.json, and
-CORS limited to its origin on the API and the documents bucket. Read from the session's synthesis."""
+CORS limited to its origin on the API and the documents bucket. Read from the session's synthesis.
+
+The app, the API, Cognito and the documents bucket name one another; the order of infra/stack.py keeps the
+template free of dependency cycles, which aws_cdk.assertions refuses when the session's synthesis is loaded
+(a CORS rule inside the bucket resource, or a CSP naming the API's stage, fails every test here)."""
 
 from __future__ import annotations
 
 import fnmatch
 import json
-import re
-from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -363,48 +365,3 @@ def test_the_outputs_give_the_app_and_the_hosted_ui(domain: Synth, ids: dict[str
     outputs = domain.raw["Outputs"]
     assert flat(outputs["WebAppUrl"]["Value"]) == f"{app_origin}/"
     assert flat(outputs["HostedUiDomain"]["Value"]) == f"https://${{{ids['sign_in']}}}.auth.{REGION}.amazoncognito.com"
-
-
-# --- the order that makes it deployable ----------------------------------------------------------------
-
-
-def _references(value: Any) -> set[str]:
-    """The logical ids ``value`` names (Ref, Fn::GetAtt, ${X} in Fn::Sub)."""
-    if isinstance(value, list):
-        return set().union(*(_references(item) for item in value)) if value else set()
-    if not isinstance(value, dict):
-        return set()
-    found: set[str] = set()
-    if "Ref" in value:
-        found.add(value["Ref"])
-    if "Fn::GetAtt" in value:
-        found.add(value["Fn::GetAtt"][0])
-    if "Fn::Sub" in value:
-        text = value["Fn::Sub"] if isinstance(value["Fn::Sub"], str) else value["Fn::Sub"][0]
-        found |= {name.split(".")[0] for name in re.findall(r"\$\{([^}!]+)\}", text)}
-    for item in value.values():
-        found |= _references(item)
-    return found
-
-
-def test_the_template_has_no_dependency_cycle(domain: Synth):
-    """CloudFormation refuses a template whose resources wait for each other (the web app, the API, Cognito
-    and the documents bucket all name one another's attributes; stack.py says how the order avoids it)."""
-    resources = domain.raw["Resources"]
-    needs = {
-        key: {
-            name
-            for name in _references(resource.get("Properties", {})) | set(resource.get("DependsOn", []))
-            if name in resources
-        }
-        for key, resource in resources.items()
-    }
-    try:
-        tuple(TopologicalSorter(needs).static_order())
-    except CycleError as cycle:
-        pytest.fail("dependency cycle: " + " -> ".join(cycle.args[1]))
-    # The headers the distribution serves name the API by its id, not its stage (which follows the methods).
-    assert (
-        domain.logical_id(domain.stack.api.rest_api.deployment_stage)
-        not in needs[domain.logical_id(domain.stack.webapp.headers)]
-    )
