@@ -44,6 +44,14 @@ def test_layer_is_built_for_lambda_not_for_this_machine(layer: Path):
 def test_layer_leaves_out_the_local_stack_and_the_cli(layer: Path):
     assert not (layer / "ragline" / "local").exists()
     assert not (layer / "ragline" / "cli.py").exists()
+    assert not (layer / "ragline" / "webapp").exists()
+
+
+def test_the_web_apps_files_are_neither_in_the_layer_nor_in_its_hash():
+    """They have their own bucket (infra/webapp.py): changing the app rebuilds no layer."""
+    assert (bundling.PACKAGE / "webapp" / "index.html").is_file()
+    packaged = [path.relative_to(bundling.PACKAGE) for path in bundling._package_files(bundling.PACKAGE)]
+    assert packaged and not [path for path in packaged if path.parts[0] == "webapp"]
 
 
 def test_requirements_come_from_pyproject_and_keep_boto3_for_resolution():
