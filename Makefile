@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed
 # Every package of the environment CI tested, pinned: a fresh clone installs exactly these (make lock).
 CONSTRAINTS := constraints.txt
 
-.PHONY: install lock demo check browser test test-fast clean
+.PHONY: install lock demo check browser test test-fast openapi clean
 
 install: $(STAMP)
 
@@ -56,6 +56,10 @@ test: check browser
 # pushing.
 test-fast: install
 	HYPOTHESIS_PROFILE=dev $(BIN)/python -m pytest $(PYTEST_PARALLEL) -m "not e2e and not slow and not timing"
+
+# After changing a route or a model of the HTTP API: write docs/openapi.json from the code (tests check it).
+openapi: install
+	WRITE_OPENAPI=1 $(BIN)/python -m pytest -q tests/component/test_openapi.py
 
 clean:
 	rm -rf $(VENV) .ragline .ragline-demo cdk.out

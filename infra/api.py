@@ -4,6 +4,10 @@ Every route but ``GET /health`` goes through the Cognito user pools authorizer, 
 token and hands its claims (``cognito:groups``) to the function: roles never come from the request. The
 stage is throttled and writes JSON access logs; the gateway's own 401/403/404 answers carry the same
 ``{"message", "code"}`` body as the function's.
+
+Browsers may call it from one origin only, the web app's (``web_origin``, ``https://<distribution domain>``):
+the preflight (OPTIONS, answered by API Gateway itself), every gateway error response and, through
+``RAGLINE_CORS_ORIGIN``, the function's own responses allow exactly that origin, never ``*``.
 """
 
 from __future__ import annotations
@@ -42,6 +46,11 @@ PROTECTED_ROUTES = (
 )
 PUBLIC_ROUTES = (("/health", "GET"),)
 
+# What a browser may send cross-origin: the token, and JSON bodies.
+CORS_METHODS = ("GET", "POST", "DELETE")
+CORS_HEADERS = ("Authorization", "Content-Type")
+CORS_MAX_AGE = Duration.hours(1)
+
 
 def _error_body(code: str, message: str) -> dict[str, str]:
     return {"application/json": json.dumps({"message": message, "code": code})}
@@ -59,6 +68,7 @@ class Api(Construct):
         search: Search,
         environment: Mapping[str, str],
         config: Config,
+        web_origin: str,
     ) -> None:
         super().__init__(scope, construct_id)
         self._users(config)
@@ -74,6 +84,7 @@ class Api(Construct):
                 "RAGLINE_GENERATOR": "bedrock",
                 "RAGLINE_GENERATOR_MODEL": config.generator_model,
                 "RAGLINE_ADMIN_GROUP": config.admin_group,
+                "RAGLINE_CORS_ORIGIN": web_origin,  # the function's responses allow it (and only it)
                 **self._reranking(config),
             },
             timeout=QUERY_FUNCTION_TIMEOUT,
@@ -81,7 +92,7 @@ class Api(Construct):
             log_retention_days=config.log_retention_days,
         )
         self._permissions(bucket, registry, search, config)
-        self._rest_api(config)
+        self._rest_api(config, web_origin)
 
     # --- Cognito ------------------------------------------------------------------------------------
 
@@ -128,10 +139,14 @@ class Api(Construct):
             )
             for name in config.groups
         }
+        # The command line's client (the deploy guide's USER_PASSWORD_AUTH); browsers sign in through the
+        # web app's own client (infra/signin.py). No OAuth: CDK would otherwise allow the implicit grant to
+        # https://example.com on it, which the hosted UI domain would then serve.
         self.client = self.user_pool.add_client(
             "Client",
             auth_flows=cognito.AuthFlow(user_password=True, user_srp=True),
-            generate_secret=False,  # a public client: the CLI and browsers cannot keep a secret
+            disable_o_auth=True,
+            generate_secret=False,  # a public client: the CLI cannot keep a secret
             prevent_user_existence_errors=True,
             id_token_validity=Duration.hours(1),
             access_token_validity=Duration.hours(1),
@@ -185,7 +200,7 @@ class Api(Construct):
 
     # --- the REST API -------------------------------------------------------------------------------
 
-    def _rest_api(self, config: Config) -> None:
+    def _rest_api(self, config: Config, web_origin: str) -> None:
         access_logs = log_group(self, "AccessLogs", config.log_retention_days)
         self.rest_api = apigw.RestApi(
             self,
@@ -216,6 +231,13 @@ class Api(Construct):
                 tracing_enabled=True,
                 metrics_enabled=True,
             ),
+            # Every resource answers OPTIONS itself (a mock integration: the function never sees a preflight).
+            default_cors_preflight_options=apigw.CorsOptions(
+                allow_origins=[web_origin],
+                allow_methods=list(CORS_METHODS),
+                allow_headers=list(CORS_HEADERS),
+                max_age=CORS_MAX_AGE,
+            ),
         )
         self.authorizer = apigw.CognitoUserPoolsAuthorizer(
             self, "Authorizer", cognito_user_pools=[self.user_pool], results_cache_ttl=Duration.minutes(5)
@@ -238,15 +260,8 @@ class Api(Construct):
             acknowledge(method, "AwsSolutions-APIG4", reason)
             acknowledge(method, "AwsSolutions-COG4", reason)
 
-        for response_type, status, code, message in (
-            (apigw.ResponseType.UNAUTHORIZED, "401", "unauthorized", "missing or invalid token"),
-            (apigw.ResponseType.ACCESS_DENIED, "403", "forbidden", "access denied"),
-            (apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN, "404", "not_found", "no such route"),
-            (apigw.ResponseType.THROTTLED, "429", "throttled", "too many requests"),
-        ):
-            self.rest_api.add_gateway_response(
-                f"{code.title()}Response", type=response_type, status_code=status, templates=_error_body(code, message)
-            )
+        self._acknowledge_preflights()
+        self._gateway_responses(web_origin)
         acknowledge(
             self.rest_api,
             "AwsSolutions-APIG2",
@@ -268,9 +283,67 @@ class Api(Construct):
                 "for it, and API Gateway names the log groups it writes itself.",
             )
 
+    def _acknowledge_preflights(self) -> None:
+        reason = (
+            "A CORS preflight (OPTIONS) carries no token by the Fetch standard; API Gateway answers it with a "
+            "mock integration, the allowed origin, methods and headers, and nothing reaches the function."
+        )
+        for method in self.rest_api.methods:
+            if method.http_method == "OPTIONS":
+                acknowledge(method, "AwsSolutions-APIG4", reason)
+                acknowledge(method, "AwsSolutions-COG4", reason)
+
+    def _gateway_responses(self, web_origin: str) -> None:
+        """API Gateway's own answers, in the API's error shape and readable by the web app (CORS): without
+        the header a browser hides a 401 from the page, which then cannot tell an expired sign-in."""
+        cors = {"Access-Control-Allow-Origin": f"'{web_origin}'"}
+        for response_type, status, code, message in (
+            (apigw.ResponseType.UNAUTHORIZED, "401", "unauthorized", "missing or invalid token"),
+            (apigw.ResponseType.ACCESS_DENIED, "403", "forbidden", "access denied"),
+            (apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN, "404", "not_found", "no such route"),
+            (apigw.ResponseType.THROTTLED, "429", "throttled", "too many requests"),
+        ):
+            self.rest_api.add_gateway_response(
+                f"{code.title()}Response",
+                type=response_type,
+                status_code=status,
+                response_headers=cors,
+                templates=_error_body(code, message),
+            )
+        # Every other gateway error (a body too large, an integration timeout, ...) keeps its status and
+        # API Gateway's message, with a code.
+        for construct_id, response_type, code in (
+            ("Default4xxResponse", apigw.ResponseType.DEFAULT_4_XX, "bad_request"),
+            ("Default5xxResponse", apigw.ResponseType.DEFAULT_5_XX, "internal_error"),
+        ):
+            template = '{"message": $context.error.messageString, "code": "' + code + '"}'
+            self.rest_api.add_gateway_response(
+                construct_id,
+                type=response_type,
+                response_headers=cors,
+                templates={"application/json": template},
+            )
+
     def _resource(self, path: str) -> apigw.IResource:
         return self.rest_api.root.resource_for_path(path)
 
     @property
     def url(self) -> str:
+        """The stage's URL, with a trailing slash (``https://<id>.execute-api.<region>.amazonaws.com/v1/``)."""
         return self.rest_api.url
+
+    @property
+    def origin(self) -> str:
+        """``https://<id>.execute-api.<region>.<suffix>``: where the web app's CSP lets it connect.
+
+        Built from the REST API's id alone, not from the stage, so that the web app's distribution (whose
+        headers name it) does not wait for the stage, which waits for the methods, which name the
+        distribution (CORS).
+        """
+        stack = Stack.of(self)
+        return f"https://{self.rest_api.rest_api_id}.execute-api.{stack.region}.{stack.url_suffix}"
+
+    @property
+    def stage_url(self) -> str:
+        """The stage's URL without a trailing slash, as the web app's config.json names it."""
+        return f"{self.origin}/{self.rest_api.deployment_stage.stage_name}"

@@ -62,8 +62,9 @@ UNUSED_IN_LAYER: dict[str, frozenset[str]] = {
 }
 # The OpenSearch store's client, when pyproject.toml has no `opensearch` extra yet.
 FALLBACK_OPENSEARCH = ("opensearch-py>=2.6",)
-# Parts of the package the functions never import: the local stack, the CLI and its demo corpus.
-PACKAGE_EXCLUDES = ("__pycache__", "*.pyc", "local", "cli.py", "demo_corpus")
+# Parts of the package the functions never import: the local stack, the CLI and its demo corpus, and the
+# web app's static files (served from their own bucket, infra/webapp.py).
+PACKAGE_EXCLUDES = ("__pycache__", "*.pyc", "local", "cli.py", "demo_corpus", "webapp")
 # Bump when the way the layer is built changes, so that the asset hash changes with it.
 _RECIPE = "2"  # 2: without opensearch-protobufs, grpcio and protobuf
 

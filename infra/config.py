@@ -58,6 +58,9 @@ DEFAULTS: dict[str, Any] = {
     "log_retention_days": 30,
     # An e-mail address subscribed to the alarm topic ("" for none).
     "alarm_email": "",
+    # The hosted sign-in page's address, https://<prefix>.auth.<region>.amazoncognito.com, unique in the
+    # Region across all of AWS; "" derives one from the stack (ragline-<the start of the stack's id>).
+    "auth_domain_prefix": "",
 }
 
 
@@ -122,6 +125,11 @@ RETENTION_DAYS = (
 # The same pattern as the roles a document may carry (ragline.access.ROLE_PATTERN).
 _GROUP_NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 
+# What Cognito accepts as a domain prefix: lower-case letters, digits and inner hyphens, and none of its
+# reserved words.
+_DOMAIN_PREFIX = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+_RESERVED_IN_DOMAIN_PREFIX = ("aws", "amazon", "cognito")
+
 
 @dataclass(frozen=True)
 class Config:
@@ -148,6 +156,7 @@ class Config:
     throttle_burst: int
     log_retention_days: int
     alarm_email: str
+    auth_domain_prefix: str
 
     @classmethod
     def from_context(cls, get: Any) -> Config:
@@ -181,6 +190,7 @@ class Config:
             throttle_burst=_int(value("throttle_burst")),
             log_retention_days=_int(value("log_retention_days")),
             alarm_email=str(value("alarm_email")).strip(),
+            auth_domain_prefix=str(value("auth_domain_prefix")).strip(),
         )
         config.validate()
         return config
@@ -209,3 +219,17 @@ class Config:
             raise ValueError(f"ragline:log_retention_days must be one of {RETENTION_DAYS}")
         if self.throttle_rate < 1 or self.throttle_burst < 1:
             raise ValueError("ragline:throttle_rate and ragline:throttle_burst must be positive")
+        self._validate_domain_prefix()
+
+    def _validate_domain_prefix(self) -> None:
+        prefix = self.auth_domain_prefix
+        if not prefix:
+            return
+        if not _DOMAIN_PREFIX.match(prefix):
+            raise ValueError(
+                f"ragline:auth_domain_prefix {prefix!r} is not a Cognito domain prefix (1 to 63 lower-case "
+                "letters, digits and hyphens, not starting or ending with a hyphen)"
+            )
+        reserved = [word for word in _RESERVED_IN_DOMAIN_PREFIX if word in prefix]
+        if reserved:
+            raise ValueError(f"ragline:auth_domain_prefix {prefix!r} contains {reserved[0]!r}, which Cognito reserves")

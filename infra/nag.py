@@ -7,10 +7,14 @@ A finding that carries detail is acknowledged one by one: ``AwsSolutions-IAM5[Re
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, Validations
+from aws_cdk import Acknowledgment, DefaultStackSynthesizer, Stack, Token, Validations
 from constructs import IConstruct
 
 PACK = "AwsSolutions"
+# The finding on a function role with the AWS-managed logging policy (CDK's own functions have one).
+BASIC_EXECUTION_ROLE = (
+    "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]"
+)
 
 
 def acknowledge(construct: IConstruct, rule: str, reason: str) -> None:
@@ -18,6 +22,30 @@ def acknowledge(construct: IConstruct, rule: str, reason: str) -> None:
     if not reason.strip():
         raise ValueError(f"acknowledging {rule} needs a reason")
     Validations.of(construct).acknowledge(Acknowledgment(id=f"{PACK}::{rule}", reason=reason))
+
+
+def stack_singletons(stack: Stack, id_prefix: str) -> list[IConstruct]:
+    """The constructs CDK itself adds at the stack's root (one per stack), e.g. a custom resource's function.
+
+    Example:
+        >>> stack_singletons(stack, "Custom::CDKBucketDeployment")  # doctest: +SKIP
+    """
+    return [child for child in stack.node.children if child.node.id.startswith(id_prefix)]
+
+
+def cdk_assets_bucket(stack: Stack) -> str:
+    """The name of the bootstrap bucket CDK uploads assets to, as cdk-nag writes it in a finding's detail
+    (``cdk-<qualifier>-assets-<account>-<region>``; an account or Region unknown until deployment is
+    ``<AWS::AccountId>``, ``<AWS::Region>``)."""
+    synthesizer = stack.synthesizer
+    qualifier = (
+        synthesizer.bootstrap_qualifier
+        if isinstance(synthesizer, DefaultStackSynthesizer) and synthesizer.bootstrap_qualifier
+        else DefaultStackSynthesizer.DEFAULT_QUALIFIER
+    )
+    account = "<AWS::AccountId>" if Token.is_unresolved(stack.account) else stack.account
+    region = "<AWS::Region>" if Token.is_unresolved(stack.region) else stack.region
+    return f"cdk-{qualifier}-assets-{account}-{region}"
 
 
 def add_checks(scope: IConstruct) -> None:

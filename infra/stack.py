@@ -1,4 +1,4 @@
-"""The ragline stack: storage, search, ingestion, API and observability, on one Lambda layer.
+"""The ragline stack: storage, search, ingestion, API, the web app and observability, on one Lambda layer.
 
 Settings come from CDK context (see :mod:`infra.config` and ``cdk.json``).
 """
@@ -13,11 +13,14 @@ from constructs import Construct
 
 from infra.api import Api
 from infra.config import Config
+from infra.deferred import Deferred
 from infra.functions import SharedLayer
 from infra.ingestion import Ingestion
 from infra.observability import Observability
 from infra.search import Search
+from infra.signin import SignIn
 from infra.storage import Storage
+from infra.webapp import WebApp, app_config
 
 
 class RaglineStack(Stack):
@@ -38,6 +41,23 @@ class RaglineStack(Stack):
             environment=environment,
             config=config,
         )
+        # The web app and what it calls name each other, and CloudFormation creates a resource only after
+        # those it names, so the template must have no cycle. It has none:
+        #
+        #   the REST API's id ──┐
+        #   hosted UI domain  ──┼─▶ headers policy (CSP) ─▶ distribution ─▶ its domain, in: the API's preflights
+        #   documents bucket  ──┘                                           and gateway responses, the query
+        #                                                                   function (RAGLINE_CORS_ORIGIN), the
+        #                                                                   web client (callback URL), the
+        #                                                                   documents bucket's CORS rule
+        #   the API's methods ─▶ stage ─▶ config.json (with the web client's id and the distribution's domain)
+        #
+        # The CSP names the API by its id, not by its stage (which follows the methods, which follow the
+        # distribution), and the documents bucket's CORS rule is a call made once the bucket exists, not the
+        # bucket's own property, which the CSP would then wait for (infra/storage.py). Constructs, unlike
+        # resources, are built one after the other: the API is built before the distribution exists, so it
+        # takes the app's origin as a Deferred token, set once the distribution is built.
+        web_origin = Deferred("the web app's origin")
         api = Api(
             self,
             "Api",
@@ -47,6 +67,28 @@ class RaglineStack(Stack):
             search=search,
             environment=environment,
             config=config,
+            web_origin=web_origin.token,
+        )
+        sign_in = SignIn(self, "SignIn", user_pool=api.user_pool, domain_prefix=config.auth_domain_prefix)
+        webapp = WebApp(
+            self,
+            "WebApp",
+            api_origin=api.origin,
+            sign_in_url=sign_in.url,
+            documents=storage.bucket,
+            access_logs=storage.access_logs,
+            log_retention_days=config.log_retention_days,
+        )
+        web_origin.set(webapp.origin)
+        web_client = sign_in.add_web_client(webapp.url)
+        storage.allow_browser_origin(webapp.origin, log_retention_days=config.log_retention_days)
+        webapp.publish(
+            app_config(
+                api_url=api.stage_url,
+                sign_in_url=sign_in.url,
+                client_id=web_client.user_pool_client_id,
+                app_url=webapp.url,
+            )
         )
         observability = Observability(
             self,
@@ -60,6 +102,7 @@ class RaglineStack(Stack):
         self.storage, self.search, self.ingestion, self.api, self.observability = (
             storage, search, ingestion, api, observability
         )  # fmt: skip
+        self.layer, self.sign_in, self.webapp, self.web_client = layer, sign_in, webapp, web_client
 
         CfnOutput(self, "ApiUrl", value=api.url, description="base URL of the HTTP API")
         CfnOutput(self, "BucketName", value=storage.bucket.bucket_name, description="documents bucket")
@@ -70,6 +113,8 @@ class RaglineStack(Stack):
         CfnOutput(self, "IngestQueueUrl", value=ingestion.queue.queue_url)
         CfnOutput(self, "DeadLetterQueueUrl", value=ingestion.dead_letters.queue_url)
         CfnOutput(self, "AlarmTopicArn", value=observability.topic.topic_arn)
+        CfnOutput(self, "WebAppUrl", value=webapp.url, description="the web app (sign in with a user of the pool)")
+        CfnOutput(self, "HostedUiDomain", value=sign_in.url, description="Cognito's hosted sign-in pages")
 
     @staticmethod
     def _environment(storage: Storage, config: Config) -> dict[str, str]:

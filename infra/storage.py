@@ -2,10 +2,38 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
+from typing import Any
+
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
+from aws_cdk import custom_resources as cr
 from constructs import Construct
+
+from infra.functions import log_group
+from infra.nag import BASIC_EXECUTION_ROLE, acknowledge, stack_singletons
+
+# The id of the one function CDK puts behind every AwsCustomResource of a stack.
+AWS_CUSTOM_RESOURCE_ID = "AWS" + cr.AwsCustomResource.PROVIDER_FUNCTION_UUID.replace("-", "")
+
+# What a browser sends with a presigned PUT (docs/security.md, the write model): the signed metadata
+# (x-amz-meta-roles, -owner, -writers) and write condition (If-Match or If-None-Match), and the file's
+# Content-Type. Content-Length and Host are set by the browser itself and never asked for in a preflight.
+BROWSER_UPLOAD_HEADERS = ("content-type", "if-match", "if-none-match", "x-amz-meta-*")
+BROWSER_METHODS = ("PUT", "GET")  # presigned uploads and downloads
+CORS_MAX_AGE_SECONDS = 3600
+
+
+def browser_cors_rule(origin: str) -> dict[str, Any]:
+    """The documents bucket's one CORS rule, as S3's PutBucketCors takes it: ``origin`` and nothing else."""
+    return {
+        "AllowedOrigins": [origin],
+        "AllowedMethods": list(BROWSER_METHODS),
+        "AllowedHeaders": list(BROWSER_UPLOAD_HEADERS),
+        "ExposeHeaders": ["ETag"],  # the app reads the uploaded version's ETag
+        "MaxAgeSeconds": CORS_MAX_AGE_SECONDS,
+    }
 
 
 class Storage(Construct):
@@ -42,6 +70,7 @@ class Storage(Construct):
             ],
             removal_policy=RemovalPolicy.RETAIN,
         )
+        self.cors: cr.AwsCustomResource | None = None
         self.registry = dynamodb.Table(
             self,
             "Registry",
@@ -53,3 +82,45 @@ class Storage(Construct):
             ),
             removal_policy=RemovalPolicy.RETAIN,
         )
+
+    def allow_browser_origin(self, origin: str, *, log_retention_days: int) -> cr.AwsCustomResource:
+        """Lets pages of ``origin`` (the web app's ``https://host``) PUT and GET presigned URLs of the bucket.
+
+        The rule is written after the bucket exists, by a call of S3's PutBucketCors at deploy time, rather
+        than as the bucket's CorsConfiguration: the origin is the CloudFront distribution's domain, and the
+        distribution's Content-Security-Policy names this bucket, so a rule inside the bucket resource would
+        make the bucket and the distribution wait for each other (the cycle CDK's own bucket notifications
+        avoid the same way). Deleting the stack deletes the rule; the bucket stays.
+        """
+        if self.cors is not None:
+            raise ValueError("the documents bucket allows one browser origin")
+        bucket = self.bucket.bucket_name
+        put_rule = cr.AwsSdkCall(
+            service="S3",
+            action="putBucketCors",
+            parameters={"Bucket": bucket, "CORSConfiguration": {"CORSRules": [browser_cors_rule(origin)]}},
+            physical_resource_id=cr.PhysicalResourceId.of(f"{bucket}-cors"),
+        )
+        self.cors = cr.AwsCustomResource(
+            self,
+            "BrowserCors",
+            on_create=put_rule,
+            on_update=put_rule,
+            on_delete=cr.AwsSdkCall(service="S3", action="deleteBucketCors", parameters={"Bucket": bucket}),
+            # S3 authorizes PutBucketCors and DeleteBucketCors both with s3:PutBucketCORS (there is no
+            # s3:DeleteBucketCORS action), so the policy is written out rather than derived from the calls.
+            policy=cr.AwsCustomResourcePolicy.from_statements(
+                [iam.PolicyStatement(actions=["s3:PutBucketCORS"], resources=[self.bucket.bucket_arn])]
+            ),
+            install_latest_aws_sdk=False,  # the runtime's SDK knows PutBucketCors; no download at deploy time
+            log_group=log_group(self, "BrowserCorsLogs", log_retention_days),
+        )
+        for singleton in stack_singletons(Stack.of(self), AWS_CUSTOM_RESOURCE_ID):
+            acknowledge(
+                singleton,
+                BASIC_EXECUTION_ROLE,
+                "CDK's own AwsCustomResource function, which writes the documents bucket's CORS rule during "
+                "deployments only; its role is CDK's, and its one other permission is s3:PutBucketCORS on "
+                "that bucket.",
+            )
+        return self.cors

@@ -10,26 +10,84 @@ The settings are read at import, in Lambda's init phase: a bad one fails the col
 from __future__ import annotations
 
 import functools
+import json
 from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Annotated
 
 import boto3
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+    ResponseValidationError,
+)
+from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer, Server
+from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 
+from ragline import __version__
 from ragline.access import roles_from_claims, user_from_claims
+from ragline.api_schema import (
+    AnswerBody,
+    DeletionBody,
+    DocumentBody,
+    DocumentPageBody,
+    DownloadBody,
+    HealthBody,
+    ListCursor,
+    ListLimit,
+    ListPrefix,
+    ListSearch,
+    ListStatus,
+    QueryBody,
+    RetrievalBody,
+    SourceBody,
+    UploadBody,
+    UploadGrantBody,
+    bad_request_of,
+    published,
+    responses,
+)
 from ragline.documents import Caller, DocumentsConfig, DocumentsService, Refused
 from ragline.factory import build_embedder, build_generator, build_registry, build_reranker, build_store
-from ragline.http_api import BadRequest, ListRequest, QueryRequest, UploadRequest, document_json, source_json
+from ragline.http_api import (
+    DEFAULT_LIST_LIMIT,
+    LIST_PARAMETERS,
+    BadRequest,
+    ListRequest,
+    parse_json_object,
+    refuse_unknown_parameters,
+)
 from ragline.models import DocumentRecord
 from ragline.objectstores.s3 import S3DownloadSigner, S3ObjectStore, S3UploadSigner
 from ragline.query import QueryService, RetrievalConfig
 from ragline.settings import Settings
 
 logger = Logger(service="ragline-query")
-app = APIGatewayRestResolver()
 settings = Settings.from_env()
+app = APIGatewayRestResolver(
+    # The rules of ragline.http_api run inside the models' validators; a body is parsed by one of them too.
+    enable_validation=True,
+    json_body_deserializer=parse_json_object,
+    response_validation_error_http_code=HTTPStatus.INTERNAL_SERVER_ERROR,
+    cors=CORSConfig(allow_origin=settings.cors_origin, allow_headers=["Authorization"], max_age=600)
+    if settings.cors_origin
+    else None,
+)
+app.configure_openapi(
+    title="ragline",
+    version=__version__,
+    description="Permission-aware retrieval-augmented generation: ask questions of the documents your groups "
+    "may read, with citations, and manage those documents. Every route but /health takes a Cognito ID token "
+    "(locally: `ragline token`) as a bearer token; the caller's groups are its roles.",
+    servers=[Server(url=".", description="the stage this document is served from")],
+    security_schemes={"token": HTTPBearer(bearerFormat="JWT", description="a Cognito ID token")},
+)
+TOKEN: list[dict[str, list[str]]] = [{"token": []}]  # every route but /health: the authorizer verifies the token first
+PROTECTED_ERRORS = (400, 401)
 
 
 @dataclass(frozen=True)
@@ -75,91 +133,133 @@ def current_caller() -> Caller:
     return Caller(user_from_claims(claims), roles_from_claims(claims), services().settings.admin_group)
 
 
-@app.get("/health")
-def health() -> dict:
-    return {"status": "ok"}
+@app.get("/health", summary="whether the API answers", responses=responses())
+def health() -> HealthBody:
+    return HealthBody(status="ok")
 
 
-@app.post("/query")
-def query() -> dict:
+@functools.cache
+def openapi_document() -> str:
+    return json.dumps(published(app.get_openapi_schema().model_dump(mode="json", by_alias=True, exclude_none=True)))
+
+
+@app.get("/openapi.json", include_in_schema=False, enable_validation=False)
+def openapi() -> Response[str]:
+    """This API's OpenAPI document, generated from the routes below (a copy: docs/openapi.json)."""
+    return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=openapi_document())
+
+
+@app.post(
+    "/query",
+    security=TOKEN,
+    summary="answer a question, citing its sources",
+    responses=responses(*PROTECTED_ERRORS),
+)
+def query(body: Annotated[QueryBody, Body()]) -> AnswerBody:
     roles = current_caller().roles
-    request = QueryRequest.from_body(app.current_event.body, services().settings.top_k)
-    result = services().query.answer(request.question, roles, request.top_k)
-    return {
-        "answer": result.answer.text,
-        "citations": [source_json(number, hit) for number, hit in result.cited_sources()],
-        "model": result.answer.model,
-        "timings_ms": result.timings_ms,
-    }
+    result = services().query.answer(body.question, roles, body.top_k or settings.top_k)
+    return AnswerBody(
+        answer=result.answer.text,
+        citations=[SourceBody.of(number, hit) for number, hit in result.cited_sources()],
+        model=result.answer.model,
+        timings_ms=result.timings_ms,
+    )
 
 
-@app.post("/retrieve")
-def retrieve() -> dict:
+@app.post("/retrieve", security=TOKEN, summary="the passages a question finds", responses=responses(*PROTECTED_ERRORS))
+def retrieve(body: Annotated[QueryBody, Body()]) -> RetrievalBody:
     roles = current_caller().roles
-    request = QueryRequest.from_body(app.current_event.body, services().settings.top_k)
-    hits = services().query.retrieve(request.question, roles, request.top_k)
-    return {"results": [source_json(number, hit) for number, hit in enumerate(hits, start=1)]}
+    hits = services().query.retrieve(body.question, roles, body.top_k or settings.top_k)
+    return RetrievalBody(results=[SourceBody.of(number, hit) for number, hit in enumerate(hits, start=1)])
 
 
-@app.post("/documents")
-def create_upload() -> dict:
+@app.post(
+    "/documents",
+    security=TOKEN,
+    summary="a presigned upload of a new or replaced document",
+    responses=responses(*PROTECTED_ERRORS, 403, 409),
+)
+def create_upload(body: Annotated[UploadBody, Body()]) -> UploadGrantBody:
     """A presigned PUT for ``key`` that stores the roles, the owner and the writers in the object's metadata
     (the rules: ragline.documents)."""
     caller = current_caller()
-    grant = services().documents.create_upload(caller, UploadRequest.from_body(app.current_event.body))
+    grant = services().documents.create_upload(caller, body.to_request())
     logger.info("upload presigned", extra={"doc_id": grant.doc_id, "user": caller.user})
-    return {
-        "upload_url": grant.url,
-        "method": "PUT",
-        "headers": grant.headers,  # signed: the upload must send exactly these
-        "key": grant.key,
-        "doc_id": grant.doc_id,
-        "expires_in": grant.expires_in,
-    }
+    return UploadGrantBody(
+        upload_url=grant.url,
+        method="PUT",
+        headers=grant.headers,  # signed: the upload must send exactly these
+        key=grant.key,
+        doc_id=grant.doc_id,
+        expires_in=grant.expires_in,
+    )
 
 
-@app.get("/documents")
-def list_documents() -> dict:
+@app.get(
+    "/documents",
+    security=TOKEN,
+    summary="the documents the caller may see",
+    responses=responses(*PROTECTED_ERRORS),
+)
+def list_documents(
+    limit: ListLimit = DEFAULT_LIST_LIMIT,
+    cursor: ListCursor = None,
+    status: ListStatus = None,
+    prefix: ListPrefix = "",
+    search: ListSearch = "",
+) -> DocumentPageBody:
     """The documents the caller may see, a page at a time (the rules: ragline.documents)."""
+    refuse_unknown_parameters(app.current_event.query_string_parameters, LIST_PARAMETERS)
     caller = current_caller()
-    request = ListRequest.from_query(app.current_event.query_string_parameters)
+    request = ListRequest(limit=limit, after=cursor, status=status, prefix=prefix, search=search)
     page = services().documents.list_documents(caller, request)
-    return {
-        "documents": [_document_json(caller, record) for record in page.documents],
-        "next_cursor": page.next_cursor,
-    }
+    return DocumentPageBody(
+        documents=[_document_body(caller, record) for record in page.documents], next_cursor=page.next_cursor
+    )
 
 
-@app.get("/documents/<doc_id>/download")
-def download_document(doc_id: str) -> dict:
+@app.get(
+    "/documents/<doc_id>/download",
+    security=TOKEN,
+    summary="a short-lived link to the document's source",
+    responses=responses(*PROTECTED_ERRORS, 404, 409),
+)
+def download_document(doc_id: str) -> DownloadBody:
     """A short-lived presigned GET of the document's source as indexed, for a caller who may see it."""
     caller = current_caller()
     grant = services().documents.download(caller, doc_id)
     logger.info("download presigned", extra={"doc_id": doc_id, "user": caller.user})
-    return {"url": grant.url, "expires_in": grant.expires_in}
+    return DownloadBody(url=grant.url, expires_in=grant.expires_in)
 
 
-@app.get("/documents/<doc_id>")
-def get_document(doc_id: str) -> dict:
+@app.get(
+    "/documents/<doc_id>",
+    security=TOKEN,
+    summary="a document's status",
+    responses=responses(*PROTECTED_ERRORS, 404),
+)
+def get_document(doc_id: str) -> DocumentBody:
     caller = current_caller()
-    return _document_json(caller, services().documents.status(caller, doc_id))
+    return _document_body(caller, services().documents.status(caller, doc_id))
 
 
-def _document_json(caller: Caller, record: DocumentRecord) -> dict:
-    return document_json(record, show_roles=caller.is_admin, can_write=caller.may_write(record.owner, record.writers))
+def _document_body(caller: Caller, record: DocumentRecord) -> DocumentBody:
+    return DocumentBody.of(record, show_roles=caller.is_admin, can_write=caller.may_write(record.owner, record.writers))
 
 
-@app.delete("/documents/<doc_id>")
-def delete_document(doc_id: str) -> Response:
+@app.delete(
+    "/documents/<doc_id>",
+    security=TOKEN,
+    status_code=202,
+    summary="delete a document; the index follows",
+    responses=responses(*PROTECTED_ERRORS, 403, 404, 409, success=202),
+)
+def delete_document(doc_id: str) -> DeletionBody:
     """Deletes the object; the ObjectRemoved event removes its chunks and marks it deleted."""
     caller = current_caller()
     services().documents.delete(caller, doc_id)
     logger.info("document deleted", extra={"doc_id": doc_id, "user": caller.user})
-    return Response(
-        status_code=202,
-        content_type=content_types.APPLICATION_JSON,
-        body={"doc_id": doc_id, "status": "deleting"},
-    )
+    return DeletionBody(doc_id=doc_id, status="deleting")
 
 
 def _error(status: int, code: str, message: str) -> Response:
@@ -170,7 +270,34 @@ def _error(status: int, code: str, message: str) -> Response:
 
 @app.exception_handler(BadRequest)
 def bad_request(error: BadRequest) -> Response:
+    if not app.current_event.request_context.authorizer.claims:
+        # The models validate before a route runs: a caller without a token learns nothing of the request.
+        return unauthorized(Unauthorized())
     return _error(400, error.code, error.message)
+
+
+@app.exception_handler(RequestUnsupportedContentType)
+def unsupported_content_type(_: RequestUnsupportedContentType) -> Response:
+    if not app.current_event.request_context.authorizer.claims:
+        return unauthorized(Unauthorized())
+    return _error(415, "unsupported_media_type", "the body must be JSON (Content-Type: application/json)")
+
+
+@app.exception_handler(RequestValidationError)
+def invalid_request(error: RequestValidationError) -> Response:
+    return bad_request(bad_request_of(list(error.errors())))
+
+
+@app.exception_handler(UnicodeDecodeError)
+def undecodable_body(_: UnicodeDecodeError) -> Response:
+    # Powertools decodes a base64 body as UTF-8 before any model sees it.
+    return bad_request(BadRequest("invalid_json", "request body is not valid UTF-8 JSON"))
+
+
+@app.exception_handler(ResponseValidationError)
+def invalid_response(error: ResponseValidationError) -> Response:
+    logger.error("response does not match its model", extra={"errors": str(error.errors())[:2000]})
+    return _error(500, "internal_error", "internal error")
 
 
 @app.exception_handler(Refused)

@@ -1,10 +1,14 @@
-"""The HTTP API's request validation and response shapes (DESIGN.md, "HTTP API").
+"""The HTTP API's rules for what a request may carry (README, "HTTP API"), as plain functions.
 
-Kept apart from the Lambda handler so the rules are plain functions, testable without an event.
+Each rule takes the raw value and returns it checked (and normalised), or raises :class:`BadRequest` with
+the code and message the API answers 400 with. :mod:`ragline.api_schema` attaches them to the typed
+request models the query function validates with and describes in its OpenAPI document; the use cases
+(:mod:`ragline.documents`) take the dataclasses here. Nothing here imports pydantic: the ingest function
+reads these limits too.
 
 Example:
-    >>> QueryRequest.from_body('{"question": "What was Q3 revenue?", "top_k": 3}', default_top_k=5)
-    QueryRequest(question='What was Q3 revenue?', top_k=3)
+    >>> validate_roles(["research", "finance", "finance"])
+    ('finance', 'research')
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from typing import Any, get_args
 
 from ragline.access import ROLE_PATTERN, SIDECAR_SUFFIX
 from ragline.ids import is_document_id
-from ragline.models import DocumentRecord, DocumentStatus, SearchHit
+from ragline.models import DocumentStatus
 
 MAX_QUESTION_CHARS = 2000
 MAX_BODY_BYTES = 16 * 1024
@@ -42,37 +46,43 @@ class BadRequest(Exception):
         self.message = message
 
 
-@dataclass(frozen=True)
-class QueryRequest:
-    question: str
-    top_k: int
+def validate_question(question: object) -> str:
+    """A ``POST /query`` or ``/retrieve`` question: a non-empty string of at most 2000 characters, as
+    valid Unicode; stripped.
 
-    @classmethod
-    def from_body(cls, body: str | None, default_top_k: int) -> QueryRequest:
-        """Validate a ``POST /query`` or ``/retrieve`` body. Fields other than these two are ignored,
-        roles among them: a caller's roles come from the authorizer only."""
-        payload = _json_object(body, "request body must be a JSON object with a 'question'")
-        question = payload.get("question")
-        if not isinstance(question, str) or not question.strip():
-            raise BadRequest("invalid_question", "'question' must be a non-empty string")
-        if len(question) > MAX_QUESTION_CHARS:
-            raise BadRequest("question_too_long", f"'question' is over {MAX_QUESTION_CHARS} characters")
-        try:
-            question.encode("utf-8")
-        except UnicodeEncodeError:  # a lone surrogate escape such as "\ud800"
-            raise BadRequest("invalid_question", "'question' is not valid Unicode text") from None
-        top_k = payload.get("top_k", default_top_k)
-        if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k not in TOP_K_RANGE:
-            raise BadRequest(
-                "invalid_top_k", f"'top_k' must be an integer from {TOP_K_RANGE.start} to {TOP_K_RANGE.stop - 1}"
-            )
-        return cls(question=question.strip(), top_k=top_k)
+    >>> validate_question("  What was Q3 revenue? ")
+    'What was Q3 revenue?'
+    """
+    if not isinstance(question, str) or not question.strip():
+        raise BadRequest("invalid_question", "'question' must be a non-empty string")
+    if len(question) > MAX_QUESTION_CHARS:
+        raise BadRequest("question_too_long", f"'question' is over {MAX_QUESTION_CHARS} characters")
+    try:
+        question.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate escape such as "\ud800"
+        raise BadRequest("invalid_question", "'question' is not valid Unicode text") from None
+    return question.strip()
 
 
-def _json_object(body: str | None, missing_message: str) -> dict[str, Any]:
-    """The request body as a JSON object, or BadRequest."""
-    if body is None or not body.strip():
-        raise BadRequest("missing_body", missing_message)
+def validate_top_k(top_k: object) -> int:
+    """How many sources to return: an integer (not a boolean, not a string) from 1 to 20."""
+    top_k = _integral(top_k)
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k not in TOP_K_RANGE:
+        raise BadRequest(
+            "invalid_top_k", f"'top_k' must be an integer from {TOP_K_RANGE.start} to {TOP_K_RANGE.stop - 1}"
+        )
+    return top_k
+
+
+def _integral(value: object) -> object:
+    """JSON has one number type: 5.0 is the integer 5 to JSON Schema, and so to the API; 2.5 stays a float."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def parse_json_object(body: str) -> dict[str, Any]:
+    """A request body as a JSON object, or BadRequest: at most 16 KB, valid JSON, an object."""
+    if not body.strip():
+        raise BadRequest("missing_body", "request body must be a JSON object")
     try:
         size = len(body.encode())
     except UnicodeEncodeError:  # a lone surrogate in the raw body
@@ -133,8 +143,14 @@ def validate_roles(roles: object, field: str = "roles") -> tuple[str, ...]:
     return tuple(sorted(set(roles)))
 
 
+def validate_writers(writers: object) -> tuple[str, ...]:
+    """The roles that may replace or delete a document: as :func:`validate_roles`, or ``[]`` for none."""
+    return () if writers == [] else validate_roles(writers, "writers")
+
+
 def validate_size(size: object) -> int:
     """The upload's size in bytes, which the signed URL then requires (S3 refuses any other length)."""
+    size = _integral(size)
     if isinstance(size, bool) or not isinstance(size, int) or size < 1:
         raise BadRequest("invalid_size", "'size' must be the file's size in bytes, a positive integer")
     return size
@@ -146,25 +162,14 @@ class UploadRequest:
     and optionally which roles may replace or delete it (``writers``; None keeps those of the document
     being replaced).
 
-    >>> UploadRequest.from_body('{"key": "finance/q3.md", "roles": ["finance"], "size": 2048}')
-    UploadRequest(key='finance/q3.md', roles=('finance',), size=2048, writers=None)
+    >>> UploadRequest(key="finance/q3.md", roles=("finance",), size=2048).roles_metadata
+    'finance'
     """
 
     key: str
     roles: tuple[str, ...]
     size: int
     writers: tuple[str, ...] | None = None
-
-    @classmethod
-    def from_body(cls, body: str | None) -> UploadRequest:
-        payload = _json_object(body, "request body must be a JSON object with a 'key', 'roles' and 'size'")
-        writers = payload.get("writers")
-        return cls(
-            key=validate_key(payload.get("key")),
-            roles=validate_roles(payload.get("roles")),
-            size=validate_size(payload.get("size")),
-            writers=None if writers is None else (validate_roles(writers, "writers") if writers != [] else ()),
-        )
 
     @property
     def roles_metadata(self) -> str:
@@ -182,10 +187,10 @@ def encode_cursor(after: str) -> str:
     return base64.urlsafe_b64encode(json.dumps({"after": after}).encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> str:
+def decode_cursor(cursor: object) -> str:
     """The position a cursor from :func:`encode_cursor` names; BadRequest for anything else."""
     invalid = BadRequest("invalid_cursor", "'cursor' must be a next_cursor from an earlier page, unchanged")
-    if len(cursor) > MAX_CURSOR_CHARS:
+    if not isinstance(cursor, str) or len(cursor) > MAX_CURSOR_CHARS:
         raise invalid
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
@@ -204,8 +209,8 @@ class ListRequest:
     ``cursor``, only of ``status``, under key ``prefix``, and whose key or title contains ``search`` (in
     any case) when given.
 
-    >>> ListRequest.from_query({"limit": "10", "status": "failed", "search": "Q3"})
-    ListRequest(limit=10, after=None, status='failed', prefix='', search='q3')
+    >>> ListRequest(limit=10, status="failed", search="q3").matches("finance/q3.md", "Q3 summary")
+    True
     """
 
     limit: int = DEFAULT_LIST_LIMIT
@@ -214,31 +219,6 @@ class ListRequest:
     prefix: str = ""
     search: str = ""  # casefolded; "" matches every document
 
-    @classmethod
-    def from_query(cls, parameters: Mapping[str, str] | None) -> ListRequest:
-        parameters = parameters or {}
-        unknown = sorted(set(parameters) - set(LIST_PARAMETERS))
-        if unknown:
-            # A misspelt filter would otherwise list everything, as if it had matched.
-            raise BadRequest("invalid_parameter", f"unknown query parameter: {unknown[0]!r}")
-        limit = parameters.get("limit", str(DEFAULT_LIST_LIMIT))
-        if not (limit.isascii() and limit.isdigit()) or int(limit) not in LIST_LIMIT_RANGE:
-            raise BadRequest(
-                "invalid_limit",
-                f"'limit' must be an integer from {LIST_LIMIT_RANGE.start} to {LIST_LIMIT_RANGE.stop - 1}",
-            )
-        status = parameters.get("status")
-        if status is not None and status not in DOCUMENT_STATUSES:
-            raise BadRequest("invalid_status", f"'status' must be one of {', '.join(DOCUMENT_STATUSES)}")
-        cursor = parameters.get("cursor")
-        return cls(
-            limit=int(limit),
-            after=None if cursor is None else decode_cursor(cursor),
-            status=status,
-            prefix=_validate_text_filter("prefix", parameters.get("prefix", "")),
-            search=_validate_text_filter("search", parameters.get("search", "")).casefold(),
-        )
-
     def matches(self, key: str, title: str) -> bool:
         """Whether a document at ``key`` with ``title`` passes the prefix and search filters."""
         if not key.startswith(self.prefix):
@@ -246,7 +226,42 @@ class ListRequest:
         return not self.search or self.search in key.casefold() or self.search in title.casefold()
 
 
-def _validate_text_filter(name: str, value: str) -> str:
+def refuse_unknown_parameters(parameters: Mapping[str, str] | None, known: tuple[str, ...]) -> None:
+    """A misspelt filter would otherwise list everything, as if it had matched."""
+    unknown = sorted(set(parameters or {}) - set(known))
+    if unknown:
+        raise BadRequest("invalid_parameter", f"unknown query parameter: {unknown[0]!r}")
+
+
+def validate_limit(limit: object) -> int:
+    """A page size: 1 to 100, as ASCII digits in a query string (or an integer)."""
+    if isinstance(limit, str) and limit.isascii() and limit.isdigit():
+        limit = int(limit)
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit not in LIST_LIMIT_RANGE:
+        raise BadRequest(
+            "invalid_limit", f"'limit' must be an integer from {LIST_LIMIT_RANGE.start} to {LIST_LIMIT_RANGE.stop - 1}"
+        )
+    return limit
+
+
+def validate_status(status: object) -> str:
+    if status not in DOCUMENT_STATUSES:
+        raise BadRequest("invalid_status", f"'status' must be one of {', '.join(DOCUMENT_STATUSES)}")
+    return str(status)
+
+
+def validate_prefix(prefix: object) -> str:
+    return _validate_text_filter("prefix", prefix)
+
+
+def validate_search(search: object) -> str:
+    """A part of a key or title to look for; casefolded, as the match is."""
+    return _validate_text_filter("search", search).casefold()
+
+
+def _validate_text_filter(name: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise BadRequest(f"invalid_{name}", f"'{name}' must be a string")
     try:
         size = len(value.encode("utf-8"))
     except UnicodeEncodeError:
@@ -256,40 +271,3 @@ def _validate_text_filter(name: str, value: str) -> str:
             f"invalid_{name}", f"'{name}' must be at most {MAX_KEY_BYTES} bytes, without control characters"
         )
     return value
-
-
-def source_json(number: int, hit: SearchHit) -> dict[str, Any]:
-    """A citation or retrieval result: the source's number in the answer and where the text came from."""
-    chunk = hit.chunk
-    result: dict[str, Any] = {
-        "id": number,
-        "doc_id": chunk.doc_id,
-        "source": chunk.source,
-        "title": chunk.title,
-        "chunk_id": chunk.chunk_id,
-        "score": round(hit.score, 6),
-        "text": chunk.passage(),
-    }
-    if chunk.page is not None:
-        result["page"] = chunk.page
-    if chunk.heading_path:
-        result["heading_path"] = list(chunk.heading_path)
-    return result
-
-
-def document_json(record: DocumentRecord, show_roles: bool, can_write: bool) -> dict[str, Any]:
-    """A document's status, and whether the caller may replace or delete it as the registry records it
-    (the bucket is checked again when they try). Its roles name other groups, so only admins see them."""
-    result: dict[str, Any] = {
-        "doc_id": record.doc_id,
-        "source": record.source,
-        "title": record.title,
-        "status": record.status,
-        "chunk_count": record.chunk_count,
-        "error": record.error or None,
-        "updated_at": record.updated_at,
-        "can_write": can_write,
-    }
-    if show_roles:
-        result["roles"] = list(record.roles)
-    return result

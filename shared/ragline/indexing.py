@@ -7,13 +7,13 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from ragline.chunking import chunk
 from ragline.errors import UnparseableDocument
 from ragline.ids import chunk_id
-from ragline.models import Chunk, StoredObject
+from ragline.models import Chunk, IndexingProgress, StoredObject
 from ragline.parsing import parse_document
 from ragline.ports import Embedder, VectorStore
 from ragline.settings import Chunking
@@ -101,7 +101,26 @@ def chunks_of(stored: StoredObject, doc_id: str, roles: tuple[str, ...], options
     ]
 
 
-def index_chunks(store: VectorStore, embedder: Embedder, doc_id: str, chunks: Sequence[Chunk]) -> None:
-    """Embed what each chunk is searched by and make these the document's only chunks."""
-    vectors = embedder.embed_documents([chunk.indexed_text() for chunk in chunks])
+# Chunks embedded between two progress reports: a few seconds of the local model, a DynamoDB write apiece.
+PROGRESS_SLICE = 64
+
+
+def index_chunks(
+    store: VectorStore,
+    embedder: Embedder,
+    doc_id: str,
+    chunks: Sequence[Chunk],
+    on_progress: Callable[[IndexingProgress], None] | None = None,
+) -> None:
+    """Embed what each chunk is searched by and make these the document's only chunks. With
+    ``on_progress``, a document of more than :data:`PROGRESS_SLICE` chunks is embedded a slice at a time,
+    and ``on_progress`` hears after each slice how many are done."""
+    texts = [chunk.indexed_text() for chunk in chunks]
+    if on_progress is None or len(texts) <= PROGRESS_SLICE:
+        vectors = embedder.embed_documents(texts)
+    else:
+        vectors = []
+        for start in range(0, len(texts), PROGRESS_SLICE):
+            vectors += embedder.embed_documents(texts[start : start + PROGRESS_SLICE])
+            on_progress(IndexingProgress(done=len(vectors), total=len(texts)))
     store.replace_document(doc_id, chunks, vectors)

@@ -19,6 +19,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 import urllib.parse
 import uuid
@@ -252,7 +253,9 @@ class Ingestor:
             self.store.delete_document(doc_id)
             self.registry.put(replace(record, status="failed", error=str(error)), lease_owner=owner)
             return "failed"
-        index_chunks(self.store, self.embedder, doc_id, chunks)
+        # A large document's progress shows while it is embedded (ragline ingest's progress bar).
+        report = functools.partial(self.registry.record_progress, doc_id, owner)
+        index_chunks(self.store, self.embedder, doc_id, chunks, on_progress=report)
         self.registry.put(replace(record, chunk_count=len(chunks), title=chunks[0].title), lease_owner=owner)
         return "indexed"
 

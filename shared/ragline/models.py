@@ -113,6 +113,14 @@ class StoredObject:
 
 
 @dataclass(frozen=True)
+class IndexingProgress:
+    """How far an ingest has come through one document: ``done`` of its ``total`` chunks embedded."""
+
+    done: int
+    total: int
+
+
+@dataclass(frozen=True)
 class Work:
     """What events ask of one document's ingest: ``full`` re-reads and re-embeds the object; otherwise the
     document is *refreshed* (re-embedded only when the indexed version is not the bucket's, else its roles

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from ragline.models import Answer, Chunk, DocumentRecord, SearchHit, StoredObject, Work
+from ragline.models import Answer, Chunk, DocumentRecord, IndexingProgress, SearchHit, StoredObject, Work
 
 
 class Embedder(Protocol):
@@ -107,6 +107,17 @@ class Registry(Protocol):
 
     def acquire(self, doc_id: str, owner: str, until_ms: int, now_ms: int) -> bool:
         """Take the lease until ``until_ms`` if it is free, expired, or ``owner``'s already."""
+        ...
+
+    def record_progress(self, doc_id: str, owner: str, progress: IndexingProgress) -> None:
+        """Note how far the lease's holder ``owner`` has come through the document; nothing when ``owner``
+        does not hold the lease (progress is advisory). :meth:`put`, :meth:`release` and :meth:`abandon`
+        clear it."""
+        ...
+
+    def progress(self, doc_id: str) -> IndexingProgress | None:
+        """The progress recorded by the lease's holder while it indexes the document, else None; also
+        while the document has no record yet (its first version being indexed)."""
         ...
 
     def hand_over(self, doc_id: str, work: Work, now_ms: int) -> bool:

@@ -120,6 +120,9 @@ class Settings:
     prefix_roles: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     default_roles: tuple[str, ...] = ()
     admin_group: str = "admin"
+    # The one origin (scheme://host[:port]) whose pages may call the API from a browser: the web app's.
+    # Empty: no CORS headers, same-origin callers only (the local stack serves the app beside the API).
+    cors_origin: str = ""
 
     def __post_init__(self) -> None:
         """Every value is checked here, however the settings were made: :meth:`from_env` only maps variables
@@ -129,6 +132,7 @@ class Settings:
         _check_chunking(self)
         _check_store(self)
         _check_roles(self)
+        _check_cors_origin(self)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -253,6 +257,7 @@ SETTINGS_VARIABLES: Mapping[str, tuple[str, Callable[[str, str], Any]]] = {
     "RAGLINE_PREFIX_ROLES": ("prefix_roles", _prefix_policy),
     "RAGLINE_DEFAULT_ROLES": ("default_roles", _role_list),
     "RAGLINE_ADMIN_GROUP": ("admin_group", _text),
+    "RAGLINE_CORS_ORIGIN": ("cors_origin", _text),
 }
 _VARIABLE_OF = {name: variable for variable, (name, _) in SETTINGS_VARIABLES.items()}
 
@@ -393,3 +398,15 @@ def _check_roles(settings: Settings) -> None:
                 raise ConfigurationError(
                     f"{_VARIABLE_OF[name]}: {role!r} is not a role name (1 to 64 letters, digits or _ . : -)"
                 )
+
+
+def _check_cors_origin(settings: Settings) -> None:
+    """An origin as browsers send it: a wildcard or a path would never match, or match too much."""
+    if not settings.cors_origin:
+        return
+    url = urlsplit(settings.cors_origin)
+    is_origin = url.scheme in ("http", "https") and url.hostname and url.path == "" and not (url.query or url.fragment)
+    if not is_origin or "*" in settings.cors_origin:
+        raise ConfigurationError(
+            f"{_shown('cors_origin', settings.cors_origin)} is not an origin: scheme://host[:port], no path"
+        )

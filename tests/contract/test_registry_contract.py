@@ -16,7 +16,7 @@ import pytest
 from moto import mock_aws
 
 from ragline.errors import LeaseLost
-from ragline.models import DocumentRecord, Work
+from ragline.models import DocumentRecord, IndexingProgress, Work
 from ragline.ports import Registry
 from ragline.registries.dynamodb import DynamoRegistry
 from tests.fakes import FakeRegistry
@@ -240,6 +240,39 @@ def scan_all(registry: Registry, limit: int) -> tuple[list[DocumentRecord], int]
         if after is None:
             return records, pages
     raise AssertionError("the scan never ended")
+
+
+def test_progress_is_read_back_before_the_first_record_and_cleared_by_it(registry: Registry) -> None:
+    assert registry.progress(DOC) is None
+    assert registry.acquire(DOC, "ingest-1", UNTIL, NOW)
+    registry.record_progress(DOC, "ingest-1", IndexingProgress(64, 1858))
+    assert registry.get(DOC) is None  # still no record: the first version is being indexed
+    assert registry.progress(DOC) == IndexingProgress(64, 1858)
+    registry.record_progress(DOC, "ingest-1", IndexingProgress(128, 1858))
+    assert registry.progress(DOC) == IndexingProgress(128, 1858)
+
+    registry.put(record(chunk_count=1858), lease_owner="ingest-1")
+
+    assert registry.progress(DOC) is None
+
+
+def test_progress_is_the_holders_only_and_goes_with_the_lease(registry: Registry) -> None:
+    assert registry.acquire(DOC, "ingest-1", UNTIL, NOW)
+    registry.record_progress(DOC, "ingest-2", IndexingProgress(1, 2))  # not the holder: nothing
+    assert registry.progress(DOC) is None
+    registry.record_progress(DOC, "ingest-1", IndexingProgress(1, 2))
+    assert registry.release(DOC, "ingest-1")
+    assert registry.progress(DOC) is None
+
+    assert registry.acquire(DOC, "ingest-1", UNTIL, NOW)
+    registry.record_progress(DOC, "ingest-1", IndexingProgress(1, 2))
+    registry.abandon(DOC, "ingest-1")
+    assert registry.progress(DOC) is None
+
+    assert registry.acquire(DOC, "ingest-1", UNTIL, NOW)
+    registry.record_progress(DOC, "ingest-1", IndexingProgress(1, 2))
+    assert registry.acquire(DOC, "ingest-2", UNTIL + 2, UNTIL + 1)  # the first holder's lease expired
+    assert registry.progress(DOC) is None  # its progress is not the new holder's
 
 
 def test_an_empty_table_scans_to_nothing(registry: Registry) -> None:

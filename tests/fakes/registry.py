@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from ragline.errors import LeaseLost
-from ragline.models import DocumentRecord, Work
+from ragline.models import DocumentRecord, IndexingProgress, Work
 
 
 @dataclass
@@ -17,6 +17,7 @@ class _Item:
     lease_owner: str | None = None
     lease_until: int | None = None  # epoch milliseconds; the lease is live while now <= lease_until
     pending: Work | None = None  # work handed over to the lease's holder
+    progress: IndexingProgress | None = None  # how far the holder has come through the document
 
 
 class FakeRegistry:
@@ -57,12 +58,24 @@ class FakeRegistry:
         return records, page[-1] if len(following) > limit else None
 
     def put(self, record: DocumentRecord, lease_owner: str) -> None:
-        self._held(record.doc_id, lease_owner).record = dataclasses.replace(record)
+        item = self._held(record.doc_id, lease_owner)
+        item.record, item.progress = dataclasses.replace(record), None
+
+    def record_progress(self, doc_id: str, owner: str, progress: IndexingProgress) -> None:
+        item = self._items.get(doc_id)
+        if item is not None and item.lease_owner == owner:
+            item.progress = progress
+
+    def progress(self, doc_id: str) -> IndexingProgress | None:
+        item = self._items.get(doc_id)
+        return item.progress if item is not None and item.lease_owner is not None else None
 
     def acquire(self, doc_id: str, owner: str, until_ms: int, now_ms: int) -> bool:
         item = self._items.setdefault(doc_id, _Item())
         if item.lease_until is not None and item.lease_until >= now_ms and item.lease_owner != owner:
             return False
+        if item.lease_owner != owner:
+            item.progress = None  # an expired holder's, not the new one's
         item.lease_owner, item.lease_until = owner, until_ms
         return True
 
@@ -82,13 +95,13 @@ class FakeRegistry:
         item = self._held(doc_id, owner)
         if item.pending is not None:
             return False
-        item.lease_owner = item.lease_until = None
+        item.lease_owner = item.lease_until = item.progress = None
         return True
 
     def abandon(self, doc_id: str, owner: str) -> None:
         item = self._items.get(doc_id)
         if item is not None and item.lease_owner == owner:
-            item.lease_owner = item.lease_until = None
+            item.lease_owner = item.lease_until = item.progress = None
 
     def _held(self, doc_id: str, owner: str) -> _Item:
         item = self._items.get(doc_id)

@@ -24,7 +24,7 @@ def layer(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_layer_has_ragline_and_its_dependencies_but_not_boto3(layer: Path):
     assert (layer / "ragline" / "__init__.py").is_file()
     assert (layer / "ragline" / "settings.py").is_file()
-    for package in ("aws_lambda_powertools", "pypdf", "cryptography", "opensearchpy"):
+    for package in ("aws_lambda_powertools", "pydantic", "pydantic_core", "pypdf", "cryptography", "opensearchpy"):
         assert (layer / package).is_dir(), package
     for provided in ("boto3", "botocore", "s3transfer"):
         assert not (layer / provided).exists(), provided
@@ -44,6 +44,14 @@ def test_layer_is_built_for_lambda_not_for_this_machine(layer: Path):
 def test_layer_leaves_out_the_local_stack_and_the_cli(layer: Path):
     assert not (layer / "ragline" / "local").exists()
     assert not (layer / "ragline" / "cli.py").exists()
+    assert not (layer / "ragline" / "webapp").exists()
+
+
+def test_the_web_apps_files_are_neither_in_the_layer_nor_in_its_hash():
+    """They have their own bucket (infra/webapp.py): changing the app rebuilds no layer."""
+    assert (bundling.PACKAGE / "webapp" / "index.html").is_file()
+    packaged = [path.relative_to(bundling.PACKAGE) for path in bundling._package_files(bundling.PACKAGE)]
+    assert packaged and not [path for path in packaged if path.parts[0] == "webapp"]
 
 
 def test_requirements_come_from_pyproject_and_keep_boto3_for_resolution():

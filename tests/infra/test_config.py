@@ -30,6 +30,13 @@ def test_defaults():
     assert config.serverless is False and config.skip_bundling is False
     assert config.groups == ("admin", "everyone")
     assert config.ingest_concurrency == 4
+    assert config.auth_domain_prefix == ""  # derived from the stack (infra/signin.py)
+
+
+def test_a_valid_hosted_ui_prefix_is_taken_as_it_is():
+    assert Config.from_context({"ragline:auth_domain_prefix": " acme-research-2 "}.get).auth_domain_prefix == (
+        "acme-research-2"
+    )
 
 
 def test_command_line_strings_are_read_as_their_types():
@@ -59,6 +66,12 @@ def test_command_line_strings_are_read_as_their_types():
         ("ragline:ingest_concurrency", "1", "at least 2"),
         ("ragline:serverless", "maybe", "not a boolean"),
         ("ragline:log_retention_days", "31", "must be one of"),
+        # What Cognito would refuse only at deploy time, half an hour in.
+        ("ragline:auth_domain_prefix", "Ragline", "not a Cognito domain prefix"),
+        ("ragline:auth_domain_prefix", "-ragline", "not a Cognito domain prefix"),
+        ("ragline:auth_domain_prefix", "rag_line", "not a Cognito domain prefix"),
+        ("ragline:auth_domain_prefix", "my-aws-docs", "reserves"),
+        ("ragline:auth_domain_prefix", "cognito-login", "reserves"),
     ],
 )
 def test_bad_settings_fail_the_synth_with_a_clear_message(key, value, message):

@@ -78,12 +78,16 @@ def test_documents_bucket_is_encrypted_versioned_private_and_tls_only(template):
     )
     policies = template.find_resources("AWS::S3::BucketPolicy")
     denies_plain_http = [
-        statement
+        (policy["Properties"]["Bucket"], statement)
         for policy in policies.values()
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]
         if statement["Effect"] == "Deny" and statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
     ]
-    assert len(denies_plain_http) == 2  # the documents bucket and its access-log bucket
+    # Every bucket, one statement each: the documents bucket and its access-log bucket, the web app's
+    # bucket and the distribution's log bucket.
+    buckets = template.find_resources("AWS::S3::Bucket")
+    assert len(buckets) == 4
+    assert sorted(bucket["Ref"] for bucket, _ in denies_plain_http) == sorted(buckets)
 
 
 def test_documents_and_registry_survive_the_stack(domain: Synth):
@@ -167,7 +171,7 @@ def test_functions_runtime_size_tracing_and_layer(domain: Synth, name: str, time
     assert function["Timeout"] == timeout
     assert function["MemorySize"] == 1024
     assert function["TracingConfig"] == {"Mode": "Active"}
-    (layer_id,) = domain.resources("AWS::Lambda::LayerVersion")
+    layer_id = domain.logical_id(domain.stack.layer)  # the ragline layer (the web app's deployment has its own)
     assert function["Layers"] == [{"Ref": layer_id}]
     log_group = domain.raw["Resources"][function["LoggingConfig"]["LogGroup"]["Ref"]]
     assert log_group["Properties"]["RetentionInDays"] == 30
@@ -331,17 +335,22 @@ def _methods(synth: Synth) -> dict[tuple[str, str], dict]:
 
 def test_every_data_route_needs_a_cognito_token_and_only_health_is_open(domain: Synth):
     methods = _methods(domain)
-    assert set(methods) == set(PROTECTED_ROUTES) | set(PUBLIC_ROUTES)
+    # Besides the routes, every resource answers the CORS preflight (test_webapp.py) itself: a mock
+    # integration, so an OPTIONS request never reaches the function.
+    preflights = {(path, "OPTIONS") for path in {"/", *(path for path, _ in PROTECTED_ROUTES + PUBLIC_ROUTES)}}
+    assert set(methods) == set(PROTECTED_ROUTES) | set(PUBLIC_ROUTES) | preflights
     (authorizer_id,) = domain.resources("AWS::ApiGateway::Authorizer")
     for route in PROTECTED_ROUTES:
         assert methods[route]["AuthorizationType"] == "COGNITO_USER_POOLS", route
         assert methods[route]["AuthorizerId"] == {"Ref": authorizer_id}, route
     assert methods["/health", "GET"]["AuthorizationType"] == "NONE"
     assert "AuthorizerId" not in methods["/health", "GET"]
-    for properties in methods.values():
-        assert properties["Integration"]["Type"] == "AWS_PROXY"
+    for route, properties in methods.items():
+        assert properties["Integration"]["Type"] == ("MOCK" if route in preflights else "AWS_PROXY"), route
     assert {"/query", "/retrieve", "/documents", "/documents/{doc_id}", "/documents/{doc_id}/download", "/health"} == {
-        p for p, _ in methods
+        p
+        for p, _ in methods
+        if p != "/"  # the root has only its preflight
     }
     assert {("/documents", "GET"), ("/documents/{doc_id}/download", "GET")} <= set(PROTECTED_ROUTES)
 
@@ -419,9 +428,14 @@ def test_user_pool_groups_are_the_roles_and_the_client_signs_in_with_a_password(
     (pool,) = domain.resources("AWS::Cognito::UserPool").values()
     assert pool["Properties"]["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is True
     assert pool["Properties"]["Policies"]["PasswordPolicy"]["MinimumLength"] >= 12
-    (client,) = domain.resources("AWS::Cognito::UserPoolClient").values()
+    client = domain.raw["Resources"][
+        domain.logical_id(domain.stack.api.client)
+    ]  # the CLI's (test_webapp.py: the app's)
     assert "ALLOW_USER_PASSWORD_AUTH" in client["Properties"]["ExplicitAuthFlows"]
     assert client["Properties"]["GenerateSecret"] is False
+    # No OAuth on it: the hosted UI domain must not offer it (CDK's default would allow the implicit grant).
+    assert client["Properties"]["AllowedOAuthFlowsUserPoolClient"] is False
+    assert "AllowedOAuthFlows" not in client["Properties"] and "CallbackURLs" not in client["Properties"]
 
 
 def test_groups_and_models_come_from_context(tmp_path):

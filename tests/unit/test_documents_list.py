@@ -9,9 +9,11 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import TypeAdapter
 
+from ragline.api_schema import ListCursor, ListLimit, ListPrefix, ListSearch, ListStatus
 from ragline.documents import DOWNLOAD_URL_SECONDS, NOT_FOUND, Caller, DocumentsConfig, DocumentsService, Refused
-from ragline.http_api import BadRequest, ListRequest, encode_cursor
+from ragline.http_api import LIST_PARAMETERS, BadRequest, ListRequest, encode_cursor, refuse_unknown_parameters
 from ragline.ids import document_id
 from ragline.models import DocumentRecord, DocumentStatus
 from tests.fakes import FakeDownloadSigner, FakeObjectStore, FakeRegistry, FakeUploadSigner, SignedDownload
@@ -19,6 +21,22 @@ from tests.fakes import FakeDownloadSigner, FakeObjectStore, FakeRegistry, FakeU
 BUCKET = "docs"
 ROLES = ("finance", "research", "staff")
 STATUSES: tuple[DocumentStatus, ...] = ("queued", "indexed", "failed", "deleted")
+
+
+# The query function's typed parameters of GET /documents, validated here as Powertools validates them.
+PARAMETERS = {
+    "limit": ListLimit,
+    "cursor": ListCursor,
+    "status": ListStatus,
+    "prefix": ListPrefix,
+    "search": ListSearch,
+}
+
+
+def list_request(query: dict[str, str] | None) -> ListRequest:
+    refuse_unknown_parameters(query, LIST_PARAMETERS)
+    values = {name: TypeAdapter(PARAMETERS[name]).validate_python(value) for name, value in (query or {}).items()}
+    return ListRequest(after=values.pop("cursor", None), **values)
 
 
 def service_on(registry: FakeRegistry, objects: FakeObjectStore | None = None) -> DocumentsService:
@@ -51,7 +69,7 @@ def every_page(service: DocumentsService, who: Caller, **query) -> list[list[Doc
         pages.append(page.documents)
         if page.next_cursor is None:
             return pages
-        request = ListRequest.from_query({**{k: str(v) for k, v in query.items()}, "cursor": page.next_cursor})
+        request = list_request({**{k: str(v) for k, v in query.items()}, "cursor": page.next_cursor})
     raise AssertionError("the pages never ended")
 
 
@@ -111,7 +129,7 @@ def test_a_cursor_only_positions_the_scan_whatever_position_it_names(table, call
         write(registry, f"{prefix}doc-{n}.md", tuple(sorted(roles)), status)
     who = Caller("u-1", caller_roles, "admin")
 
-    page = service_on(registry).list_documents(who, ListRequest.from_query({"cursor": encode_cursor(forged.hex())}))
+    page = service_on(registry).list_documents(who, list_request({"cursor": encode_cursor(forged.hex())}))
 
     assert all(visible(record, who) for record in page.documents)
 
@@ -154,7 +172,7 @@ def test_search_matches_the_title_as_well_as_the_key():
 def every_page_of(service: DocumentsService, who: Caller, query: dict[str, str]) -> list[list[DocumentRecord]]:
     pages, cursor = [], None
     while True:
-        page = service.list_documents(who, ListRequest.from_query({**query, **({"cursor": cursor} if cursor else {})}))
+        page = service.list_documents(who, list_request({**query, **({"cursor": cursor} if cursor else {})}))
         pages.append(page.documents)
         if (cursor := page.next_cursor) is None:
             return pages
@@ -188,7 +206,7 @@ def test_the_last_page_has_no_cursor_and_a_full_page_mid_table_has_one():
 
     assert ([r.doc_id for r in whole.documents], whole.next_cursor) == (doc_ids, None)
     assert [r.doc_id for r in half.documents] == doc_ids[:2] and half.next_cursor == encode_cursor(doc_ids[1])
-    rest = service.list_documents(caller("staff"), ListRequest.from_query({"cursor": half.next_cursor, "limit": "2"}))
+    rest = service.list_documents(caller("staff"), list_request({"cursor": half.next_cursor, "limit": "2"}))
     assert ([r.doc_id for r in rest.documents], rest.next_cursor) == (doc_ids[2:], None)
 
 
@@ -220,17 +238,17 @@ def test_the_last_page_has_no_cursor_and_a_full_page_mid_table_has_one():
 )
 def test_bad_list_parameters_are_refused_with_a_code(query, code):
     with pytest.raises(BadRequest) as raised:
-        ListRequest.from_query(query)
+        list_request(query)
     assert raised.value.code == code and raised.value.message
 
 
 def test_list_parameters_have_defaults_and_inclusive_bounds():
-    assert ListRequest.from_query(None) == ListRequest(limit=25, after=None, status=None, prefix="", search="")
-    assert ListRequest.from_query({"limit": "1"}).limit == 1
-    assert ListRequest.from_query({"limit": "100"}).limit == 100
-    assert ListRequest.from_query({"cursor": encode_cursor("0" * 24)}).after == "0" * 24
+    assert list_request(None) == ListRequest(limit=25, after=None, status=None, prefix="", search="")
+    assert list_request({"limit": "1"}).limit == 1
+    assert list_request({"limit": "100"}).limit == 100
+    assert list_request({"cursor": encode_cursor("0" * 24)}).after == "0" * 24
     for status in STATUSES:
-        assert ListRequest.from_query({"status": status}).status == status
+        assert list_request({"status": status}).status == status
 
 
 # -- the download ----------------------------------------------------------------------------------

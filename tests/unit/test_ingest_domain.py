@@ -17,8 +17,9 @@ import pytest
 from ragline.access import sidecar_key
 from ragline.errors import TransientError
 from ragline.ids import document_id
+from ragline.indexing import PROGRESS_SLICE
 from ragline.ingest import LEASE_MARGIN_MS, IngestConfig, Ingestor, ObjectEvent
-from ragline.models import Chunk, DocumentRecord
+from ragline.models import Chunk, DocumentRecord, IndexingProgress
 from tests.fakes import FakeClock, FakeEmbedder, FakeObjectStore, FakeRegistry, FakeVectorStore
 
 BUCKET = "docs"
@@ -163,6 +164,38 @@ def test_an_overwrite_replaces_every_chunk_of_the_old_version(world: World) -> N
     assert {chunk.version for chunk in world.chunks("notes.md")} == {head.version}
     assert record.chunk_count == len(world.chunks("notes.md"))
     assert world.found("zeppelins", FINANCE) == [] and world.found("airships", FINANCE) == ["notes.md"]
+
+
+def test_a_large_document_reports_its_progress_while_embedded_and_clears_it_once_indexed(world: World) -> None:
+    world.config = IngestConfig(chunk_tokens=20, chunk_overlap=0)
+    sentences = " ".join(f"Sentence {n} of the long report about zeppelins and revenue." for n in range(400))
+    event = world.put("long.md", "# Long report\n\n" + sentences, roles="finance")
+    doc_id = document_id(BUCKET, "long.md")
+    seen: list[IndexingProgress | None] = []
+
+    def observe() -> None:  # the registry as ragline ingest polls it, before each slice is embedded
+        seen.append(world.registry.progress(doc_id))
+        world.embedder.interruption = observe
+
+    world.embedder.interruption = observe
+    assert world.ingest(event) == "indexed"
+
+    total = len(world.chunks("long.md"))
+    assert total > 2 * PROGRESS_SLICE
+    reported = [progress for progress in seen if progress is not None]
+    assert reported[0] == IndexingProgress(PROGRESS_SLICE, total) and seen[0] is None
+    assert [p.done for p in reported] == sorted({p.done for p in reported})  # it only goes up
+    assert all(p.total == total for p in reported)
+    assert world.registry.progress(doc_id) is None  # indexed: no progress left behind
+
+
+def test_a_small_document_is_embedded_in_one_call_without_progress(world: World) -> None:
+    calls: list[IndexingProgress | None] = []
+    world.embedder.interruption = lambda: calls.append(world.registry.progress(document_id(BUCKET, "q3.md")))
+
+    assert world.ingest(world.put("q3.md", REPORT, roles="finance")) == "indexed"
+
+    assert calls == [None] and len(world.embedder.documents) == len(world.chunks("q3.md"))
 
 
 def test_a_removal_deletes_the_chunks_and_marks_the_record(world: World) -> None:

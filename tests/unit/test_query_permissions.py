@@ -11,9 +11,9 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ragline.api_schema import SourceBody
 from ragline.embedders.hashing import HashEmbedder
 from ragline.generators.extractive import ExtractiveGenerator
-from ragline.http_api import source_json
 from ragline.ids import chunk_id
 from ragline.models import Chunk
 from ragline.query import RETRIEVAL_MODES, QueryService, RetrievalConfig
@@ -76,9 +76,9 @@ def test_no_response_carries_a_forbidden_document(docs, caller, question_words, 
     visible = len(docs) - len(forbidden)
     response = json.dumps(
         {
-            "results": [source_json(n, hit) for n, hit in enumerate(hits, 1)],
+            "results": [SourceBody.of(n, hit).model_dump() for n, hit in enumerate(hits, 1)],
             "answer": result.answer.text,
-            "citations": [source_json(n, hit) for n, hit in result.cited_sources()],
+            "citations": [SourceBody.of(n, hit).model_dump() for n, hit in result.cited_sources()],
         }
     )
     for doc_id in forbidden:

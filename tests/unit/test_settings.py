@@ -258,3 +258,19 @@ def test_every_ragline_variable_the_code_reads_is_known():
 def test_reranking_without_a_reranker_is_refused_at_start() -> None:
     with pytest.raises(ConfigurationError, match="RAGLINE_RERANKER='none'"):
         Settings.from_env({"RAGLINE_RERANKER": "none", "RAGLINE_RETRIEVAL_MODE": "hybrid+rerank"})
+
+
+@pytest.mark.parametrize(
+    "origin", ["*", "https://*.example.com", "https://app.example.com/", "app.example.com", "ftp://x", "https://a.b/x"]
+)
+def test_a_cors_origin_must_be_one_origin(origin):
+    assert _refusal({"RAGLINE_CORS_ORIGIN": origin}).startswith(f"RAGLINE_CORS_ORIGIN={origin!r} is not an origin")
+
+
+def test_a_cors_origin_is_kept_as_given():
+    assert (
+        Settings.from_env({"RAGLINE_CORS_ORIGIN": "https://d1.cloudfront.net"}).cors_origin
+        == "https://d1.cloudfront.net"
+    )
+    assert Settings.from_env({"RAGLINE_CORS_ORIGIN": "http://127.0.0.1:8080"}).cors_origin == "http://127.0.0.1:8080"
+    assert Settings().cors_origin == ""

@@ -22,7 +22,7 @@ from ragline.client import RaglineClient
 from ragline.ids import document_id
 from ragline.local.endpoints import Endpoints
 from ragline.local.tokens import issue_token
-from ragline.models import DocumentRecord
+from ragline.models import DocumentRecord, IndexingProgress
 from ragline.registries.dynamodb import DynamoRegistry
 from ragline.settings import Settings
 
@@ -109,8 +109,10 @@ class StackClient:
         uploads: list[Upload],
         timeout: float = 300.0,
         on_settled: Callable[[Upload, DocumentRecord], None] = lambda upload, record: None,
+        on_progress: Callable[[Upload, IndexingProgress], None] | None = None,
     ) -> dict[str, DocumentRecord | None]:
-        """Poll the registry until every upload is indexed or failed, or the timeout passes (None then)."""
+        """Poll the registry until every upload is indexed or failed, or the timeout passes (None then);
+        ``on_progress`` hears how far the ingest has come through each pending upload that reports it."""
         pending = {upload.key: upload for upload in uploads}
         results: dict[str, DocumentRecord | None] = {upload.key: None for upload in uploads}
         deadline = time.monotonic() + timeout
@@ -121,6 +123,8 @@ class StackClient:
                     results[key] = record
                     del pending[key]
                     on_settled(upload, record)
+                elif on_progress is not None and (progress := self.registry.progress(upload.doc_id)):
+                    on_progress(upload, progress)
             if pending:
                 time.sleep(0.1)
         return results

@@ -31,6 +31,7 @@ STAGE = "local"
 # (method, resource template, needs a token): the routes the REST API defines.
 ROUTES: list[tuple[str, str, bool]] = [
     ("GET", "/health", False),
+    ("GET", "/openapi.json", False),
     ("POST", "/query", True),
     ("POST", "/retrieve", True),
     ("POST", "/documents", True),

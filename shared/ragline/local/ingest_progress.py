@@ -9,7 +9,7 @@ from tqdm import tqdm
 
 from ragline.access import is_sidecar
 from ragline.local.client import StackClient, Upload
-from ragline.models import DocumentRecord
+from ragline.models import DocumentRecord, IndexingProgress
 
 
 def ingest_with_progress(
@@ -32,7 +32,11 @@ def ingest_with_progress(
                 failed.append(upload.key)
                 bar.write(f"failed: {upload.key}: {record.error}", file=sys.stderr)
 
-        results = client.wait(documents, timeout=timeout, on_settled=settled)
+        def progressed(upload: Upload, progress: IndexingProgress) -> None:
+            # Within a large document: how many of its chunks are embedded.
+            bar.set_postfix_str(f"{upload.key}: {progress.done}/{progress.total} chunks embedded", refresh=True)
+
+        results = client.wait(documents, timeout=timeout, on_settled=settled, on_progress=progressed)
     timed_out = [key for key, record in results.items() if record is None]
     for key in timed_out:
         print(f"timed out: {key} was not indexed within {timeout:.0f} s", file=sys.stderr)

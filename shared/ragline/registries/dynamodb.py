@@ -2,7 +2,8 @@
 
 Besides the document's record, the item holds the document's *lease* (``lease_owner``, ``lease_until`` in
 epoch milliseconds), which serialises every change to one document, and the *pending work* that events
-arriving during a lease hand to its holder (``pending``, ``pending_full``, ``pending_sequencer``). Every
+arriving during a lease hand to its holder (``pending``, ``pending_full``, ``pending_sequencer``), and the
+holder's progress through a large document (``progress``, a map of ``done`` and ``total``). Every
 change is one conditional ``UpdateItem``, so DynamoDB orders them (docs/architecture.md, "Ingest").
 """
 
@@ -14,7 +15,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from ragline.errors import LeaseLost
-from ragline.models import DocumentRecord, Work
+from ragline.models import DocumentRecord, IndexingProgress, Work
 
 _FIELDS = [field.name for field in dataclasses.fields(DocumentRecord)]
 _WRITTEN = [name for name in _FIELDS if name != "doc_id"]
@@ -76,7 +77,7 @@ class DynamoRegistry:
         written = self._update(
             record.doc_id,
             "lease_owner = :lease_owner",
-            UpdateExpression="SET " + ", ".join(f"#{name} = :field_{name}" for name in _WRITTEN),
+            UpdateExpression="SET " + ", ".join(f"#{name} = :field_{name}" for name in _WRITTEN) + " REMOVE progress",
             ExpressionAttributeNames={f"#{name}": name for name in _WRITTEN},
             ExpressionAttributeValues={
                 **{f":field_{name}": values[name] for name in _WRITTEN},
@@ -95,11 +96,29 @@ class DynamoRegistry:
             self._update(
                 doc_id,
                 "attribute_not_exists(lease_until) OR lease_until < :now OR lease_owner = :owner",
-                UpdateExpression="SET lease_owner = :owner, lease_until = :until",
+                # The progress of an expired holder is not the new one's; a redelivery starts over too.
+                UpdateExpression="SET lease_owner = :owner, lease_until = :until REMOVE progress",
                 ExpressionAttributeValues={":owner": owner, ":until": until_ms, ":now": now_ms},
             )
             is not None
         )
+
+    def record_progress(self, doc_id: str, owner: str, progress: IndexingProgress) -> None:
+        self._update(
+            doc_id,
+            "lease_owner = :owner",
+            UpdateExpression="SET progress = :progress",
+            ExpressionAttributeValues={":owner": owner, ":progress": {"done": progress.done, "total": progress.total}},
+        )
+
+    def progress(self, doc_id: str) -> IndexingProgress | None:
+        item = self._table.get_item(
+            Key={"doc_id": doc_id}, ConsistentRead=True, ProjectionExpression="progress, lease_owner"
+        ).get("Item")
+        recorded = (item or {}).get("progress")
+        if not recorded or "lease_owner" not in item:
+            return None
+        return IndexingProgress(done=int(recorded["done"]), total=int(recorded["total"]))
 
     def hand_over(self, doc_id: str, work: Work, now_ms: int) -> bool:
         """Leave ``work`` to the lease's live holder, who does it before releasing; False when no lease is
@@ -142,7 +161,7 @@ class DynamoRegistry:
         released = self._update(
             doc_id,
             "lease_owner = :owner AND attribute_not_exists(pending)",
-            UpdateExpression="REMOVE lease_owner, lease_until",
+            UpdateExpression="REMOVE lease_owner, lease_until, progress",
             ExpressionAttributeValues={":owner": owner},
         )
         if released is None:
@@ -155,7 +174,7 @@ class DynamoRegistry:
         self._update(
             doc_id,
             "lease_owner = :owner",
-            UpdateExpression="REMOVE lease_owner, lease_until",
+            UpdateExpression="REMOVE lease_owner, lease_until, progress",
             ExpressionAttributeValues={":owner": owner},
         )
 

@@ -1,0 +1,299 @@
+"""The HTTP API's typed contract: the request and response models the query function validates with, and
+from which Powertools writes its OpenAPI document (``GET /openapi.json``, ``docs/openapi.json``).
+
+Each request field runs the rule of :mod:`ragline.http_api` first (a ``BeforeValidator``), so a bad value
+gets that rule's code and message; the ``Field`` constraints beside it say the same in the schema. Only
+the query function imports this module, and with it pydantic.
+
+Example:
+    >>> QueryBody.model_validate({"question": " What was Q3 revenue? "}).question
+    'What was Q3 revenue?'
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from ragline.http_api import (
+    LIST_LIMIT_RANGE,
+    MAX_CURSOR_CHARS,
+    MAX_KEY_BYTES,
+    MAX_QUESTION_CHARS,
+    MAX_ROLES,
+    TOP_K_RANGE,
+    BadRequest,
+    UploadRequest,
+    decode_cursor,
+    validate_key,
+    validate_limit,
+    validate_prefix,
+    validate_question,
+    validate_roles,
+    validate_search,
+    validate_size,
+    validate_status,
+    validate_top_k,
+    validate_writers,
+)
+from ragline.models import DocumentRecord, DocumentStatus, SearchHit
+
+ROLE_NAME = r"^[A-Za-z0-9_.:-]{1,64}$"  # ragline.access.ROLE_PATTERN, as JSON Schema writes it
+RoleName = Annotated[str, Field(pattern=ROLE_NAME)]
+
+
+# -- requests ------------------------------------------------------------------------------------
+
+
+class QueryBody(BaseModel):
+    """``POST /query`` and ``POST /retrieve``. Other fields are ignored, roles among them: a caller's roles
+    come from the authorizer only."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    question: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=MAX_QUESTION_CHARS,
+            pattern=r"\S",  # not only spaces
+            description="the question, in plain text",
+        ),
+        BeforeValidator(validate_question),
+    ]
+    top_k: Annotated[
+        Annotated[int, Field(ge=TOP_K_RANGE.start, le=TOP_K_RANGE.stop - 1)] | None,
+        Field(description="how many sources to return; default: the deployment's RAGLINE_TOP_K"),
+        BeforeValidator(validate_top_k),
+    ] = None
+
+
+class UploadBody(BaseModel):
+    """``POST /documents``: where to upload, who may read the document, its size, and who may change it."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    key: Annotated[
+        str,
+        Field(min_length=1, max_length=MAX_KEY_BYTES, description="the object key, e.g. finance/q3.md"),
+        BeforeValidator(validate_key),
+    ]
+    roles: Annotated[
+        list[RoleName],
+        Field(min_length=1, max_length=MAX_ROLES, description="the roles that may read it; ones the caller holds"),
+        BeforeValidator(lambda roles: list(validate_roles(roles))),
+    ]
+    size: Annotated[int, Field(ge=1, description="the file's size in bytes"), BeforeValidator(validate_size)]
+    writers: Annotated[
+        Annotated[list[RoleName], Field(max_length=MAX_ROLES)] | None,
+        Field(
+            description="the roles that may replace or delete it besides its owner; [] for none; "
+            "absent keeps those of the document being replaced",
+        ),
+        BeforeValidator(lambda writers: None if writers is None else list(validate_writers(writers))),
+    ] = None
+
+    def to_request(self) -> UploadRequest:
+        writers = None if self.writers is None else tuple(self.writers)
+        return UploadRequest(key=self.key, roles=tuple(self.roles), size=self.size, writers=writers)
+
+
+# The query string of ``GET /documents``: each parameter checked by its rule, and described in the schema.
+# Each Query() comes before its rule: pydantic writes a constraint after a BeforeValidator into the schema
+# under its Python name (`ge`) instead of JSON Schema's (`minimum`).
+ListLimit = Annotated[
+    Annotated[int, Field(ge=LIST_LIMIT_RANGE.start, le=LIST_LIMIT_RANGE.stop - 1)],
+    Query(description="documents per page"),
+    BeforeValidator(validate_limit),
+]
+ListCursor = Annotated[
+    str | None,
+    Query(
+        min_length=1,
+        max_length=MAX_CURSOR_CHARS,
+        pattern="^[A-Za-z0-9_-]+$",  # base64url; only a cursor the API made decodes
+        description="the next_cursor of the page before, unchanged",
+    ),
+    BeforeValidator(decode_cursor),
+]
+ListStatus = Annotated[
+    DocumentStatus | None,
+    Query(description="only documents of this status; deleted ones are listed only when asked for"),
+    BeforeValidator(validate_status),
+]
+ListPrefix = Annotated[
+    str, Query(max_length=MAX_KEY_BYTES, description="only keys starting so"), BeforeValidator(validate_prefix)
+]
+ListSearch = Annotated[
+    str,
+    Query(max_length=MAX_KEY_BYTES, description="only documents whose key or title contains this, in any case"),
+    BeforeValidator(validate_search),
+]
+
+
+def bad_request_of(errors: list[dict[str, Any]]) -> BadRequest:
+    """The 400 for what the models refused before any rule ran: a missing body or field, a body that is not
+    a JSON object, a value of the wrong type. (A rule's own refusal is a BadRequest already.)"""
+    error = errors[0] if errors else {}
+    location = tuple(error.get("loc") or ())
+    kind = error.get("type", "")
+    if kind == "json_invalid":
+        return BadRequest("invalid_json", "request body is not valid JSON")
+    if location == ("body",):
+        if kind == "missing":
+            return BadRequest("missing_body", "request body must be a JSON object")
+        return BadRequest("invalid_body", "request body must be a JSON object")
+    field = str(location[-1]) if len(location) > 1 else "request"
+    if kind == "missing":
+        return BadRequest(f"invalid_{field}", f"'{field}' is required")
+    return BadRequest(f"invalid_{field}", f"'{field}': {error.get('msg', 'invalid value')}")
+
+
+# -- responses -----------------------------------------------------------------------------------
+
+
+class ErrorBody(BaseModel):
+    """Every 4xx and 5xx answer, the gateway's own included."""
+
+    message: str
+    code: str
+
+
+class SourceBody(BaseModel):
+    """A citation or a retrieval result: its number in the answer, and where the text came from."""
+
+    id: int = Field(description="the number the answer cites it by, from 1")
+    doc_id: str
+    source: str = Field(description="s3://bucket/key")
+    title: str
+    chunk_id: str
+    score: float
+    text: str = Field(description="the passage")
+    page: int | None = Field(description="the page, for paged formats; else null")
+    heading_path: list[str] = Field(description="the headings above the passage, outermost first")
+
+    @classmethod
+    def of(cls, number: int, hit: SearchHit) -> SourceBody:
+        chunk = hit.chunk
+        return cls(
+            id=number,
+            doc_id=chunk.doc_id,
+            source=chunk.source,
+            title=chunk.title,
+            chunk_id=chunk.chunk_id,
+            score=round(hit.score, 6),
+            text=chunk.passage(),
+            page=chunk.page,
+            heading_path=list(chunk.heading_path),
+        )
+
+
+class AnswerBody(BaseModel):
+    answer: str
+    citations: list[SourceBody]
+    model: str
+    timings_ms: dict[str, float]
+
+
+class RetrievalBody(BaseModel):
+    results: list[SourceBody]
+
+
+class UploadGrantBody(BaseModel):
+    upload_url: str
+    method: Literal["PUT"]
+    headers: dict[str, str] = Field(description="send exactly these with the PUT: they are signed")
+    key: str
+    doc_id: str
+    expires_in: int
+
+
+class DocumentBody(BaseModel):
+    """A document's status. Its roles name other groups, so only admins see them."""
+
+    doc_id: str
+    source: str
+    title: str
+    status: DocumentStatus
+    chunk_count: int
+    error: str | None = Field(description="why it failed, for a failed document")
+    updated_at: str
+    can_write: bool = Field(description="whether the caller may replace or delete it")
+    roles: list[str] | None = Field(description="who may read it; null but for admins")
+
+    @classmethod
+    def of(cls, record: DocumentRecord, show_roles: bool, can_write: bool) -> DocumentBody:
+        return cls(
+            doc_id=record.doc_id,
+            source=record.source,
+            title=record.title,
+            status=record.status,
+            chunk_count=record.chunk_count,
+            error=record.error or None,
+            updated_at=record.updated_at,
+            can_write=can_write,
+            roles=list(record.roles) if show_roles else None,
+        )
+
+
+class DocumentPageBody(BaseModel):
+    documents: list[DocumentBody]
+    next_cursor: str | None = Field(description="pass as cursor for the next page; null on the last page")
+
+
+class DownloadBody(BaseModel):
+    url: str = Field(description="a presigned GET of the source as it was indexed")
+    expires_in: int
+
+
+class DeletionBody(BaseModel):
+    doc_id: str
+    status: Literal["deleting"]
+
+
+class HealthBody(BaseModel):
+    status: Literal["ok"]
+
+
+def published(document: dict[str, Any]) -> dict[str, Any]:
+    """The OpenAPI document Powertools generates, told what this API answers instead of Powertools'
+    defaults: a refused request is 400 with :class:`ErrorBody` (not 422 with Powertools' own body), and
+    a response that fails its model is a bare 500 with :class:`ErrorBody` too (the query function's
+    exception handlers)."""
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            responses = operation.get("responses", {})
+            responses.pop("422", None)
+            responses.pop(422, None)
+            for status in ("500", 500):
+                if status in responses:
+                    responses[status] = {"description": "an unexpected error, with no detail", "content": error}
+    schemas = document.get("components", {}).get("schemas", {})
+    for name in ("HTTPValidationError", "ValidationError", "ResponseValidationError"):
+        schemas.pop(name, None)
+    return document
+
+
+def responses(*errors: int, success: int = 200) -> dict[int, Any]:
+    """A route's OpenAPI ``responses``: its success (with the route's return model) and its errors, each
+    with the ``{"message", "code"}`` body."""
+    descriptions = {
+        400: "a bad request: the code names the field",
+        401: "a missing, invalid or expired token",
+        403: "the write model refuses it",
+        404: "no such document, or one the caller may not see",
+        409: "the document changed meanwhile",
+        412: "the key was taken or changed meanwhile",
+        415: "the body is not JSON",
+        500: "an unexpected error, with no detail",
+    }
+    documented: dict[int, Any] = {success: {"description": "success"}}
+    for status in (*errors, 500):
+        documented[status] = {
+            "description": descriptions[status],
+            "content": {"application/json": {"model": ErrorBody}},
+        }
+    return documented
