@@ -55,7 +55,7 @@ def content_security_policy(s3_endpoint: str) -> str:
     (the API) and to S3 (the presigned uploads go straight to the bucket)."""
     connect = " ".join(["'self'", s3_endpoint.rstrip("/")] if s3_endpoint else ["'self'"])
     return (
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "default-src 'self'; script-src 'self'; style-src 'self'; "
         f"connect-src {connect}; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
     )
 
