@@ -44,7 +44,7 @@ PROTECTED_ROUTES = (
     ("/documents/{doc_id}", "DELETE"),
     ("/documents/{doc_id}/download", "GET"),
 )
-PUBLIC_ROUTES = (("/health", "GET"),)
+PUBLIC_ROUTES = (("/health", "GET"), ("/openapi.json", "GET"))
 
 # What a browser may send cross-origin: the token, and JSON bodies.
 CORS_METHODS = ("GET", "POST", "DELETE")

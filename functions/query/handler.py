@@ -23,7 +23,6 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestValidationError,
     ResponseValidationError,
 )
-from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer, Server
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
@@ -77,15 +76,6 @@ app = APIGatewayRestResolver(
     if settings.cors_origin
     else None,
 )
-app.configure_openapi(
-    title="ragline",
-    version=__version__,
-    description="Permission-aware retrieval-augmented generation: ask questions of the documents your groups "
-    "may read, with citations, and manage those documents. Every route but /health takes a Cognito ID token "
-    "(locally: `ragline token`) as a bearer token; the caller's groups are its roles.",
-    servers=[Server(url=".", description="the stage this document is served from")],
-    security_schemes={"token": HTTPBearer(bearerFormat="JWT", description="a Cognito ID token")},
-)
 TOKEN: list[dict[str, list[str]]] = [{"token": []}]  # every route but /health: the authorizer verifies the token first
 PROTECTED_ERRORS = (400, 401)
 
@@ -109,7 +99,12 @@ def services() -> Services:
         reranker=build_reranker(settings),
     )
     # boto3 reads AWS_ENDPOINT_URL(_S3) itself, so locally the presigned URLs point at moto or LocalStack.
-    s3 = boto3.client("s3", region_name=settings.region, config=Config(signature_version="s3v4"))
+    # Virtual-hosted addressing names the bucket's own region (bucket.s3.eu-west-1.amazonaws.com): the global
+    # host boto3 picks otherwise answers a new bucket outside us-east-1 with a 307 for up to a day, which a
+    # browser's CORS preflight does not follow. Against an IP endpoint (moto) boto3 keeps path style.
+    s3 = boto3.client(
+        "s3", region_name=settings.region, config=Config(signature_version="s3v4", s3={"addressing_style": "virtual"})
+    )
     documents = DocumentsService(
         build_registry(settings),
         S3ObjectStore(s3),
@@ -140,6 +135,19 @@ def health() -> HealthBody:
 
 @functools.cache
 def openapi_document() -> str:
+    """Written on the first GET /openapi.json, not at import: Powertools' OpenAPI models take about 130 ms
+    to import, a cold start's worth that no other route needs."""
+    from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer, Server
+
+    app.configure_openapi(
+        title="ragline",
+        version=__version__,
+        description="Permission-aware retrieval-augmented generation: ask questions of the documents your groups "
+        "may read, with citations, and manage those documents. Every route but /health takes a Cognito ID token "
+        "(locally: `ragline token`) as a bearer token; the caller's groups are its roles.",
+        servers=[Server(url=".", description="the stage this document is served from")],
+        security_schemes={"token": HTTPBearer(bearerFormat="JWT", description="a Cognito ID token")},
+    )
     return json.dumps(published(app.get_openapi_schema().model_dump(mode="json", by_alias=True, exclude_none=True)))
 
 

@@ -51,3 +51,14 @@ def test_another_origin_is_not_allowed(query_with_cors):
 def test_without_the_setting_no_cors_header_is_sent(stack):
     response = call(stack.query, "/documents", APP, ["finance"])
     assert response["statusCode"] == 200 and allowed_origin(response) is None
+
+
+def test_presigned_urls_name_the_buckets_region_so_a_browser_needs_no_redirect(stack, monkeypatch):
+    # S3's global host answers a new bucket outside us-east-1 with a 307, which a CORS preflight does not follow.
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    query = LocalFunction("query")
+
+    url = query.module.services().documents.downloads.presign_get("ragline-documents", "a.md", None, 60)
+
+    assert url.startswith("https://ragline-documents.s3.eu-west-1.amazonaws.com/a.md?")

@@ -333,7 +333,7 @@ def _methods(synth: Synth) -> dict[tuple[str, str], dict]:
     }
 
 
-def test_every_data_route_needs_a_cognito_token_and_only_health_is_open(domain: Synth):
+def test_every_data_route_needs_a_cognito_token_and_only_health_and_the_openapi_document_are_open(domain: Synth):
     methods = _methods(domain)
     # Besides the routes, every resource answers the CORS preflight (test_webapp.py) itself: a mock
     # integration, so an OPTIONS request never reaches the function.
@@ -343,11 +343,14 @@ def test_every_data_route_needs_a_cognito_token_and_only_health_is_open(domain: 
     for route in PROTECTED_ROUTES:
         assert methods[route]["AuthorizationType"] == "COGNITO_USER_POOLS", route
         assert methods[route]["AuthorizerId"] == {"Ref": authorizer_id}, route
-    assert methods["/health", "GET"]["AuthorizationType"] == "NONE"
-    assert "AuthorizerId" not in methods["/health", "GET"]
+    for route in PUBLIC_ROUTES:
+        assert methods[route]["AuthorizationType"] == "NONE", route
+        assert "AuthorizerId" not in methods[route], route
+    assert set(PUBLIC_ROUTES) == {("/health", "GET"), ("/openapi.json", "GET")}
     for route, properties in methods.items():
         assert properties["Integration"]["Type"] == ("MOCK" if route in preflights else "AWS_PROXY"), route
-    assert {"/query", "/retrieve", "/documents", "/documents/{doc_id}", "/documents/{doc_id}/download", "/health"} == {
+    routes = {"/query", "/retrieve", "/documents", "/documents/{doc_id}", "/documents/{doc_id}/download"}
+    assert routes | {"/health", "/openapi.json"} == {
         p
         for p, _ in methods
         if p != "/"  # the root has only its preflight
