@@ -215,8 +215,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     try:
         endpoints = stack.start()
         print(f"ragline is up: API {endpoints.api_url}, S3 {endpoints.s3_endpoint}, bucket {endpoints.bucket}")
-        print(f"embedder: {endpoints.embedder}; state in {args.home}; logs in {log_file}")
-        print(f"stop with Ctrl-C or: ragline down --home {args.home}", flush=True)
+        print(f"web app: {endpoints.api_url}/; embedder: {endpoints.embedder}; logs in {log_file}")
+        print(f"state in {args.home}; stop with Ctrl-C or: ragline down --home {args.home}", flush=True)
         while not signals:
             time.sleep(0.2)
     finally:

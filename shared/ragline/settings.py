@@ -268,6 +268,7 @@ OTHER_VARIABLES: Mapping[str, str] = {
     "RAGLINE_CACHE_DIR": "ragline eval (evaluation/runner.py): the embedding cache's folder",
     "RAGLINE_BENCH_RESULTS": "the benchmarks (benchmarks/_bench.py, run_all.py): where results are written",
     "RAGLINE_BENCH_CACHE": "benchmarks/cold_start.py: the folder of its built layers",
+    "RAGLINE_SCREENSHOTS": "tests/e2e/test_webapp.py: where the web app's screenshots are saved",
 }
 
 # Variables that were renamed: the old name is refused with the new one, rather than silently ignored.
