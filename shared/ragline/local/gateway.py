@@ -39,6 +39,9 @@ ROUTES: list[tuple[str, str, bool]] = [
     ("GET", "/documents/{doc_id}", True),
     ("GET", "/documents/{doc_id}/download", True),
     ("DELETE", "/documents/{doc_id}", True),
+    ("GET", "/access/roles", True),
+    ("GET", "/access/documents/{doc_id}", True),
+    ("GET", "/access/warnings", True),
 ]
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
 # The deployed API's gateway responses (infra/api.py) answer with these bodies, as the function does.
