@@ -75,8 +75,11 @@ def _mmr(choice: MmrChoice) -> str:
 
 
 def _name(duplicate: NearDuplicate) -> str:
-    where = f"[{duplicate.result}]" if duplicate.result is not None else "(dropped)"
-    return f"{where} {duplicate.title or duplicate.chunk_id} (similarity {duplicate.similarity:.2f})"
+    """``[2] Title`` for another result; a passage MMR dropped by its chunk id, since it is not listed."""
+    similarity = f"similarity {duplicate.similarity:.2f}"
+    if duplicate.result is not None:
+        return f"[{duplicate.result}] {duplicate.title} ({similarity})"
+    return f"{duplicate.title}, chunk {duplicate.chunk_id} (dropped; {similarity})"
 
 
 def _window(text: str, explanation: Explanation) -> tuple[int, int]:

@@ -192,7 +192,7 @@ def test_retrieve_explain_prints_a_table_per_result_with_the_matched_terms_in_br
     assert rows["BM25"] == "rank 1, normalised score 1.0000" and rows["k-NN"] == "rank 2, cosine 0.6100"
     assert rows["fused"] == "convex: 2.0000 = dense 1 x 1.0000 + lexical 1 x 1.0000"
     assert rows["rerank"] == "score 1.4000, rank 2 -> 1"
-    assert rows["MMR"] == "kept at step 1 (lambda 0.5); displaced (dropped) Q3 copy (similarity 0.97)"
+    assert rows["MMR"] == "kept at step 1 (lambda 0.5); displaced Q3 copy, chunk c-2 (dropped; similarity 0.97)"
     assert rows["roles"] == "finance"
     assert rows["matched"] == "[Revenue] in [Q3] was $14.2 million."
 
