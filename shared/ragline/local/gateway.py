@@ -5,6 +5,9 @@ itself for a missing or invalid token and 404 for a route the API does not have 
 ``{"message", "code"}`` body), puts the token's claims under ``requestContext.authorizer.claims`` (every
 value a string), and passes the client's headers and body through untouched, so a client-set header
 never becomes a claim.
+
+Given a :class:`~ragline.local.webapp_server.LocalWebApp`, it serves the web app beside the API, on the same
+origin: the app's files, ``config.json`` and ``POST /local/sign-in``, routes the API does not have.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from ragline.local.lambda_runtime import LocalFunction
 from ragline.local.tokens import InvalidToken, TokenVerifier, authorizer_claims
+from ragline.local.webapp_server import LocalWebApp, Reply
 
 STAGE = "local"
 
@@ -35,6 +39,9 @@ ROUTES: list[tuple[str, str, bool]] = [
     ("GET", "/documents/{doc_id}", True),
     ("GET", "/documents/{doc_id}/download", True),
     ("DELETE", "/documents/{doc_id}", True),
+    ("GET", "/access/roles", True),
+    ("GET", "/access/documents/{doc_id}", True),
+    ("GET", "/access/warnings", True),
 ]
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
 # The deployed API's gateway responses (infra/api.py) answer with these bodies, as the function does.
@@ -105,9 +112,11 @@ def rest_proxy_event(
 
 
 class LocalApiGateway:
-    """Serves the REST API on 127.0.0.1 in a background thread."""
+    """Serves the REST API (and the web app, when given one) on 127.0.0.1 in a background thread."""
 
-    def __init__(self, function: LocalFunction, verifier: TokenVerifier, port: int = 0) -> None:
+    def __init__(
+        self, function: LocalFunction, verifier: TokenVerifier, port: int = 0, webapp: LocalWebApp | None = None
+    ) -> None:
         gateway = self
 
         class RequestHandler(BaseHTTPRequestHandler):
@@ -131,6 +140,7 @@ class LocalApiGateway:
 
         self._function = function
         self._verifier = verifier
+        self._webapp = webapp
         self._server = ThreadingHTTPServer(("127.0.0.1", port), RequestHandler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="api-gateway", daemon=True)
@@ -148,20 +158,30 @@ class LocalApiGateway:
         self._server.server_close()
 
     def _serve(self, request: BaseHTTPRequestHandler, method: str) -> None:
-        status, body = self._dispatch(request, method)
-        payload = json.dumps(body).encode() if not isinstance(body, bytes) else body
-        request.send_response(status)
-        request.send_header("Content-Type", "application/json")
-        request.send_header("Content-Length", str(len(payload)))
+        reply = self._reply(request, method)
+        request.send_response(reply.status)
+        for name, value in reply.headers.items():
+            request.send_header(name, value)
+        request.send_header("Content-Length", str(len(reply.body)))
         request.end_headers()
-        request.wfile.write(payload)
+        request.wfile.write(reply.body)
 
-    def _dispatch(self, request: BaseHTTPRequestHandler, method: str) -> tuple[int, Any]:
+    def _reply(self, request: BaseHTTPRequestHandler, method: str) -> Reply:
+        """The web app's answer, where the request is for the app; else the API's."""
         url = urlsplit(request.path)
         length = int(request.headers.get("Content-Length") or 0)
         if length > MAX_PAYLOAD_BYTES:
-            return 413, {"message": "Request Too Long"}
+            return _json_reply(413, {"message": "Request Too Long"})
         body = request.rfile.read(length) if length else b""
+        if self._webapp is not None:
+            reply = self._webapp.reply(method, url.path, request.headers.get("Host", ""), body)
+            if reply is not None:
+                return reply
+        status, response_body = self._dispatch(request, method, body)
+        return _json_reply(status, response_body)
+
+    def _dispatch(self, request: BaseHTTPRequestHandler, method: str, body: bytes) -> tuple[int, Any]:
+        url = urlsplit(request.path)
         route = match_route(method, url.path)
         if route is None:
             return 404, NO_SUCH_ROUTE  # API Gateway's MISSING_AUTHENTICATION_TOKEN, as the stack configures it
@@ -183,3 +203,8 @@ class LocalApiGateway:
         if response.get("isBase64Encoded"):
             return response["statusCode"], base64.b64decode(response_body)
         return response["statusCode"], response_body.encode()
+
+
+def _json_reply(status: int, body: Any) -> Reply:
+    payload = json.dumps(body).encode() if not isinstance(body, bytes) else body
+    return Reply(status, payload, {"Content-Type": "application/json"})

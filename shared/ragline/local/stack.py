@@ -32,6 +32,7 @@ from ragline.local.lock import HomeLock
 from ragline.local.provision import DEFAULT_QUEUE, provision, teardown
 from ragline.local.s3_events import install_sequencers
 from ragline.local.tokens import TokenVerifier
+from ragline.local.webapp_server import LocalWebApp
 from ragline.local.worker import IngestWorker
 from ragline.settings import Settings
 
@@ -215,7 +216,8 @@ class DevStack:
         query.module.services().query.embedder.embed_query("warm-up")
         self._worker = IngestWorker(sqs, resources.queue_url, resources.queue_arn, settings.region, ingest)
         self._worker.start()
-        self._gateway = LocalApiGateway(query, TokenVerifier(self.home), port=self.port)
+        webapp = LocalWebApp(self.home, s3_endpoint)  # the web app at the API's own origin (docs/security.md)
+        self._gateway = LocalApiGateway(query, TokenVerifier(self.home), port=self.port, webapp=webapp)
         self._gateway.start()
 
         endpoints = Endpoints(
