@@ -173,10 +173,11 @@ def openapi() -> Response[str]:
 )
 def query(body: Annotated[QueryBody, Body()]) -> AnswerBody:
     roles = current_caller().roles
-    result = services().query.answer(body.question, roles, body.top_k or settings.top_k)
+    result = services().query.answer(body.question, roles, body.top_k or settings.top_k, explain_sources=body.explain)
+    cited = zip(result.cited_sources(), result.cited_explanations(), strict=True)
     return AnswerBody(
         answer=result.answer.text,
-        citations=[SourceBody.of(number, hit) for number, hit in result.cited_sources()],
+        citations=[SourceBody.of(number, hit, explanation) for (number, hit), explanation in cited],
         model=result.answer.model,
         timings_ms=result.timings_ms,
     )
@@ -185,8 +186,13 @@ def query(body: Annotated[QueryBody, Body()]) -> AnswerBody:
 @app.post("/retrieve", security=TOKEN, summary="the passages a question finds", responses=responses(*PROTECTED_ERRORS))
 def retrieve(body: Annotated[QueryBody, Body()]) -> RetrievalBody:
     roles = current_caller().roles
-    hits = services().query.retrieve(body.question, roles, body.top_k or settings.top_k)
-    return RetrievalBody(results=[SourceBody.of(number, hit) for number, hit in enumerate(hits, start=1)])
+    top_k = body.top_k or settings.top_k
+    if not body.explain:
+        hits = services().query.retrieve(body.question, roles, top_k)
+        return RetrievalBody(results=[SourceBody.of(number, hit) for number, hit in enumerate(hits, start=1)])
+    hits, explanations = services().query.retrieve_explained(body.question, roles, top_k)
+    explained = enumerate(zip(hits, explanations, strict=True), start=1)
+    return RetrievalBody(results=[SourceBody.of(number, hit, explanation) for number, (hit, explanation) in explained])
 
 
 @app.post(

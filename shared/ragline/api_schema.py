@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from ragline.explain import Explanation, FusionStep, MmrStep, NearDuplicate, RerankStep, SearchRank
 from ragline.http_api import (
     LIST_LIMIT_RANGE,
     MAX_CURSOR_CHARS,
@@ -27,6 +28,7 @@ from ragline.http_api import (
     BadRequest,
     UploadRequest,
     decode_cursor,
+    validate_explain,
     validate_key,
     validate_limit,
     validate_prefix,
@@ -40,6 +42,7 @@ from ragline.http_api import (
     validate_writers,
 )
 from ragline.models import DocumentRecord, DocumentStatus, SearchHit
+from ragline.settings import Fusion, RetrievalMode
 
 ROLE_NAME = r"^[A-Za-z0-9_.:-]{1,64}$"  # ragline.access.ROLE_PATTERN, as JSON Schema writes it
 RoleName = Annotated[str, Field(pattern=ROLE_NAME)]
@@ -69,6 +72,11 @@ class QueryBody(BaseModel):
         Field(description="how many sources to return; default: the deployment's RAGLINE_TOP_K"),
         BeforeValidator(validate_top_k),
     ] = None
+    explain: Annotated[
+        bool,
+        Field(description="give each result an explanation of how it got there; default false"),
+        BeforeValidator(validate_explain),
+    ] = False
 
 
 class UploadBody(BaseModel):
@@ -174,6 +182,145 @@ class ErrorBody(BaseModel):
     code: str
 
 
+class SearchRankBody(BaseModel):
+    """Where a result stood in one search. Ranks count only the caller's own results: the role filter runs
+    inside each search."""
+
+    rank: int | None = Field(description="its position among the caller's results of this search, from 1; null: absent")
+    score: float | None = Field(
+        description="dense: the cosine similarity; lexical: the BM25 score min-max normalised over the caller's "
+        "own lexical results (never the raw score); null: absent"
+    )
+
+    @classmethod
+    def of(cls, rank: SearchRank | None) -> SearchRankBody | None:
+        return None if rank is None else cls(rank=rank.rank, score=_rounded(rank.score))
+
+
+class FusionPartBody(BaseModel):
+    search: Literal["dense", "lexical"]
+    weight: float
+    value: float = Field(description="convex: the normalised score; rrf: 1 / (k + rank); 0 when absent from it")
+    contribution: float = Field(description="weight x value: what this search added to the fused score")
+
+
+class FusionBody(BaseModel):
+    """How the searches' rankings were fused into this result's score."""
+
+    method: Fusion
+    score: float = Field(description="the fused score: the sum of the parts' contributions")
+    parts: list[FusionPartBody] = Field(description="one per search that ran")
+    rrf_k: int | None = Field(description="rrf's constant k; null for convex")
+
+    @classmethod
+    def of(cls, step: FusionStep | None) -> FusionBody | None:
+        if step is None:
+            return None
+        parts = [
+            FusionPartBody(
+                search=part.search,
+                weight=part.weight,
+                value=round(part.value, 6),
+                contribution=round(part.contribution, 6),
+            )
+            for part in step.parts
+        ]
+        return cls(method=step.method, score=round(step.score, 6), parts=parts, rrf_k=step.rrf_k)
+
+
+class RerankBody(BaseModel):
+    score: float | None = Field(description="the reranker's score; null: past the shortlist, not reranked")
+    rank_before: int = Field(description="its rank in the fused list, from 1")
+    rank_after: int = Field(description="its rank once the shortlist was reranked")
+
+    @classmethod
+    def of(cls, step: RerankStep | None) -> RerankBody | None:
+        if step is None:
+            return None
+        return cls(score=_rounded(step.score), rank_before=step.rank_before, rank_after=step.rank_after)
+
+
+class NearDuplicateBody(BaseModel):
+    """Another passage the caller may see, judged a near-duplicate by MMR."""
+
+    chunk_id: str
+    doc_id: str
+    title: str
+    result: int | None = Field(description="its number among the results (the sources, for /query); null: dropped")
+    similarity: float = Field(description="the cosine of the two passages' term counts")
+    step: int = Field(description="MMR's pick at which it counted")
+
+    @classmethod
+    def of(cls, duplicate: NearDuplicate) -> NearDuplicateBody:
+        return cls(
+            chunk_id=duplicate.chunk_id,
+            doc_id=duplicate.doc_id,
+            title=duplicate.title,
+            result=duplicate.result,
+            similarity=round(duplicate.similarity, 6),
+            step=duplicate.step,
+        )
+
+
+class MmrBody(BaseModel):
+    """What maximal marginal relevance did with this result."""
+
+    considered: bool = Field(description="whether it was in the shortlist MMR picks from (past it, the order stands)")
+    step: int | None = Field(description="the pick that kept it, from 1; null when not considered")
+    mmr_lambda: float = Field(description="1 keeps the ranking; lower trades relevance for novelty")
+    passed_over: NearDuplicateBody | None = Field(
+        description="the earlier pick it was first passed over for, as its near-duplicate; null if never"
+    )
+    displaced: list[NearDuplicateBody] = Field(description="the passages passed over as near-duplicates of it")
+
+    @classmethod
+    def of(cls, step: MmrStep) -> MmrBody:
+        return cls(
+            considered=step.considered,
+            step=step.step,
+            mmr_lambda=step.mmr_lambda,
+            passed_over=None if step.passed_over is None else NearDuplicateBody.of(step.passed_over),
+            displaced=[NearDuplicateBody.of(duplicate) for duplicate in step.displaced],
+        )
+
+
+class SpanBody(BaseModel):
+    start: int = Field(description="offset of the first character in the result's text")
+    end: int = Field(description="offset just past the last character")
+    term: str = Field(description="the question's term it matches, lower-cased")
+
+
+class ExplanationBody(BaseModel):
+    """How a result got where it is, from the caller's own results only. A stage the mode did not run is
+    null."""
+
+    mode: RetrievalMode = Field(description="the retrieval mode that ran")
+    admitted_by: list[str] = Field(description="the caller's roles that the passage's roles include")
+    dense: SearchRankBody | None = Field(description="the k-NN search; null when it did not run")
+    lexical: SearchRankBody | None = Field(description="the BM25 search; null when it did not run")
+    fusion: FusionBody | None = Field(description="null when only one search ran unfused (dense)")
+    rerank: RerankBody | None = Field(description="null unless the mode reranks")
+    mmr: MmrBody
+    matches: list[SpanBody] = Field(description="where the question's terms occur in the result's text")
+
+    @classmethod
+    def of(cls, explanation: Explanation) -> ExplanationBody:
+        return cls(
+            mode=explanation.mode,  # type: ignore[arg-type]  # one of RETRIEVAL_MODES: QueryService ran it
+            admitted_by=list(explanation.admitted_by),
+            dense=SearchRankBody.of(explanation.dense),
+            lexical=SearchRankBody.of(explanation.lexical),
+            fusion=FusionBody.of(explanation.fusion),
+            rerank=RerankBody.of(explanation.rerank),
+            mmr=MmrBody.of(explanation.mmr),
+            matches=[SpanBody(start=span.start, end=span.end, term=span.term) for span in explanation.matches],
+        )
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 6)
+
+
 class SourceBody(BaseModel):
     """A citation or a retrieval result: its number in the answer, and where the text came from."""
 
@@ -186,9 +333,12 @@ class SourceBody(BaseModel):
     text: str = Field(description="the passage")
     page: int | None = Field(description="the page, for paged formats; else null")
     heading_path: list[str] = Field(description="the headings above the passage, outermost first")
+    explanation: ExplanationBody | None = Field(
+        default=None, description="how it got there, when the request asked for explain; else null"
+    )
 
     @classmethod
-    def of(cls, number: int, hit: SearchHit) -> SourceBody:
+    def of(cls, number: int, hit: SearchHit, explanation: Explanation | None = None) -> SourceBody:
         chunk = hit.chunk
         return cls(
             id=number,
@@ -200,6 +350,7 @@ class SourceBody(BaseModel):
             text=chunk.passage(),
             page=chunk.page,
             heading_path=list(chunk.heading_path),
+            explanation=None if explanation is None else ExplanationBody.of(explanation),
         )
 
 

@@ -83,6 +83,7 @@ def _parser() -> argparse.ArgumentParser:
         _add_caller(command)
         command.add_argument("--top-k", type=int, default=None, help="how many passages (default: the settings')")
         command.add_argument("--json", action="store_true", help="print the response as JSON")
+        command.add_argument("--explain", action="store_true", help="say how each passage got there (a table each)")
 
     listing = commands.add_parser("ls", parents=[common], help="list the documents the user may see (GET /documents)")
     _add_caller(listing)
@@ -265,10 +266,14 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _print_sources(sources: list[Source]) -> None:
+def _print_sources(sources: list[Source], explain: bool = False) -> None:
     for source in sources:
         page = f", page {source.page}" if source.page else ""
         print(f"  [{source.id}] {source.title} ({source.source}{page})")
+        if explain:
+            from ragline.explanation_table import explanation_table
+
+            print(explanation_table(source))
 
 
 def _api(args: argparse.Namespace) -> tuple[StackClient, RaglineClient]:
@@ -280,26 +285,27 @@ def _api(args: argparse.Namespace) -> tuple[StackClient, RaglineClient]:
 
 def cmd_ask(args: argparse.Namespace) -> int:
     _, api = _api(args)
-    answer = api.query(args.question, args.top_k)
+    answer = api.query(args.question, args.top_k, explain=args.explain)
     if args.json:
         print(json.dumps(dataclasses.asdict(answer), indent=2))
         return 0
     print(answer.answer)
     if answer.citations:
         print("\nSources:")
-        _print_sources(answer.citations)
+        _print_sources(answer.citations, explain=args.explain)
     return 0
 
 
 def cmd_retrieve(args: argparse.Namespace) -> int:
     _, api = _api(args)
-    results = api.retrieve(args.question, args.top_k)
+    results = api.retrieve(args.question, args.top_k, explain=args.explain)
     if args.json:
         print(json.dumps({"results": [dataclasses.asdict(result) for result in results]}, indent=2))
         return 0
     for result in results:
-        _print_sources([result])
-        print("      " + result.text[:200].replace("\n", " "))
+        _print_sources([result], explain=args.explain)
+        if not args.explain:
+            print("      " + result.text[:200].replace("\n", " "))
     return 0
 
 

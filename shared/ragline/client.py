@@ -53,8 +53,134 @@ class ApiUnreachable(Exception):
 
 
 @dataclass(frozen=True)
+class SearchRank:
+    """A result's place in one search: ``rank`` from 1 among the caller's own results of it, and its
+    ``score`` (dense: cosine similarity; lexical: BM25 normalised over those results); None when absent."""
+
+    rank: int | None
+    score: float | None
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any] | None) -> SearchRank | None:
+        return None if body is None else cls(rank=body.get("rank"), score=body.get("score"))
+
+
+@dataclass(frozen=True)
+class FusionPart:
+    """One search's part of a fused score: ``contribution = weight * value``."""
+
+    search: str
+    weight: float
+    value: float
+    contribution: float
+
+
+@dataclass(frozen=True)
+class FusionScore:
+    """How the searches were fused into ``score`` (``convex`` or ``rrf``, with its ``rrf_k``)."""
+
+    method: str
+    score: float
+    parts: tuple[FusionPart, ...]
+    rrf_k: int | None = None
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any] | None) -> FusionScore | None:
+        if body is None:
+            return None
+        parts = tuple(FusionPart(p["search"], p["weight"], p["value"], p["contribution"]) for p in body["parts"])
+        return cls(method=body["method"], score=body["score"], parts=parts, rrf_k=body.get("rrf_k"))
+
+
+@dataclass(frozen=True)
+class RerankMove:
+    """The reranker's ``score`` (None: past the shortlist) and the rank it moved the result from and to."""
+
+    score: float | None
+    rank_before: int
+    rank_after: int
+
+
+@dataclass(frozen=True)
+class NearDuplicate:
+    """Another of the caller's passages that MMR judged a near-duplicate; ``result`` None: it was dropped."""
+
+    chunk_id: str
+    doc_id: str
+    title: str
+    result: int | None
+    similarity: float
+    step: int
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> NearDuplicate:
+        return cls(
+            chunk_id=body["chunk_id"],
+            doc_id=body["doc_id"],
+            title=body.get("title", ""),
+            result=body.get("result"),
+            similarity=body["similarity"],
+            step=body["step"],
+        )
+
+
+@dataclass(frozen=True)
+class MmrChoice:
+    """What MMR did: the pick ``step`` that kept the result (None: past the shortlist, not ``considered``)."""
+
+    considered: bool
+    step: int | None
+    mmr_lambda: float
+    passed_over: NearDuplicate | None = None
+    displaced: tuple[NearDuplicate, ...] = ()
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> MmrChoice:
+        passed_over = body.get("passed_over")
+        return cls(
+            considered=body["considered"],
+            step=body.get("step"),
+            mmr_lambda=body["mmr_lambda"],
+            passed_over=None if passed_over is None else NearDuplicate.from_json(passed_over),
+            displaced=tuple(NearDuplicate.from_json(d) for d in body.get("displaced") or ()),
+        )
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """How a result got where it is (``"explain": true``); a stage its ``mode`` did not run is None.
+    ``matches`` are ``(start, end, term)``: ``text[start:end]`` is one of the question's terms."""
+
+    mode: str
+    admitted_by: tuple[str, ...]
+    dense: SearchRank | None
+    lexical: SearchRank | None
+    fusion: FusionScore | None
+    rerank: RerankMove | None
+    mmr: MmrChoice
+    matches: tuple[tuple[int, int, str], ...]
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> Explanation:
+        rerank = body.get("rerank")
+        return cls(
+            mode=body["mode"],
+            admitted_by=tuple(body.get("admitted_by") or ()),
+            dense=SearchRank.from_json(body.get("dense")),
+            lexical=SearchRank.from_json(body.get("lexical")),
+            fusion=FusionScore.from_json(body.get("fusion")),
+            rerank=None
+            if rerank is None
+            else RerankMove(rerank.get("score"), rerank["rank_before"], rerank["rank_after"]),
+            mmr=MmrChoice.from_json(body["mmr"]),
+            matches=tuple((m["start"], m["end"], m["term"]) for m in body.get("matches") or ()),
+        )
+
+
+@dataclass(frozen=True)
 class Source:
-    """A citation of an answer, or a retrieval result: ``id`` is its number in the answer (``[1]``)."""
+    """A citation of an answer, or a retrieval result: ``id`` is its number in the answer (``[1]``);
+    ``explanation`` only when asked for (``explain=True``)."""
 
     id: int
     doc_id: str
@@ -65,9 +191,11 @@ class Source:
     text: str
     page: int | None = None
     heading_path: tuple[str, ...] = ()
+    explanation: Explanation | None = None
 
     @classmethod
     def from_json(cls, body: dict[str, Any]) -> Source:
+        explanation = body.get("explanation")
         return cls(
             id=body["id"],
             doc_id=body["doc_id"],
@@ -78,6 +206,7 @@ class Source:
             text=body["text"],
             page=body.get("page"),
             heading_path=tuple(body.get("heading_path") or ()),
+            explanation=None if explanation is None else Explanation.from_json(explanation),
         )
 
 
@@ -193,13 +322,15 @@ class RaglineClient:
 
     # -- questions ------------------------------------------------------------------------------
 
-    def query(self, question: str, top_k: int | None = None) -> Answer:
-        """Ask a question: an answer written from the passages the caller may see, with citations."""
-        return Answer.from_json(self.request("POST", "/query", _question(question, top_k)))
+    def query(self, question: str, top_k: int | None = None, explain: bool = False) -> Answer:
+        """Ask a question: an answer written from the passages the caller may see, with citations (each
+        with its :class:`Explanation` when ``explain``)."""
+        return Answer.from_json(self.request("POST", "/query", _question(question, top_k, explain)))
 
-    def retrieve(self, question: str, top_k: int | None = None) -> list[Source]:
-        """The passages a question retrieves, best first, without an answer."""
-        body = self.request("POST", "/retrieve", _question(question, top_k))
+    def retrieve(self, question: str, top_k: int | None = None, explain: bool = False) -> list[Source]:
+        """The passages a question retrieves, best first, without an answer (each with its
+        :class:`Explanation` when ``explain``)."""
+        body = self.request("POST", "/retrieve", _question(question, top_k, explain))
         return [Source.from_json(result) for result in body["results"]]
 
     # -- documents ------------------------------------------------------------------------------
@@ -348,8 +479,13 @@ class RaglineClient:
         raise AssertionError("unreachable: the last attempt returns or raises")
 
 
-def _question(question: str, top_k: int | None) -> dict[str, Any]:
-    return {"question": question} if top_k is None else {"question": question, "top_k": top_k}
+def _question(question: str, top_k: int | None, explain: bool) -> dict[str, Any]:
+    body: dict[str, Any] = {"question": question}
+    if top_k is not None:
+        body["top_k"] = top_k
+    if explain:
+        body["explain"] = True
+    return body
 
 
 def _decode(response: requests.Response) -> Any:

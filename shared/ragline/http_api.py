@@ -74,6 +74,13 @@ def validate_top_k(top_k: object) -> int:
     return top_k
 
 
+def validate_explain(explain: object) -> bool:
+    """Whether to explain each result: JSON's true or false, nothing else (not "true", not 1)."""
+    if not isinstance(explain, bool):
+        raise BadRequest("invalid_explain", "'explain' must be true or false")
+    return explain
+
+
 def _integral(value: object) -> object:
     """JSON has one number type: 5.0 is the integer 5 to JSON Schema, and so to the API; 2.5 stays a float."""
     return int(value) if isinstance(value, float) and value.is_integer() else value

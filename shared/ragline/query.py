@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from ragline.access import can_see
-from ragline.fusion import convex_combination, reciprocal_rank_fusion
+from ragline.explain import Explanation, RetrievalTrace, SearchName, explain
+from ragline.fusion import Contributions, convex_combination, reciprocal_rank_fusion
 from ragline.mmr import maximal_marginal_relevance
 from ragline.models import Answer, SearchHit
 from ragline.ports import Embedder, Generator, Reranker, VectorStore
@@ -33,6 +34,13 @@ class QueryResult:
     answer: Answer
     sources: list[SearchHit]  # what the generator saw, numbered from 1
     timings_ms: dict[str, float] = field(default_factory=dict)
+    explanations: list[Explanation] | None = None  # one per source, when asked for
+
+    def cited_explanations(self) -> list[Explanation | None]:
+        """The explanation of each of :meth:`cited_sources`, in the same order (None when not asked for)."""
+        if self.explanations is None:
+            return [None for _ in self.cited_sources()]
+        return [self.explanations[n - 1] for n, _ in self.cited_sources()]
 
     def cited_sources(self) -> list[tuple[int, SearchHit]]:
         """The sources the answer cites, with their numbers, in the order cited."""
@@ -84,6 +92,7 @@ class RetrievalConfig:
         return cls(**settings_values(settings, cls, mode="retrieval_mode"))
 
 
+_DENSE_FIRST: tuple[SearchName, ...] = ("dense", "lexical")  # the order _search returns the rankings in
 _LEXICAL_WORKERS = 4  # a Lambda serves one request at a time; the local stack and benchmarks may run a few
 _lexical_executor: ThreadPoolExecutor | None = None
 _lexical_executor_lock = threading.Lock()
@@ -147,21 +156,46 @@ class QueryService:
         hits = self._retrieve(question, roles, top_k, mode or self.config.mode, watch)
         return hits, watch.timings_ms
 
-    def answer(self, question: str, roles: frozenset[str], top_k: int, mode: str | None = None) -> QueryResult:
+    def retrieve_explained(
+        self, question: str, roles: frozenset[str], top_k: int, mode: str | None = None
+    ) -> tuple[list[SearchHit], list[Explanation]]:
+        """:meth:`retrieve`, with an explanation of each hit (:mod:`ragline.explain`), in the same order."""
+        mode = mode or self.config.mode
+        trace = RetrievalTrace(mode=mode, mmr_lambda=self.config.mmr_lambda)
+        hits = self._retrieve(question, roles, top_k, mode, _Stopwatch(), trace)
+        return hits, explain(trace, hits, question, roles)
+
+    def answer(
+        self, question: str, roles: frozenset[str], top_k: int, mode: str | None = None, explain_sources: bool = False
+    ) -> QueryResult:
         """Retrieve, then generate. ``timings_ms`` holds each stage (``embed``, ``knn``, ``bm25``, ``fuse``,
         ``rerank``, ``mmr``, ``generate``, as the mode runs them), ``retrieve`` (the wall time up to the
         generator) and ``total``; the lexical search runs beside the embedding and k-NN, so the stages add
-        up to more than ``retrieve``."""
+        up to more than ``retrieve``. ``explain_sources`` adds an explanation of each source
+        (:attr:`QueryResult.explanations`, and an ``explain`` stage)."""
+        mode = mode or self.config.mode
         watch = _Stopwatch()
-        sources = self._retrieve(question, roles, top_k, mode or self.config.mode, watch)
+        trace = RetrievalTrace(mode=mode, mmr_lambda=self.config.mmr_lambda) if explain_sources else None
+        sources = self._retrieve(question, roles, top_k, mode, watch, trace)
+        explanations = None
+        if trace is not None:
+            explanations = explain(trace, sources, question, roles)
+            watch.lap("explain")
         answer = self.generator.generate(question, sources)
         watch.lap("generate")
         watch.since_start("total")
-        return QueryResult(answer=answer, sources=sources, timings_ms=watch.timings_ms)
+        return QueryResult(answer=answer, sources=sources, timings_ms=watch.timings_ms, explanations=explanations)
 
     def _retrieve(
-        self, question: str, roles: frozenset[str], top_k: int, mode: str, watch: _Stopwatch
+        self,
+        question: str,
+        roles: frozenset[str],
+        top_k: int,
+        mode: str,
+        watch: _Stopwatch,
+        trace: RetrievalTrace | None = None,
     ) -> list[SearchHit]:
+        """The hits; each stage also records what it did in ``trace`` when one is given (explanations)."""
         if mode not in RETRIEVAL_MODES:
             raise ValueError(f"unknown retrieval mode {mode!r}; one of {', '.join(RETRIEVAL_MODES)}")
         if mode == "hybrid+rerank" and self.reranker is None:
@@ -170,12 +204,12 @@ class QueryService:
             return []  # a caller with no roles sees nothing; don't spend an embedding on it
         rankings, weights = self._search(question, roles, max(self.config.candidates, top_k), mode, watch)
         watch.lap("search")
-        hits = self._fuse(rankings, weights, mode)
+        hits = self._fuse(rankings, weights, mode, trace)
         watch.lap("fuse")
         if mode == "hybrid+rerank":
-            hits = self._rerank(question, hits, roles)
+            hits = self._rerank(question, hits, roles, trace)
             watch.lap("rerank")
-        hits = self._diversify(hits, top_k)
+        hits = self._diversify(hits, top_k, trace)
         watch.lap("mmr")
         watch.since_start("retrieve")
         return self._only_visible(hits, roles)
@@ -203,28 +237,50 @@ class QueryService:
             return [dense], [self.config.dense_weight]
         return [dense, running.result()], [self.config.dense_weight, self.config.lexical_weight]
 
-    def _fuse(self, rankings: list[list[SearchHit]], weights: list[float], mode: str) -> list[SearchHit]:
+    def _fuse(
+        self, rankings: list[list[SearchHit]], weights: list[float], mode: str, trace: RetrievalTrace | None
+    ) -> list[SearchHit]:
+        fused = self._fused(rankings, weights, mode, None if trace is None else trace.contributions)
+        if trace is not None:
+            names: tuple[SearchName, ...] = ("lexical",) if mode == "bm25" else _DENSE_FIRST[: len(rankings)]
+            trace.searches = list(zip(names, rankings, strict=True))  # k-NN first, then BM25, as _search returns them
+            trace.fusion = None if mode == "dense" else "convex" if len(rankings) == 1 else self.config.fusion
+            trace.fused = fused
+        return fused
+
+    def _fused(
+        self, rankings: list[list[SearchHit]], weights: list[float], mode: str, contributions: Contributions | None
+    ) -> list[SearchHit]:
         if len(rankings) == 1:
             # No raw BM25 score leaves: its scale carries statistics of the whole index, documents the caller
             # cannot see among them (docs/security.md, "BM25 statistics"). Normalised over what it can see.
-            return convex_combination(rankings) if mode == "bm25" else rankings[0]
+            return convex_combination(rankings, contributions=contributions) if mode == "bm25" else rankings[0]
         if self.config.fusion == "convex":
-            return convex_combination(rankings, weights)
+            return convex_combination(rankings, weights, contributions)
         if self.config.fusion == "rrf":
-            return reciprocal_rank_fusion(rankings, weights)
+            return reciprocal_rank_fusion(rankings, weights, contributions=contributions)
         raise ValueError(f"unknown RAGLINE_FUSION {self.config.fusion!r}; one of {', '.join(FUSIONS)}")
 
-    def _rerank(self, question: str, hits: list[SearchHit], roles: frozenset[str]) -> list[SearchHit]:
+    def _rerank(
+        self, question: str, hits: list[SearchHit], roles: frozenset[str], trace: RetrievalTrace | None
+    ) -> list[SearchHit]:
         """The reranker reorders the shortlist; the tail keeps its fused order (deep retrieval stays cheap)."""
         assert self.reranker is not None  # _retrieve refuses a reranking mode without one
         shortlist = self.config.shortlist
         head = self._only_visible(hits[:shortlist], roles)
-        return self.reranker.rerank(question, head, len(head)) + hits[shortlist:]
+        reranked = self.reranker.rerank(question, head, len(head))
+        if trace is not None:
+            trace.reranked, trace.rerank_head = reranked + hits[shortlist:], len(reranked)
+        return reranked + hits[shortlist:]
 
-    def _diversify(self, hits: list[SearchHit], top_k: int) -> list[SearchHit]:
+    def _diversify(self, hits: list[SearchHit], top_k: int, trace: RetrievalTrace | None) -> list[SearchHit]:
         """MMR picks the first results from the shortlist; past it the order stands (its cost is quadratic)."""
         shortlist = self.config.shortlist
-        head = maximal_marginal_relevance(hits[:shortlist], min(top_k, shortlist), self.config.mmr_lambda)
+        pool = hits[:shortlist]
+        mmr = None if trace is None else trace.mmr
+        head = maximal_marginal_relevance(pool, min(top_k, shortlist), self.config.mmr_lambda, mmr)
+        if trace is not None:
+            trace.mmr_pool = pool
         chosen = {hit.chunk.chunk_id for hit in head}
         return head + [hit for hit in hits if hit.chunk.chunk_id not in chosen][: top_k - len(head)]
 

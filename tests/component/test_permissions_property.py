@@ -1,12 +1,15 @@
 """Property, through the real handlers on moto: no response of /query, /retrieve, /documents (every page),
 /documents/{id} or /documents/{id}/download, errors included, carries the text, title or id of a document
-outside the caller's roles."""
+outside the caller's roles, nor (explanations included) the name of a role the caller does not hold; and an
+explained answer is the same whatever documents the caller may not see exist."""
 
 from __future__ import annotations
 
 import itertools
 import json
+import re
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -23,7 +26,11 @@ documents = st.lists(
 )
 requests = st.lists(
     st.one_of(
-        st.tuples(st.sampled_from(["/query", "/retrieve"]), st.lists(st.sampled_from(WORDS), min_size=1, max_size=3)),
+        st.tuples(
+            st.sampled_from(["/query", "/retrieve"]),
+            st.lists(st.sampled_from(WORDS), min_size=1, max_size=3),
+            st.booleans(),  # "explain"
+        ),
         st.tuples(st.just("/documents"), st.integers(0, 4)),
         st.tuples(st.just("download"), st.integers(0, 4)),
         st.tuples(st.just("list"), st.integers(1, 3)),
@@ -56,9 +63,10 @@ def test_no_response_carries_a_document_outside_the_callers_roles(stack, docs, c
 
     forbidden = [(key, f"Q{example}x{n}Q") for n, (key, roles) in enumerate(keys) if not roles & caller]
     responses = []
-    for route, argument in calls:
+    for route, argument, *explain in calls:
         if route in ("/query", "/retrieve"):
-            responses.append(stack.request("POST", route, {"question": " ".join(argument)}, sorted(caller)))
+            body = {"question": " ".join(argument), "explain": explain[0]}
+            responses.append(stack.request("POST", route, body, sorted(caller)))
         elif route == "/documents":
             key = keys[argument % len(keys)][0]
             responses.append(
@@ -78,6 +86,62 @@ def test_no_response_carries_a_document_outside_the_callers_roles(stack, docs, c
         for key, marker in forbidden:
             assert marker not in text and key not in text
             assert document_id(stack.settings.bucket, key) not in text
+        for role in set(ROLES) - caller:
+            assert not named(role, text)  # an explanation names only the caller's own roles
+
+
+def named(role: str, text: str) -> bool:
+    """Whether a role name appears in a response as a word of its own."""
+    return re.search(rf"(?<![\w-]){re.escape(role)}(?![\w-])", text) is not None
+
+
+@pytest.fixture
+def dense_stack(monkeypatch, request):
+    """The component stack retrieving by k-NN alone: BM25's statistics span the whole index, documents the
+    caller may not see included (docs/security.md, "BM25 statistics"), so only there can an answer be the
+    same whatever hidden documents exist; tests/unit/test_query_permissions.py covers every mode."""
+    monkeypatch.setenv("RAGLINE_RETRIEVAL_MODE", "dense")
+    monkeypatch.setenv("RAGLINE_CANDIDATES", "3")  # fewer than the documents: the search picks among the visible
+    return request.getfixturevalue("stack")
+
+
+@settings(
+    max_examples=examples(20),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    docs=documents,
+    hidden=documents,
+    caller=st.sets(st.sampled_from(ROLES), min_size=1, max_size=2),
+    question=st.lists(st.sampled_from(WORDS), min_size=1, max_size=3),
+    top_k=st.integers(1, 4),
+)
+def test_explanations_are_the_same_whatever_hidden_documents_exist(dense_stack, docs, hidden, caller, question, top_k):
+    stack = dense_stack
+    example = next(_example)
+    for number, (roles, words) in enumerate(docs):
+        stack.put(
+            f"ex{example}/doc{number}.md",
+            f"# TitleQ{example}x{number}Q\n\n" + " ".join(words) + ".",
+            roles=sorted(roles),
+        )
+    assert stack.drain()["batchItemFailures"] == []
+    body = {"question": " ".join(question), "top_k": top_k, "explain": True}
+    before = [stack.request("POST", route, body, sorted(caller)) for route in ("/retrieve", "/query")]
+
+    for number, (roles, words) in enumerate(hidden):
+        # Roles the caller does not hold (or none): a hidden document, however near the question it is.
+        text = f"# HiddenQ{example}x{number}Q\n\n" + " ".join(question + words) + "."
+        stack.put(f"ex{example}/hidden{number}.md", text, roles=sorted(roles - caller))
+    assert stack.drain()["batchItemFailures"] == []
+    after = [stack.request("POST", route, body, sorted(caller)) for route in ("/retrieve", "/query")]
+
+    (_, retrieved_before), (_, answered_before) = before
+    (_, retrieved_after), (_, answered_after) = after
+    assert retrieved_after == retrieved_before
+    assert answered_after["citations"] == answered_before["citations"]
+    assert answered_after["answer"] == answered_before["answer"]
 
 
 def every_page(stack, groups: list[str], limit: int) -> list[tuple[int, dict]]:

@@ -81,6 +81,33 @@ def test_retrieve_returns_ranked_visible_passages(corpus):
     assert body["results"][0]["source"].endswith("hr/leave.md")
 
 
+def test_explain_gives_each_result_and_citation_how_it_got_there(corpus):
+    question = {"question": "What was revenue in Q3?", "top_k": 3}
+    status, plain = corpus.request("POST", "/retrieve", question, ["finance", "everyone"])
+    assert status == 200 and all(result["explanation"] is None for result in plain["results"])
+
+    status, body = corpus.request("POST", "/retrieve", {**question, "explain": True}, ["finance", "everyone"])
+    assert status == 200
+    assert [r["chunk_id"] for r in body["results"]] == [r["chunk_id"] for r in plain["results"]]
+    first = body["results"][0]
+    assert first["source"].endswith("finance/q3.md")
+    explanation = first["explanation"]
+    assert explanation["mode"] == corpus.settings.retrieval_mode
+    assert explanation["admitted_by"] == ["finance"]
+    assert explanation["lexical"]["rank"] == 1 and explanation["dense"]["rank"] is not None
+    assert explanation["fusion"]["score"] == pytest.approx(
+        sum(p["contribution"] for p in explanation["fusion"]["parts"])
+    )
+    final = explanation["rerank"] if explanation["mode"] == "hybrid+rerank" else explanation["fusion"]
+    assert final["score"] == first["score"]
+    matched = {first["text"][span["start"] : span["end"]].lower() for span in explanation["matches"]}
+    assert {"revenue", "q3"} <= matched
+
+    status, answer = corpus.request("POST", "/query", {**question, "explain": True}, ["finance", "everyone"])
+    assert status == 200 and answer["citations"]
+    assert all(citation["explanation"]["admitted_by"] for citation in answer["citations"])
+
+
 def test_an_unanswerable_question_is_declined_without_citations(corpus):
     status, body = corpus.request("POST", "/query", {"question": "Who won the 1998 football world cup?"}, ["everyone"])
 
@@ -104,6 +131,9 @@ def test_an_unanswerable_question_is_declined_without_citations(corpus):
         ({"question": "ok", "top_k": "5"}, "invalid_top_k"),
         ({"question": "ok", "top_k": True}, "invalid_top_k"),
         ({"question": "ok", "top_k": 2.5}, "invalid_top_k"),
+        ({"question": "ok", "explain": "true"}, "invalid_explain"),
+        ({"question": "ok", "explain": 1}, "invalid_explain"),
+        ({"question": "ok", "explain": None}, "invalid_explain"),
         ("x" * 20000, "body_too_large"),
         ("[" * 5000, "invalid_json"),
         ('{"question": "\\ud800 revenue"}', "invalid_question"),

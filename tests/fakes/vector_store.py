@@ -7,6 +7,7 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from ragline.models import Chunk, SearchHit
 from ragline.words import terms
@@ -28,9 +29,11 @@ class FakeVectorStore:
 
     k-NN is exact cosine similarity; BM25 scores each chunk's :meth:`Chunk.indexed_text` terms
     (:func:`ragline.words.terms`, no stemming) with statistics of the whole store, as a real index keeps
-    them. Both searches filter by role before they pick the best ``k``, so ``k`` results come back when
-    ``k`` visible ones exist; ties go by chunk id. Besides the port it has what the real stores offer
-    tests: :meth:`upsert`, :meth:`count`, :meth:`chunk_ids`, and :meth:`chunks` to look at what is stored.
+    them, or with ``bm25_statistics="view"`` of the chunks the caller may see only, as an index per
+    tenant would (docs/security.md, "BM25 statistics"). Both searches filter by role before they pick the
+    best ``k``, so ``k`` results come back when ``k`` visible ones exist; ties go by chunk id. Besides the
+    port it has what the real stores offer tests: :meth:`upsert`, :meth:`count`, :meth:`chunk_ids`, and
+    :meth:`chunks` to look at what is stored.
 
     >>> store = FakeVectorStore(dimension=2)
     >>> chunk = Chunk("c1", "d1", "v1", "Solar output", "s3://b/k.md", "Energy", ("staff",), 0)
@@ -42,8 +45,9 @@ class FakeVectorStore:
     []
     """
 
-    def __init__(self, dimension: int) -> None:
+    def __init__(self, dimension: int, bm25_statistics: Literal["index", "view"] = "index") -> None:
         self.dimension = dimension
+        self.bm25_statistics = bm25_statistics
         self.closed = False
         self._rows: dict[str, _Row] = {}
 
@@ -90,6 +94,8 @@ class FakeVectorStore:
     def bm25_search(self, text: str, roles: frozenset[str], k: int) -> list[SearchHit]:
         wanted = list(dict.fromkeys(terms(text)))
         rows = list(self._live().values())
+        if self.bm25_statistics == "view":
+            rows = [row for row in rows if not roles.isdisjoint(row.chunk.roles)]
         if not roles or k <= 0 or not wanted or not rows:
             return []
         average_length = sum(sum(row.terms.values()) for row in rows) / len(rows)

@@ -10,11 +10,14 @@ import socket
 import pytest
 
 from ragline import __version__
+from ragline.api_schema import SourceBody
 from ragline.cli import _parser, main
+from ragline.explain import Explanation, FusionPart, FusionStep, MmrStep, NearDuplicate, RerankStep, SearchRank, Span
 from ragline.ids import document_id
 from ragline.local.client import keys_without_roles
 from ragline.local.endpoints import Endpoints
 from ragline.local.lock import HomeLock
+from ragline.models import Chunk, SearchHit
 from ragline.settings import Settings
 from tests.fakes.http_api import FakeHttpApi
 
@@ -163,6 +166,35 @@ def test_ask_prints_the_answer_and_its_sources(api, running, capsys):
 
     assert status == 0
     assert out == f"$14.2 million [1]\n\nSources:\n  [1] Q3 ({DOC['source']})\n"
+
+
+def test_retrieve_explain_prints_a_table_per_result_with_the_matched_terms_in_brackets(api, running, capsys):
+    text = "Revenue in Q3 was $14.2 million."
+    explanation = Explanation(
+        mode="hybrid+rerank",
+        admitted_by=("finance",),
+        dense=SearchRank(rank=2, score=0.61),
+        lexical=SearchRank(rank=1, score=1.0),
+        fusion=FusionStep("convex", 2.0, (FusionPart("dense", 1.0, 1.0, 1.0), FusionPart("lexical", 1.0, 1.0, 1.0))),
+        rerank=RerankStep(score=1.4, rank_before=2, rank_after=1),
+        mmr=MmrStep(True, 1, 0.5, displaced=(NearDuplicate("c-2", "e" * 24, "Q3 copy", None, 0.97, 2),)),
+        matches=(Span(0, 7, "revenue"), Span(11, 13, "q3")),
+    )
+    hit = SearchHit(Chunk("c", DOC["doc_id"], "v", text, DOC["source"], "Q3", ("finance",), 0), 1.4)
+    api.answer("POST", "/retrieve", (200, {"results": [SourceBody.of(1, hit, explanation).model_dump(mode="json")]}))
+
+    status, out, _ = run(capsys, "retrieve", "Q3 revenue?", "--explain", "--home", str(running), *CALLER)
+
+    assert status == 0
+    assert api.requests[0].json() == {"question": "Q3 revenue?", "explain": True}
+    rows = dict(line.split(None, 1) for line in out.splitlines()[1:])
+    assert rows["rank"] == "1 (mode hybrid+rerank)"
+    assert rows["BM25"] == "rank 1, normalised score 1.0000" and rows["k-NN"] == "rank 2, cosine 0.6100"
+    assert rows["fused"] == "convex: 2.0000 = dense 1 x 1.0000 + lexical 1 x 1.0000"
+    assert rows["rerank"] == "score 1.4000, rank 2 -> 1"
+    assert rows["MMR"] == "kept at step 1 (lambda 0.5); displaced Q3 copy, chunk c-2 (dropped; similarity 0.97)"
+    assert rows["roles"] == "finance"
+    assert rows["matched"] == "[Revenue] in [Q3] was $14.2 million."
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,11 @@ import socket
 
 import pytest
 
+from ragline.api_schema import ExplanationBody, SourceBody
 from ragline.client import ApiError, ApiUnreachable, Document, RaglineClient
+from ragline.client import SearchRank as ClientSearchRank
+from ragline.explain import Explanation, FusionPart, FusionStep, MmrStep, NearDuplicate, RerankStep, SearchRank, Span
+from ragline.models import Chunk, SearchHit
 from ragline.retry import RetryPolicy
 from tests.fakes.http_api import FakeHttpApi
 
@@ -67,6 +71,42 @@ def test_retrieve_without_top_k_leaves_it_to_the_api(api):
     [result] = client(api.url).retrieve("revenue")
     assert api.requests[0].json() == {"question": "revenue"}
     assert result.text == SOURCE["text"]
+
+
+def test_explain_asks_for_explanations_and_parses_them_typed(api):
+    explanation = Explanation(
+        mode="hybrid+rerank",
+        admitted_by=("finance",),
+        dense=SearchRank(rank=2, score=0.61),
+        lexical=SearchRank(rank=None, score=None),
+        fusion=FusionStep("convex", 1.0, (FusionPart("dense", 1.0, 1.0, 1.0), FusionPart("lexical", 1.0, 0.0, 0.0))),
+        rerank=RerankStep(score=1.4, rank_before=2, rank_after=1),
+        mmr=MmrStep(True, 1, 0.5, displaced=(NearDuplicate("c-2", "e" * 24, "Q3 copy", None, 0.97, 2),)),
+        matches=(Span(0, 7, "revenue"),),
+    )
+    # The body exactly as the query function writes it (ragline.api_schema).
+    body = SourceBody.of(1, SearchHit(Chunk("c-1", "d" * 24, "v", SOURCE["text"], "s", "Q3", ("finance",), 0), 1.4))
+    result_json = {**SOURCE, "heading_path": [], "explanation": ExplanationBody.of(explanation).model_dump(mode="json")}
+    assert set(result_json) == set(body.model_dump())
+    api.answer("POST", "/retrieve", (200, {"results": [result_json]}))
+
+    [result] = client(api.url).retrieve("revenue", explain=True)
+
+    assert api.requests[0].json() == {"question": "revenue", "explain": True}
+    explained = result.explanation
+    assert explained is not None and explained.mode == "hybrid+rerank" and explained.admitted_by == ("finance",)
+    assert explained.dense == ClientSearchRank(rank=2, score=0.61) and explained.lexical == ClientSearchRank(None, None)
+    assert explained.fusion is not None and [p.contribution for p in explained.fusion.parts] == [1.0, 0.0]
+    assert explained.rerank is not None and (explained.rerank.rank_before, explained.rerank.rank_after) == (2, 1)
+    assert explained.mmr.step == 1 and explained.mmr.displaced[0].result is None
+    assert explained.matches == ((0, 7, "revenue"),)
+
+
+def test_without_explain_a_result_has_no_explanation(api):
+    api.answer("POST", "/query", (200, {"answer": "a", "citations": [{**SOURCE, "explanation": None}], "model": "m"}))
+    answer = client(api.url).query("revenue")
+    assert api.requests[0].json() == {"question": "revenue"}
+    assert answer.citations[0].explanation is None
 
 
 @pytest.mark.parametrize("status", [502, 503, 504])

@@ -4,7 +4,10 @@ Roles are applied *inside* both searches: the k-NN query carries them as an effi
 lucene engines; nmslib cannot filter during the search, so :class:`~ragline.stores.opensearch.index.IndexSpec`
 refuses it), BM25 as a ``bool`` filter, so ``k`` hits come back whenever ``k`` visible chunks exist. Each hit
 read back is checked against the roles once more, and a chunk stored twice (possible for a while on
-Serverless) comes back once.
+Serverless) comes back once. A hit's position is thus its rank among chunks the caller may see, which is
+what an explanation reports (ragline.explain). Two things still depend on the whole index: BM25's term
+statistics (per shard, before any filter; docs/security.md, "BM25 statistics"), and which visible vectors an
+approximate (HNSW) walk reaches, when the filter leaves too many for OpenSearch's exact search.
 
     >>> knn_body([0.6, 0.8], frozenset({"hr", "finance"}), 5)["query"]["knn"]["vector"]["filter"]
     {'bool': {'filter': [{'terms': {'roles': ['finance', 'hr']}}]}}

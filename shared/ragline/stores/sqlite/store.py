@@ -208,6 +208,9 @@ class SqliteStore:
         FTS5 filters by role (the role tokens in the MATCH) and picks the best ``k``; each chunk read back
         is checked against ``roles`` again, so a role token out of step with ``chunks.roles`` (a writer of
         an older version, a digest collision) can cost a result but never show a chunk to the wrong caller.
+        A hit's position in the list is therefore its rank among chunks the caller may see, which is what
+        an explanation reports (ragline.explain); its score is not: FTS5's bm25() weighs terms with
+        statistics of the whole table (docs/security.md, "BM25 statistics").
         """
         if not roles or k <= 0:
             return []
@@ -220,7 +223,11 @@ class SqliteStore:
         return [hit for hit in hits if not roles.isdisjoint(hit.chunk.roles)]
 
     def knn_search(self, vector: Sequence[float], roles: frozenset[str], k: int) -> list[SearchHit]:
-        """The ``k`` chunks visible to ``roles`` nearest to ``vector``; score = cosine similarity."""
+        """The ``k`` chunks visible to ``roles`` nearest to ``vector``; score = cosine similarity.
+
+        Exact: the best ``k`` are picked among the visible rows only (:meth:`VectorIndex.top_k`), so a hit's
+        position is its rank among chunks the caller may see, as an explanation reports it (ragline.explain),
+        and neither it nor the score depends on any other chunk."""
         if not roles or k <= 0:
             return []
         query = unit_query(vector, self.dimension)
