@@ -60,6 +60,7 @@ AUDITED_ROUTES: Mapping[tuple[str, str], AuditAction] = {
 }
 ANONYMOUS = "-"  # the user of a record whose request carried no (valid) token
 MAX_REQUESTED_CHARS = 1024  # what a request named is kept to this length (an S3 key's limit)
+MAX_DETAIL_CHARS = 200
 
 
 def audited_action(method: str | None, resource: str | None) -> AuditAction | None:
@@ -206,9 +207,17 @@ class AuditTrail:
         self.admin_group = admin_group
 
     def record(
-        self, action: AuditAction, request_id: str, caller: AuditCaller, status: int, code: str, notes: AuditNotes
+        self,
+        action: AuditAction,
+        request_id: str,
+        caller: AuditCaller,
+        status: int,
+        code: str,
+        notes: AuditNotes,
+        detail: str = "",
     ) -> AuditRecord:
-        """The record of a request that was answered ``status`` (and ``code``, for an error)."""
+        """The record of a request that was answered ``status`` (and ``code``, for an error); ``detail``: why
+        a token was refused."""
         documents = dict.fromkeys([*notes.documents, *(source.doc_id for source in notes.sources)])
         return AuditRecord(
             at=format_audit_time(datetime.fromtimestamp(notes.started_ms / 1000, UTC)),
@@ -223,6 +232,7 @@ class AuditTrail:
             requested=notes.requested,
             documents=tuple(doc_id for doc_id in documents if is_document_id(doc_id)),
             sources=tuple(notes.sources),
+            detail=detail[:MAX_DETAIL_CHARS],
         )
 
     def _question(self, question: str | None) -> dict[str, str]:
