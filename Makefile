@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed
 # Every package of the environment CI tested, pinned: a fresh clone installs exactly these (make lock).
 CONSTRAINTS := constraints.txt
 
-.PHONY: install lock demo check test test-fast openapi clean
+.PHONY: install lock demo check browser test test-fast openapi clean
 
 install: $(STAMP)
 
@@ -33,12 +33,22 @@ check: install
 	$(BIN)/mypy functions/ingest/handler.py
 	$(BIN)/mypy functions/query/handler.py
 
+# tests/e2e/test_webapp.py drives the web app in Debian's Chromium (Playwright's own browser download is not
+# used): installed with apt-get when absent, as root or through sudo.
+CHROMIUM := /usr/bin/chromium
+browser:
+	@test -x $(CHROMIUM) || { \
+	  command -v apt-get >/dev/null || { echo "make browser: no $(CHROMIUM), and no apt-get to install it with:" \
+	    "install Chromium there (tests/e2e/test_webapp.py runs it)" >&2; exit 1; }; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
 # One worker per core; each test file runs whole on one worker, so module- and session-scoped fixtures (an
 # e2e module's `ragline up`, a CDK synthesis) are built once, not once per worker. Hypothesis: tests/conftest.py.
 PYTEST_PARALLEL := -n auto --dist loadfile
 
 # CI runs this (.ci/run): the gate first, then every test.
-test: check
+test: check browser
 	HYPOTHESIS_PROFILE=ci $(BIN)/python -m pytest $(PYTEST_PARALLEL) -m "not timing"
 	HYPOTHESIS_PROFILE=ci $(BIN)/python -m pytest -m timing
 

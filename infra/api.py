@@ -44,6 +44,9 @@ PROTECTED_ROUTES = (
     ("/documents/{doc_id}", "GET"),
     ("/documents/{doc_id}", "DELETE"),
     ("/documents/{doc_id}/download", "GET"),
+    ("/access/roles", "GET"),
+    ("/access/documents/{doc_id}", "GET"),
+    ("/access/warnings", "GET"),
     ("/audit", "GET"),
 )
 PUBLIC_ROUTES = (("/health", "GET"), ("/openapi.json", "GET"))

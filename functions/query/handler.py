@@ -34,6 +34,8 @@ from botocore.config import Config
 from ragline import __version__
 from ragline.access import roles_from_claims, user_from_claims
 from ragline.api_schema import (
+    AccessPageBody,
+    AccessRoles,
     AnswerBody,
     AuditCursor,
     AuditDoc,
@@ -52,11 +54,14 @@ from ragline.api_schema import (
     ListPrefix,
     ListSearch,
     ListStatus,
+    PolicyWarningBody,
     QueryBody,
+    ReadersBody,
     RetrievalBody,
     SourceBody,
     UploadBody,
     UploadGrantBody,
+    WarningPageBody,
     bad_request_of,
     published,
     responses,
@@ -85,6 +90,7 @@ from ragline.http_api import (
 from ragline.ids import document_id
 from ragline.models import DocumentRecord
 from ragline.objectstores.s3 import S3DownloadSigner, S3ObjectStore, S3UploadSigner
+from ragline.policy import PolicyConfig, PolicyService, PolicyWarning
 from ragline.query import QueryService, RetrievalConfig
 from ragline.settings import Settings
 
@@ -108,6 +114,7 @@ class Services:
     settings: Settings
     query: QueryService
     documents: DocumentsService
+    policy: PolicyService
 
 
 @functools.cache
@@ -135,7 +142,8 @@ def services() -> Services:
         DocumentsConfig.from_settings(settings),
         S3DownloadSigner(s3),
     )
-    return Services(settings=settings, query=query, documents=documents)
+    policy = PolicyService(documents, PolicyConfig.from_settings(settings))
+    return Services(settings=settings, query=query, documents=documents, policy=policy)
 
 
 @functools.cache
@@ -332,6 +340,65 @@ def read_audit(
     request = AuditRequest(doc=doc, user=user, since=since, until=until, limit=limit, after=cursor)
     audit_notes().asked_for(request.subject)
     return AuditPageBody.of(audit_trail().read(caller, request))
+
+
+@app.get(
+    "/access/roles",
+    security=TOKEN,
+    summary="admins: the documents a caller holding these roles would see",
+    responses=responses(*PROTECTED_ERRORS, 403),
+)
+def access_of_roles(
+    roles: AccessRoles, limit: ListLimit = DEFAULT_LIST_LIMIT, cursor: ListCursor = None
+) -> AccessPageBody:
+    refuse_unknown_parameters(app.current_event.query_string_parameters, ("roles", "limit", "cursor"))
+    caller = current_caller()
+    held = frozenset(roles.split(","))
+    page = services().policy.visible_to(caller, held, ListRequest(limit=limit, after=cursor))
+    documents = [DocumentBody.of(record, show_roles=True, can_write=False) for record in page.documents]
+    return AccessPageBody(roles=sorted(held), documents=documents, next_cursor=page.next_cursor)
+
+
+@app.get(
+    "/access/documents/<doc_id>",
+    security=TOKEN,
+    summary="admins: who may read a document, as indexed and as the bucket has it now",
+    responses=responses(*PROTECTED_ERRORS, 403, 404),
+)
+def access_of_document(doc_id: str) -> ReadersBody:
+    readers = services().policy.readers_of(current_caller(), doc_id)
+    record = readers.record
+    return ReadersBody(
+        doc_id=record.doc_id,
+        source=record.source,
+        title=record.title,
+        status=record.status,
+        indexed_roles=list(readers.indexed_roles),
+        bucket_roles=None if readers.bucket_roles is None else list(readers.bucket_roles),
+        pending=readers.pending,
+        admin_group=readers.admin_group,
+        owner=record.owner,
+        writers=list(record.writers),
+    )
+
+
+@app.get(
+    "/access/warnings",
+    security=TOKEN,
+    summary="admins: documents nobody may read, and sensitive ones a broad role may",
+    responses=responses(*PROTECTED_ERRORS, 403),
+)
+def access_warnings(cursor: ListCursor = None) -> WarningPageBody:
+    refuse_unknown_parameters(app.current_event.query_string_parameters, ("cursor",))
+    page = services().policy.warnings(current_caller(), cursor)
+    return WarningPageBody(warnings=[_warning_body(warning) for warning in page.warnings], next_cursor=page.next_cursor)
+
+
+def _warning_body(warning: PolicyWarning) -> PolicyWarningBody:
+    record = warning.record
+    return PolicyWarningBody(
+        kind=warning.kind, doc_id=record.doc_id, source=record.source, title=record.title, roles=list(warning.roles)
+    )
 
 
 def _error(status: int, code: str, message: str) -> Response:

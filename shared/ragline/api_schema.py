@@ -37,6 +37,7 @@ from ragline.http_api import (
     validate_limit,
     validate_prefix,
     validate_question,
+    validate_role_query,
     validate_roles,
     validate_search,
     validate_size,
@@ -171,6 +172,16 @@ AuditCursor = Annotated[
     Query(min_length=1, description="the next_cursor of the page before, unchanged"),
     BeforeValidator(decode_audit_cursor),
 ]
+AccessRoles = Annotated[
+    str,
+    Query(
+        min_length=1,
+        max_length=MAX_ROLES * 65,
+        pattern=r"^[A-Za-z0-9_.:-]{1,64}(,[A-Za-z0-9_.:-]{1,64})*$",
+        description="comma-separated roles: what would a caller holding them see",
+    ),
+    BeforeValidator(lambda roles: ",".join(sorted(validate_role_query(roles)))),
+]
 
 
 def bad_request_of(errors: list[dict[str, Any]]) -> BadRequest:
@@ -276,6 +287,46 @@ class DocumentBody(BaseModel):
             can_write=can_write,
             roles=list(record.roles) if show_roles else None,
         )
+
+
+class AccessPageBody(BaseModel):
+    """What a caller holding ``roles`` would see (``GET /access/roles``)."""
+
+    roles: list[str]
+    documents: list[DocumentBody]
+    next_cursor: str | None = Field(description="pass as cursor for the next page; null on the last page")
+
+
+class ReadersBody(BaseModel):
+    """Who may read a document (``GET /access/documents/{doc_id}``): a caller holding one of the roles, and
+    the admin group."""
+
+    doc_id: str
+    source: str
+    title: str
+    status: DocumentStatus
+    indexed_roles: list[str] = Field(description="the roles its chunks carry now: who can retrieve it")
+    bucket_roles: list[str] | None = Field(
+        description="the roles ingest gives the object in the bucket now (sidecar, metadata, prefix policy, "
+        "default); null when the bucket has none"
+    )
+    pending: bool = Field(description="the two differ: a re-index is on its way")
+    admin_group: str
+    owner: str = Field(description="the uploader's user id; empty for a document put into S3 directly")
+    writers: list[str] = Field(description="the roles that may replace or delete it, besides owner and admins")
+
+
+class PolicyWarningBody(BaseModel):
+    kind: Literal["visible_to_nobody", "sensitive_and_broad"]
+    doc_id: str
+    source: str
+    title: str
+    roles: list[str] = Field(description="the broad roles that reach it; empty for visible_to_nobody")
+
+
+class WarningPageBody(BaseModel):
+    warnings: list[PolicyWarningBody]
+    next_cursor: str | None = Field(description="pass as cursor for the next page; null on the last page")
 
 
 class DocumentPageBody(BaseModel):

@@ -95,6 +95,15 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("document", metavar="DOC|KEY", help="the document's id or its S3 key")
     _add_caller(status)
 
+    access = commands.add_parser("access", parents=[common], help="admins: inspect the access policy (GET /access/...)")
+    inspected = access.add_mutually_exclusive_group(required=True)
+    inspected.add_argument("--roles", type=_groups, help="the documents a caller holding these roles would see")
+    inspected.add_argument("--doc", metavar="DOC|KEY", help="who may read this document, indexed and in the bucket")
+    inspected.add_argument(
+        "--warnings", action="store_true", help="documents nobody may read; sensitive ones a broad role may"
+    )
+    _add_caller(access)
+
     delete = commands.add_parser("delete", parents=[common], help="delete a document (DELETE /documents/{id})")
     delete.add_argument("document", metavar="DOC|KEY", help="the document's id or its S3 key")
     _add_caller(delete)
@@ -233,8 +242,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     try:
         endpoints = stack.start()
         print(f"ragline is up: API {endpoints.api_url}, S3 {endpoints.s3_endpoint}, bucket {endpoints.bucket}")
-        print(f"embedder: {endpoints.embedder}; state in {args.home}; logs in {log_file}")
-        print(f"stop with Ctrl-C or: ragline down --home {args.home}", flush=True)
+        print(f"web app: {endpoints.api_url}/; embedder: {endpoints.embedder}; logs in {log_file}")
+        print(f"state in {args.home}; stop with Ctrl-C or: ragline down --home {args.home}", flush=True)
         while not signals:
             time.sleep(0.2)
     finally:
@@ -357,6 +366,40 @@ def cmd_status(args: argparse.Namespace) -> int:
         fields.append(("roles", ", ".join(document.roles) or "(none: visible to nobody)"))
     for name, value in fields:
         print(f"{name:8} {value}")
+    return 0
+
+
+def cmd_access(args: argparse.Namespace) -> int:
+    stack, api = _api(args)
+    if args.doc:
+        readers = api.readers(_doc_id(stack, args.doc))
+        bucket = readers["bucket_roles"]
+        rows = [
+            ("key", _key(readers["source"])),
+            ("indexed", ", ".join(readers["indexed_roles"]) or "(none: visible to nobody but admins)"),
+            ("bucket", "(no object)" if bucket is None else ", ".join(bucket) or "(none)"),
+            ("pending", "yes: re-indexing with the bucket's roles" if readers["pending"] else "no"),
+            ("owner", readers["owner"] or "(none: put into S3 directly)"),
+            ("writers", ", ".join(readers["writers"]) or "(none)"),
+        ]
+        for name, value in rows:
+            print(f"{name:8} {value}")
+        return 0
+    if args.warnings:
+        warnings = list(api.policy_warnings())
+        for warning in warnings:
+            reason = (
+                "visible to nobody"
+                if warning["kind"] == "visible_to_nobody"
+                else ("sensitive, readable by " + ", ".join(warning["roles"]))
+            )
+            print(f"{_key(warning['source'])}  {reason}")
+        print(f"{len(warnings)} warning(s)", file=sys.stderr)
+        return 1 if warnings else 0
+    documents = list(api.visible_to(args.roles))
+    for document in documents:
+        print(f"{_key(document.source)}  {', '.join(document.roles or ())}")
+    print(f"{len(documents)} document(s) visible to {', '.join(args.roles)}", file=sys.stderr)
     return 0
 
 
@@ -518,6 +561,7 @@ COMMANDS = {
     "ls": cmd_ls,
     "status": cmd_status,
     "delete": cmd_delete,
+    "access": cmd_access,
     "download": cmd_download,
     "audit": cmd_audit,
     "token": cmd_token,

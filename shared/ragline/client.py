@@ -279,6 +279,34 @@ class RaglineClient:
             raise ApiError(response.status_code, response.text[:300] or response.reason, "download_failed")
         return response.content
 
+    # -- policy inspection (admins only; 403 otherwise) ---------------------------------------------
+
+    def visible_to(self, roles: Sequence[str]) -> Iterator[Document]:
+        """Every document a caller holding ``roles`` would see, page after page."""
+        cursor: str | None = None
+        while True:
+            params = {"roles": ",".join(roles), "limit": "100", **({"cursor": cursor} if cursor else {})}
+            body = self.request("GET", "/access/roles", params=params)
+            yield from (Document.from_json(document) for document in body["documents"])
+            if not (cursor := body.get("next_cursor")):
+                return
+
+    def readers(self, doc_id: str) -> dict[str, Any]:
+        """Who may read a document: ``indexed_roles``, ``bucket_roles`` (what ingest gives the object in the
+        bucket now), ``pending``, ``owner``, ``writers`` (``GET /access/documents/{doc_id}``)."""
+        body: dict[str, Any] = self.request("GET", f"/access/documents/{doc_id}")
+        return body
+
+    def policy_warnings(self) -> Iterator[dict[str, Any]]:
+        """Documents nobody may read, and sensitive ones a broad role may: ``{"kind", "doc_id", "source",
+        "title", "roles"}`` each, page after page."""
+        cursor: str | None = None
+        while True:
+            body = self.request("GET", "/access/warnings", params={"cursor": cursor} if cursor else None)
+            yield from body["warnings"]
+            if not (cursor := body.get("next_cursor")):
+                return
+
     def delete(self, doc_id: str) -> None:
         """Delete a document: it stops being retrieved within seconds (the API answers 202)."""
         self.request("DELETE", f"/documents/{doc_id}")

@@ -292,6 +292,10 @@ class DocumentsService:
         except ObjectChanged:
             raise Refused(409, "changed", "the document changed while being deleted; look again, then retry") from None
 
+    def roles_in_bucket(self, key: str) -> tuple[str, ...] | None:
+        """The roles ingest gives the object now at ``key`` (None: there is none), sidecar included."""
+        return self._key_state(key, None).roles
+
     def _key_state(self, key: str, record: DocumentRecord | None) -> _KeyState:
         """What is at ``key``: ``record`` (the registry's record of it) beside what the bucket holds now."""
         if record is not None and record.status == "deleted":

@@ -150,6 +150,15 @@ def validate_writers(writers: object) -> tuple[str, ...]:
     return () if writers == [] else validate_roles(writers, "writers")
 
 
+def validate_role_query(roles: object) -> frozenset[str]:
+    """``finance,hr``: the roles of ``GET /access/roles``, 1 to 20 role names, comma-separated.
+
+    >>> sorted(validate_role_query("hr,finance"))
+    ['finance', 'hr']
+    """
+    return frozenset(validate_roles(roles.split(",") if isinstance(roles, str) else roles))
+
+
 def validate_size(size: object) -> int:
     """The upload's size in bytes, which the signed URL then requires (S3 refuses any other length)."""
     size = _integral(size)

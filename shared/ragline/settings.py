@@ -127,6 +127,10 @@ class Settings:
     # The one origin (scheme://host[:port]) whose pages may call the API from a browser: the web app's.
     # Empty: no CORS headers, same-origin callers only (the local stack serves the app beside the API).
     cors_origin: str = ""
+    # Policy inspection (ragline.policy) warns of documents under these key prefixes that a broad role (one
+    # nearly everyone holds) may read.
+    sensitive_prefixes: tuple[str, ...] = ()
+    broad_roles: tuple[str, ...] = ()
 
     # The access audit trail (docs/security.md, "The audit trail"): a record of every read of documents and
     # every change, kept for audit_retention_days. A question is kept as text, as a keyed HMAC-SHA256 (the key
@@ -213,8 +217,8 @@ def _number(variable: str, value: str) -> float:
         raise ConfigurationError(f"{variable}={value!r} is not a number") from None
 
 
-def _role_list(variable: str, value: str) -> tuple[str, ...]:
-    """``finance, research``: comma-separated role names."""
+def _comma_separated(variable: str, value: str) -> tuple[str, ...]:
+    """``finance, research``: comma-separated values (role names, key prefixes)."""
     return tuple(part.strip() for part in value.split(",") if part.strip())
 
 
@@ -268,7 +272,7 @@ SETTINGS_VARIABLES: Mapping[str, tuple[str, Callable[[str, str], Any]]] = {
     "RAGLINE_SHORTLIST": ("shortlist", _integer),
     "RAGLINE_MMR_LAMBDA": ("mmr_lambda", _number),
     "RAGLINE_PREFIX_ROLES": ("prefix_roles", _prefix_policy),
-    "RAGLINE_DEFAULT_ROLES": ("default_roles", _role_list),
+    "RAGLINE_DEFAULT_ROLES": ("default_roles", _comma_separated),
     "RAGLINE_ADMIN_GROUP": ("admin_group", _text),
     "RAGLINE_CORS_ORIGIN": ("cors_origin", _text),
     "RAGLINE_AUDIT_TABLE": ("audit_table", _text),
@@ -276,6 +280,8 @@ SETTINGS_VARIABLES: Mapping[str, tuple[str, Callable[[str, str], Any]]] = {
     "RAGLINE_AUDIT_RETENTION_DAYS": ("audit_retention_days", _integer),
     "RAGLINE_AUDIT_KEY_SECRET": ("audit_key_secret", _text),
     "RAGLINE_AUDIT_KEY_FILE": ("audit_key_file", _text),
+    "RAGLINE_SENSITIVE_PREFIXES": ("sensitive_prefixes", _comma_separated),
+    "RAGLINE_BROAD_ROLES": ("broad_roles", _comma_separated),
 }
 _VARIABLE_OF = {name: variable for variable, (name, _) in SETTINGS_VARIABLES.items()}
 
@@ -286,6 +292,7 @@ OTHER_VARIABLES: Mapping[str, str] = {
     "RAGLINE_CACHE_DIR": "ragline eval (evaluation/runner.py): the embedding cache's folder",
     "RAGLINE_BENCH_RESULTS": "the benchmarks (benchmarks/_bench.py, run_all.py): where results are written",
     "RAGLINE_BENCH_CACHE": "benchmarks/cold_start.py: the folder of its built layers",
+    "RAGLINE_SCREENSHOTS": "tests/e2e/test_webapp.py: where the web app's screenshots are saved",
 }
 
 # Variables that were renamed: the old name is refused with the new one, rather than silently ignored.
@@ -409,6 +416,7 @@ def _check_roles(settings: Settings) -> None:
     named = {
         "prefix_roles": [role for roles in settings.prefix_roles.values() for role in roles],
         "default_roles": list(settings.default_roles),
+        "broad_roles": list(settings.broad_roles),
         "admin_group": [settings.admin_group],
     }
     for name, roles in named.items():

@@ -47,7 +47,7 @@ def test_a_caller_without_the_role_gets_no_trace_of_the_document(corpus):
         status, body = corpus.request("POST", route, {"question": "What was the revenue in Q3 2026?"}, ["everyone"])
         assert status == 200
         text = json.dumps(body)
-        assert "14.2" not in text and "finance/q3.md" not in text
+        assert "$14.2 million" not in text and "finance/q3.md" not in text
         assert document_id("ragline-documents", "finance/q3.md") not in text
 
 
@@ -57,7 +57,7 @@ def test_roles_in_the_body_or_headers_are_ignored(corpus):
     response = corpus.query.invoke(event)
 
     assert response["statusCode"] == 200
-    assert "finance/q3.md" not in response["body"] and "14.2" not in response["body"]
+    assert "finance/q3.md" not in response["body"] and "$14.2 million" not in response["body"]
 
 
 def test_sample_query_event_from_a_research_user(corpus):

@@ -142,7 +142,7 @@ def test_answers_cite_only_permitted_documents(corpus):
     outsider = ask(corpus, "What was Northwind's revenue in Q3 2026?", ["everyone"])
     # Everything but the timings, whose milliseconds may well read 14.2.
     seen = json.dumps({name: value for name, value in outsider.items() if name != "timings_ms"})
-    assert "finance/q3.md" not in seen and "14.2" not in seen
+    assert "finance/q3.md" not in seen and "$14.2 million" not in seen
     nobody = ask(corpus, "What was Northwind's revenue in Q3 2026?", ["marketing"], route="/retrieve")
     assert nobody == {"results": []}
 
@@ -210,7 +210,7 @@ def test_roles_in_the_body_are_ignored(corpus):
         {"question": "What was the revenue in Q3 2026?", "roles": ["finance"], "groups": ["finance"]},
         corpus.token("mallory", ["everyone"]),
     )
-    assert status == 200 and "14.2" not in json.dumps(body)
+    assert status == 200 and "$14.2 million" not in json.dumps(body)
 
 
 def test_a_corrupt_pdf_fails_while_the_documents_beside_it_are_indexed(home, corpus, tmp_path):

@@ -380,7 +380,9 @@ def test_every_data_route_needs_a_cognito_token_and_only_health_and_the_openapi_
     methods = _methods(domain)
     # Besides the routes, every resource answers the CORS preflight (test_webapp.py) itself: a mock
     # integration, so an OPTIONS request never reaches the function.
-    preflights = {(path, "OPTIONS") for path in {"/", *(path for path, _ in PROTECTED_ROUTES + PUBLIC_ROUTES)}}
+    paths = {path for path, _ in PROTECTED_ROUTES + PUBLIC_ROUTES}
+    resources = {"/"} | {"/".join(path.split("/")[:end]) for path in paths for end in range(2, path.count("/") + 2)}
+    preflights = {(path, "OPTIONS") for path in resources}
     assert set(methods) == set(PROTECTED_ROUTES) | set(PUBLIC_ROUTES) | preflights
     (authorizer_id,) = domain.resources("AWS::ApiGateway::Authorizer")
     for route in PROTECTED_ROUTES:
@@ -392,11 +394,13 @@ def test_every_data_route_needs_a_cognito_token_and_only_health_and_the_openapi_
     assert set(PUBLIC_ROUTES) == {("/health", "GET"), ("/openapi.json", "GET")}
     for route, properties in methods.items():
         assert properties["Integration"]["Type"] == ("MOCK" if route in preflights else "AWS_PROXY"), route
-    routes = {"/query", "/retrieve", "/documents", "/documents/{doc_id}", "/documents/{doc_id}/download", "/audit"}
+    routes = {"/query", "/retrieve", "/documents", "/documents/{doc_id}", "/documents/{doc_id}/download"}
+    routes |= {"/access/roles", "/access/documents/{doc_id}", "/access/warnings"}
+    routes |= {"/audit"}
     assert routes | {"/health", "/openapi.json"} == {
         p
         for p, _ in methods
-        if p != "/"  # the root has only its preflight
+        if p not in ("/", "/access", "/access/documents")  # these have only their preflight
     }
     assert {("/documents", "GET"), ("/documents/{doc_id}/download", "GET")} <= set(PROTECTED_ROUTES)
 

@@ -291,3 +291,56 @@ def test_audit_needs_exactly_one_of_doc_and_user(running, capsys):
         with pytest.raises(SystemExit) as exited:
             main(["audit", "--home", str(running), *argv])
         assert exited.value.code == 2
+
+
+def test_access_shows_who_may_read_a_document_indexed_and_in_the_bucket(api, running, capsys):
+    readers = {
+        "doc_id": DOC["doc_id"],
+        "source": DOC["source"],
+        "title": "Q3",
+        "status": "indexed",
+        "indexed_roles": ["everyone"],
+        "bucket_roles": ["finance"],
+        "pending": True,
+        "admin_group": "admin",
+        "owner": "",
+        "writers": [],
+    }
+    api.answer("GET", f"/access/documents/{DOC['doc_id']}", (200, readers))
+
+    status, out, _ = run(
+        capsys, "access", "--home", str(running), "--doc", "finance/q3.md", "--user", "ann", "--groups", "admin"
+    )
+
+    assert status == 0
+    assert "indexed  everyone" in out and "bucket   finance" in out and "pending  yes" in out
+
+
+def test_access_warnings_list_each_and_exit_1(api, running, capsys):
+    warning = {"kind": "sensitive_and_broad", "doc_id": DOC["doc_id"], "source": DOC["source"], "title": "Q3"}
+    api.answer(
+        "GET", "/access/warnings", (200, {"warnings": [{**warning, "roles": ["everyone"]}], "next_cursor": None})
+    )
+
+    status, out, err = run(capsys, "access", "--home", str(running), "--warnings", "--user", "ann", "--groups", "admin")
+
+    assert (status, out.strip()) == (1, "finance/q3.md  sensitive, readable by everyone")
+    assert "1 warning(s)" in err
+
+
+def test_access_of_roles_pages_and_a_refusal_is_one_line(api, running, capsys):
+    api.answer(
+        "GET",
+        "/access/roles",
+        (200, {"roles": ["finance"], "documents": [{**DOC, "roles": ["finance"]}], "next_cursor": None}),
+    )
+    status, out, _ = run(
+        capsys, "access", "--home", str(running), "--roles", "finance", "--user", "ann", "--groups", "admin"
+    )
+    assert (status, out.strip()) == (0, "finance/q3.md  finance")
+    assert api.requests[-1].query == {"roles": "finance", "limit": "100"}
+
+    refusal = {"message": "only the admin group may inspect the access policy", "code": "forbidden"}
+    api.answer("GET", "/access/roles", (403, refusal))
+    status, _, err = run(capsys, "access", "--home", str(running), "--roles", "finance", *CALLER)
+    assert status != 0 and "only the admin group may inspect the access policy" in err and "Traceback" not in err

@@ -280,3 +280,9 @@ def test_a_cors_origin_is_kept_as_given():
     )
     assert Settings.from_env({"RAGLINE_CORS_ORIGIN": "http://127.0.0.1:8080"}).cors_origin == "http://127.0.0.1:8080"
     assert Settings().cors_origin == ""
+
+
+def test_policy_warnings_read_sensitive_prefixes_and_broad_roles():
+    settings = Settings.from_env({"RAGLINE_SENSITIVE_PREFIXES": "hr/, legal/", "RAGLINE_BROAD_ROLES": "everyone,staff"})
+    assert (settings.sensitive_prefixes, settings.broad_roles) == (("hr/", "legal/"), ("everyone", "staff"))
+    assert _refusal({"RAGLINE_BROAD_ROLES": "every one"}).startswith("RAGLINE_BROAD_ROLES: 'every one' is not a role")

@@ -6,6 +6,9 @@ itself for a missing or invalid token and 404 for a route the API does not have 
 value a string), and passes the client's headers and body through untouched, so a client-set header
 never becomes a claim.
 
+Given a :class:`~ragline.local.webapp_server.LocalWebApp`, it serves the web app beside the API, on the same
+origin: the app's files, ``config.json`` and ``POST /local/sign-in``, routes the API does not have.
+
 Given an audit trail, it keeps an audit record of each 401 it answers on an audited route, which the function
 never sees (on AWS, API Gateway's access log has them: docs/security.md, "The audit trail").
 """
@@ -27,6 +30,7 @@ from ragline.audit import AuditCaller, AuditNotes, AuditTrail, audited_action
 from ragline.errors import AuditUnavailable
 from ragline.local.lambda_runtime import LocalFunction
 from ragline.local.tokens import InvalidToken, TokenVerifier, authorizer_claims
+from ragline.local.webapp_server import LocalWebApp, Reply
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +47,9 @@ ROUTES: list[tuple[str, str, bool]] = [
     ("GET", "/documents/{doc_id}", True),
     ("GET", "/documents/{doc_id}/download", True),
     ("DELETE", "/documents/{doc_id}", True),
+    ("GET", "/access/roles", True),
+    ("GET", "/access/documents/{doc_id}", True),
+    ("GET", "/access/warnings", True),
     ("GET", "/audit", True),
 ]
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
@@ -114,10 +121,15 @@ def rest_proxy_event(
 
 
 class LocalApiGateway:
-    """Serves the REST API on 127.0.0.1 in a background thread."""
+    """Serves the REST API (and the web app, when given one) on 127.0.0.1 in a background thread."""
 
     def __init__(
-        self, function: LocalFunction, verifier: TokenVerifier, port: int = 0, audit: AuditTrail | None = None
+        self,
+        function: LocalFunction,
+        verifier: TokenVerifier,
+        port: int = 0,
+        webapp: LocalWebApp | None = None,
+        audit: AuditTrail | None = None,
     ) -> None:
         gateway = self
 
@@ -142,6 +154,7 @@ class LocalApiGateway:
 
         self._function = function
         self._verifier = verifier
+        self._webapp = webapp
         self._audit = audit
         self._server = ThreadingHTTPServer(("127.0.0.1", port), RequestHandler)
         self._server.daemon_threads = True
@@ -160,20 +173,30 @@ class LocalApiGateway:
         self._server.server_close()
 
     def _serve(self, request: BaseHTTPRequestHandler, method: str) -> None:
-        status, body = self._dispatch(request, method)
-        payload = json.dumps(body).encode() if not isinstance(body, bytes) else body
-        request.send_response(status)
-        request.send_header("Content-Type", "application/json")
-        request.send_header("Content-Length", str(len(payload)))
+        reply = self._reply(request, method)
+        request.send_response(reply.status)
+        for name, value in reply.headers.items():
+            request.send_header(name, value)
+        request.send_header("Content-Length", str(len(reply.body)))
         request.end_headers()
-        request.wfile.write(payload)
+        request.wfile.write(reply.body)
 
-    def _dispatch(self, request: BaseHTTPRequestHandler, method: str) -> tuple[int, Any]:
+    def _reply(self, request: BaseHTTPRequestHandler, method: str) -> Reply:
+        """The web app's answer, where the request is for the app; else the API's."""
         url = urlsplit(request.path)
         length = int(request.headers.get("Content-Length") or 0)
         if length > MAX_PAYLOAD_BYTES:
-            return 413, {"message": "Request Too Long"}
+            return _json_reply(413, {"message": "Request Too Long"})
         body = request.rfile.read(length) if length else b""
+        if self._webapp is not None:
+            reply = self._webapp.reply(method, url.path, request.headers.get("Host", ""), body)
+            if reply is not None:
+                return reply
+        status, response_body = self._dispatch(request, method, body)
+        return _json_reply(status, response_body)
+
+    def _dispatch(self, request: BaseHTTPRequestHandler, method: str, body: bytes) -> tuple[int, Any]:
+        url = urlsplit(request.path)
         route = match_route(method, url.path)
         if route is None:
             return 404, NO_SUCH_ROUTE  # API Gateway's MISSING_AUTHENTICATION_TOKEN, as the stack configures it
@@ -214,3 +237,8 @@ class LocalApiGateway:
             except AuditUnavailable:  # as API Gateway's own access log, this record never holds up the 401
                 logger.warning("could not keep the audit record of a refused token", exc_info=True)
         return 401, UNAUTHORIZED
+
+
+def _json_reply(status: int, body: Any) -> Reply:
+    payload = json.dumps(body).encode() if not isinstance(body, bytes) else body
+    return Reply(status, payload, {"Content-Type": "application/json"})

@@ -34,6 +34,7 @@ from ragline.local.lock import HomeLock
 from ragline.local.provision import DEFAULT_QUEUE, provision, teardown
 from ragline.local.s3_events import install_sequencers
 from ragline.local.tokens import TokenVerifier
+from ragline.local.webapp_server import LocalWebApp
 from ragline.local.worker import IngestWorker
 from ragline.settings import Settings
 
@@ -223,9 +224,10 @@ class DevStack:
         query.module.services().query.embedder.embed_query("warm-up")
         self._worker = IngestWorker(sqs, resources.queue_url, resources.queue_arn, settings.region, ingest)
         self._worker.start()
+        webapp = LocalWebApp(self.home, s3_endpoint)  # the web app at the API's own origin (docs/security.md)
         # The gateway keeps the audit records of the 401s it answers (no question reaches them, none is hashed).
         refusals = AuditTrail(build_audit_log(settings), "omit", None, settings.admin_group)
-        self._gateway = LocalApiGateway(query, TokenVerifier(self.home), port=self.port, audit=refusals)
+        self._gateway = LocalApiGateway(query, TokenVerifier(self.home), port=self.port, webapp=webapp, audit=refusals)
         self._gateway.start()
 
         endpoints = Endpoints(

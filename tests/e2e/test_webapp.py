@@ -1,0 +1,638 @@
+"""End to end in a real browser: the web app that `ragline up` serves at `/`, in headless Chromium.
+
+Two users of different groups sign in, upload by drag and drop straight to S3 (moto server) through the
+presigned PUT, ask, open a citation and download its source, and see only what their groups allow; a
+keyboard-only session; every control's accessible name; and Cognito's sign-in (the authorization code flow
+with PKCE) against a fake hosted UI. What the page shows is checked against the API through
+`RaglineClient`. Screenshots of every step go to $RAGLINE_SCREENSHOTS, else a pytest temporary folder
+(printed at the start).
+
+Chromium is Debian's (`make browser` installs it); Playwright drives it without its own browser download.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import re
+import secrets
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import pytest
+import requests
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from ragline.client import RaglineClient
+from ragline.local.client import StackClient
+from ragline.local.tokens import issue_token
+from ragline.local.webapp_server import LocalWebApp
+from tests.e2e.test_local_stack import home  # noqa: F401  (the module's stack: `ragline up` in a subprocess)
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+INDEXING_TIMEOUT_MS = 60_000
+# Every expectation waits this long (Playwright's default is 5 s): the suite shares 2 cores with the stack,
+# its model and other test workers, and a first question can take seconds.
+expect.set_options(timeout=20_000)
+
+LEDGER = "# Ledger\n\nNorthwind's operating margin in Q3 2026 was 23.5%, the highest in five years.\n"
+BENEFITS = "# Benefits\n\nNorthwind's benefits budget for 2026 is $1.2 million, set by HR with finance.\n"
+CATHODE = "# Cathode report\n\nThe NW-412 cathode retained 91.4% of its capacity after 2,000 cycles.\n"
+MARGIN_QUESTION = "What was Northwind's operating margin in Q3 2026?"
+CONTROL_ROLES = {"textbox", "searchbox", "combobox", "checkbox", "radio", "button", "link", "spinbutton", "slider"}
+
+
+@pytest.fixture(scope="module")
+def backend() -> str:
+    """moto only: the browser's PUT relies on moto server answering CORS preflights (on AWS, the bucket's
+    CORS rule does; LocalStack's S3 follows a bucket's CORS configuration, which the local stack sets none of)."""
+    return "moto"
+
+
+@pytest.fixture(scope="module")
+def stack(home) -> StackClient:  # noqa: F811
+    return StackClient(home)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not CHROMIUM.exists():
+        pytest.fail(f"no Chromium at {CHROMIUM}: `make browser` installs Debian's (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture(scope="module")
+def screenshots(request, tmp_path_factory) -> Path:
+    configured = os.environ.get("RAGLINE_SCREENSHOTS")
+    folder = Path(configured) if configured else tmp_path_factory.mktemp("screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    with request.config.pluginmanager.getplugin("capturemanager").global_and_fixture_disabled():
+        print(f"\ntests/e2e/test_webapp.py: screenshots in {folder}")
+    return folder
+
+
+class Session:
+    """One user's browser tab on the app, with the JavaScript errors it raised."""
+
+    def __init__(self, browser: Browser, url: str, screenshots: Path) -> None:
+        self.context = browser.new_context(viewport={"width": 1200, "height": 860})
+        self.page = self.context.new_page()
+        self.errors: list[str] = []
+        self.page.on("pageerror", lambda error: self.errors.append(str(error)))
+        self.url = url
+        self.screenshots = screenshots
+
+    def shot(self, name: str) -> None:
+        self.page.screenshot(path=str(self.screenshots / f"{name}.png"), full_page=True)
+
+    def sign_in(self, user: str, groups: list[str]) -> None:
+        self.page.goto(self.url)
+        self.page.get_by_label("User name").fill(user)
+        self.page.get_by_label("Groups").fill(", ".join(groups))
+        self.page.get_by_role("button", name="Sign in").click()
+        expect(self.page.locator("#who")).to_have_text(re.compile(rf"Signed in as\s+{user}\s+in {', '.join(groups)}"))
+
+    def view(self, name: str) -> None:
+        self.page.get_by_role("navigation").get_by_role("link", name=name).click()
+        expect(self.page.get_by_role("heading", level=1, name=name)).to_be_visible()
+
+    def drop(self, files: dict[str, str]) -> None:
+        """A real drop event on the drop zone, its DataTransfer holding these files (name -> text)."""
+        transfer = self.page.evaluate_handle(
+            """(files) => {
+                const transfer = new DataTransfer();
+                for (const [name, text] of Object.entries(files)) {
+                    const type = name.endsWith(".md") ? "text/markdown" : "application/octet-stream";
+                    transfer.items.add(new File([text], name, {type}));
+                }
+                return transfer;
+            }""",
+            files,
+        )
+        self.page.dispatch_event("#drop-zone", "drop", {"dataTransfer": transfer})
+
+    def upload(self, name: str, text: str, prefix: str, readers: list[str], writers: tuple[str, ...] = ()) -> str:
+        """Drop one file, fill the form, upload, and wait until the page says it is indexed or failed; the
+        page's line about it then."""
+        self.view("Upload")
+        self.drop({name: text})
+        self.page.get_by_label("Key prefix (optional)").fill(prefix)
+        for group in readers:
+            self.page.get_by_role("group", name="Who may read it").get_by_label(group).check()
+        for group in writers:
+            self.page.get_by_role("group", name="Who may also replace or delete it").get_by_label(group).check()
+        self.page.get_by_role("button", name="Upload").click()
+        key = prefix + name
+        progress = self.page.locator("#upload-progress li", has_text=key).first
+        expect(progress).to_have_text(re.compile(rf"{re.escape(key)}: (indexed|failed)"), timeout=INDEXING_TIMEOUT_MS)
+        return progress.inner_text()
+
+    def ask(self, question: str) -> None:
+        self.view("Ask")
+        self.page.get_by_label("Question").fill(question)
+        self.page.get_by_label("Question").press("Enter")
+        expect(self.page.locator("#ask-status")).to_have_text(re.compile(r"Answered from|None of the documents"))
+
+    def document_keys(self) -> list[str]:
+        expect(self.page.locator("#documents-status")).not_to_have_text(re.compile("Loading"))
+        return self.page.locator("#documents-rows td.key").all_inner_texts()
+
+    def close(self) -> None:
+        self.context.close()
+        assert self.errors == [], self.errors
+
+
+def wait_until(condition, timeout: float = 60.0, what: str = "the condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.2)
+    pytest.fail(f"{what} did not hold within {timeout} s")
+
+
+def api_pages(client: RaglineClient) -> list[list[str]]:
+    """The keys of every page of GET /documents with limit=1, as the API pages them."""
+    pages, cursor = [], None
+    while True:
+        page = client.documents(limit=1, cursor=cursor)
+        pages.append([document.source.split("/", 3)[3] for document in page.documents])
+        cursor = page.next_cursor
+        if not cursor:
+            return pages
+
+
+def indexed(client: RaglineClient, path: Path, key: str, roles: list[str]) -> str:
+    """Upload through the API (outside the browser) and wait until indexed; the doc_id."""
+    doc_id = client.upload(path, key, roles).doc_id
+
+    def is_indexed() -> bool:
+        status, body = client.call("GET", f"/documents/{doc_id}")  # 404 until the ingest records it
+        return status == 200 and body["status"] == "indexed"
+
+    wait_until(is_indexed, what=f"{key} indexed")
+    return doc_id
+
+
+def test_each_user_sees_only_what_their_groups_allow(stack, browser, screenshots, tmp_path):
+    app = stack.endpoints.api_url + "/"
+    alice_api, bob_api = stack.api("alice", ["finance", "hr"]), stack.api("bob", ["hr"])
+
+    # alice (finance, hr) uploads a finance-only document by drag and drop, and it is indexed.
+    alice = Session(browser, app, screenshots)
+    alice.sign_in("alice", ["finance", "hr"])
+    alice.shot("01-alice-signed-in")
+    alice.view("Upload")
+    alice.drop({"ledger.md": LEDGER})
+    alice.page.get_by_label("Key prefix (optional)").fill("finance/")
+    alice.page.get_by_role("group", name="Who may read it").get_by_label("finance").check()
+    expect(alice.page.get_by_label("Key for ledger.md")).to_have_value("ledger.md")
+    alice.shot("02-alice-drops-a-file")
+    alice.page.get_by_role("button", name="Upload").click()
+    progress = alice.page.locator("#upload-progress li").first
+    expect(progress).to_have_text(
+        re.compile(r"finance/ledger\.md: indexed \(\d+ chunks?\)"), timeout=INDEXING_TIMEOUT_MS
+    )
+    alice.shot("03-alice-upload-indexed")
+    [ledger] = alice_api.documents(prefix="finance/ledger.md").documents
+    assert ledger.status == "indexed" and alice_api.download(ledger.doc_id) == LEDGER.encode()  # the browser's PUT
+
+    # She asks; the answer cites it, as the API answers her.
+    alice.ask(MARGIN_QUESTION)
+    expect(alice.page.locator("#answer-text")).to_contain_text("23.5%")
+    api_answer = alice_api.query(MARGIN_QUESTION)
+    citations = alice.page.locator("#answer-text button.cite")
+    assert citations.all_inner_texts() == [f"[{number}]" for number in re.findall(r"\[(\d+)\]", api_answer.answer)]
+    sources = alice.page.locator("#sources > li")
+    assert sources.count() == len(api_answer.citations) >= 1
+    assert [source.title for source in api_answer.citations] == sources.locator("button").all_inner_texts()
+    alice.shot("04-alice-answer-with-citations")
+
+    # The citation opens its passage, with a link that downloads exactly the bytes she uploaded.
+    cited = next(source for source in api_answer.citations if source.doc_id == ledger.doc_id)
+    alice.page.locator("#answer-text button.cite", has_text=f"[{cited.id}]").click()
+    passage = alice.page.get_by_role("dialog", name="Ledger")
+    expect(passage).to_be_visible()
+    expect(passage.locator("#passage-text")).to_contain_text("23.5%")
+    link = passage.get_by_role("link", name="Open the source document")
+    expect(link).to_be_visible()
+    alice.shot("05-alice-cited-passage")
+    assert requests.get(link.get_attribute("href") or "", timeout=30).content == LEDGER.encode()
+    alice.page.keyboard.press("Escape")
+    expect(passage).to_be_hidden()
+
+    # Retrieve only: the passages, no answer.
+    alice.page.get_by_label("Retrieve only").check()
+    alice.page.get_by_label("Question").press("Enter")
+    retrieved = alice_api.retrieve(MARGIN_QUESTION)
+    expect(alice.page.locator("#ask-status")).to_have_text(f"{len(retrieved)} passage(s) found.")
+    expect(alice.page.get_by_role("heading", name="Answer")).to_be_hidden()
+    assert sources.locator("button").all_inner_texts() == [source.title for source in retrieved]
+    alice.page.get_by_label("Retrieve only").uncheck()
+
+    # A second document, for finance and hr, which hr may also replace or delete; and one that fails.
+    shared_key = "shared/benefits.md"
+    assert re.fullmatch(
+        r"shared/benefits\.md: indexed \(\d+ chunks?\)",
+        alice.upload("benefits.md", BENEFITS, "shared/", ["finance", "hr"], writers=("hr",)),
+    )
+    [shared] = alice_api.documents(prefix=shared_key).documents
+    failed_line = alice.upload("broken.pdf", "this is not a PDF", "", ["finance"])
+    [broken] = alice_api.documents(prefix="broken.pdf").documents
+    assert broken.status == "failed" and broken.error and failed_line == f"broken.pdf: failed: {broken.error}"
+
+    # The documents she may see; a failed one says why; the status filter.
+    alice.view("Documents")
+    assert sorted(alice.document_keys()) == ["broken.pdf", "finance/ledger.md", "shared/benefits.md"]
+    assert len(alice.page.get_by_role("button", name=re.compile("^Delete ")).all()) == 3  # she owns them all
+    expect(alice.page.get_by_role("row", name=re.compile("broken.pdf"))).to_contain_text(f"failed{broken.error}")
+    alice.shot("06-alice-documents")
+    alice.page.get_by_label("Status").select_option("failed")
+    assert alice.document_keys() == ["broken.pdf"]
+    alice.page.get_by_label("Status").select_option("")
+
+    # Paging, one document a page (the page's list requests rewritten to limit=1): Next and Previous walk
+    # the API's own pages.
+    one_a_page = re.compile(r"/documents\?")
+    alice.page.route(one_a_page, lambda route: route.continue_(url=route.request.url.replace("limit=25", "limit=1")))
+    alice.page.get_by_role("button", name="Search").click()
+    pages = [alice.document_keys()]
+    while alice.page.get_by_role("button", name="Next page").is_enabled():
+        alice.page.get_by_role("button", name="Next page").click()
+        pages.append(alice.document_keys())
+    assert pages == api_pages(alice_api) and len(pages) >= 3
+    alice.page.get_by_role("button", name="Previous page").click()
+    assert alice.document_keys() == pages[-2]
+    expect(alice.page.locator("#page-label")).to_have_text(f"Page {len(pages) - 1}")
+    alice.page.unroute(one_a_page)
+    alice.page.get_by_role("button", name="Search").click()  # from the first page again, 25 a page
+    assert len(alice.document_keys()) == 3
+
+    # bob (hr) sees nothing of the finance-only document: not cited, not listed, not found by name.
+    bob = Session(browser, app, screenshots)
+    bob.sign_in("bob", ["hr"])
+    bob.ask(MARGIN_QUESTION)
+    page_text = bob.page.locator("#ask").inner_text()
+    assert "23.5" not in page_text and "Ledger" not in page_text and "ledger.md" not in page_text
+    assert ledger.doc_id not in {source.doc_id for source in bob_api.query(MARGIN_QUESTION).citations}
+    bob.shot("07-bob-answer")
+    bob.view("Documents")
+    assert bob.document_keys() == ["shared/benefits.md"]
+    assert [document.doc_id for document in bob_api.iter_documents()] == [shared.doc_id]
+    bob.shot("08-bob-documents")
+    bob.page.get_by_label("Search by name").fill("ledger")
+    bob.page.get_by_label("Search by name").press("Enter")
+    expect(bob.page.locator("#documents-status")).to_have_text("No documents here.")
+    assert bob.document_keys() == []
+    assert bob_api.documents(search="ledger").documents == []
+    bob.shot("09-bob-searches-ledger")
+    bob.page.get_by_label("Search by name").fill("BENEFITS")  # any case
+    bob.page.get_by_role("button", name="Search").click()
+    assert bob.document_keys() == ["shared/benefits.md"]
+
+    # bob holds a writer role of it, so his page offers Delete. Before he clicks, alice replaces it through
+    # her page's Replace, with no writers any more; his delete is refused, with the API's message.
+    delete = bob.page.get_by_role("button", name="Delete Benefits")
+    expect(delete).to_be_visible()
+    assert bob_api.document(shared.doc_id).can_write
+    alice.view("Documents")
+    alice.page.get_by_role("button", name="Replace Benefits").click()
+    expect(alice.page.get_by_role("heading", level=1, name="Upload")).to_be_visible()
+    expect(alice.page.locator("#replacing")).to_have_text("Replacing shared/benefits.md: drop or choose its new file.")
+    alice.drop({"benefits.md": BENEFITS})
+    expect(alice.page.get_by_label("Key for benefits.md")).to_have_value(shared_key)
+    for group in ("finance", "hr"):
+        alice.page.get_by_role("group", name="Who may read it").get_by_label(group).check()
+    alice.page.get_by_label("Keep the writers it has").uncheck()
+    alice.shot("10-alice-replaces-it-without-writers")
+    alice.page.get_by_role("button", name="Upload").click()
+    replaced = alice.page.locator("#upload-progress li").first
+    expect(replaced).to_have_text(re.compile(r"shared/benefits\.md: indexed"), timeout=INDEXING_TIMEOUT_MS)
+    assert alice_api.document(shared.doc_id).updated_at != shared.updated_at
+    bob.page.once("dialog", lambda dialog: dialog.accept())  # "Delete shared/benefits.md?"
+    delete.click()
+    refusal = bob.page.get_by_role("alert").filter(has_text="Could not delete")
+    expect(refusal).to_have_text("Could not delete shared/benefits.md: you may read this document but not delete it")
+    bob.shot("11-bob-delete-refused")
+    assert alice_api.document(shared.doc_id).status == "indexed"
+
+    # Looking again, his page no longer offers him Delete.
+    bob.page.get_by_role("button", name="Search").click()
+    assert bob.document_keys() == ["shared/benefits.md"]
+    expect(bob.page.get_by_role("button", name="Delete Benefits")).to_have_count(0)
+    assert not bob_api.document(shared.doc_id).can_write
+    bob.shot("12-bob-may-no-longer-delete")
+
+    # Signing out leaves nothing of his session in the page.
+    bob.page.get_by_role("button", name="Sign out").click()
+    expect(bob.page.get_by_label("User name")).to_be_focused()
+    assert "Benefits" not in bob.page.content() and "shared/benefits.md" not in bob.page.content()
+    alice.close()
+    bob.close()
+
+
+def focused(page: Page) -> dict[str, str]:
+    """The focused element's id, class, and whether a focus ring shows."""
+    return page.evaluate(
+        """() => {
+            const element = document.activeElement;
+            const style = getComputedStyle(element);
+            return {id: element.id, class: element.className, ring: style.outlineStyle + " " + style.outlineWidth,
+                    inDialog: String(Boolean(element.closest("dialog")))};
+        }"""
+    )
+
+
+def tab_to(page: Page, wanted, presses: int = 10) -> dict[str, str]:
+    for _ in range(presses):
+        page.keyboard.press("Tab")
+        state = focused(page)
+        if wanted(state):
+            return state
+    pytest.fail(f"{presses} presses of Tab never reached the element (last: {focused(page)})")
+
+
+def test_sign_in_and_ask_with_the_keyboard_only(stack, browser, screenshots, tmp_path):
+    (tmp_path / "cathode.md").write_text(CATHODE)
+    indexed(stack.api("kim", ["research"]), tmp_path / "cathode.md", "research/cathode.md", ["research"])
+    session = Session(browser, stack.endpoints.api_url + "/", screenshots)
+    page = session.page
+    page.goto(session.url)
+    expect(page.get_by_label("User name")).to_be_visible()
+
+    state = tab_to(page, lambda state: state["id"] == "user")
+    assert state["ring"] == "solid 3px"  # a visible focus ring
+    page.keyboard.type("kim")
+    page.keyboard.press("Tab")
+    assert focused(page)["id"] == "groups"
+    page.keyboard.type("research")
+    page.keyboard.press("Enter")
+    expect(page.locator("#who")).to_contain_text("kim")
+    assert focused(page)["id"] == "question"  # signed in, ready to ask
+
+    page.keyboard.type("How many cycles did the cathode retain its capacity for?")
+    page.keyboard.press("Enter")
+    expect(page.locator("#answer-text")).to_contain_text("2,000 cycles")
+    state = tab_to(page, lambda state: "cite" in state["class"])
+    assert state["ring"] == "solid 3px"
+    session.shot("13-keyboard-citation-focused")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("dialog", name="Cathode report")).to_be_visible()
+    assert focused(page)["inDialog"] == "true"
+    session.shot("14-keyboard-passage")
+    page.keyboard.press("Escape")
+    expect(page.get_by_role("dialog")).to_be_hidden()
+    assert "cite" in focused(page)["class"]  # back where it was
+    session.close()
+
+
+def accessible_controls(page: Page) -> tuple[list[str], list[dict[str, Any]]]:
+    """The names Chromium computes for the page's controls, and the controls it finds no name for."""
+    cdp = page.context.new_cdp_session(page)
+    nodes = cdp.send("Accessibility.getFullAXTree")["nodes"]
+    cdp.detach()
+    controls = [
+        node for node in nodes if not node.get("ignored") and node.get("role", {}).get("value") in CONTROL_ROLES
+    ]
+    named = [str(node.get("name", {}).get("value", "")).strip() for node in controls]
+    return [name for name in named if name], [node for node, name in zip(controls, named, strict=True) if not name]
+
+
+def landmarks(page: Page) -> set[str]:
+    cdp = page.context.new_cdp_session(page)
+    nodes = cdp.send("Accessibility.getFullAXTree")["nodes"]
+    cdp.detach()
+    return {
+        node["role"]["value"] for node in nodes if node.get("role", {}).get("value") in ("banner", "navigation", "main")
+    }
+
+
+def test_every_control_has_an_accessible_name_and_the_page_reflows_on_a_phone(stack, browser, screenshots, tmp_path):
+    (tmp_path / "labels.md").write_text(LEDGER.replace("Ledger", "Labels"))
+    indexed(stack.api("lee", ["finance", "hr"]), tmp_path / "labels.md", "finance/labels.md", ["finance"])
+    session = Session(browser, stack.endpoints.api_url + "/", screenshots)
+    page = session.page
+    page.goto(session.url)
+    expect(page.get_by_label("User name")).to_be_visible()
+    expected_by_view = {"sign-in": {"Skip to content", "User name", "Groups", "Sign in"}}
+
+    def check(view: str, expected: set[str]) -> None:
+        names, unnamed = accessible_controls(page)
+        assert unnamed == [], f"{view}: controls without an accessible name: {unnamed}"
+        assert expected <= set(names), f"{view}: {sorted(expected - set(names))} missing from {names}"
+
+    check("sign-in", expected_by_view["sign-in"])
+    session.sign_in("lee", ["finance", "hr"])
+    assert landmarks(page) == {"banner", "navigation", "main"}
+    session.ask(MARGIN_QUESTION)
+    check(
+        "ask", {"Sign out", "Ask", "Documents", "Upload", "Question", "Retrieve only: the passages, without an answer"}
+    )
+    page.locator("#answer-text button.cite").first.click()
+    expect(page.get_by_role("link", name="Open the source document")).to_be_visible()
+    check("passage", {"Close", "Open the source document"})
+    page.keyboard.press("Escape")
+    session.view("Documents")
+    session.document_keys()
+    check("documents", {"Search by name", "Status", "Search", "Delete Labels", "Replace Labels", "Next page"})
+    session.view("Upload")
+    session.drop({"a.md": "# A\n\nalpha\n", "b.md": "# B\n\nbeta\n"})
+    check("upload", {"Files", "Key prefix (optional)", "Key for a.md (11 B)", "Key for b.md (10 B)", "finance", "hr"})
+    session.shot("15-upload-with-two-files")
+    page.get_by_role("button", name="Upload").click()  # with no group chosen to read them
+    expect(page.get_by_role("alert")).to_have_text("Choose at least one group who may read it.")
+    assert page.locator("#upload-progress li").count() == 0  # nothing was sent
+
+    # On a phone's width every view reflows (WCAG 1.4.10): nothing makes the page scroll sideways (the
+    # documents table scrolls within its own box).
+    page.set_viewport_size({"width": 360, "height": 780})
+    for view in ("Ask", "Documents", "Upload"):
+        session.view(view)
+        overflow = page.evaluate("() => document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        assert overflow <= 0, f"{view}: the page is {overflow} px wider than a 360 px screen"
+        session.shot(f"16-phone-{view.lower()}")
+    session.close()
+
+
+def test_a_token_the_api_refuses_returns_to_sign_in(stack, browser, screenshots, tmp_path):
+    session = Session(browser, stack.endpoints.api_url + "/", screenshots)
+    session.sign_in("sam", ["finance"])
+    # A token as good as the stack's, but signed with another key: the API answers 401.
+    foreign = issue_token(tmp_path, "sam", ["finance"])
+    session.page.evaluate("(token) => sessionStorage.setItem('ragline.id_token', token)", foreign)
+    session.page.get_by_label("Question").fill(MARGIN_QUESTION)
+    session.page.get_by_label("Question").press("Enter")
+
+    expect(session.page.get_by_label("User name")).to_be_visible()
+    expect(session.page.locator("#notice")).to_have_text("Your sign-in has ended: sign in again.")
+    assert session.page.evaluate("() => sessionStorage.getItem('ragline.id_token')") is None
+    session.shot("17-signed-out-by-a-401")
+    session.close()
+
+
+class FakeCognitoHostedUi:
+    """Cognito's hosted UI, token endpoint and logout, as far as the app uses them, on one origin with the
+    app's files (served by LocalWebApp) and a config.json in Cognito mode. Its token endpoint checks the
+    PKCE verifier against the challenge, as Cognito does, and answers with an ID token for carol."""
+
+    CLIENT_ID = "fake-client-id"
+
+    def __init__(self, signing_home: Path) -> None:
+        self.signing_home = signing_home  # whose key signs carol's ID token
+        self.webapp = LocalWebApp(signing_home, "")
+        self.challenges: dict[str, str] = {}  # authorization code -> its code_challenge
+        self.authorize_requests: list[dict[str, str]] = []
+        self.token_requests: list[dict[str, str]] = []
+        self.tamper_state = False  # answer with another state than the page sent
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                fake.get(self)
+
+            def do_POST(self) -> None:
+                fake.post(self)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def config(self) -> dict[str, Any]:
+        cognito = {"domain": self.url, "client_id": self.CLIENT_ID, "redirect_uri": self.url + "/"}
+        return {
+            "auth": "cognito",
+            "api_url": self.url + "/v1",
+            "cognito": {**cognito, "scopes": ["openid", "email", "profile"]},
+        }
+
+    def get(self, request: BaseHTTPRequestHandler) -> None:
+        url = urlsplit(request.path)
+        query = {name: values[-1] for name, values in parse_qs(url.query).items()}
+        if url.path == "/config.json":
+            return self.send(request, 200, json.dumps(self.config()).encode(), "application/json")
+        if url.path == "/oauth2/authorize":
+            self.authorize_requests.append(query)
+            code = secrets.token_urlsafe(16)
+            self.challenges[code] = query["code_challenge"]
+            state = "forged" if self.tamper_state else query["state"]
+            return self.redirect(request, f"{query['redirect_uri']}?{urlencode({'code': code, 'state': state})}")
+        if url.path == "/logout":
+            return self.redirect(request, query["logout_uri"])
+        reply = self.webapp.reply("GET", url.path, request.headers.get("Host", ""), b"")
+        if reply is None:
+            return self.send(request, 404, b"{}", "application/json")
+        return self.send(request, reply.status, reply.body, reply.headers["Content-Type"], reply.headers)
+
+    def post(self, request: BaseHTTPRequestHandler) -> None:
+        if urlsplit(request.path).path != "/oauth2/token":
+            return self.send(request, 404, b"{}", "application/json")
+        form = {
+            name: values[-1]
+            for name, values in parse_qs(request.rfile.read(int(request.headers["Content-Length"])).decode()).items()
+        }
+        self.token_requests.append(form)
+        challenge = self.challenges.pop(form.get("code", ""), None)
+        verified = challenge is not None and challenge == base64.urlsafe_b64encode(
+            hashlib.sha256(form.get("code_verifier", "").encode()).digest()
+        ).decode().rstrip("=")
+        expected = {"grant_type": "authorization_code", "client_id": self.CLIENT_ID, "redirect_uri": self.url + "/"}
+        if not verified or any(form.get(name) != value for name, value in expected.items()):
+            return self.send(request, 400, json.dumps({"error": "invalid_grant"}).encode(), "application/json")
+        tokens = {"id_token": issue_token(self.signing_home, "carol", ["research", "finance"]), "token_type": "Bearer"}
+        return self.send(request, 200, json.dumps(tokens).encode(), "application/json")
+
+    @staticmethod
+    def send(
+        request: BaseHTTPRequestHandler,
+        status: int,
+        body: bytes,
+        content_type: str,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        request.send_response(status)
+        for name, value in {**(headers or {}), "Content-Type": content_type, "Content-Length": str(len(body))}.items():
+            request.send_header(name, value)
+        request.end_headers()
+        request.wfile.write(body)
+
+    @staticmethod
+    def redirect(request: BaseHTTPRequestHandler, location: str) -> None:
+        request.send_response(302)
+        request.send_header("Location", location)
+        request.send_header("Content-Length", "0")
+        request.end_headers()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def hosted_ui(tmp_path) -> Iterator[FakeCognitoHostedUi]:
+    fake = FakeCognitoHostedUi(tmp_path)
+    yield fake
+    fake.stop()
+
+
+def test_cognito_sign_in_is_the_code_flow_with_pkce_and_keeps_the_token_in_the_tab(browser, screenshots, hosted_ui):
+    session = Session(browser, hosted_ui.url + "/", screenshots)
+    page = session.page
+    page.goto(session.url)
+    session.shot("18-cognito-sign-in")
+    page.get_by_role("button", name="Sign in").click()
+
+    expect(page.locator("#who")).to_have_text(re.compile(r"Signed in as\s+carol\s+in finance, research"))
+    [authorize] = hosted_ui.authorize_requests
+    assert authorize["response_type"] == "code" and authorize["code_challenge_method"] == "S256"
+    assert (authorize["client_id"], authorize["redirect_uri"]) == (hosted_ui.CLIENT_ID, hosted_ui.url + "/")
+    assert authorize["scope"] == "openid email profile" and len(authorize["state"]) >= 16
+    [exchange] = hosted_ui.token_requests  # the fake checked its verifier against the challenge
+    assert "client_secret" not in exchange and len(exchange["code_verifier"]) >= 43
+    assert "code=" not in page.url  # the single-use code is not left in the address or the history
+    stored = page.evaluate("() => [sessionStorage.getItem('ragline.id_token'), localStorage.length]")
+    assert stored[0] and stored[1] == 0  # the ID token in this tab's sessionStorage, nothing in localStorage
+    session.shot("19-cognito-signed-in")
+
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible()  # back from /logout
+    assert page.evaluate("() => sessionStorage.getItem('ragline.id_token')") is None
+    session.close()
+
+
+def test_a_cognito_answer_with_another_state_is_refused(browser, screenshots, hosted_ui):
+    hosted_ui.tamper_state = True
+    session = Session(browser, hosted_ui.url + "/", screenshots)
+    session.page.goto(session.url)
+    session.page.get_by_role("button", name="Sign in").click()
+
+    expect(session.page.get_by_role("alert")).to_contain_text("does not belong to a sign-in started in this tab")
+    assert hosted_ui.token_requests == []  # the code was never exchanged
+    assert session.page.evaluate("() => sessionStorage.getItem('ragline.id_token')") is None
+    session.shot("20-cognito-state-refused")
+    session.close()
