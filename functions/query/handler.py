@@ -333,7 +333,7 @@ def read_audit(
     limit: AuditLimit = DEFAULT_LIST_LIMIT,
     cursor: AuditCursor = None,
 ) -> AuditPageBody:
-    """Who read, was cited or asked for document ``doc``, or what ``user`` asked and received, oldest first
+    """Who was given passages of document ``doc`` or asked for it, or what ``user`` asked and received, oldest first
     (docs/security.md, "The audit trail"). Reading it is recorded too."""
     refuse_unknown_parameters(app.current_event.query_string_parameters, AUDIT_PARAMETERS)
     caller = current_caller()
