@@ -25,6 +25,7 @@ HERE = Path(__file__).resolve().parent
 BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     "time_to_searchable": ([], ["--runs", "2", "--pages", "1", "5"]),
     "revocation_latency": ([], ["--runs", "3", "--docs", "2"]),
+    "audit_latency": ([], ["--queries", "30", "--docs", "3"]),
     "ingest_throughput": ([], ["--docs", "6", "--pages", "2"]),
     "bedrock_concurrency": ([], ["--chunks", "100", "--concurrency", "1", "16"]),
     "query_latency": ([], ["--sizes", "2000", "10000", "--queries", "40"]),

@@ -23,6 +23,7 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from infra.config import Config
@@ -46,6 +47,7 @@ PROTECTED_ROUTES = (
     ("/access/roles", "GET"),
     ("/access/documents/{doc_id}", "GET"),
     ("/access/warnings", "GET"),
+    ("/audit", "GET"),
 )
 PUBLIC_ROUTES = (("/health", "GET"), ("/openapi.json", "GET"))
 
@@ -53,6 +55,33 @@ PUBLIC_ROUTES = (("/health", "GET"), ("/openapi.json", "GET"))
 CORS_METHODS = ("GET", "POST", "DELETE")
 CORS_HEADERS = ("Authorization", "Content-Type")
 CORS_MAX_AGE = Duration.hours(1)
+
+
+def access_log_format() -> apigw.AccessLogFormat:
+    """One JSON line per request, 401s from the authorizer included: these never reach the function, so this
+    log is where the audit trail finds them (docs/security.md, "The audit trail"). The request id is the
+    function's correlation id and the audit record's; the user is the token's sub, when it was valid."""
+    field = apigw.AccessLogField
+    return apigw.AccessLogFormat.custom(
+        json.dumps(
+            {
+                "requestId": field.context_request_id(),
+                "requestTime": field.context_request_time(),
+                "ip": field.context_identity_source_ip(),
+                "httpMethod": field.context_http_method(),
+                "resourcePath": field.context_resource_path(),
+                "protocol": field.context_protocol(),
+                "status": field.context_status(),
+                "responseLength": field.context_response_length(),
+                "user": field.context_authorizer_claims("sub"),
+                "errorType": field.context_error_response_type(),
+                "error": field.context_error_message(),
+                "authorizerError": field.context_authorizer_error(),
+                "authorizerStatus": field.context_authorizer_status(),
+                "integrationStatus": field.context_integration_status(),
+            }
+        )
+    )
 
 
 def _error_body(code: str, message: str) -> dict[str, str]:
@@ -67,6 +96,8 @@ class Api(Construct):
         *,
         bucket: s3.IBucket,
         registry: dynamodb.ITable,
+        audit: dynamodb.ITable,
+        audit_key: secretsmanager.ISecret,
         layer: lambda_.ILayerVersion,
         search: Search,
         environment: Mapping[str, str],
@@ -88,6 +119,8 @@ class Api(Construct):
                 "RAGLINE_GENERATOR_MODEL": config.generator_model,
                 "RAGLINE_ADMIN_GROUP": config.admin_group,
                 "RAGLINE_CORS_ORIGIN": web_origin,  # the function's responses allow it (and only it)
+                "RAGLINE_AUDIT_TABLE": audit.table_name,
+                "RAGLINE_AUDIT_KEY_SECRET": audit_key.secret_arn,  # read once per execution environment
                 **self._reranking(config),
             },
             timeout=QUERY_FUNCTION_TIMEOUT,
@@ -95,6 +128,7 @@ class Api(Construct):
             log_retention_days=config.log_retention_days,
         )
         self._permissions(bucket, registry, search, config)
+        self._audit_permissions(audit, audit_key)
         self._rest_api(config, web_origin)
 
     # --- Cognito ------------------------------------------------------------------------------------
@@ -191,6 +225,19 @@ class Api(Construct):
         self.function.allow_invoke_models(models)
         search.grant_read(self.function)
 
+    def _audit_permissions(self, audit: dynamodb.ITable, audit_key: secretsmanager.ISecret) -> None:
+        """Put records (each a conditional Put inside TransactWriteItems, which IAM authorizes as PutItem) and
+        query them (GET /audit); no UpdateItem, DeleteItem or BatchWriteItem (whose requests may delete), so
+        the function cannot remove a record, and its writes never replace one (docs/security.md)."""
+        self.function.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="KeepAndReadTheAuditTrail",
+                actions=["dynamodb:PutItem", "dynamodb:Query"],
+                resources=[audit.table_arn],
+            )
+        )
+        audit_key.grant_read(self.function.role)
+
     @staticmethod
     def _reranking(config: Config) -> dict[str, str]:
         if not config.rerank_model:
@@ -218,17 +265,7 @@ class Api(Construct):
                 throttling_rate_limit=config.throttle_rate,
                 throttling_burst_limit=config.throttle_burst,
                 access_log_destination=apigw.LogGroupLogDestination(access_logs),
-                access_log_format=apigw.AccessLogFormat.json_with_standard_fields(
-                    caller=False,
-                    http_method=True,
-                    ip=True,
-                    protocol=True,
-                    request_time=True,
-                    resource_path=True,
-                    response_length=True,
-                    status=True,
-                    user=True,
-                ),
+                access_log_format=access_log_format(),
                 logging_level=apigw.MethodLoggingLevel.ERROR,
                 data_trace_enabled=False,  # request and response bodies would carry document text
                 tracing_enabled=True,

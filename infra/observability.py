@@ -1,4 +1,5 @@
-"""Alarms, published to one SNS topic: poison messages, function errors, the API's 5xx, a stuck queue."""
+"""Alarms, published to one SNS topic: poison messages, function errors, the API's 5xx, a stuck queue, an
+audit record not written."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
@@ -15,6 +17,9 @@ from constructs import Construct
 PERIOD = Duration.minutes(5)
 # An event older than this has waited through several ingest attempts: ingest is failing or starved.
 MAX_EVENT_AGE = Duration.minutes(15)
+# The query function's log line for an audit record it could not keep (functions/query/handler.py).
+AUDIT_NOT_WRITTEN = "audit record not written"
+METRICS_NAMESPACE = "ragline"
 
 
 class Observability(Construct):
@@ -27,6 +32,7 @@ class Observability(Construct):
         dead_letters: sqs.IQueue,
         functions: dict[str, lambda_.IFunction],
         api: apigw.RestApi,
+        query_logs: logs.ILogGroup,
         alarm_email: str = "",
     ) -> None:
         super().__init__(scope, construct_id)
@@ -53,6 +59,21 @@ class Observability(Construct):
                 f"the {name} function failed (an invocation error, not a failed document)",
             )
         self._alarm("Api5xx", api.metric_server_error(period=PERIOD, statistic="Sum"), "the API answered 5xx")
+        audit_failures = logs.MetricFilter(
+            self,
+            "AuditNotWrittenLines",
+            log_group=query_logs,
+            filter_pattern=logs.FilterPattern.string_value("$.message", "=", AUDIT_NOT_WRITTEN),
+            metric_namespace=METRICS_NAMESPACE,
+            metric_name="AuditRecordsNotWritten",
+            metric_value="1",
+        )
+        self._alarm(
+            "AuditNotWritten",
+            audit_failures.metric(period=PERIOD, statistic="Sum"),
+            "an audit record was not written: reads were refused (500), a delete was done unrecorded (its record is "
+            "in the query function's log)",
+        )
 
     def _alarm(self, name: str, metric: cloudwatch.Metric, description: str, threshold: float = 0) -> None:
         alarm = metric.create_alarm(

@@ -63,6 +63,8 @@ class RaglineStack(Stack):
             "Api",
             bucket=storage.bucket,
             registry=storage.registry,
+            audit=storage.audit,
+            audit_key=storage.audit_key,
             layer=layer,
             search=search,
             environment=environment,
@@ -97,6 +99,7 @@ class RaglineStack(Stack):
             dead_letters=ingestion.dead_letters,
             functions={"Ingest": ingestion.function.function, "Query": api.function.function},
             api=api.rest_api,
+            query_logs=api.function.log_group,
             alarm_email=config.alarm_email,
         )
         self.storage, self.search, self.ingestion, self.api, self.observability = (
@@ -109,6 +112,7 @@ class RaglineStack(Stack):
         CfnOutput(self, "UserPoolId", value=api.user_pool.user_pool_id)
         CfnOutput(self, "UserPoolClientId", value=api.client.user_pool_client_id)
         CfnOutput(self, "RegistryTable", value=storage.registry.table_name)
+        CfnOutput(self, "AuditTable", value=storage.audit.table_name, description="the access audit trail")
         CfnOutput(self, "SearchEndpoint", value=search.url, description="OpenSearch endpoint (SigV4)")
         CfnOutput(self, "IngestQueueUrl", value=ingestion.queue.queue_url)
         CfnOutput(self, "DeadLetterQueueUrl", value=ingestion.dead_letters.queue_url)

@@ -1,4 +1,5 @@
-"""Where documents and their state live: the documents bucket and the registry table."""
+"""Where documents and their state live: the documents bucket and the registry table; and the access audit
+trail's table and the key its records hash questions with (docs/security.md, "The audit trail")."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
@@ -23,6 +25,7 @@ AWS_CUSTOM_RESOURCE_ID = "AWS" + cr.AwsCustomResource.PROVIDER_FUNCTION_UUID.rep
 BROWSER_UPLOAD_HEADERS = ("content-type", "if-match", "if-none-match", "x-amz-meta-*")
 BROWSER_METHODS = ("PUT", "GET")  # presigned uploads and downloads
 CORS_MAX_AGE_SECONDS = 3600
+AUDIT_TTL_ATTRIBUTE = "expires_at"  # ragline.auditlogs.dynamodb writes it: the record's time plus the retention
 
 
 def browser_cors_rule(origin: str) -> dict[str, Any]:
@@ -37,9 +40,10 @@ def browser_cors_rule(origin: str) -> dict[str, Any]:
 
 
 class Storage(Construct):
-    """An encrypted, versioned, private, TLS-only bucket with access logs, and the documents registry.
+    """An encrypted, versioned, private, TLS-only bucket with access logs, and the documents registry; the
+    audit trail's table and its HMAC key.
 
-    Both are retained when the stack is deleted: they hold the documents and their state.
+    All are retained when the stack is deleted: they hold the documents, their state and who read them.
     """
 
     def __init__(self, scope: Construct, construct_id: str) -> None:
@@ -81,6 +85,40 @@ class Storage(Construct):
                 point_in_time_recovery_enabled=True
             ),
             removal_policy=RemovalPolicy.RETAIN,
+        )
+        self._audit_trail()
+
+    def _audit_trail(self) -> None:
+        """Records keyed by user or document (``pk``) and time (``sk``); point-in-time recovery (any second of
+        the last 35 days can be restored, whatever was written since), deletion protection, TTL for the
+        retention. The query function may only put records and query them (infra/api.py)."""
+        self.audit = dynamodb.Table(
+            self,
+            "Audit",
+            partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name="sk", type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            encryption=dynamodb.TableEncryption.AWS_MANAGED,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            deletion_protection=True,
+            time_to_live_attribute=AUDIT_TTL_ATTRIBUTE,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        # A random key, made by Secrets Manager at deploy time: no one types it, no template holds it.
+        self.audit_key = secretsmanager.Secret(
+            self,
+            "AuditKey",
+            description="ragline: the HMAC-SHA256 key audit records hash questions with",
+            generate_secret_string=secretsmanager.SecretStringGenerator(password_length=64, exclude_punctuation=True),
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        acknowledge(
+            self.audit_key,
+            "AwsSolutions-SMG4",
+            "The audit key is not rotated automatically: a question's HMAC is compared with HMACs made under "
+            "the same key, so a rotation is a deliberate change, made by hand, that starts a new series.",
         )
 
     def allow_browser_origin(self, origin: str, *, log_retention_days: int) -> cr.AwsCustomResource:

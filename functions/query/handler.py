@@ -3,6 +3,10 @@
 The caller's roles come only from the authorizer's claims. Bad requests get 400 with ``{"message",
 "code"}``; an unexpected error gets a bare 500 with no detail, and is logged without document text.
 
+Every request of an audited route (ragline.audit) leaves an audit record, written once the route has
+answered and before the answer is returned; an answer whose record could not be kept is withheld (500
+``audit_unavailable``), but for a delete already done (docs/security.md, "The audit trail").
+
 The settings are read at import, in Lambda's init phase: a bad one fails the cold start with a
 ``ConfigurationError`` in the logs, not the first request (docs/architecture.md, "Configuration").
 """
@@ -33,6 +37,13 @@ from ragline.api_schema import (
     AccessPageBody,
     AccessRoles,
     AnswerBody,
+    AuditCursor,
+    AuditDoc,
+    AuditLimit,
+    AuditPageBody,
+    AuditSince,
+    AuditUntil,
+    AuditUser,
     DeletionBody,
     DocumentBody,
     DocumentPageBody,
@@ -55,16 +66,28 @@ from ragline.api_schema import (
     published,
     responses,
 )
+from ragline.audit import ANONYMOUS, AuditAction, AuditCaller, AuditNotes, AuditTrail, audited_action
 from ragline.documents import Caller, DocumentsConfig, DocumentsService, Refused
-from ragline.factory import build_embedder, build_generator, build_registry, build_reranker, build_store
+from ragline.factory import (
+    build_audit_key,
+    build_audit_log,
+    build_embedder,
+    build_generator,
+    build_registry,
+    build_reranker,
+    build_store,
+)
 from ragline.http_api import (
+    AUDIT_PARAMETERS,
     DEFAULT_LIST_LIMIT,
     LIST_PARAMETERS,
+    AuditRequest,
     BadRequest,
     ListRequest,
     parse_json_object,
     refuse_unknown_parameters,
 )
+from ragline.ids import document_id
 from ragline.models import DocumentRecord
 from ragline.objectstores.s3 import S3DownloadSigner, S3ObjectStore, S3UploadSigner
 from ragline.policy import PolicyConfig, PolicyService, PolicyWarning
@@ -123,6 +146,21 @@ def services() -> Services:
     return Services(settings=settings, query=query, documents=documents, policy=policy)
 
 
+@functools.cache
+def audit_trail() -> AuditTrail:
+    """Built on the first audited request, its HMAC key read then and kept for the life of the execution
+    environment (a failure is not cached: the next request tries again)."""
+    log = build_audit_log(settings)
+    return AuditTrail(log, settings.audit_questions, build_audit_key(settings), settings.admin_group)
+
+
+def audit_notes() -> AuditNotes:
+    """What this request's audit record will say of it; a route notes the question, passages or key here."""
+    notes = app.context.setdefault("audit", AuditNotes())
+    assert isinstance(notes, AuditNotes)
+    return notes
+
+
 class Unauthorized(Exception):
     pass
 
@@ -174,6 +212,7 @@ def openapi() -> Response[str]:
 def query(body: Annotated[QueryBody, Body()]) -> AnswerBody:
     roles = current_caller().roles
     result = services().query.answer(body.question, roles, body.top_k or settings.top_k, explain_sources=body.explain)
+    audit_notes().returned(body.question, result.sources, result.answer.cited)
     cited = zip(result.cited_sources(), result.cited_explanations(), strict=True)
     return AnswerBody(
         answer=result.answer.text,
@@ -189,8 +228,10 @@ def retrieve(body: Annotated[QueryBody, Body()]) -> RetrievalBody:
     top_k = body.top_k or settings.top_k
     if not body.explain:
         hits = services().query.retrieve(body.question, roles, top_k)
+        audit_notes().returned(body.question, hits)
         return RetrievalBody(results=[SourceBody.of(number, hit) for number, hit in enumerate(hits, start=1)])
     hits, explanations = services().query.retrieve_explained(body.question, roles, top_k)
+    audit_notes().returned(body.question, hits)
     explained = enumerate(zip(hits, explanations, strict=True), start=1)
     return RetrievalBody(results=[SourceBody.of(number, hit, explanation) for number, (hit, explanation) in explained])
 
@@ -205,6 +246,7 @@ def create_upload(body: Annotated[UploadBody, Body()]) -> UploadGrantBody:
     """A presigned PUT for ``key`` that stores the roles, the owner and the writers in the object's metadata
     (the rules: ragline.documents)."""
     caller = current_caller()
+    audit_notes().asked_for(body.key, document_id(settings.bucket, body.key))
     grant = services().documents.create_upload(caller, body.to_request())
     logger.info("upload presigned", extra={"doc_id": grant.doc_id, "user": caller.user})
     return UploadGrantBody(
@@ -282,6 +324,29 @@ def delete_document(doc_id: str) -> DeletionBody:
     services().documents.delete(caller, doc_id)
     logger.info("document deleted", extra={"doc_id": doc_id, "user": caller.user})
     return DeletionBody(doc_id=doc_id, status="deleting")
+
+
+@app.get(
+    "/audit",
+    security=TOKEN,
+    summary="the audit trail of one document or one user (admins only)",
+    responses=responses(*PROTECTED_ERRORS, 403, described={403: "the caller is not in the admin group"}),
+)
+def read_audit(
+    doc: AuditDoc = None,
+    user: AuditUser = None,
+    since: AuditSince = "",
+    until: AuditUntil = "",
+    limit: AuditLimit = DEFAULT_LIST_LIMIT,
+    cursor: AuditCursor = None,
+) -> AuditPageBody:
+    """Who was given passages of document ``doc`` or asked for it, or what ``user`` asked and received, oldest first
+    (docs/security.md, "The audit trail"). Reading it is recorded too."""
+    refuse_unknown_parameters(app.current_event.query_string_parameters, AUDIT_PARAMETERS)
+    caller = current_caller()
+    request = AuditRequest(doc=doc, user=user, since=since, until=until, limit=limit, after=cursor)
+    audit_notes().asked_for(request.subject)
+    return AuditPageBody.of(audit_trail().read(caller, request))
 
 
 @app.get(
@@ -402,6 +467,63 @@ def internal_error(error: Exception) -> Response:
     return _error(500, "internal_error", "internal error")
 
 
+# -- the audit record of each request -------------------------------------------------------------------
+
+AUDIT_UNAVAILABLE = {
+    "message": "the request could not be recorded in the audit trail; try again",
+    "code": "audit_unavailable",
+}
+
+
+def _audit_caller(event: dict) -> AuditCaller:
+    claims = ((event.get("requestContext") or {}).get("authorizer") or {}).get("claims")
+    if not claims:
+        return AuditCaller()
+    username = claims.get("cognito:username")
+    return AuditCaller(
+        user=user_from_claims(claims) or ANONYMOUS,
+        username=username[:128] if isinstance(username, str) else "",
+        groups=tuple(sorted(roles_from_claims(claims))),
+    )
+
+
+def _error_code(response: dict) -> str:
+    if response["statusCode"] < 400:
+        return ""
+    try:
+        return str(json.loads(response.get("body") or "{}").get("code", ""))
+    except (ValueError, AttributeError):
+        return ""
+
+
+def recorded(event: dict, context: LambdaContext, action: AuditAction, notes: AuditNotes, response: dict) -> dict:
+    """The response, once the audit record of its request is kept. When the record cannot be kept, the
+    answer is withheld (500 ``audit_unavailable``; an unrecorded read is what the trail exists to prevent),
+    but for a delete that was done, which no 500 can undo: that one is answered, and the record is logged."""
+    doc_id = (event.get("pathParameters") or {}).get("doc_id")
+    if doc_id is not None:
+        notes.asked_for(doc_id, doc_id)  # download and delete: the document asked for, whatever the answer
+    status = int(response["statusCode"])
+    request_id = (event.get("requestContext") or {}).get("requestId") or context.aws_request_id
+    kept = {"action": action, "request_id": request_id, "status": status}
+    try:
+        trail = audit_trail()
+        record = trail.record(action, request_id, _audit_caller(event), status, _error_code(response), notes)
+        kept = record.to_json()
+        trail.write(record)
+        return response
+    except Exception as error:  # any failure, the key's or the table's: the policy above, never a lost record
+        # The message is the metric filter's (infra/observability.py): the alarm counts these lines.
+        logger.error("audit record not written", extra={"audit": kept, "error_type": type(error).__name__})
+    if action == "delete" and 200 <= status < 300:
+        return response
+    return {**response, "statusCode": 500, "body": json.dumps(AUDIT_UNAVAILABLE), "isBase64Encoded": False}
+
+
 @logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    return app.resolve(event, context)
+    notes = AuditNotes()  # filled in by the route, read once it has answered
+    app.append_context(audit=notes)
+    response = app.resolve(event, context)
+    action = audited_action(event.get("httpMethod"), event.get("resource"))
+    return response if action is None else recorded(event, context, action, notes, response)

@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from ragline.audit import AuditAction, AuditPage, AuditRecord
 from ragline.explain import Explanation, FusionStep, MmrStep, NearDuplicate, RerankStep, SearchRank
 from ragline.http_api import (
     LIST_LIMIT_RANGE,
@@ -24,10 +25,15 @@ from ragline.http_api import (
     MAX_KEY_BYTES,
     MAX_QUESTION_CHARS,
     MAX_ROLES,
+    MAX_USER_ID_CHARS,
     TOP_K_RANGE,
     BadRequest,
     UploadRequest,
+    decode_audit_cursor,
     decode_cursor,
+    encode_audit_cursor,
+    validate_audit_time,
+    validate_document_id,
     validate_explain,
     validate_key,
     validate_limit,
@@ -39,6 +45,8 @@ from ragline.http_api import (
     validate_size,
     validate_status,
     validate_top_k,
+    validate_until,
+    validate_user_id,
     validate_writers,
 )
 from ragline.models import DocumentRecord, DocumentStatus, SearchHit
@@ -142,6 +150,36 @@ ListSearch = Annotated[
 ]
 
 
+# The query string of ``GET /audit`` (admins only): one document's or one user's records in a time window.
+AuditDoc = Annotated[
+    str | None,
+    Query(min_length=24, max_length=24, description="a document's id: who was given its passages or asked for it"),
+    BeforeValidator(validate_document_id),
+]
+AuditUser = Annotated[
+    str | None,
+    Query(min_length=1, max_length=MAX_USER_ID_CHARS, description="a user id (sub): what the user asked and received"),
+    BeforeValidator(validate_user_id),
+]
+AuditSince = Annotated[
+    str,
+    Query(max_length=40, description="from this ISO 8601 time (UTC unless it names an offset), inclusive"),
+    BeforeValidator(validate_audit_time),
+]
+AuditUntil = Annotated[
+    str, Query(max_length=40, description="until this ISO 8601 time, exclusive"), BeforeValidator(validate_until)
+]
+AuditLimit = Annotated[
+    Annotated[int, Field(ge=LIST_LIMIT_RANGE.start, le=LIST_LIMIT_RANGE.stop - 1)],
+    Query(description="records per page"),
+    BeforeValidator(validate_limit),
+]
+# No pattern: the constraints apply to what the rule returns (a position), not to the cursor as sent.
+AuditCursor = Annotated[
+    str | None,
+    Query(min_length=1, description="the next_cursor of the page before, unchanged"),
+    BeforeValidator(decode_audit_cursor),
+]
 AccessRoles = Annotated[
     str,
     Query(
@@ -457,6 +495,45 @@ class DeletionBody(BaseModel):
     status: Literal["deleting"]
 
 
+class AuditSourceBody(BaseModel):
+    doc_id: str
+    chunk_id: str
+    cited: bool = Field(description="whether the answer cited it")
+
+
+class AuditRecordBody(BaseModel):
+    """One audited request (docs/security.md, "The audit trail")."""
+
+    at: str = Field(description="when the function received the request: UTC, to the millisecond")
+    request_id: str = Field(description="API Gateway's requestId, as in its access log and the function's log")
+    action: AuditAction
+    status: int = Field(description="the HTTP status answered")
+    code: str = Field(description="the error code answered; empty for a success")
+    user: str = Field(description="the caller's user id (sub); - when the request carried no valid token")
+    username: str
+    groups: list[str]
+    question: str = Field(description="the question, when RAGLINE_AUDIT_QUESTIONS=keep; else empty")
+    question_hmac: str = Field(description="its HMAC-SHA256 under the deployment's key (hash); else empty")
+    requested: str = Field(description="what the request named: a document id, a key, doc:<id> or user:<sub>")
+    documents: list[str] = Field(description="the documents it touched: returned, cited or asked for")
+    sources: list[AuditSourceBody] = Field(description="the passages returned (for /query: those the answer drew on)")
+    detail: str = Field(description="why a token was refused, where the gateway said")
+
+    @classmethod
+    def of(cls, record: AuditRecord) -> AuditRecordBody:
+        return cls.model_validate(record.to_json())
+
+
+class AuditPageBody(BaseModel):
+    records: list[AuditRecordBody] = Field(description="oldest first")
+    next_cursor: str | None = Field(description="pass as cursor for the next page; null on the last page")
+
+    @classmethod
+    def of(cls, page: AuditPage) -> AuditPageBody:
+        cursor = None if page.next_position is None else encode_audit_cursor(page.next_position)
+        return cls(records=[AuditRecordBody.of(record) for record in page.records], next_cursor=cursor)
+
+
 class HealthBody(BaseModel):
     status: Literal["ok"]
 
@@ -481,9 +558,9 @@ def published(document: dict[str, Any]) -> dict[str, Any]:
     return document
 
 
-def responses(*errors: int, success: int = 200) -> dict[int, Any]:
+def responses(*errors: int, success: int = 200, described: dict[int, str] | None = None) -> dict[int, Any]:
     """A route's OpenAPI ``responses``: its success (with the route's return model) and its errors, each
-    with the ``{"message", "code"}`` body."""
+    with the ``{"message", "code"}`` body; ``described`` says what an error means on this route instead."""
     descriptions = {
         400: "a bad request: the code names the field",
         401: "a missing, invalid or expired token",
@@ -493,7 +570,7 @@ def responses(*errors: int, success: int = 200) -> dict[int, Any]:
         412: "the key was taken or changed meanwhile",
         415: "the body is not JSON",
         500: "an unexpected error, with no detail",
-    }
+    } | (described or {})
     documented: dict[int, Any] = {success: {"description": "success"}}
     for status in (*errors, 500):
         documented[status] = {

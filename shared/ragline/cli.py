@@ -28,6 +28,7 @@ from ragline.errors import ConfigurationError
 from ragline.settings import EMBEDDERS, RETRIEVAL_MODES, Settings
 
 if TYPE_CHECKING:  # the commands import what they need when they run: `ragline --help` stays quick
+    from ragline.audit import AuditRecord
     from ragline.client import RaglineClient, Source
     from ragline.local.client import StackClient
 
@@ -115,6 +116,23 @@ def _parser() -> argparse.ArgumentParser:
     download.add_argument("--output", "-o", type=Path, default=None, help="write it to this file (default: stdout)")
     _add_caller(download)
 
+    audit = commands.add_parser(
+        "audit", parents=[common], help="who read a document, or what a user received (GET /audit, admins)"
+    )
+    subject = audit.add_mutually_exclusive_group(required=True)
+    subject.add_argument("--doc", metavar="DOC|KEY", help="the document's id or its S3 key: who was given or asked it")
+    subject.add_argument("--user", help="a user id (sub), or a local username: what the user asked and received")
+    audit.add_argument("--since", default=None, help="from this ISO 8601 time (UTC unless it names an offset)")
+    audit.add_argument("--until", default=None, help="until before this ISO 8601 time")
+    audit.add_argument("--json", action="store_true", help="print the records as JSON")
+    audit.add_argument("--as", dest="caller", default="auditor", help="read as this user (default: auditor)")
+    audit.add_argument(
+        "--groups",
+        type=_groups,
+        default=None,
+        help="the reader's groups (default: the admin group, RAGLINE_ADMIN_GROUP)",
+    )
+
     token = commands.add_parser("token", parents=[common], help="print a bearer token the local API accepts")
     _add_caller(token)
 
@@ -162,7 +180,7 @@ def _positive(value: str) -> int:
 
 
 #: The commands that talk to a running stack: one that does not answer is reported in one line.
-STACK_COMMANDS = frozenset({"ingest", "ask", "retrieve", "ls", "status", "delete", "download", "redrive"})
+STACK_COMMANDS = frozenset({"ingest", "ask", "retrieve", "ls", "status", "delete", "download", "redrive", "audit"})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -411,6 +429,60 @@ def cmd_download(args: argparse.Namespace) -> int:
     return 0
 
 
+def _audit_question(record: AuditRecord) -> str:
+    if record.question:
+        return record.question if len(record.question) <= 40 else record.question[:39] + "…"
+    return f"hmac:{record.question_hmac[:12]}" if record.question_hmac else ""
+
+
+def _audit_row(record: AuditRecord, doc_id: str | None) -> tuple[str, ...]:
+    """A record as a line of ``ragline audit``: for a document, how the request touched it; for a user, how
+    many passages it returned and how many of them were cited."""
+    if doc_id is not None:
+        touched = "returned" if any(source.doc_id == doc_id for source in record.sources) else "asked for"
+        passages = "cited" if record.cited(doc_id) else touched
+    else:
+        passages = f"{len(record.sources)} ({sum(source.cited for source in record.sources)} cited)"
+    outcome = f"{record.status} {record.code}".strip()
+    who = record.username or record.user
+    return (record.at, who, record.action, outcome, passages, _audit_question(record), record.request_id)
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from ragline.local.client import StackClient
+    from ragline.local.tokens import local_user_id
+
+    stack = StackClient(args.home)
+    api = stack.api(args.caller, args.groups if args.groups is not None else [Settings.from_env().admin_group])
+    doc_id = _doc_id(stack, args.doc) if args.doc else None
+    user = None
+    if args.user is not None:
+        user = args.user if _is_uuid(args.user) or args.user == "-" else local_user_id(args.user)
+    records = list(api.iter_audit(doc=doc_id, user=user, since=args.since, until=args.until))
+    if args.json:
+        print(json.dumps({"records": [record.to_json() for record in records]}, indent=2))
+        return 0
+    if not records:
+        print("no audit records", file=sys.stderr)
+        return 0
+    header = ("TIME", "USER", "ACTION", "OUTCOME", "DOCUMENT" if doc_id else "PASSAGES", "QUESTION", "REQUEST")
+    rows = [header, *(_audit_row(record, doc_id) for record in records)]
+    widths = [max(len(row[column]) for row in rows) for column in range(len(header))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    return 0
+
+
+def _is_uuid(value: str) -> bool:
+    import uuid
+
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
 def cmd_token(args: argparse.Namespace) -> int:
     from ragline.local.tokens import issue_token
 
@@ -497,6 +569,7 @@ COMMANDS = {
     "delete": cmd_delete,
     "access": cmd_access,
     "download": cmd_download,
+    "audit": cmd_audit,
     "token": cmd_token,
     "redrive": cmd_redrive,
     "demo": cmd_demo,

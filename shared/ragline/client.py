@@ -23,6 +23,7 @@ from typing import Any
 
 import requests
 
+from ragline.audit import AuditRecord
 from ragline.retry import RetryPolicy
 
 #: Answers worth another try: the gateway or the function behind it was briefly unavailable.
@@ -299,6 +300,14 @@ class DownloadLink:
     expires_in: int
 
 
+@dataclass(frozen=True)
+class AuditTrailPage:
+    """One page of ``GET /audit``, oldest first; ``next_cursor`` fetches the next, None on the last page."""
+
+    records: list[AuditRecord]
+    next_cursor: str | None
+
+
 class RaglineClient:
     """The HTTP API at ``base_url`` (the stage's URL, no trailing slash needed), as the holder of ``token``.
 
@@ -432,6 +441,37 @@ class RaglineClient:
     def delete(self, doc_id: str) -> None:
         """Delete a document: it stops being retrieved within seconds (the API answers 202)."""
         self.request("DELETE", f"/documents/{doc_id}")
+
+    # -- the audit trail (admins only) ----------------------------------------------------------
+
+    def audit(
+        self,
+        doc: str | None = None,
+        user: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> AuditTrailPage:
+        """One page of the audit records of document ``doc`` (its id) or of user ``user`` (a sub), exactly one
+        of them, from ``since`` until before ``until`` (ISO 8601); 403 (:class:`ApiError`) unless the caller is
+        an admin."""
+        filters = {"doc": doc, "user": user, "since": since, "until": until, "cursor": cursor}
+        params = {"limit": str(limit), **{name: value for name, value in filters.items() if value}}
+        body = self.request("GET", "/audit", params=params)
+        return AuditTrailPage([AuditRecord.from_json(r) for r in body["records"]], body.get("next_cursor"))
+
+    def iter_audit(
+        self, doc: str | None = None, user: str | None = None, since: str | None = None, until: str | None = None
+    ) -> Iterator[AuditRecord]:
+        """Every audit record :meth:`audit` finds, page after page, oldest first."""
+        cursor: str | None = None
+        while True:
+            page = self.audit(doc=doc, user=user, since=since, until=until, cursor=cursor)
+            yield from page.records
+            if not page.next_cursor:
+                return
+            cursor = page.next_cursor
 
     def health(self) -> bool:
         """Whether the API answers ``GET /health``."""

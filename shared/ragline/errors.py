@@ -32,3 +32,8 @@ class LeaseLost(TransientError):
 
 class ObjectChanged(RaglineError):
     """A conditional write or delete found another object at the key than the one it was bound to."""
+
+
+class AuditUnavailable(RaglineError):
+    """An audit record could not be kept (the table refused it, or could not be reached): the request it
+    records is answered as the audit trail's failure policy says (docs/security.md, "The audit trail")."""

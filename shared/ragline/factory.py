@@ -12,7 +12,7 @@ from __future__ import annotations
 import boto3
 from botocore.config import Config
 
-from ragline.ports import Embedder, Generator, ObjectStore, Registry, Reranker, VectorStore
+from ragline.ports import AuditLog, Embedder, Generator, ObjectStore, Registry, Reranker, VectorStore
 from ragline.settings import EMBEDDERS, GENERATORS, RERANKERS, STORES, Settings
 
 
@@ -104,3 +104,25 @@ def build_objects(settings: Settings) -> ObjectStore:
     from ragline.objectstores.s3 import S3ObjectStore
 
     return S3ObjectStore(boto3.client("s3", region_name=settings.region))
+
+
+def build_audit_log(settings: Settings) -> AuditLog:
+    from ragline.auditlogs.dynamodb import DynamoAuditLog
+
+    table = boto3.resource("dynamodb", region_name=settings.region).Table(settings.audit_table)
+    return DynamoAuditLog(table, retention_days=settings.audit_retention_days)
+
+
+def build_audit_key(settings: Settings) -> bytes | None:
+    """The key questions are hashed with: from the secret when one is named, else from the key file; None
+    when questions are not hashed."""
+    from pathlib import Path
+
+    from ragline.auditlogs.keys import key_from_file, key_from_secret
+
+    if settings.audit_questions != "hash":
+        return None
+    if settings.audit_key_secret:
+        client = boto3.client("secretsmanager", region_name=settings.region)
+        return key_from_secret(client, settings.audit_key_secret)
+    return key_from_file(Path(settings.audit_key_file))

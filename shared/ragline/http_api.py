@@ -16,9 +16,11 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, get_args
 
 from ragline.access import ROLE_PATTERN, SIDECAR_SUFFIX
@@ -287,3 +289,110 @@ def _validate_text_filter(name: str, value: object) -> str:
             f"invalid_{name}", f"'{name}' must be at most {MAX_KEY_BYTES} bytes, without control characters"
         )
     return value
+
+
+# -- GET /audit --------------------------------------------------------------------------------------
+
+AUDIT_PARAMETERS = ("doc", "user", "since", "until", "limit", "cursor")
+MAX_USER_ID_CHARS = 128  # a Cognito sub is a 36-character UUID
+# An audit position: the sort key of a record, "<UTC time to the millisecond>Z#<request id>".
+_AUDIT_POSITION = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z#[\x21-\x7e]{1,128}")
+
+
+def format_audit_time(moment: datetime) -> str:
+    """The form every audit time takes, UTC to the millisecond, so that text order is time order.
+
+    >>> format_audit_time(datetime(2026, 11, 25, 10, 0, 0, 123456, tzinfo=UTC))
+    '2026-11-25T10:00:00.123Z'
+    """
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def validate_audit_time(value: object, field: str = "since") -> str:
+    """``since`` or ``until``: an ISO 8601 date or time (UTC unless it names an offset), as an audit time.
+
+    >>> validate_audit_time("2026-11-25"), validate_audit_time("2026-11-25T12:00:00+02:00", "until")
+    ('2026-11-25T00:00:00.000Z', '2026-11-25T10:00:00.000Z')
+    """
+    invalid = BadRequest(f"invalid_{field}", f"'{field}' must be an ISO 8601 date or time, e.g. 2026-11-25T10:00:00Z")
+    if not isinstance(value, str) or not value or len(value) > 40:
+        raise invalid
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise invalid from None
+    return format_audit_time(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
+
+
+def validate_until(value: object) -> str:
+    return validate_audit_time(value, "until")
+
+
+def validate_document_id(value: object) -> str:
+    """``doc``: a document's id (24 hex digits; the CLI turns a key into one)."""
+    if not isinstance(value, str) or not is_document_id(value):
+        raise BadRequest("invalid_doc", "'doc' must be a document id (24 hexadecimal digits)")
+    return value
+
+
+def validate_user_id(value: object) -> str:
+    """``user``: a user id (Cognito's ``sub``), printable ASCII of at most 128 characters."""
+    if not isinstance(value, str) or not 0 < len(value) <= MAX_USER_ID_CHARS or not value.isascii():
+        raise BadRequest("invalid_user", f"'user' must be a user id (sub) of 1 to {MAX_USER_ID_CHARS} characters")
+    if not value.isprintable() or " " in value:
+        raise BadRequest("invalid_user", "'user' must not contain spaces or control characters")
+    return value
+
+
+def encode_audit_cursor(position: str) -> str:
+    """The opaque ``next_cursor`` of ``GET /audit``: the position (a record's sort key) the next page starts
+    after, within the same document's or user's records. Like :func:`encode_cursor`, it only positions.
+
+    >>> decode_audit_cursor(encode_audit_cursor("2026-11-25T10:00:00.123Z#r-1"))
+    '2026-11-25T10:00:00.123Z#r-1'
+    """
+    return base64.urlsafe_b64encode(json.dumps({"after": position}).encode()).decode().rstrip("=")
+
+
+def decode_audit_cursor(cursor: object) -> str:
+    invalid = BadRequest("invalid_cursor", "'cursor' must be a next_cursor from an earlier page, unchanged")
+    if not isinstance(cursor, str) or len(cursor) > MAX_CURSOR_CHARS:
+        raise invalid
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        payload: Any = json.loads(base64.b64decode(padded, altchars=b"-_", validate=True))
+    except (ValueError, binascii.Error, UnicodeEncodeError):
+        raise invalid from None
+    after = payload.get("after") if isinstance(payload, dict) else None
+    if not isinstance(after, str) or _AUDIT_POSITION.fullmatch(after) is None:
+        raise invalid
+    return after
+
+
+@dataclass(frozen=True)
+class AuditRequest:
+    """The query string of ``GET /audit``: the records of one document (``doc``) or of one user (``user``),
+    exactly one of them, from ``since`` (inclusive) until ``until`` (exclusive), ``limit`` at a time, after
+    the position ``after`` (a cursor's).
+
+    >>> AuditRequest(doc="0" * 24, since="2026-11-25T00:00:00.000Z").subject
+    'doc:000000000000000000000000'
+    """
+
+    doc: str | None = None
+    user: str | None = None
+    since: str = ""  # "" from the first record
+    until: str = ""  # "" to the last
+    limit: int = DEFAULT_LIST_LIMIT
+    after: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.doc is None) == (self.user is None):
+            raise BadRequest("invalid_subject", "give exactly one of 'doc' and 'user'")
+        if self.since and self.until and self.since >= self.until:
+            raise BadRequest("invalid_range", "'since' must be before 'until'")
+
+    @property
+    def subject(self) -> str:
+        """What the request reads, as an audit record of it names it: ``doc:<id>`` or ``user:<sub>``."""
+        return f"doc:{self.doc}" if self.doc is not None else f"user:{self.user}"

@@ -10,9 +10,12 @@ fakes of ``tests/fakes``, which the contract tests hold to the same semantics as
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from ragline.models import Answer, Chunk, DocumentRecord, IndexingProgress, SearchHit, StoredObject, Work
+
+if TYPE_CHECKING:
+    from ragline.audit import AuditRecord
 
 
 class Embedder(Protocol):
@@ -176,4 +179,35 @@ class UploadSigner(Protocol):
     ) -> str:
         """A URL that uploads exactly ``size`` bytes with ``metadata``, for ``expires_in`` seconds. ``if_match``
         None: create only if the key is free (If-None-Match: *); else replace only the object of that ETag."""
+        ...
+
+
+class AuditLog(Protocol):
+    """Where audit records are kept (docs/security.md, "The audit trail"): each findable by its user and by
+    each of its documents, oldest first, a time window at a time.
+
+    A record once kept is never replaced nor removed through this port (its retention removes it), and
+    deleting a document leaves its records where they are. Times and positions are audit times
+    (:func:`ragline.http_api.format_audit_time`) and :attr:`ragline.audit.AuditRecord.position`\\ s.
+    """
+
+    def write(self, record: AuditRecord) -> None:
+        """Keep the record, under its user and each of its documents, all of it or none of it;
+        :class:`ragline.errors.AuditUnavailable` when it cannot, or when a record of the same position and
+        user or document is kept already (nothing is replaced)."""
+        ...
+
+    def by_document(
+        self, doc_id: str, since: str, until: str, limit: int, after: str | None
+    ) -> tuple[list[AuditRecord], str | None]:
+        """Up to ``limit`` records that touched the document, from ``since`` (inclusive, "" from the first) until
+        ``until`` (exclusive, "" to the last), after position ``after``; and the position to go on from (None
+        when nothing follows)."""
+        ...
+
+    def by_user(
+        self, user: str, since: str, until: str, limit: int, after: str | None
+    ) -> tuple[list[AuditRecord], str | None]:
+        """As :meth:`by_document`, for the records of one user (``sub``; :data:`ragline.audit.ANONYMOUS` for
+        requests that carried no valid token)."""
         ...

@@ -50,6 +50,8 @@ Chunking = Literal["structure", "fixed", "parent-child"]
 RetrievalMode = Literal["bm25", "dense", "hybrid", "hybrid+rerank"]
 Fusion = Literal["convex", "rrf"]  # convex: min-max normalised scores, added; rrf: reciprocal rank fusion
 OpenSearchService = Literal["es", "aoss"]  # the SigV4 service: a managed domain, a Serverless collection
+# What an audit record keeps of a question: the text, a keyed HMAC-SHA256 of it, or nothing (docs/security.md).
+AuditQuestions = Literal["keep", "hash", "omit"]
 
 EMBEDDERS: tuple[EmbedderName, ...] = get_args(EmbedderName)
 STORES: tuple[StoreName, ...] = get_args(StoreName)
@@ -59,8 +61,10 @@ CHUNKINGS: tuple[Chunking, ...] = get_args(Chunking)
 RETRIEVAL_MODES: tuple[RetrievalMode, ...] = get_args(RetrievalMode)
 FUSIONS: tuple[Fusion, ...] = get_args(Fusion)
 OPENSEARCH_SERVICES: tuple[OpenSearchService, ...] = get_args(OpenSearchService)
+AUDIT_QUESTIONS: tuple[AuditQuestions, ...] = get_args(AuditQuestions)
 
 LAMBDA_MAX_TIMEOUT_SECONDS = 900  # a reserve this long would leave an ingest function no time to start a record
+MAX_AUDIT_RETENTION_DAYS = 3650  # ten years; DynamoDB's TTL takes any epoch, the bound catches a typo
 
 
 def _default_embedder() -> EmbedderName:
@@ -127,6 +131,15 @@ class Settings:
     # nearly everyone holds) may read.
     sensitive_prefixes: tuple[str, ...] = ()
     broad_roles: tuple[str, ...] = ()
+
+    # The access audit trail (docs/security.md, "The audit trail"): a record of every read of documents and
+    # every change, kept for audit_retention_days. A question is kept as text, as a keyed HMAC-SHA256 (the key
+    # from a Secrets Manager secret on AWS, else from a local key file, made on first use), or not at all.
+    audit_table: str = "ragline-audit"
+    audit_questions: AuditQuestions = "hash"
+    audit_retention_days: int = 400
+    audit_key_secret: str = ""
+    audit_key_file: str = ".ragline/audit.key"
 
     def __post_init__(self) -> None:
         """Every value is checked here, however the settings were made: :meth:`from_env` only maps variables
@@ -262,6 +275,11 @@ SETTINGS_VARIABLES: Mapping[str, tuple[str, Callable[[str, str], Any]]] = {
     "RAGLINE_DEFAULT_ROLES": ("default_roles", _comma_separated),
     "RAGLINE_ADMIN_GROUP": ("admin_group", _text),
     "RAGLINE_CORS_ORIGIN": ("cors_origin", _text),
+    "RAGLINE_AUDIT_TABLE": ("audit_table", _text),
+    "RAGLINE_AUDIT_QUESTIONS": ("audit_questions", _text),
+    "RAGLINE_AUDIT_RETENTION_DAYS": ("audit_retention_days", _integer),
+    "RAGLINE_AUDIT_KEY_SECRET": ("audit_key_secret", _text),
+    "RAGLINE_AUDIT_KEY_FILE": ("audit_key_file", _text),
     "RAGLINE_SENSITIVE_PREFIXES": ("sensitive_prefixes", _comma_separated),
     "RAGLINE_BROAD_ROLES": ("broad_roles", _comma_separated),
 }
@@ -318,6 +336,7 @@ _CHOICES: Mapping[str, tuple[str, ...]] = {
     "retrieval_mode": RETRIEVAL_MODES,
     "fusion": FUSIONS,
     "reranker": RERANKERS,
+    "audit_questions": AUDIT_QUESTIONS,
 }
 
 # Each number's inclusive bounds (None: no upper bound). chunk_overlap's depends on chunk_tokens: see below.
@@ -336,6 +355,7 @@ _RANGES: tuple[tuple[str, float, float | None], ...] = (
     ("dense_weight", 0, None),
     ("lexical_weight", 0, None),
     ("mmr_lambda", 0, 1),
+    ("audit_retention_days", 1, MAX_AUDIT_RETENTION_DAYS),
 )
 
 

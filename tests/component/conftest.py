@@ -2,8 +2,8 @@
 
 moto starts once for the component tests (``moto_aws`` is package-scoped: once per pytest-xdist worker, or
 again when a worker comes back to this package from another) and is emptied before every component test;
-``stack`` then provisions the bucket, queues and table afresh under their default names, and loads both
-handlers anew, so no handler keeps an earlier test's clients or settings.
+``stack`` then provisions the bucket, queues and tables (the registry, the audit trail) afresh under their
+default names, and loads both handlers anew, so no handler keeps an earlier test's clients or settings.
 
 Starting moto is cheap; what used to make every test slow was botocore parsing the service models (S3's
 alone is megabytes of JSON) for each new boto3 session: moto clears boto3's default session when it starts.
@@ -154,6 +154,7 @@ def stack(empty_moto: MotoAws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("RAGLINE_EMBEDDER", "hash")
     # A file, not ":memory:": the ingest and the query function each open the index, as two Lambdas would.
     monkeypatch.setenv("RAGLINE_INDEX_PATH", str(tmp_path / "index.sqlite3"))
+    monkeypatch.setenv("RAGLINE_AUDIT_KEY_FILE", str(tmp_path / "audit.key"))  # made on the first audited request
     monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "WARNING")
     settings = Settings.from_env()
     aws = empty_moto

@@ -71,7 +71,10 @@ def test_provision_is_idempotent_and_teardown_leaves_nothing(clients):
     s3, sqs, dynamodb = clients
     suffix = uuid.uuid4().hex[:8]
     settings = Settings(
-        bucket=f"ragline-documents-{suffix}", registry_table=f"ragline-registry-{suffix}", region=REGION
+        bucket=f"ragline-documents-{suffix}",
+        registry_table=f"ragline-registry-{suffix}",
+        audit_table=f"ragline-audit-{suffix}",
+        region=REGION,
     )
     queue = f"ragline-ingest-{suffix}"
 
@@ -95,14 +98,18 @@ def test_provision_is_idempotent_and_teardown_leaves_nothing(clients):
         ("ObjectRemoved", "notes/new.txt"),
     ]
 
-    teardown(s3, sqs, dynamodb, settings.bucket, settings.registry_table, queue)
+    assert (
+        dynamodb.describe_time_to_live(TableName=settings.audit_table)["TimeToLiveDescription"]["AttributeName"]
+        == "expires_at"
+    )
+    teardown(s3, sqs, dynamodb, settings.bucket, settings.registry_table, queue, settings.audit_table)
     assert settings.bucket not in {b["Name"] for b in s3.list_buckets()["Buckets"]}
     for name in (queue, f"{queue}-dlq"):
         with pytest.raises(ClientError):
             sqs.get_queue_url(QueueName=name)
-    assert settings.registry_table not in dynamodb.list_tables()["TableNames"]
-    teardown(s3, sqs, dynamodb, settings.bucket, settings.registry_table, queue)  # nothing left: no error
+    assert {settings.registry_table, settings.audit_table}.isdisjoint(dynamodb.list_tables()["TableNames"])
+    teardown(s3, sqs, dynamodb, settings.bucket, settings.registry_table, queue, settings.audit_table)  # no error
 
     fresh = provision(s3, sqs, dynamodb, settings, queue_name=queue)  # and a clean start after it
     assert s3.list_objects_v2(Bucket=settings.bucket).get("KeyCount", 0) == 0
-    teardown(s3, sqs, dynamodb, fresh.bucket, fresh.table, queue)
+    teardown(s3, sqs, dynamodb, fresh.bucket, fresh.table, queue, fresh.audit_table)

@@ -1,7 +1,7 @@
 """In-memory fakes of the core's ports (ragline.ports), for tests that need no AWS, model or disk.
 
 Each one keeps to its port's documented semantics, and the contract tests in ``tests/contract`` run the
-fakes of the vector store, the registry and the object store through the same tests as the real adapters,
+fakes of the vector store, the registry, the object store and the audit log through the same tests as the real adapters,
 so that a unit test on a fake tells the truth about the real thing.
 
     >>> from tests.fakes import FakeRegistry, FakeVectorStore
@@ -9,6 +9,7 @@ so that a unit test on a fake tells the truth about the real thing.
     True
 """
 
+from tests.fakes.audit_log import FakeAuditLog
 from tests.fakes.clock import FakeClock
 from tests.fakes.download_signer import FakeDownloadSigner, SignedDownload
 from tests.fakes.embedder import FakeEmbedder
@@ -21,6 +22,7 @@ from tests.fakes.vector_store import FakeVectorStore
 
 __all__ = [
     "DECLINE",
+    "FakeAuditLog",
     "FakeClock",
     "FakeDownloadSigner",
     "FakeEmbedder",

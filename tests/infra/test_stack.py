@@ -109,6 +109,48 @@ def test_registry_table_is_keyed_by_doc_id_and_recoverable(template):
     )
 
 
+def test_the_audit_table_is_recoverable_protected_retained_and_expires_records(domain: Synth):
+    audit_id = domain.logical_id(domain.stack.storage.audit)
+    table = domain.raw["Resources"][audit_id]
+    assert table["DeletionPolicy"] == "Retain"
+    properties = table["Properties"]
+    assert properties["KeySchema"] == [
+        {"AttributeName": "pk", "KeyType": "HASH"},
+        {"AttributeName": "sk", "KeyType": "RANGE"},
+    ]
+    assert properties["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert properties["DeletionProtectionEnabled"] is True
+    assert properties["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert properties["SSESpecification"] == {"SSEEnabled": True}
+    (secret,) = domain.resources("AWS::SecretsManager::Secret").values()
+    assert secret["DeletionPolicy"] == "Retain"
+    assert secret["Properties"]["GenerateSecretString"]["PasswordLength"] >= 32
+
+
+def test_the_query_function_may_put_and_query_audit_records_and_nothing_else(domain: Synth):
+    ingest, query = _role_statements(domain, "ingest"), _role_statements(domain, "query")
+    audit = f"${{{domain.logical_id(domain.stack.storage.audit)}.Arn}}"
+    assert _granted(query, "dynamodb:PutItem") == [audit]  # each a conditional Put in TransactWriteItems
+    assert audit in _granted(query, "dynamodb:Query")  # GET /audit (the registry is queried too)
+    for action in ("dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem", "dynamodb:*"):
+        assert not any(audit in resource for resource in _granted(query, action)), action
+    assert not any(audit in json.dumps(statement) for statement in ingest)  # deleting a document cannot reach it
+    secret = f"${{{domain.logical_id(domain.stack.storage.audit_key)}}}"
+    assert _granted(query, "secretsmanager:GetSecretValue") == [secret]
+    assert not _granted(ingest, "secretsmanager:GetSecretValue")
+
+
+def test_the_query_function_is_told_the_audit_table_and_its_key(domain: Synth):
+    from ragline.settings import Settings
+
+    settings = Settings.from_env(flat(_function(domain, "query")["Environment"]["Variables"]))
+    assert settings.audit_table == f"${{{domain.logical_id(domain.stack.storage.audit)}}}"
+    assert settings.audit_key_secret == f"${{{domain.logical_id(domain.stack.storage.audit_key)}}}"
+    assert settings.audit_questions == "hash" and settings.audit_retention_days == 400
+    ingest = flat(_function(domain, "ingest")["Environment"]["Variables"])
+    assert not any(name.startswith("RAGLINE_AUDIT_") for name in ingest)
+
+
 # --- ingestion -----------------------------------------------------------------------------------------
 
 
@@ -258,7 +300,8 @@ def test_ingest_reads_documents_and_writes_the_registry_query_reads_it(domain: S
     assert _granted(ingest, "dynamodb:PutItem") == registry
     assert _granted(query, "dynamodb:GetItem") == registry
     assert _granted(query, "dynamodb:Scan") == registry  # GET /documents
-    assert not _granted(query, "dynamodb:PutItem") and not _granted(query, "dynamodb:DeleteItem")
+    # The query function writes no registry item (it puts audit records only: test_the_query_function_...).
+    assert registry[0] not in _granted(query, "dynamodb:PutItem") and not _granted(query, "dynamodb:DeleteItem")
 
 
 def test_search_domain_http_access_ingest_writes_query_only_searches_the_index(domain: Synth):
@@ -353,6 +396,7 @@ def test_every_data_route_needs_a_cognito_token_and_only_health_and_the_openapi_
         assert properties["Integration"]["Type"] == ("MOCK" if route in preflights else "AWS_PROXY"), route
     routes = {"/query", "/retrieve", "/documents", "/documents/{doc_id}", "/documents/{doc_id}/download"}
     routes |= {"/access/roles", "/access/documents/{doc_id}", "/access/warnings"}
+    routes |= {"/audit"}
     assert routes | {"/health", "/openapi.json"} == {
         p
         for p, _ in methods
@@ -396,6 +440,27 @@ def test_stage_is_throttled_and_access_logged(template):
             "TracingEnabled": True,
         },
     )
+
+
+def test_the_access_log_has_what_the_audit_trail_needs_of_requests_the_function_never_sees(domain: Synth):
+    (stage,) = domain.resources("AWS::ApiGateway::Stage").values()
+    logged = json.loads(stage["Properties"]["AccessLogSetting"]["Format"])
+    assert logged["requestId"] == "$context.requestId"  # the audit record's and the function's correlation id
+    assert logged["status"] == "$context.status"
+    assert logged["authorizerError"] == "$context.authorizer.error"  # why a token was refused (401)
+    assert logged["errorType"] == "$context.error.responseType"
+    assert logged["user"] == "$context.authorizer.claims.sub"
+
+
+def test_an_audit_record_not_written_raises_an_alarm(domain: Synth):
+    (metric_filter,) = domain.resources("AWS::Logs::MetricFilter").values()
+    query_logs = domain.logical_id(domain.stack.api.function.log_group)
+    assert metric_filter["Properties"]["LogGroupName"] == {"Ref": query_logs}
+    assert metric_filter["Properties"]["FilterPattern"] == '{ $.message = "audit record not written" }'
+    (transform,) = metric_filter["Properties"]["MetricTransformations"]
+    alarms = [a["Properties"] for a in domain.resources("AWS::CloudWatch::Alarm").values()]
+    (alarm,) = [a for a in alarms if a.get("MetricName") == transform["MetricName"]]
+    assert alarm["Namespace"] == transform["MetricNamespace"] and alarm["Threshold"] == 0
 
 
 def test_gateway_errors_have_the_api_error_shape(template):

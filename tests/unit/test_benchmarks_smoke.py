@@ -165,3 +165,12 @@ def test_every_price_has_a_value_unit_and_verification():
     for name, entry in document["prices"].items():
         assert "value" in entry and entry.get("verified"), name
         assert "sources" in entry, name
+
+
+def test_audit_latency_on_the_local_stack():
+    import audit_latency
+
+    results = audit_latency.run(queries=9, docs=2, top_k=2, embedder="hash")
+    assert set(results["ms"]) == {"on", "on, in memory", "off"}
+    assert all(_positive(stats["p50"]) for stats in results["ms"].values())
+    assert results["items_per_record"]["records"] >= 9 and results["items_per_record"]["min"] >= 1

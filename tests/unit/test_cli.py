@@ -256,6 +256,75 @@ def test_the_keys_that_would_get_no_roles(tmp_path):
     assert keys_without_roles(files, Settings(default_roles=("staff",))) == []
 
 
+def _audit_record(request_id: str, **fields) -> dict:
+    return {
+        "at": "2026-12-01T10:00:00.123Z",
+        "request_id": request_id,
+        "action": "query",
+        "status": 200,
+        "code": "",
+        "user": "u-bob",
+        "username": "bob",
+        "groups": ["finance"],
+        "question": "",
+        "question_hmac": "ab" * 32,
+        "requested": "",
+        "documents": [DOC["doc_id"]],
+        "sources": [{"doc_id": DOC["doc_id"], "chunk_id": "c1", "cited": True}],
+        "detail": "",
+        **fields,
+    }
+
+
+def test_audit_of_a_document_by_its_key_reads_every_page_as_an_admin_and_prints_a_table(api, running, capsys):
+    refused = _audit_record("r-2", action="download", status=404, code="not_found", username="eve", sources=[])
+    api.answer(
+        "GET",
+        "/audit",
+        (200, {"records": [_audit_record("r-1")], "next_cursor": "next"}),
+        (200, {"records": [refused], "next_cursor": None}),
+    )
+
+    status, out, _ = run(capsys, "audit", "--doc", "finance/q3.md", "--since", "2026-12-01", "--home", str(running))
+
+    assert status == 0
+    assert out.splitlines() == [
+        "TIME                      USER  ACTION    OUTCOME        DOCUMENT   QUESTION           REQUEST",
+        "2026-12-01T10:00:00.123Z  bob   query     200            cited      hmac:abababababab  r-1",
+        "2026-12-01T10:00:00.123Z  eve   download  404 not_found  asked for  hmac:abababababab  r-2",
+    ]
+    assert [request.query for request in api.requests] == [
+        {"limit": "100", "doc": DOC["doc_id"], "since": "2026-12-01"},
+        {"limit": "100", "doc": DOC["doc_id"], "since": "2026-12-01", "cursor": "next"},
+    ]
+    import jwt
+
+    token = api.requests[0].headers["Authorization"].removeprefix("Bearer ")
+    claims = jwt.decode(token, options={"verify_signature": False})
+    assert (claims["cognito:username"], claims["cognito:groups"]) == ("auditor", ["admin"])  # the admin group
+
+
+def test_audit_of_a_local_user_asks_for_its_sub_and_prints_json(api, running, capsys):
+    from ragline.local.tokens import local_user_id
+
+    api.answer("GET", "/audit", (200, {"records": [_audit_record("r-1", question="What was Q3 revenue?")],
+                                       "next_cursor": None}))  # fmt: skip
+
+    status, out, _ = run(capsys, "audit", "--user", "bob", "--json", "--home", str(running))
+
+    assert status == 0
+    (record,) = json.loads(out)["records"]
+    assert record["question"] == "What was Q3 revenue?" and record["sources"][0]["cited"] is True
+    assert api.requests[0].query == {"limit": "100", "user": local_user_id("bob")}
+
+
+def test_audit_needs_exactly_one_of_doc_and_user(running, capsys):
+    for argv in ([], ["--doc", "a.md", "--user", "bob"]):
+        with pytest.raises(SystemExit) as exited:
+            main(["audit", "--home", str(running), *argv])
+        assert exited.value.code == 2
+
+
 def test_access_shows_who_may_read_a_document_indexed_and_in_the_bucket(api, running, capsys):
     readers = {
         "doc_id": DOC["doc_id"],

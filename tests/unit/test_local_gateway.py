@@ -78,3 +78,29 @@ def test_the_list_and_the_download_reach_the_function_with_their_query_string(ga
     assert listed.json() == {"resource": "/documents", "query": {"limit": "2", "status": "indexed"}}
     assert download.json() == {"resource": "/documents/{doc_id}/download", "query": None}
     assert function.events[1]["pathParameters"] == {"doc_id": "0" * 24}
+
+
+def test_a_refused_token_on_an_audited_route_leaves_an_anonymous_audit_record(tmp_path: Path) -> None:
+    from ragline.audit import ANONYMOUS, AuditTrail
+    from tests.fakes import FakeAuditLog
+
+    log = FakeAuditLog()
+    served = LocalApiGateway(
+        RecordingFunction(),  # type: ignore[arg-type]
+        TokenVerifier(tmp_path),
+        audit=AuditTrail(log, "omit", None, "admin"),
+    )
+    served.start()
+    doc_id = "a" * 24
+    try:
+        requests.post(served.url + "/query", json={"question": "q"}, timeout=10)
+        requests.get(served.url + f"/documents/{doc_id}/download", headers={"Authorization": "Bearer x.y"}, timeout=10)
+        requests.get(served.url + "/documents", timeout=10)  # listing is not audited
+    finally:
+        served.stop()
+
+    query, download = log.records
+    assert (query.action, query.status, query.code, query.user) == ("query", 401, "unauthorized", ANONYMOUS)
+    assert query.detail == "no bearer token"
+    assert download.action == "download" and download.documents == (doc_id,) and download.detail
+    assert len({query.request_id, download.request_id}) == 2

@@ -11,6 +11,7 @@ import pytest
 from ragline.errors import ConfigurationError, RaglineError
 from ragline.factory import build_reranker
 from ragline.settings import (
+    AUDIT_QUESTIONS,
     CHUNKINGS,
     EMBEDDERS,
     FUSIONS,
@@ -72,6 +73,7 @@ CHOICES = {
     "RAGLINE_RETRIEVAL_MODE": RETRIEVAL_MODES,
     "RAGLINE_FUSION": FUSIONS,
     "RAGLINE_RERANKER": RERANKERS,
+    "RAGLINE_AUDIT_QUESTIONS": AUDIT_QUESTIONS,
 }
 # What an allowed value needs beside it to make settings that work.
 COMPANIONS = {("RAGLINE_STORE", "opensearch"): {"RAGLINE_OPENSEARCH_URL": "https://search.example.com"}}
@@ -135,6 +137,10 @@ def test_every_number_has_a_range(variable):
         ({"RAGLINE_CHUNK_TOKENS": "2.5"}, "RAGLINE_CHUNK_TOKENS='2.5' is not a whole number"),
         ({"RAGLINE_MMR_LAMBDA": "1.5"}, "RAGLINE_MMR_LAMBDA=1.5 is out of range: must be from 0 to 1"),
         ({"RAGLINE_MMR_LAMBDA": "nan"}, "RAGLINE_MMR_LAMBDA=nan is not a finite number"),
+        (
+            {"RAGLINE_AUDIT_RETENTION_DAYS": "0"},
+            "RAGLINE_AUDIT_RETENTION_DAYS=0 is out of range: must be from 1 to 3650",
+        ),
         ({"RAGLINE_DENSE_WEIGHT": "inf"}, "RAGLINE_DENSE_WEIGHT=inf is not a finite number"),
         (
             {"RAGLINE_DENSE_WEIGHT": "0", "RAGLINE_LEXICAL_WEIGHT": "0"},

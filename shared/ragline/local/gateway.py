@@ -8,12 +8,16 @@ never becomes a claim.
 
 Given a :class:`~ragline.local.webapp_server.LocalWebApp`, it serves the web app beside the API, on the same
 origin: the app's files, ``config.json`` and ``POST /local/sign-in``, routes the API does not have.
+
+Given an audit trail, it keeps an audit record of each 401 it answers on an audited route, which the function
+never sees (on AWS, API Gateway's access log has them: docs/security.md, "The audit trail").
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import logging
 import re
 import threading
 import time
@@ -22,9 +26,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from ragline.audit import AuditCaller, AuditNotes, AuditTrail, audited_action
+from ragline.errors import AuditUnavailable
 from ragline.local.lambda_runtime import LocalFunction
 from ragline.local.tokens import InvalidToken, TokenVerifier, authorizer_claims
 from ragline.local.webapp_server import LocalWebApp, Reply
+
+logger = logging.getLogger(__name__)
 
 STAGE = "local"
 
@@ -42,6 +50,7 @@ ROUTES: list[tuple[str, str, bool]] = [
     ("GET", "/access/roles", True),
     ("GET", "/access/documents/{doc_id}", True),
     ("GET", "/access/warnings", True),
+    ("GET", "/audit", True),
 ]
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
 # The deployed API's gateway responses (infra/api.py) answer with these bodies, as the function does.
@@ -115,7 +124,12 @@ class LocalApiGateway:
     """Serves the REST API (and the web app, when given one) on 127.0.0.1 in a background thread."""
 
     def __init__(
-        self, function: LocalFunction, verifier: TokenVerifier, port: int = 0, webapp: LocalWebApp | None = None
+        self,
+        function: LocalFunction,
+        verifier: TokenVerifier,
+        port: int = 0,
+        webapp: LocalWebApp | None = None,
+        audit: AuditTrail | None = None,
     ) -> None:
         gateway = self
 
@@ -141,6 +155,7 @@ class LocalApiGateway:
         self._function = function
         self._verifier = verifier
         self._webapp = webapp
+        self._audit = audit
         self._server = ThreadingHTTPServer(("127.0.0.1", port), RequestHandler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="api-gateway", daemon=True)
@@ -190,11 +205,11 @@ class LocalApiGateway:
         if needs_token:
             scheme, _, token = (request.headers.get("Authorization") or "").partition(" ")
             if scheme.lower() != "bearer" or not token:
-                return 401, UNAUTHORIZED
+                return self._unauthorized(method, resource, path_parameters, "no bearer token")
             try:
                 claims = authorizer_claims(self._verifier.verify(token.strip()))
-            except InvalidToken:
-                return 401, UNAUTHORIZED
+            except InvalidToken as error:
+                return self._unauthorized(method, resource, path_parameters, str(error))
         event = rest_proxy_event(
             method, url.path, resource, path_parameters, url.query, dict(request.headers.items()), body, claims
         )
@@ -203,6 +218,25 @@ class LocalApiGateway:
         if response.get("isBase64Encoded"):
             return response["statusCode"], base64.b64decode(response_body)
         return response["statusCode"], response_body.encode()
+
+    def _unauthorized(
+        self, method: str, resource: str, path_parameters: dict[str, str], reason: str
+    ) -> tuple[int, Any]:
+        """The authorizer's 401, and its audit record when the route is audited. The token's claims are not
+        the caller's (it was refused), so the record is the anonymous user's, with the verifier's reason."""
+        action = audited_action(method, resource)
+        if self._audit is not None and action is not None:
+            notes = AuditNotes()
+            if "doc_id" in path_parameters:
+                notes.asked_for(path_parameters["doc_id"], path_parameters["doc_id"])
+            record = self._audit.record(
+                action, str(uuid.uuid4()), AuditCaller(), 401, UNAUTHORIZED["code"], notes, detail=reason
+            )
+            try:
+                self._audit.write(record)
+            except AuditUnavailable:  # as API Gateway's own access log, this record never holds up the 401
+                logger.warning("could not keep the audit record of a refused token", exc_info=True)
+        return 401, UNAUTHORIZED
 
 
 def _json_reply(status: int, body: Any) -> Reply:

@@ -34,6 +34,7 @@ class Resources:
     queue_url: str
     queue_arn: str
     dead_letter_queue_url: str
+    audit_table: str
 
 
 def _code(error: ClientError) -> str:
@@ -68,12 +69,16 @@ def _ensure_bucket(s3: Any, bucket: str, region: str) -> None:
         s3.head_bucket(Bucket=bucket)  # raises unless the existing bucket is ours to use
 
 
-def _ensure_table(dynamodb: Any, table: str) -> None:
+def _ensure_table(dynamodb: Any, table: str, keys: tuple[str, ...]) -> None:
+    """A table of string ``keys``: the partition key, then the sort key if any."""
     try:
         dynamodb.create_table(
             TableName=table,
-            KeySchema=[{"AttributeName": "doc_id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "doc_id", "AttributeType": "S"}],
+            KeySchema=[
+                {"AttributeName": key, "KeyType": kind}
+                for key, kind in zip(keys, ("HASH", "RANGE")[: len(keys)], strict=True)
+            ],
+            AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"} for key in keys],
             BillingMode="PAY_PER_REQUEST",
         )
     except ClientError as error:
@@ -82,8 +87,20 @@ def _ensure_table(dynamodb: Any, table: str) -> None:
     dynamodb.get_waiter("table_exists").wait(TableName=table, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
 
 
+def _ensure_audit_table(dynamodb: Any, table: str) -> None:
+    """The audit trail's table as the stack's (infra/storage.py): records keyed by partition and position,
+    removed by TTL on ``expires_at`` once their retention has passed."""
+    _ensure_table(dynamodb, table, ("pk", "sk"))
+    ttl = dynamodb.describe_time_to_live(TableName=table)["TimeToLiveDescription"]
+    if ttl.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):
+        dynamodb.update_time_to_live(
+            TableName=table, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"}
+        )
+
+
 def provision(s3: Any, sqs: Any, dynamodb: Any, settings: Settings, queue_name: str = DEFAULT_QUEUE) -> Resources:
-    """Bucket with S3 -> SQS notifications, the ingest queue with its dead-letter queue, the registry table."""
+    """Bucket with S3 -> SQS notifications, the ingest queue with its dead-letter queue, the registry table
+    and the audit trail's table."""
     dlq_url = _ensure_queue(sqs, f"{queue_name}-dlq", {})
     queue_url = _ensure_queue(
         sqs,
@@ -106,8 +123,9 @@ def provision(s3: Any, sqs: Any, dynamodb: Any, settings: Settings, queue_name: 
             ]
         },
     )
-    _ensure_table(dynamodb, settings.registry_table)
-    return Resources(settings.bucket, settings.registry_table, queue_url, queue_arn, dlq_url)
+    _ensure_table(dynamodb, settings.registry_table, ("doc_id",))
+    _ensure_audit_table(dynamodb, settings.audit_table)
+    return Resources(settings.bucket, settings.registry_table, queue_url, queue_arn, dlq_url, settings.audit_table)
 
 
 def _empty_bucket(s3: Any, bucket: str) -> None:
@@ -125,9 +143,17 @@ def _empty_bucket(s3: Any, bucket: str) -> None:
             s3.delete_objects(Bucket=bucket, Delete={"Objects": doomed, "Quiet": True})
 
 
-def teardown(s3: Any, sqs: Any, dynamodb: Any, bucket: str, table: str, queue_name: str = DEFAULT_QUEUE) -> None:
+def teardown(
+    s3: Any,
+    sqs: Any,
+    dynamodb: Any,
+    bucket: str,
+    table: str,
+    queue_name: str = DEFAULT_QUEUE,
+    audit_table: str | None = None,
+) -> None:
     """Removes what ``provision`` creates, whichever of it exists: the bucket (emptied first), both queues and
-    the table. Used to start from nothing, and to clean up, on an endpoint that outlives the stack."""
+    the tables. Used to start from nothing, and to clean up, on an endpoint that outlives the stack."""
     try:
         # No notifications while the bucket is emptied: its queue is about to go too.
         s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={})
@@ -142,6 +168,12 @@ def teardown(s3: Any, sqs: Any, dynamodb: Any, bucket: str, table: str, queue_na
         except ClientError as error:
             if _code(error) not in _NO_QUEUE:
                 raise
+    for doomed in (table, audit_table):
+        if doomed is not None:
+            _delete_table(dynamodb, doomed)
+
+
+def _delete_table(dynamodb: Any, table: str) -> None:
     try:
         dynamodb.delete_table(TableName=table)
     except ClientError as error:

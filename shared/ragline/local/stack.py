@@ -25,6 +25,8 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from ragline.audit import AuditTrail
+from ragline.factory import build_audit_log
 from ragline.local.endpoints import Endpoints
 from ragline.local.gateway import LocalApiGateway
 from ragline.local.lambda_runtime import LocalFunction
@@ -39,6 +41,7 @@ from ragline.settings import Settings
 logger = logging.getLogger(__name__)
 
 INDEX_FILE = "index.sqlite3"
+AUDIT_KEY_FILE = "audit.key"  # the HMAC key the audit trail hashes questions with, made on first use
 LOCALSTACK_URL = "LOCALSTACK_URL"
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}  # moto and LocalStack take any
 # The variables the stack sets for the handlers; stop() gives them back their earlier values.
@@ -55,6 +58,8 @@ _STACK_ENV = (
     "RAGLINE_INDEX_PATH",
     "RAGLINE_BUCKET",
     "RAGLINE_REGISTRY_TABLE",
+    "RAGLINE_AUDIT_TABLE",
+    "RAGLINE_AUDIT_KEY_FILE",
 )
 
 
@@ -179,6 +184,7 @@ class DevStack:
                 for name, default in (
                     ("RAGLINE_BUCKET", Settings.bucket),
                     ("RAGLINE_REGISTRY_TABLE", Settings.registry_table),
+                    ("RAGLINE_AUDIT_TABLE", Settings.audit_table),
                 )
             }
             queue_name = f"{DEFAULT_QUEUE}-{suffix}"
@@ -195,6 +201,7 @@ class DevStack:
                 **CREDENTIALS,
                 "AWS_DEFAULT_REGION": region,
                 "RAGLINE_INDEX_PATH": str(self.home / INDEX_FILE),
+                "RAGLINE_AUDIT_KEY_FILE": str(self.home / AUDIT_KEY_FILE),
                 **names,
             }
         )
@@ -205,8 +212,9 @@ class DevStack:
         s3, sqs, dynamodb = session.client("s3"), session.client("sqs"), session.client("dynamodb")
         if self.localstack_url:
             # Whatever an earlier run on this home left behind (one that was killed, say) goes first.
-            teardown(s3, sqs, dynamodb, settings.bucket, settings.registry_table, queue_name)
-            self._teardown = (s3, sqs, dynamodb, settings.bucket, settings.registry_table, queue_name)
+            ours = (settings.bucket, settings.registry_table, queue_name, settings.audit_table)
+            teardown(s3, sqs, dynamodb, *ours)
+            self._teardown = (s3, sqs, dynamodb, *ours)
         resources = provision(s3, sqs, dynamodb, settings, queue_name=queue_name)
 
         ingest = LocalFunction("ingest")
@@ -217,7 +225,9 @@ class DevStack:
         self._worker = IngestWorker(sqs, resources.queue_url, resources.queue_arn, settings.region, ingest)
         self._worker.start()
         webapp = LocalWebApp(self.home, s3_endpoint)  # the web app at the API's own origin (docs/security.md)
-        self._gateway = LocalApiGateway(query, TokenVerifier(self.home), port=self.port, webapp=webapp)
+        # The gateway keeps the audit records of the 401s it answers (no question reaches them, none is hashed).
+        refusals = AuditTrail(build_audit_log(settings), "omit", None, settings.admin_group)
+        self._gateway = LocalApiGateway(query, TokenVerifier(self.home), port=self.port, webapp=webapp, audit=refusals)
         self._gateway.start()
 
         endpoints = Endpoints(

@@ -40,10 +40,15 @@ def _signing_key(home: Path) -> rsa.RSAPrivateKey:
     return loaded
 
 
+def local_user_id(username: str) -> str:
+    """The ``sub`` of a local user: the same for a username on every stack, as Cognito's is for one user."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"ragline-local/{username}"))
+
+
 def issue_token(home: Path, user: str, groups: list[str], ttl_seconds: int = 3600) -> str:
     now = int(time.time())
     claims = {
-        "sub": str(uuid.uuid5(uuid.NAMESPACE_URL, f"ragline-local/{user}")),
+        "sub": local_user_id(user),
         "cognito:username": user,
         "cognito:groups": sorted(set(groups)),
         "token_use": "id",
