@@ -45,7 +45,7 @@ from ragline.settings import AuditQuestions
 if TYPE_CHECKING:
     from ragline.ports import AuditLog
 
-AuditAction = Literal["query", "retrieve", "download", "upload", "delete", "audit"]
+AuditAction = Literal["query", "retrieve", "download", "upload", "delete", "audit", "policy"]
 AUDIT_ACTIONS: tuple[AuditAction, ...] = get_args(AuditAction)
 
 # (method, resource) of each route that is audited, and its action. Listing documents and reading one's
@@ -57,6 +57,10 @@ AUDITED_ROUTES: Mapping[tuple[str, str], AuditAction] = {
     ("POST", "/documents"): "upload",
     ("DELETE", "/documents/{doc_id}"): "delete",
     ("GET", "/audit"): "audit",
+    # An admin's inspection of the access policy: who looked at whose permissions (ragline.policy).
+    ("GET", "/access/roles"): "policy",
+    ("GET", "/access/documents/{doc_id}"): "policy",
+    ("GET", "/access/warnings"): "policy",
 }
 ANONYMOUS = "-"  # the user of a record whose request carried no (valid) token
 MAX_REQUESTED_CHARS = 1024  # what a request named is kept to this length (an S3 key's limit)

@@ -220,3 +220,16 @@ def test_a_delete_done_is_answered_even_when_its_record_is_not_kept_and_the_fail
     assert failure.audit["action"] == "delete" and failure.audit["documents"] == [Q3]  # type: ignore[attr-defined]
     # A refused delete changed nothing: it is withheld like a read.
     assert corpus.request("DELETE", f"/documents/{LEAVE_ID}", groups=["everyone"], user="eve")[0] == 500
+
+
+def test_an_inspection_of_the_policy_is_recorded_allowed_or_refused(corpus):
+    assert corpus.request("GET", f"/access/documents/{Q3}", groups=["admin"], user="ada")[0] == 200
+    assert corpus.request("GET", f"/access/documents/{Q3}", groups=["finance"], user="bob")[0] == 403
+    assert corpus.request("GET", "/access/roles?roles=finance", groups=["admin"], user="ada")[0] == 200
+
+    on_document = [(r["user"], r["action"], r["status"]) for r in audit(corpus, doc=Q3)]
+    assert on_document == [("ada", "policy", 200), ("bob", "policy", 403)]
+    assert [(r["action"], r["status"]) for r in audit(corpus, user="ada") if r["action"] == "policy"] == [
+        ("policy", 200),
+        ("policy", 200),
+    ]
