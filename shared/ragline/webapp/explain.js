@@ -1,5 +1,5 @@
 // "Why this passage?": a source's explanation (`"explain": true`; README.md, "Why this passage?") in plain
-// words, in a <details> disclosure.
+// words, in a <details> disclosure; and a passage's text with the question's words in <mark>.
 // An explanation says only what the caller's own results determine (docs/security.md, "Explanations"):
 // there is no count of what the role filter left out, and none is shown.
 import { el } from "./dom.js";
@@ -34,6 +34,21 @@ export function whyThisPassage(source, shown) {
     el("summary", {}, "Why this passage?", el("span", { class: "visually-hidden" }, ` (source ${source.id})`)),
     el("dl", {}, rows.filter(Boolean).map(([name, value]) => el("div", {}, el("dt", {}, name), el("dd", {}, value)))),
   );
+}
+
+/** `text` as text nodes with each matched span in a <mark>. The spans' offsets count characters (code
+ *  points, as the API's Python does), not JavaScript's UTF-16 units; one outside the text is left out. */
+export function highlighted(text, matches) {
+  const characters = Array.from(text);
+  const nodes = [];
+  let position = 0;
+  for (const { start, end } of [...matches].sort((a, b) => a.start - b.start)) {
+    if (start < position || end > characters.length || start >= end) continue;
+    nodes.push(characters.slice(position, start).join(""), el("mark", {}, characters.slice(start, end).join("")));
+    position = end;
+  }
+  nodes.push(characters.slice(position).join(""));
+  return nodes.filter((node) => node !== "");
 }
 
 /** 0.8354 -> "0.835", 1 -> "1", 1 / 61 -> "0.0164": three significant digits, no trailing zeros. */
@@ -93,5 +108,5 @@ function named(duplicate, shown) {
 
 function matchedWords(matches) {
   const words = [...new Set(matches.map((match) => match.term))];
-  return words.length ? words.join(", ") : "none of the question's words";
+  return words.length ? `${words.join(", ")} (highlighted in the passage)` : "none of the question's words";
 }
