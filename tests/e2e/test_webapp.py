@@ -1,11 +1,12 @@
 """End to end in a real browser: the web app that `ragline up` serves at `/`, in headless Chromium.
 
 Two users of different groups sign in, upload by drag and drop straight to S3 (moto server) through the
-presigned PUT, ask, open a citation and download its source, and see only what their groups allow; a
-keyboard-only session; every control's accessible name; and Cognito's sign-in (the authorization code flow
-with PKCE) against a fake hosted UI. What the page shows is checked against the API through
-`RaglineClient`. Screenshots of every step go to $RAGLINE_SCREENSHOTS, else a pytest temporary folder
-(printed at the start).
+presigned PUT, ask, open a citation and download its source, and see only what their groups allow (their
+explained answers too: "Why this passage?" and the passage's marked words); every stage of an explanation
+in plain words (a fake answer with each one); a keyboard-only session; every control's accessible name;
+and Cognito's sign-in (the authorization code flow with PKCE) against a fake hosted UI. What the page
+shows is checked against the API through `RaglineClient`. Screenshots of every step go to
+$RAGLINE_SCREENSHOTS, else a pytest temporary folder (printed at the start).
 
 Chromium is Debian's (`make browser` installs it); Playwright drives it without its own browser download.
 """
@@ -23,17 +24,31 @@ import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 import requests
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
-from ragline.client import RaglineClient
+from ragline.api_schema import (
+    ExplanationBody,
+    FusionBody,
+    FusionPartBody,
+    MmrBody,
+    NearDuplicateBody,
+    RerankBody,
+    RetrievalBody,
+    SearchRankBody,
+    SourceBody,
+    SpanBody,
+)
+from ragline.client import RaglineClient, SearchRank
+from ragline.explain import matched_spans
 from ragline.local.client import StackClient
 from ragline.local.tokens import issue_token
 from ragline.local.webapp_server import LocalWebApp
+from ragline.words import terms
 from tests.e2e.test_local_stack import home  # noqa: F401  (the module's stack: `ragline up` in a subprocess)
 
 pytestmark = pytest.mark.e2e
@@ -58,7 +73,12 @@ LEDGER = "# Ledger\n\nNorthwind's operating margin in Q3 2026 was 23.5%, the hig
 BENEFITS = "# Benefits\n\nNorthwind's benefits budget for 2026 is $1.2 million, set by HR with finance.\n"
 CATHODE = "# Cathode report\n\nThe NW-412 cathode retained 91.4% of its capacity after 2,000 cycles.\n"
 MARGIN_QUESTION = "What was Northwind's operating margin in Q3 2026?"
-CONTROL_ROLES = {"textbox", "searchbox", "combobox", "checkbox", "radio", "button", "link", "spinbutton", "slider"}
+BENEFITS_QUESTION = "What is Northwind's benefits budget for 2026?"
+# The controls' roles, as Chromium names them ("DisclosureTriangle": the <summary> of a <details>).
+CONTROL_ROLES = {
+    *("textbox", "searchbox", "combobox", "checkbox", "radio", "button", "link", "spinbutton", "slider"),
+    "DisclosureTriangle",
+}
 
 
 @pytest.fixture(scope="module")
@@ -164,6 +184,29 @@ class Session:
         assert self.errors == [], self.errors
 
 
+def ask_request(page: Page, route: str) -> Any:
+    """Ask the question in the box again (Enter); the JSON body the page sent to ``route``."""
+    with page.expect_request(lambda request: urlsplit(request.url).path == route) as asked:
+        page.get_by_label("Question").press("Enter")
+    return asked.value.post_data_json
+
+
+def explanation_rows(disclosure: Locator) -> dict[str, str]:
+    """A "Why this passage?" disclosure's rows: each name and its text."""
+    return disclosure.evaluate(
+        """(details) => Object.fromEntries([...details.querySelectorAll("dl > div")].map(
+            (row) => [row.querySelector("dt").textContent, row.querySelector("dd").textContent]))"""
+    )
+
+
+def search_row(search: SearchRank, score_name: str, note: str) -> str:
+    """What the disclosure says of one search: its rank and score (three significant digits, as explain.js
+    writes numbers), or that the search did not return the passage."""
+    if search.rank is None or search.score is None:
+        return "not returned by this search"
+    return f"rank {search.rank}, {score_name} {float(f'{search.score:.3g}'):g} ({note})"
+
+
 def wait_until(condition, timeout: float = 60.0, what: str = "the condition") -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -252,6 +295,66 @@ def test_each_user_sees_only_what_their_groups_allow(stack, browser, screenshots
     expect(alice.page.get_by_role("heading", name="Answer")).to_be_hidden()
     assert sources.locator("button").all_inner_texts() == [source.title for source in retrieved]
     alice.page.get_by_label("Retrieve only").uncheck()
+    expect(sources.locator("details")).to_have_count(0)  # no explanation unless asked for
+
+    # "Explain the ranking": the request asks for explanations, and the ledger's "Why this passage?" says
+    # what the API's explanation says: its rank in both searches, and the one role of hers that admitted it.
+    explain = alice.page.get_by_label("Explain the ranking")
+    expect(explain).not_to_be_checked()
+    explain.check()
+    assert ask_request(alice.page, "/query") == {"question": MARGIN_QUESTION, "explain": True}
+    expect(alice.page.locator("#ask-status")).to_have_text(re.compile("Answered from"))
+    explained = alice_api.query(MARGIN_QUESTION, explain=True).citations
+    [ledger_source] = [source for source in explained if source.doc_id == ledger.doc_id]
+    explanation = ledger_source.explanation
+    assert explanation is not None and explanation.dense is not None and explanation.lexical is not None
+    assert explanation.admitted_by == ("finance",)  # the ledger is finance's only, though she is also in hr
+    why = sources.filter(has=alice.page.get_by_role("button", name="Ledger", exact=True)).locator("details.why")
+    why.locator("summary").focus()
+    alice.page.keyboard.press("Enter")  # a disclosure opens from the keyboard
+    expect(why).to_have_attribute("open", "")
+    rows = explanation_rows(why)
+    assert rows["Keyword search (BM25)"] == search_row(explanation.lexical, "score", "scaled 0 to 1 over your results")
+    assert rows["Meaning search (k-NN)"] == search_row(explanation.dense, "similarity", "cosine")
+    assert rows["Mode"].startswith(f"{explanation.mode}: ") and rows["Admitted by your roles"] == "finance"
+    admitted = [explanation_rows(item)["Admitted by your roles"] for item in sources.locator("details").all()]
+    assert admitted == [", ".join(source.explanation.admitted_by) if source.explanation else "" for source in explained]
+    assert not re.search(r"\bhr\b", alice.page.locator("#sources").text_content() or "")  # her other group
+    alice.shot("05b-alice-explained-answer")
+
+    # The passage's words of the question are marked, exactly the API's spans.
+    alice.page.locator("#answer-text button.cite", has_text=f"[{ledger_source.id}]").click()
+    expect(passage).to_be_visible()
+    marks = passage.locator("#passage-text mark")
+    expect(marks.first).to_be_visible()
+    assert marks.all_inner_texts() == [ledger_source.text[start:end] for start, end, _ in explanation.matches]
+    assert {mark.lower() for mark in marks.all_inner_texts()} <= set(terms(MARGIN_QUESTION))
+    expect(passage.locator("#passage-text")).to_have_text(ledger_source.text)  # the text itself unchanged
+    alice.shot("05c-alice-highlighted-passage")
+    alice.page.keyboard.press("Escape")
+
+    # On a phone's width the explanation reflows too.
+    alice.page.set_viewport_size({"width": 360, "height": 780})
+    assert alice.page.evaluate("() => document.documentElement.scrollWidth - document.documentElement.clientWidth") <= 0
+    alice.shot("05d-alice-explained-on-a-phone")
+    alice.page.set_viewport_size({"width": 1200, "height": 860})
+
+    # Retrieve only, explained: every result has its disclosure. Then the checkbox off: none, and no marks.
+    alice.page.get_by_label("Retrieve only").check()
+    assert ask_request(alice.page, "/retrieve") == {"question": MARGIN_QUESTION, "explain": True}
+    expect(alice.page.locator("#ask-status")).to_have_text(f"{len(retrieved)} passage(s) found.")
+    expect(sources.locator("details.why")).to_have_count(len(retrieved))
+    alice.page.get_by_label("Retrieve only").uncheck()
+    explain.uncheck()
+    assert ask_request(alice.page, "/query") == {"question": MARGIN_QUESTION, "explain": False}
+    expect(alice.page.locator("#ask-status")).to_have_text(re.compile("Answered from"))
+    expect(sources).to_have_count(len(api_answer.citations))
+    expect(sources.locator("details")).to_have_count(0)
+    alice.page.locator("#answer-text button.cite").first.click()
+    expect(passage.locator("#passage-text")).to_contain_text("23.5%")
+    expect(passage.locator("mark")).to_have_count(0)
+    expect(passage.locator("#passage-marks")).to_be_hidden()
+    alice.page.keyboard.press("Escape")
 
     # A second document, for finance and hr, which hr may also replace or delete; and one that fails.
     shared_key = "shared/benefits.md"
@@ -299,6 +402,21 @@ def test_each_user_sees_only_what_their_groups_allow(stack, browser, screenshots
     assert "23.5" not in page_text and "Ledger" not in page_text and "ledger.md" not in page_text
     assert ledger.doc_id not in {source.doc_id for source in bob_api.query(MARGIN_QUESTION).citations}
     bob.shot("07-bob-answer")
+
+    # Explained, his sources were admitted by his own group, and no explanation names alice's finance (the
+    # benefits document is finance's too). The answer's own words are the document's, so only the sources
+    # list, every explanation in it, is checked.
+    bob.page.get_by_label("Explain the ranking").check()
+    bob.ask(BENEFITS_QUESTION)
+    bob_sources = bob.page.locator("#sources > li")
+    expect(bob_sources.first).to_be_visible()
+    disclosures = bob_sources.locator("details.why").all()
+    assert len(disclosures) == bob_sources.count() == len(bob_api.query(BENEFITS_QUESTION).citations)
+    for disclosure in disclosures:
+        disclosure.locator("summary").click()
+        assert explanation_rows(disclosure)["Admitted by your roles"] == "hr"
+    assert "finance" not in (bob.page.locator("#sources").text_content() or "").lower()
+    bob.shot("07b-bob-explained-answer")
     bob.view("Documents")
     assert bob.document_keys() == ["shared/benefits.md"]
     assert [document.doc_id for document in bob_api.iter_documents()] == [shared.doc_id]
@@ -352,6 +470,173 @@ def test_each_user_sees_only_what_their_groups_allow(stack, browser, screenshots
     assert "Benefits" not in bob.page.content() and "shared/benefits.md" not in bob.page.content()
     alice.close()
     bob.close()
+
+
+ANODE_QUESTION = "How much did the NW-7 anode swell?"
+
+
+def fake_explained_results() -> dict[str, Any]:
+    """A FAKE ``/retrieve`` answer with every stage an explanation may show, built with the API's own models
+    (so it is a shape the API sends) and the API's own matched spans: a passage the keyword search did not
+    return, a move up by the reranker and one past its shortlist, near-duplicates MMR passed over (one among
+    the results, one dropped), a result past MMR's shortlist; and a passage whose text has an emoji before its
+    matches (the spans count code points) and markup (which must stay text)."""
+    rrf = 60
+
+    def result(
+        number: int, title: str, text: str, *, dense: int, lexical: int | None, rerank: RerankBody, mmr: MmrBody
+    ) -> SourceBody:
+        values: dict[Literal["dense", "lexical"], float] = {
+            "dense": 1 / (rrf + dense),
+            "lexical": 0.0 if lexical is None else 1 / (rrf + lexical),
+        }
+        fusion = FusionBody(
+            method="rrf",
+            score=sum(values.values()),
+            parts=[
+                FusionPartBody(search=name, weight=1, value=value, contribution=value) for name, value in values.items()
+            ],
+            rrf_k=rrf,
+        )
+        explanation = ExplanationBody(
+            mode="hybrid+rerank",
+            admitted_by=["lab"],
+            dense=SearchRankBody(rank=dense, score=0.8 - dense / 20),
+            lexical=SearchRankBody(rank=lexical, score=None if lexical is None else 1 / lexical),
+            fusion=fusion,
+            rerank=rerank,
+            mmr=mmr,
+            matches=[
+                SpanBody(start=span.start, end=span.end, term=span.term) for span in matched_spans(text, ANODE_QUESTION)
+            ],
+        )
+        return SourceBody(
+            id=number,
+            doc_id=f"fake-doc-{number}",
+            source=f"s3://fake-bucket/lab/{number}.md",
+            title=title,
+            chunk_id=f"fake-doc-{number}-00000",
+            score=fusion.score,
+            text=text,
+            page=None,
+            heading_path=[title],
+            explanation=explanation,
+        )
+
+    def near(number: int | None, title: str, similarity: float, step: int) -> NearDuplicateBody:
+        """Result ``number``'s passage, or (None) one of another document that is not among the results."""
+        doc, chunk = (
+            (f"fake-doc-{number}", f"fake-doc-{number}-00000") if number else ("fake-draft", "fake-draft-00001")
+        )
+        return NearDuplicateBody(
+            chunk_id=chunk, doc_id=doc, title=title, result=number, similarity=similarity, step=step
+        )
+
+    def choice(
+        step: int | None, passed_over: NearDuplicateBody | None = None, *displaced: NearDuplicateBody
+    ) -> MmrBody:
+        return MmrBody(
+            considered=step is not None, step=step, mmr_lambda=0.7, passed_over=passed_over, displaced=list(displaced)
+        )
+
+    return RetrievalBody(
+        results=[
+            result(
+                1,
+                "Anode notes",
+                "🔋 The NW-7 anode swelled 4% after 500 charge cycles. <b>Not bold</b>",
+                dense=2,
+                lexical=1,
+                rerank=RerankBody(score=2.5, rank_before=2, rank_after=1),
+                mmr=choice(1, None, near(3, "Anode notes, copy", 0.93, 2), near(None, "Anode notes, draft", 0.9, 3)),
+            ),
+            result(
+                2,
+                "Canteen",
+                "Lunch is served from noon.",
+                dense=3,
+                lexical=None,
+                rerank=RerankBody(score=None, rank_before=3, rank_after=3),
+                mmr=choice(2),
+            ),
+            result(
+                3,
+                "Anode notes, copy",
+                "The NW-7 anode swelled 4% after 500 cycles in the rig.",
+                dense=1,
+                lexical=2,
+                rerank=RerankBody(score=2.1, rank_before=1, rank_after=2),
+                mmr=choice(3, near(1, "Anode notes", 0.93, 2)),
+            ),
+            result(
+                4,
+                "Cathode notes",
+                "The cathode held.",
+                dense=4,
+                lexical=None,
+                rerank=RerankBody(score=None, rank_before=4, rank_after=4),
+                mmr=choice(None),
+            ),
+        ]
+    ).model_dump(mode="json")
+
+
+def test_each_stage_of_an_explanation_reads_in_plain_words(stack, browser, screenshots):
+    body = fake_explained_results()
+    session = Session(browser, stack.endpoints.api_url + "/", screenshots)
+    page = session.page
+    session.sign_in("nia", ["lab"])
+    page.route(re.compile(r"/retrieve$"), lambda route: route.fulfill(json=body))
+    page.get_by_label("Retrieve only").check()
+    page.get_by_label("Explain the ranking").check()
+    page.get_by_label("Question").fill(ANODE_QUESTION)
+    page.get_by_label("Question").press("Enter")
+    expect(page.locator("#ask-status")).to_have_text("4 passage(s) found.")
+    disclosures = page.locator("#sources details.why")
+    expect(disclosures).to_have_count(4)
+    for disclosure in disclosures.all():
+        disclosure.locator("summary").click()
+    anode, canteen, copy, cathode = (explanation_rows(disclosure) for disclosure in disclosures.all())
+    names, unnamed = accessible_controls(page)  # each disclosure says which source it explains
+    assert unnamed == [] and {f"Why this passage? (source {number})" for number in range(1, 5)} <= set(names)
+
+    assert anode["Keyword search (BM25)"].startswith("rank 1, ")
+    assert canteen["Keyword search (BM25)"] == "not returned by this search"
+    assert "reciprocal rank fusion" in anode["Fused score"] and "1 / (60 + its rank)" in anode["Fused score"]
+    assert anode["Reranking"] == "rank 2 → 1 (moved up); the reranker's score 2.5"
+    assert canteen["Reranking"] == "rank 3 → 3 (unchanged); not scored: past the reranker's shortlist"
+    assert copy["Reranking"].startswith("rank 1 → 2 (moved down)")
+    # Near-duplicates: by their number when among the results, else by chunk id.
+    assert "[3] Anode notes, copy (similarity 0.93), at pick 2" in anode["Diversity (MMR)"]
+    assert (
+        "Anode notes, draft, chunk fake-draft-00001 (not among the sources; similarity 0.9)" in anode["Diversity (MMR)"]
+    )
+    assert (
+        "first passed over at pick 2, as a near-duplicate of [1] Anode notes (similarity 0.93)"
+        in copy["Diversity (MMR)"]
+    )
+    assert cathode["Diversity (MMR)"] == "past the shortlist MMR picks from: kept in ranking order"
+    # Each search's share of the fused score, as a bar and in words; none for a search that did not return it.
+    for disclosure, result in zip(disclosures.all(), body["results"], strict=True):
+        fusion = result["explanation"]["fusion"]
+        bars = disclosure.locator("meter").evaluate_all("(meters) => meters.map((meter) => meter.value)")
+        assert bars == pytest.approx([part["contribution"] / fusion["score"] for part in fusion["parts"]])
+    assert "0%, adds 0" in canteen["Fused score"]
+    session.shot("05e-every-stage-explained")
+
+    # The passage: the question's words marked where the API's spans (code points) say, markup left as text.
+    page.locator("#sources > li").first.get_by_role("button", name="Anode notes").click()
+    passage = page.get_by_role("dialog", name="Anode notes")
+    first = body["results"][0]
+    text = first["text"]
+    assert passage.locator("#passage-text mark").all_inner_texts() == [
+        text[m["start"] : m["end"]] for m in first["explanation"]["matches"]
+    ]
+    assert passage.locator("#passage-text mark").all_inner_texts() == ["NW", "7", "anode"]
+    expect(passage.locator("#passage-text")).to_have_text(text)
+    expect(passage.locator("#passage-text b")).to_have_count(0)
+    session.shot("05f-marks-after-an-emoji")
+    session.close()
 
 
 def focused(page: Page) -> dict[str, str]:
@@ -448,9 +733,11 @@ def test_every_control_has_an_accessible_name_and_the_page_reflows_on_a_phone(st
     session.sign_in("lee", ["finance", "hr"])
     assert landmarks(page) == {"banner", "navigation", "main"}
     session.ask(MARGIN_QUESTION)
-    check(
-        "ask", {"Sign out", "Ask", "Documents", "Upload", "Question", "Retrieve only: the passages, without an answer"}
+    retrieve_only, explain = (
+        "Retrieve only: the passages, without an answer",
+        "Explain the ranking: why each passage was chosen",
     )
+    check("ask", {"Sign out", "Ask", "Documents", "Upload", "Question", retrieve_only, explain})
     page.locator("#answer-text button.cite").first.click()
     expect(page.get_by_role("link", name="Open the source document")).to_be_visible()
     check("passage", {"Close", "Open the source document"})

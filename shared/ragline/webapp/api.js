@@ -37,7 +37,9 @@ export function createApi(baseUrl, token, onUnauthorized) {
 
   const documentPath = (docId) => `/documents/${encodeURIComponent(docId)}`;
   return {
-    ask: (question, retrieveOnly) => request("POST", retrieveOnly ? "/retrieve" : "/query", { body: { question } }),
+    /** `explain`: each source comes with its explanation (README.md, "Why this passage?"). */
+    ask: (question, { retrieveOnly = false, explain = false } = {}) =>
+      request("POST", retrieveOnly ? "/retrieve" : "/query", { body: { question, explain } }),
     documents: (params) => request("GET", "/documents", { params }),
     document: (docId) => request("GET", documentPath(docId)),
     downloadLink: (docId) => request("GET", `${documentPath(docId)}/download`),

@@ -1,6 +1,8 @@
 // Ask: a question in, an answer out with numbered citations ([1] in the text, a numbered list of sources);
-// each citation opens its passage. "Retrieve only" lists the passages without an answer.
+// each citation opens its passage. "Retrieve only" lists the passages without an answer; "Explain the
+// ranking" gives each source a "Why this passage?" disclosure (explain.js).
 import { byId, el, say } from "./dom.js";
+import { whyThisPassage } from "./explain.js";
 
 export function setUpAsk(api, openPassage) {
   const form = byId("ask-form");
@@ -11,11 +13,12 @@ export function setUpAsk(api, openPassage) {
     const question = byId("question").value.trim();
     if (!question) return;
     const retrieveOnly = byId("retrieve-only").checked;
+    const explain = byId("explain").checked;
     button.disabled = true;
     say("ask-alert", "");
     say("ask-status", retrieveOnly ? "Retrieving passages…" : "Looking for an answer…");
     try {
-      const body = await api.ask(question, retrieveOnly);
+      const body = await api.ask(question, { retrieveOnly, explain });
       const sources = retrieveOnly ? body.results : body.citations;
       show(retrieveOnly ? null : body.answer, sources);
       const found = retrieveOnly ? `${sources.length} passage(s) found.` : `Answered from ${sources.length} source(s).`;
@@ -45,7 +48,8 @@ export function setUpAsk(api, openPassage) {
     const numbered = new Map(sources.map((source) => [source.id, source]));
     byId("answer-title").hidden = byId("answer-text").hidden = answer === null;
     byId("answer-text").replaceChildren(...(answer === null ? [] : withCitations(answer, numbered)));
-    byId("sources").replaceChildren(...sources.map(sourceItem));
+    const shown = new Set(numbered.keys());
+    byId("sources").replaceChildren(...sources.map((source) => sourceItem(source, shown)));
     byId("sources-title").hidden = sources.length === 0;
     byId("answer").hidden = false;
   }
@@ -68,7 +72,7 @@ export function setUpAsk(api, openPassage) {
     return el("button", { type: "button", class: "cite", "aria-label": label, onclick: () => openPassage(source) }, `[${source.id}]`);
   }
 
-  function sourceItem(source) {
+  function sourceItem(source, shown) {
     const page = source.page ? `page ${source.page}` : null;
     return el(
       "li",
@@ -76,6 +80,7 @@ export function setUpAsk(api, openPassage) {
       el("button", { type: "button", class: "link", onclick: () => openPassage(source) }, source.title || source.source),
       page && el("span", { class: "page" }, ` — ${page}`),
       el("span", { class: "hint source" }, source.source),
+      whyThisPassage(source, shown),
     );
   }
 }

@@ -1,6 +1,8 @@
 // The cited passage in a modal <dialog> (Escape closes it, focus goes back to the citation), with a link to
-// the source document: a short-lived presigned GET from /documents/{doc_id}/download.
+// the source document: a short-lived presigned GET from /documents/{doc_id}/download. With an explanation,
+// the question's words in the passage are highlighted.
 import { byId, say } from "./dom.js";
+import { highlighted } from "./explain.js";
 
 export function setUpPassage(api) {
   const dialog = byId("passage");
@@ -18,11 +20,14 @@ export function setUpPassage(api) {
     const section = (source.heading_path ?? []).join(" › ");
     const where = [source.page && `Page ${source.page}`, section && `Section: ${section}`, source.source];
     say("passage-where", where.filter(Boolean).join(" · "));
-    say("passage-text", source.text);
+    const matches = source.explanation?.matches ?? [];
+    byId("passage-text").replaceChildren(...highlighted(source.text, matches));
+    byId("passage-marks").hidden = matches.length === 0;
     link.hidden = true;
     link.removeAttribute("href");
     say("passage-link-status", "Getting a link to the source document…");
     dialog.showModal();
+    byId("passage-text").querySelector("mark")?.scrollIntoView({ block: "nearest" }); // the first match in view
     try {
       const grant = await api.downloadLink(source.doc_id);
       if (opening !== opened) return;
