@@ -188,9 +188,11 @@ def main(argv: list[str] | None = None) -> int:
     # OpenBLAS threads spin-wait, taking the CPU from SQLite's BM25 and the local model (docs/performance.md).
     # Set before anything imports numpy.
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    # `ragline ask ... | head` ends quietly when head has read enough, as other command-line tools do.
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     args = _parser().parse_args(argv)
+    if args.command not in SERVING_COMMANDS:
+        # `ragline ask ... | head` ends quietly when head has read enough, as other command-line tools do.
+        # Not for a command that serves HTTP: a browser that drops a connection would kill the stack.
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     try:
         Settings.from_env()  # checked before any command starts its work
         return COMMANDS[args.command](args)
@@ -557,6 +559,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     print(json.dumps(report.to_dict(), indent=2) if args.json else format_report(report))
     return 0
 
+
+# The commands that run the local stack, whose API and web app write to sockets clients may close.
+SERVING_COMMANDS = frozenset({"up", "demo"})
 
 COMMANDS = {
     "up": cmd_up,
