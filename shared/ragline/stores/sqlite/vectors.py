@@ -40,6 +40,11 @@ def unit_matrix(vectors: Sequence[Sequence[float]], dimension: int) -> np.ndarra
     return (matrix / np.where(norms > 0, norms, 1.0)).astype(np.float32, copy=False)
 
 
+# Candidates beyond k scored again row by row, so that a near-tie at the k-th place is settled on the
+# row-by-row scores too.
+_RESCORED_MARGIN = 16
+
+
 def unit_query(vector: Sequence[float], dimension: int) -> np.ndarray:
     """A query vector as float32 of unit length (the zero vector as it is); ``ValueError`` when its
     dimension is not ``dimension`` or a value is not finite."""
@@ -111,7 +116,13 @@ class VectorIndex:
             # Copying many rows costs more than scoring them all: score every row, keep the visible ones.
             candidates = visible
             scores = (self.matrix @ query)[visible]
-        best = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
+        pool = min(len(scores), k + _RESCORED_MARGIN)
+        best = np.argpartition(-scores, pool - 1)[:pool] if pool < len(scores) else np.arange(len(scores))
+        rows = candidates[best]
+        # A matrix product rounds a row's score by where the row sits in the matrix (BLAS kernels take the
+        # tail rows apart), and so by how many chunks the caller cannot see share it: the best few are
+        # scored again row by row, the same way wherever they sit, before they are ranked and reported.
+        exact = np.einsum("ij,j->i", self.matrix[rows], query, optimize=False)
         # Best score first; ties broken by insertion order, so results are deterministic.
-        best = best[np.lexsort((best, -scores[best]))]
-        return candidates[best], scores[best]
+        order = np.lexsort((rows, -exact))[:k]
+        return rows[order], exact[order]
