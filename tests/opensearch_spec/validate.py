@@ -3,7 +3,8 @@
 :class:`OpenSearchSpec` finds the operation of a request (its method and path), then checks its path and
 query parameters, its JSON body (for ``_bulk`` each NDJSON line: an action line against the bulk
 ``OperationContainer``, the line after an ``index``/``create`` against the document schema) and the response
-fed back. Each problem is a line of the :class:`SpecViolation` raised.
+fed back. Each problem is a line of the :class:`SpecViolation` raised. (The specification lets a bulk line be
+any object, so an action line is checked against the ``OperationContainer`` member of the body's ``anyOf``.)
 
 Strictness is the specification's own tester's (``tools/src/tester/MergedOpenApiSpec.ts`` upstream): every
 object schema that declares anything is given ``unevaluatedProperties: false`` so an undeclared property is
@@ -40,7 +41,6 @@ _BASE = "https://opensearch-api-specification.invalid/spec/"
 _METHODS = ("get", "put", "post", "delete", "head", "patch")
 _ALL_TYPES = frozenset({"object", "array", "string", "number", "integer", "boolean", "null"})
 _NDJSON = "application/x-ndjson"
-_BULK_ACTION = ("schemas/_core.bulk.yaml", ("components", "schemas", "OperationContainer"))
 _WITH_DOCUMENT = ("index", "create", "update")
 
 #: Where a node of the specification is: its file and the keys leading to it.
@@ -208,14 +208,17 @@ class OpenSearchSpec:
     def bulk_problems(self, location: Location, lines: list[Any]) -> list[str]:
         """An NDJSON bulk body: the array as a whole, then each action line and the document after it."""
         problems = self.schema_problems(location, lines, "body")
+        # The body's items are any of an action, an update's document or any object; which line is which
+        # is known here, so each is checked against its own member (where the $ref is: it is strict there).
+        action = (location[0], (*location[1], "items", "anyOf", "0"))
         document = (location[0], (*location[1], "items", "anyOf", "2"))
         i = 0
         while i < len(lines):
-            problems += self.schema_problems(_BULK_ACTION, lines[i], f"line {i + 1} (action)")
-            action = next(iter(lines[i]), None) if isinstance(lines[i], dict) else None
-            if action in _WITH_DOCUMENT:
+            problems += self.schema_problems(action, lines[i], f"line {i + 1} (action)")
+            kind = next(iter(lines[i]), None) if isinstance(lines[i], dict) else None
+            if kind in _WITH_DOCUMENT:
                 if i + 1 >= len(lines):
-                    problems.append(f"line {i + 1}: a {action} action with no document after it")
+                    problems.append(f"line {i + 1}: a {kind} action with no document after it")
                 else:
                     problems += self.schema_problems(document, lines[i + 1], f"line {i + 2} (document)")
                 i += 1
