@@ -294,3 +294,14 @@ def test_the_bundle_is_json_the_validator_loads_unchanged() -> None:
     raw = json.loads(Path(BUNDLE).read_text())
     assert "unevaluatedProperties" not in json.dumps(raw["files"]["schemas/_core.bulk.yaml"])
     assert "unevaluatedProperties" in json.dumps(OpenSearchSpec.load().files["schemas/_core.bulk.yaml"])
+
+
+def test_index_settings_are_open_to_the_specification_but_knn_is_typed(spec: OpenSearchSpec) -> None:
+    """``IndexSettings`` takes any setting (``additionalProperties``: custom settings), so a misspelt one
+    passes; ``knn``, which the k-NN plugin needs to build the graphs, is declared, as a boolean or any string
+    (``StringifiedBoolean``: even ``"yes"`` passes), so only its type is checked."""
+    spec.check_request(Request("PUT", f"/{INDEX}", {}, {"settings": {"index": {"knnn": True}}}))
+    spec.check_request(Request("PUT", f"/{INDEX}", {}, {"settings": {"index": {"knn": "yes"}}}))
+    with pytest.raises(SpecViolation, match=r"\['knn'\]"):
+        spec.check_request(Request("PUT", f"/{INDEX}", {}, {"settings": {"index": {"knn": 1}}}))
+    assert IndexSpec(DIM).body()["settings"] == {"index": {"knn": True}}
