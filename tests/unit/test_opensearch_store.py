@@ -4,13 +4,19 @@
 responses shaped as OpenSearch documents them (bulk ``errors``/``items``, search ``hits.hits[]``,
 ``_delete_by_query`` ``deleted``...). Real requests are exercised by the contract suite in
 ``tests/contract`` when ``OPENSEARCH_URL`` is set.
+
+Every request a fake client records, and every answer it gives, is checked at the end of each test against
+the OpenSearch REST API specification (``tests/opensearch_spec``: the fixture ``requests_follow_the_spec``);
+a client marked ``serverless`` also checks each request against the operations OpenSearch Serverless
+supports (``tests/opensearch_spec/serverless.py``).
 """
 
 from __future__ import annotations
 
 import sys
 from collections import defaultdict, deque
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, ClassVar
 
 import pytest
 from opensearchpy.exceptions import ConnectionError as OpenSearchConnectionError
@@ -20,6 +26,8 @@ from ragline.errors import TransientError
 from ragline.models import Chunk
 from ragline.retry import RetryPolicy
 from ragline.stores.opensearch import IndexingError, OpenSearchStore, connect, is_serverless_url
+from tests.opensearch_spec.serverless import SERVERLESS_OPERATIONS
+from tests.opensearch_spec.validate import OpenSearchSpec, Request, SpecViolation
 from tests.store_inspection import chunk_ids, count_chunks
 
 INDEX = "chunks"
@@ -49,10 +57,17 @@ class FakeOpenSearchClient:
     finds nothing.
     """
 
-    def __init__(self) -> None:
+    #: Every client made in the running test, whose requests are checked against the specification.
+    made: ClassVar[list[FakeOpenSearchClient]] = []
+
+    def __init__(self, *, serverless: bool = False) -> None:
         self.calls: list[tuple[str, dict[str, Any]]] = []
+        #: Each request as HTTP, with the answer it got (None when the answer was an exception).
+        self.exchanges: list[tuple[Request, Any]] = []
+        self.serverless = serverless
         self._queued: dict[str, deque[Any]] = defaultdict(deque)
         self.indices = FakeIndices(self)
+        FakeOpenSearchClient.made.append(self)
 
     def respond(self, method: str, *answers: Any) -> None:
         self._queued[method].extend(answers)
@@ -64,9 +79,13 @@ class FakeOpenSearchClient:
         self.calls.append((method, kwargs))
         queue = self._queued[method]
         answer = queue.popleft() if queue else _default(method, kwargs)
+        request = as_http(method, kwargs)
         if isinstance(answer, BaseException):
+            self.exchanges.append((request, None))
             raise answer
-        return answer(kwargs) if callable(answer) else answer
+        response = answer(kwargs) if callable(answer) else answer
+        self.exchanges.append((request, response))
+        return response
 
     def bulk(self, **kwargs: Any) -> Any:
         return self._handle("bulk", kwargs)
@@ -87,6 +106,49 @@ class FakeOpenSearchClient:
         return self._handle("update_by_query", kwargs)
 
 
+#: The HTTP request each client method sends (as ``opensearchpy`` sends it): method and path after the index.
+_HTTP = {
+    "search": ("POST", "/_search"),
+    "count": ("POST", "/_count"),
+    "bulk": ("POST", "/_bulk"),
+    "delete_by_query": ("POST", "/_delete_by_query"),
+    "update_by_query": ("POST", "/_update_by_query"),
+    "indices.get_mapping": ("GET", "/_mapping"),
+    "indices.create": ("PUT", ""),
+    "indices.delete": ("DELETE", ""),
+}
+
+
+def as_http(method: str, kwargs: dict[str, Any]) -> Request:
+    """The HTTP request a client call makes: the index goes in the path, ``body`` is the body, the rest
+    are query parameters."""
+    verb, suffix = _HTTP[method]
+    params = {key: value for key, value in kwargs.items() if key not in ("index", "body")}
+    return Request(verb, f"/{kwargs['index']}{suffix}", params, kwargs.get("body"))
+
+
+def check_against_the_spec(client: FakeOpenSearchClient) -> None:
+    """Every request ``client`` received and every answer it gave, checked against the specification (and,
+    for a Serverless client, against the operations Serverless supports)."""
+    spec = OpenSearchSpec.load()
+    for request, response in client.exchanges:
+        operation = spec.check_request(request)
+        if client.serverless and operation.group not in SERVERLESS_OPERATIONS:
+            raise SpecViolation(f"{request.method} {request.path} ({operation.group}): not supported by Serverless")
+        if response is not None:
+            spec.check_response(request, 200, response)
+
+
+@pytest.fixture(autouse=True)
+def requests_follow_the_spec() -> Iterator[None]:
+    """Every fake client made in a test has its requests and answers checked when the test ends."""
+    FakeOpenSearchClient.made.clear()
+    yield
+    made, FakeOpenSearchClient.made[:] = list(FakeOpenSearchClient.made), []
+    for client in made:
+        check_against_the_spec(client)
+
+
 def _actions(body: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
     """(op, metadata) of each action line of a bulk body (sources follow index actions)."""
     found, i = [], 0
@@ -97,24 +159,51 @@ def _actions(body: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
     return found
 
 
+def bulk_item(op: str, _id: str, status: int, *, result: str = "", error: dict[str, Any] | None = None) -> dict:
+    """One item of a bulk response, with the fields OpenSearch gives it: a refused item has its ``error``,
+    any other its ``result``, version, shards and sequence number."""
+    item: dict[str, Any] = {"_index": INDEX, "_id": _id, "status": status}
+    if error is not None:
+        item["error"] = error
+    else:
+        shards = {"total": 2, "successful": 2, "failed": 0}
+        item.update(result=result, _version=1, _shards=shards, _seq_no=0, _primary_term=1)
+    return {op: item}
+
+
+def bulk_response(*items: dict[str, Any]) -> dict[str, Any]:
+    """A bulk response of these items; ``errors`` says whether any was refused."""
+    refused = any("error" in result for item in items for result in item.values())
+    return {"took": 3, "errors": refused, "items": list(items)}
+
+
+def by_query_response(*, total: int, deleted: int = 0, updated: int = 0, failures: list[dict] | None = None) -> dict:
+    """A ``_delete_by_query`` or ``_update_by_query`` response, every counter OpenSearch returns included."""
+    return {
+        "took": 12,
+        "timed_out": False,
+        "total": total,
+        "updated": updated,
+        "created": 0,
+        "deleted": deleted,
+        "batches": 1,
+        "version_conflicts": 0,
+        "noops": 0,
+        "retries": {"bulk": 0, "search": 0},
+        "throttled_millis": 0,
+        "requests_per_second": -1.0,
+        "throttled_until_millis": 0,
+        "failures": failures or [],
+    }
+
+
 def bulk_ok(kwargs: dict[str, Any]) -> dict[str, Any]:
     """A bulk response in which every action succeeded."""
     items = []
     for n, (op, meta) in enumerate(_actions(kwargs["body"])):
-        _id = meta.get("_id", f"auto{n}")
         result = {"index": "created", "delete": "deleted"}.get(op, "updated")
-        items.append(
-            {
-                op: {
-                    "_index": INDEX,
-                    "_id": _id,
-                    "_version": 1,
-                    "result": result,
-                    "status": 201 if op == "index" else 200,
-                }
-            }
-        )
-    return {"took": 3, "errors": False, "items": items}
+        items.append(bulk_item(op, meta.get("_id", f"auto{n}"), 201 if op == "index" else 200, result=result))
+    return bulk_response(*items)
 
 
 def _default(method: str, kwargs: dict[str, Any]) -> Any:
@@ -197,6 +286,7 @@ def store(client: FakeOpenSearchClient, sleeps: list[float]) -> OpenSearchStore:
 
 @pytest.fixture
 def serverless(client: FakeOpenSearchClient, sleeps: list[float]) -> OpenSearchStore:
+    client.serverless = True
     return OpenSearchStore(client, INDEX, DIM, serverless=True, retry=_recorded(sleeps), page_size=2)
 
 
@@ -260,7 +350,7 @@ def test_ensure_index_creates_a_managed_index_with_shard_settings(client: FakeOp
 def test_ensure_index_on_serverless_sends_no_shard_settings(client: FakeOpenSearchClient) -> None:
     store = OpenSearchStore(client, INDEX, DIM, serverless=True)
     client.respond("indices.get_mapping", NotFoundError(404, "index_not_found_exception", {}))
-    client.respond("indices.create", {"acknowledged": True})
+    client.respond("indices.create", {"acknowledged": True, "shards_acknowledged": True, "index": INDEX})
     assert store.ensure_index() is True
     (create,) = client.calls_to("indices.create")
     assert create["body"] == {"settings": {"index": {"knn": True}}, "mappings": EXPECTED_MAPPINGS}
@@ -374,21 +464,12 @@ def test_upsert_retries_only_the_items_refused_with_429(
 ) -> None:
     client.respond(
         "bulk",
-        {
-            "took": 5,
-            "errors": True,
-            "items": [
-                {"index": {"_index": INDEX, "_id": "a", "status": 201, "result": "created"}},
-                {
-                    "index": {
-                        "_index": INDEX,
-                        "_id": "b",
-                        "status": 429,
-                        "error": {"type": "es_rejected_execution_exception", "reason": "rejected execution"},
-                    }
-                },
-            ],
-        },
+        bulk_response(
+            bulk_item("index", "a", 201, result="created"),
+            bulk_item(
+                "index", "b", 429, error={"type": "es_rejected_execution_exception", "reason": "rejected execution"}
+            ),
+        ),
     )
     store.upsert([make_chunk("a"), make_chunk("b")], [[1, 0, 0], [0, 1, 0]])
     first, second = client.calls_to("bulk")
@@ -400,8 +481,8 @@ def test_upsert_retries_only_the_items_refused_with_429(
 
 def test_upsert_gives_up_with_a_transient_error(client: FakeOpenSearchClient, sleeps: list[float]) -> None:
     store = OpenSearchStore(client, INDEX, DIM, retry=_recorded(sleeps, attempts=3))
-    refused = {"index": {"_index": INDEX, "_id": "a", "status": 503, "error": {"type": "unavailable_shards_exception"}}}
-    client.respond("bulk", *[{"errors": True, "items": [refused]}] * 3)
+    refused = bulk_item("index", "a", 503, error={"type": "unavailable_shards_exception"})
+    client.respond("bulk", *[bulk_response(refused)] * 3)
     with pytest.raises(TransientError, match="still failing after 3 attempts"):
         store.upsert([make_chunk("a")], [[1, 0, 0]])
     assert len(client.calls_to("bulk")) == 3
@@ -416,12 +497,7 @@ def test_a_mapping_error_is_permanent_and_does_not_leak_the_value(
     )
     client.respond(
         "bulk",
-        {
-            "errors": True,
-            "items": [
-                {"index": {"_id": "a", "status": 400, "error": {"type": "mapper_parsing_exception", "reason": reason}}}
-            ],
-        },
+        bulk_response(bulk_item("index", "a", 400, error={"type": "mapper_parsing_exception", "reason": reason})),
     )
     with pytest.raises(IndexingError) as raised:
         store.upsert([make_chunk("a")], [[1, 0, 0]])
@@ -561,7 +637,7 @@ def test_searches_drop_invisible_hits_and_repeated_chunks(store: OpenSearchStore
 
 
 def test_delete_document_uses_delete_by_query(store: OpenSearchStore, client: FakeOpenSearchClient) -> None:
-    client.respond("delete_by_query", {"took": 12, "timed_out": False, "total": 4, "deleted": 4, "failures": []})
+    client.respond("delete_by_query", by_query_response(total=4, deleted=4))
     assert store.delete_document("d1") == 4
     assert client.calls_to("delete_by_query") == [
         {"index": INDEX, "refresh": True, "body": {"query": {"bool": {"filter": [{"term": {"doc_id": "d1"}}]}}}}
@@ -572,11 +648,13 @@ def test_by_query_failures_and_conflicts_are_transient(
     store: OpenSearchStore, client: FakeOpenSearchClient, sleeps: list[float]
 ) -> None:
     failure = {"index": INDEX, "id": "x", "status": 503, "cause": {"type": "es_rejected_execution_exception"}}
-    client.respond("delete_by_query", {"deleted": 1, "failures": [failure]})
+    client.respond("delete_by_query", by_query_response(total=2, deleted=1, failures=[failure]))
     with pytest.raises(TransientError, match="es_rejected_execution_exception"):
         store.delete_document("d1")
     client.respond(
-        "update_by_query", TransportError(409, "version_conflict_engine_exception", {}), {"updated": 3, "failures": []}
+        "update_by_query",
+        TransportError(409, "version_conflict_engine_exception", {}),
+        by_query_response(total=3, updated=3),
     )
     assert store.update_roles("d1", ["hr"]) == 3
     assert len(client.calls_to("update_by_query")) == 2 and sleeps == [0.5]
@@ -585,7 +663,7 @@ def test_by_query_failures_and_conflicts_are_transient(
 def test_update_roles_uses_update_by_query_with_a_painless_script(
     store: OpenSearchStore, client: FakeOpenSearchClient
 ) -> None:
-    client.respond("update_by_query", {"took": 9, "total": 3, "updated": 3, "noops": 0, "failures": []})
+    client.respond("update_by_query", by_query_response(total=3, updated=3))
     assert store.update_roles("d1", ["hr", "legal", "hr"]) == 3
     assert client.calls_to("update_by_query") == [
         {
@@ -616,14 +694,11 @@ def test_serverless_delete_pages_through_ids_and_bulk_deletes(
     )
     client.respond(
         "bulk",
-        {
-            "errors": True,
-            "items": [
-                {"delete": {"_id": "A", "status": 200, "result": "deleted"}},
-                {"delete": {"_id": "B", "status": 404, "result": "not_found"}},
-                {"delete": {"_id": "C", "status": 200, "result": "deleted"}},
-            ],
-        },
+        bulk_response(
+            bulk_item("delete", "A", 200, result="deleted"),
+            bulk_item("delete", "B", 404, result="not_found"),
+            bulk_item("delete", "C", 200, result="deleted"),
+        ),
     )
     assert serverless.delete_document("d1") == 2  # B was already gone
     first, second = client.calls_to("search")
@@ -740,11 +815,11 @@ def test_requests_go_out_as_opensearch_expects_them() -> None:
 
     sent: list[tuple[str, str, dict[str, Any], str]] = []
     answers = {
-        "/chunks/_bulk": {"errors": False, "items": [{"index": {"_id": "c1", "status": 201, "result": "created"}}]},
-        "/chunks/_delete_by_query": {"deleted": 1, "failures": []},
-        "/chunks/_update_by_query": {"updated": 1, "failures": []},
+        "/chunks/_bulk": bulk_response(bulk_item("index", "c1", 201, result="created")),
+        "/chunks/_delete_by_query": by_query_response(total=1, deleted=1),
+        "/chunks/_update_by_query": by_query_response(total=1, updated=1),
         "/chunks/_search": search_response([]),
-        "/chunks/_count": {"count": 1},
+        "/chunks/_count": {"count": 1, "_shards": {"total": 1, "successful": 1, "skipped": 0, "failed": 0}},
         "/chunks/_mapping": {INDEX: {"mappings": EXPECTED_MAPPINGS}},
     }
 
@@ -781,12 +856,21 @@ def test_requests_go_out_as_opensearch_expects_them() -> None:
     assert json.loads(sent[4][3])["query"]["knn"]["vector"]["filter"] == {
         "bool": {"filter": [{"terms": {"roles": ["finance"]}}]}
     }
+    # The bytes themselves, and the answers fed back, as the specification has them.
+    spec = OpenSearchSpec.load()
+    for method, url, params, text in sent:
+        body = (
+            [json.loads(line) for line in text.splitlines()] if url.endswith("/_bulk") else json.loads(text or "null")
+        )
+        request = Request(method, url, params, body)
+        spec.check_request(request)
+        spec.check_response(request, 200, answers[url])
 
 
 def test_replace_document_writes_the_new_chunks_then_deletes_the_others(
     store: OpenSearchStore, client: FakeOpenSearchClient
 ) -> None:
-    client.respond("delete_by_query", {"total": 2, "deleted": 2, "failures": []})
+    client.respond("delete_by_query", by_query_response(total=2, deleted=2))
     new = [make_chunk("d1-b", version="v2"), make_chunk("d1-a", version="v2", position=1)]
     assert store.replace_document("d1", new, [[1, 0, 0], [0, 1, 0]]) == 2
     assert [name for name, _ in client.calls] == ["bulk", "delete_by_query"]

@@ -1,0 +1,1 @@
+"""The OpenSearch REST API specification, vendored, and a validator of requests and responses against it."""
