@@ -52,10 +52,12 @@ class Budget:
 QUERY_BUDGET = Budget(
     timeout=4.0, retry=RetryPolicy(attempts=3, base_delay=0.2, max_delay=1.0, budget=10.0, attempt_seconds=4.0)
 )
-#: The ingest function (2 minutes) writes bulk batches: 20 s an attempt, at most 60 s for any one request,
-#: so a request begun with the function's reserve left still ends inside its timeout.
+#: The ingest function (2 minutes) writes bulk batches: 10 s an attempt (two timed-out attempts fit), at most
+#: 30 s for any one request,
+#: the ingest function's default reserve (``RAGLINE_INGEST_RESERVE_SECONDS``): it starts no record with less
+#: left, so the record's first request ends inside the function's timeout.
 INGEST_BUDGET = Budget(
-    timeout=20.0, retry=RetryPolicy(attempts=6, base_delay=0.5, max_delay=8.0, budget=60.0, attempt_seconds=20.0)
+    timeout=10.0, retry=RetryPolicy(attempts=6, base_delay=0.5, max_delay=8.0, budget=30.0, attempt_seconds=10.0)
 )
 
 
