@@ -42,7 +42,8 @@ DEFAULTS: dict[str, Any] = {
     # Documents' roles when they name none: prefix policy and default roles (empty: none).
     "prefix_roles": {},
     "default_roles": [],
-    # The managed domain.
+    # The managed domain: OpenSearch 2.19 or later (see MIN_ENGINE_VERSION). One data node has no zone
+    # awareness and its index no replica; more nodes spread over 2 zones (an even count) or 3 (a multiple of 3).
     "instance_type": "t3.small.search",
     "data_nodes": 1,
     "volume_gib": 10,
@@ -93,6 +94,13 @@ def _mapping(value: Any) -> dict[str, tuple[str, ...]]:
         value = json.loads(value or "{}")
     return {str(prefix): _list(roles) for prefix, roles in value.items()}
 
+
+# The oldest OpenSearch the adapter runs on: faiss filtering inside the k-NN search, with the filter rewritten
+# the same way on every shard, is right from 2.19 (docs/deploy.md, "OpenSearch version and collection type").
+MIN_ENGINE_VERSION = (2, 19)
+_ENGINE_VERSION = re.compile(r"^OpenSearch_(\d+)\.(\d+)$")
+# gp3 volumes start at 10 GiB on OpenSearch Service.
+MIN_VOLUME_GIB = 10
 
 # The values CloudWatch Logs accepts for a retention.
 RETENTION_DAYS = (
@@ -213,13 +221,49 @@ class Config:
         if self.ingest_concurrency == 1 or self.ingest_concurrency < 0:
             # The SQS event source's maximum concurrency is at least 2; 0 means "no reservation".
             raise ValueError("ragline:ingest_concurrency must be 0 (no reservation) or at least 2")
-        if self.data_nodes < 1:
-            raise ValueError("ragline:data_nodes must be at least 1")
+        self._validate_domain()
         if self.log_retention_days not in RETENTION_DAYS:
             raise ValueError(f"ragline:log_retention_days must be one of {RETENTION_DAYS}")
         if self.throttle_rate < 1 or self.throttle_burst < 1:
             raise ValueError("ragline:throttle_rate and ragline:throttle_burst must be positive")
         self._validate_domain_prefix()
+
+    @property
+    def availability_zones(self) -> int:
+        """The zones the domain's data nodes spread over: 1 for one node, else 3 when they divide by 3, else 2."""
+        if self.data_nodes == 1:
+            return 1
+        return 3 if self.data_nodes % 3 == 0 else 2
+
+    @property
+    def index_replicas(self) -> int:
+        """The index's replicas: none on one node (a replica could go nowhere: a yellow cluster), else one."""
+        return 0 if self.data_nodes == 1 else 1
+
+    def _validate_domain(self) -> None:
+        """What OpenSearch Service would refuse at deploy time, or the adapter could not run on, refused now."""
+        if self.data_nodes < 1:
+            raise ValueError("ragline:data_nodes must be at least 1")
+        if self.data_nodes > 1 and self.data_nodes % 2 and self.data_nodes % 3:
+            raise ValueError(
+                f"ragline:data_nodes {self.data_nodes} does not divide over the availability zones: with zone "
+                "awareness OpenSearch Service needs an even count over 2 zones or a multiple of 3 over 3 (use "
+                f"{self.data_nodes - 1} or {self.data_nodes + 1})"
+            )
+        match = _ENGINE_VERSION.match(self.engine_version)
+        if not match:
+            raise ValueError(f"ragline:engine_version {self.engine_version!r} is not OpenSearch_<major>.<minor>")
+        if (int(match[1]), int(match[2])) < MIN_ENGINE_VERSION:
+            raise ValueError(
+                f"ragline:engine_version {self.engine_version!r} is older than OpenSearch_2.19, which the adapter "
+                "needs (faiss filters inside the k-NN search, rewritten consistently on every shard)"
+            )
+        if not self.instance_type.endswith(".search"):
+            raise ValueError(
+                f"ragline:instance_type {self.instance_type!r} is not an OpenSearch Service type (*.search)"
+            )
+        if self.volume_gib < MIN_VOLUME_GIB:
+            raise ValueError(f"ragline:volume_gib must be at least {MIN_VOLUME_GIB} (the smallest gp3 volume)")
 
     def _validate_domain_prefix(self) -> None:
         prefix = self.auth_domain_prefix

@@ -7,7 +7,11 @@ roles only:
   only way in; no anonymous or IP-based access: ingest may use the whole domain, the query function only
   the index's ``_search``, ``_msearch`` and ``_count``), encryption at rest, node-to-node encryption,
   HTTPS only with TLS 1.2 or later, gp3 volumes, slow and error logs in CloudWatch Logs;
-- the collection (``ragline:serverless=true``): a VECTORSEARCH collection with its encryption policy
+- the domain runs ``ragline:engine_version`` (OpenSearch 2.19 or later, checked by :mod:`infra.config`); one
+  data node has no zone awareness and its index no replica, more nodes spread over 2 or 3 zones;
+- the collection (``ragline:serverless=true``): a VECTORSEARCH collection (the type the k-NN index needs;
+  ``ragline:standby_replicas`` its standby replicas; CloudFormation's collection has no generation setting,
+  see docs/deploy.md) with its encryption policy
   (AWS-owned key), network policy (public endpoint, IAM-authenticated) and data-access policy granting
   each role only the index and collection permissions it needs.
 
@@ -71,12 +75,16 @@ class Search(Construct):
 
     @property
     def environment(self) -> dict[str, str]:
-        return {
+        variables = {
             "RAGLINE_STORE": "opensearch",
             "RAGLINE_OPENSEARCH_URL": self.url,
             "RAGLINE_OPENSEARCH_INDEX": self.config.index,
             "RAGLINE_OPENSEARCH_SERVICE": "aoss" if self.serverless else "es",
         }
+        if not self.serverless:
+            # The ingest function creates the index with as many replicas as the domain has room for.
+            variables["RAGLINE_OPENSEARCH_REPLICAS"] = str(self.config.index_replicas)
+        return variables
 
     # --- the managed domain -------------------------------------------------------------------------
 
@@ -98,7 +106,7 @@ class Search(Construct):
                 },
             )
         )
-        multi_az = config.data_nodes > 1
+        multi_az = config.availability_zones > 1
         self.domain = opensearch.CfnDomain(
             self,
             "Domain",
@@ -110,9 +118,7 @@ class Search(Construct):
                 dedicated_master_enabled=False,
                 zone_awareness_enabled=multi_az,
                 zone_awareness_config=(
-                    opensearch.CfnDomain.ZoneAwarenessConfigProperty(
-                        availability_zone_count=3 if config.data_nodes % 3 == 0 else 2
-                    )
+                    opensearch.CfnDomain.ZoneAwarenessConfigProperty(availability_zone_count=config.availability_zones)
                     if multi_az
                     else None
                 ),

@@ -48,11 +48,22 @@ def build_store(settings: Settings, dimension: int, create_index: bool = False) 
         return SqliteStore(settings.index_path, dimension)
     if settings.store == "opensearch":
         from ragline.stores.opensearch import OpenSearchStore, connect, is_serverless_url
+        from ragline.stores.opensearch.connection import INGEST_BUDGET, QUERY_BUDGET
 
+        # The ingest function creates the index; the query function, with its 29 s deadline, only searches.
+        budget = INGEST_BUDGET if create_index else QUERY_BUDGET
         service = settings.opensearch_service
-        client = connect(settings.opensearch_url, region=settings.region, service=service)
+        client = connect(settings.opensearch_url, region=settings.region, service=service, timeout=budget.timeout)
         serverless = service == "aoss" if service else is_serverless_url(settings.opensearch_url)
-        store = OpenSearchStore(client, settings.opensearch_index, dimension, serverless=serverless)
+        store = OpenSearchStore(
+            client,
+            settings.opensearch_index,
+            dimension,
+            serverless=serverless,
+            engine=settings.opensearch_engine,
+            replicas=settings.opensearch_replicas,
+            retry=budget.retry,
+        )
         if create_index:
             store.ensure_index()
         return store

@@ -94,12 +94,30 @@ class RetryPolicy:
     max_delay: float = 20.0
     sleep: Callable[[float], None] = time.sleep
     rand: Callable[[], float] = random.random
+    #: Seconds all the attempts together may take (None: no bound). A retry is made only when its pause and
+    #: one more attempt of ``attempt_seconds`` (the client's own timeout) still end inside it, so a caller
+    #: with a deadline (the query function inside API Gateway's 29 s) is never kept past it.
+    budget: float | None = None
+    attempt_seconds: float = 0.0
+    clock: Callable[[], float] = time.monotonic
 
     def __post_init__(self) -> None:
         if isinstance(self.attempts, bool) or not isinstance(self.attempts, int) or self.attempts < 1:
             raise ValueError(f"attempts must be a positive integer, got {self.attempts!r}")
         if self.base_delay < 0 or self.max_delay < 0:
             raise ValueError("base_delay and max_delay must be >= 0")
+        if self.attempt_seconds < 0 or (self.budget is not None and self.budget < self.attempt_seconds):
+            raise ValueError("attempt_seconds must be >= 0 and the budget at least one attempt long")
+
+    def next_pause(self, retry: int, started: float) -> float | None:
+        """The pause before retry number ``retry`` of calls that began at ``started`` (``clock()``), or None
+        when the attempts or the budget are used up."""
+        if retry + 1 >= self.attempts:
+            return None
+        pause = self.delay(retry)
+        if self.budget is not None and self.clock() - started + pause + self.attempt_seconds > self.budget:
+            return None
+        return pause
 
     def delay(self, retry: int) -> float:
         """The pause before retry number ``retry`` (0-based): uniform in [0, min(max, base * 2**retry)]."""
@@ -110,12 +128,14 @@ class RetryPolicy:
         self.sleep(self.delay(retry))
 
     def call(self, fn: Callable[[], T], retryable: Callable[[BaseException], bool], *, description: str) -> T:
-        """Call ``fn()``; on an error ``retryable`` accepts, pause and call again, ``attempts`` times at most.
+        """Call ``fn()``; on an error ``retryable`` accepts, pause and call again, ``attempts`` times at most
+        and within the ``budget``.
 
         Returns what ``fn`` returns. Any other error propagates unchanged on the spot. When the attempts are
         used up, raises :class:`~ragline.errors.TransientError` naming ``description`` and the last error
         code, chained to the last error (``raise ... from``).
         """
+        started = self.clock()
         retry = 0
         while True:
             try:
@@ -123,9 +143,10 @@ class RetryPolicy:
             except Exception as exc:
                 if not retryable(exc):
                     raise
-                if retry + 1 >= self.attempts:
+                pause = self.next_pause(retry, started)
+                if pause is None:
                     raise TransientError(
                         f"{description} still failing after {retry + 1} attempts: {error_code(exc)}"
                     ) from exc
-                self.pause(retry)
+                self.sleep(pause)
                 retry += 1

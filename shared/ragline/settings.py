@@ -50,6 +50,8 @@ Chunking = Literal["structure", "fixed", "parent-child"]
 RetrievalMode = Literal["bm25", "dense", "hybrid", "hybrid+rerank"]
 Fusion = Literal["convex", "rrf"]  # convex: min-max normalised scores, added; rrf: reciprocal rank fusion
 OpenSearchService = Literal["es", "aoss"]  # the SigV4 service: a managed domain, a Serverless collection
+# The k-NN engines that filter inside the search (nmslib cannot); Serverless vector collections refuse lucene.
+OpenSearchEngine = Literal["faiss", "lucene"]
 # What an audit record keeps of a question: the text, a keyed HMAC-SHA256 of it, or nothing (docs/security.md).
 AuditQuestions = Literal["keep", "hash", "omit"]
 
@@ -61,6 +63,7 @@ CHUNKINGS: tuple[Chunking, ...] = get_args(Chunking)
 RETRIEVAL_MODES: tuple[RetrievalMode, ...] = get_args(RetrievalMode)
 FUSIONS: tuple[Fusion, ...] = get_args(Fusion)
 OPENSEARCH_SERVICES: tuple[OpenSearchService, ...] = get_args(OpenSearchService)
+OPENSEARCH_ENGINES: tuple[OpenSearchEngine, ...] = get_args(OpenSearchEngine)
 AUDIT_QUESTIONS: tuple[AuditQuestions, ...] = get_args(AuditQuestions)
 
 LAMBDA_MAX_TIMEOUT_SECONDS = 900  # a reserve this long would leave an ingest function no time to start a record
@@ -91,6 +94,9 @@ class Settings:
     # SigV4 service: "es" (managed domain), "aoss" (Serverless collection), or None to tell from the URL's host
     # (no signing for a self-managed cluster, basic auth when the URL carries user:password).
     opensearch_service: OpenSearchService | None = None
+    opensearch_engine: OpenSearchEngine = "faiss"
+    # The index's replicas on a managed domain (None: the cluster's default, 1); the stack sets 0 for one node.
+    opensearch_replicas: int | None = None
 
     generator: GeneratorName = "extractive"
     generator_model: str = "anthropic.claude-3-haiku-20240307-v1:0"
@@ -251,6 +257,8 @@ SETTINGS_VARIABLES: Mapping[str, tuple[str, Callable[[str, str], Any]]] = {
     "RAGLINE_OPENSEARCH_URL": ("opensearch_url", _text),
     "RAGLINE_OPENSEARCH_INDEX": ("opensearch_index", _text),
     "RAGLINE_OPENSEARCH_SERVICE": ("opensearch_service", _text),
+    "RAGLINE_OPENSEARCH_ENGINE": ("opensearch_engine", _text),
+    "RAGLINE_OPENSEARCH_REPLICAS": ("opensearch_replicas", _integer),
     "RAGLINE_GENERATOR": ("generator", _text),
     "RAGLINE_GENERATOR_MODEL": ("generator_model", _text),
     "RAGLINE_MAX_ANSWER_TOKENS": ("max_answer_tokens", _integer),
@@ -331,6 +339,7 @@ _CHOICES: Mapping[str, tuple[str, ...]] = {
     "embedder": EMBEDDERS,
     "store": STORES,
     "opensearch_service": OPENSEARCH_SERVICES,
+    "opensearch_engine": OPENSEARCH_ENGINES,
     "generator": GENERATORS,
     "chunking": CHUNKINGS,
     "retrieval_mode": RETRIEVAL_MODES,
@@ -408,6 +417,25 @@ def _check_store(settings: Settings) -> None:
     if url.scheme not in ("http", "https") or not url.hostname:
         # Not the value itself: an OpenSearch URL may carry a password.
         raise ConfigurationError("RAGLINE_OPENSEARCH_URL does not look like https://host[:port]")
+    serverless = settings.opensearch_service == "aoss" or (
+        settings.opensearch_service is None and _is_serverless_host(url.hostname)
+    )
+    if serverless and settings.opensearch_engine == "lucene":
+        # AWS: vector search collections support the faiss and nmslib engines, not lucene (docs/deploy.md).
+        raise ConfigurationError(
+            "RAGLINE_OPENSEARCH_ENGINE='lucene' is refused by OpenSearch Serverless vector collections: use faiss"
+        )
+    replicas = settings.opensearch_replicas
+    if replicas is not None and (serverless or isinstance(replicas, bool) or replicas < 0):
+        raise ConfigurationError(
+            f"{_shown('opensearch_replicas', replicas)}: a managed domain's replica count, at least 0 "
+            "(Serverless manages replicas itself)"
+        )
+
+
+def _is_serverless_host(host: str) -> bool:
+    """``*.aoss.amazonaws.com``: an OpenSearch Serverless collection endpoint."""
+    return host.endswith((".aoss.amazonaws.com", ".aoss.amazonaws.com.cn"))
 
 
 def _check_roles(settings: Settings) -> None:

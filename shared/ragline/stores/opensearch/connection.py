@@ -5,6 +5,11 @@ Serverless (``aoss``) endpoints, HTTP basic auth for ``https://user:password@hos
 :class:`IndexClient` sends every request about one index through a :class:`~ragline.retry.RetryPolicy`,
 trying again what :func:`is_retryable` calls transient.
 
+Retries have one owner, the policy: the client :func:`connect` makes has opensearch-py's own transport
+retries off (``max_retries=0``, ``retry_on_timeout=False``), so a timeout is one attempt, not four.
+:data:`QUERY_BUDGET` and :data:`INGEST_BUDGET` pair the client's per-request timeout with a policy whose
+attempts all end inside the function that sends them (docs/deploy.md, "Time budgets").
+
 ``opensearchpy`` is imported inside the functions that need it, so importing this module does not.
 
     >>> is_serverless_url("https://abc123.eu-west-1.aoss.amazonaws.com")
@@ -31,6 +36,29 @@ T = TypeVar("T")
 
 _AWS_HOST = re.compile(r"\.amazonaws\.com(?:\.cn)?$")
 _AWS_REGION = re.compile(r"\.([a-z]{2}(?:-gov)?-[a-z]+-\d)\.(?:aoss|es)\.amazonaws\.com(?:\.cn)?$")
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How long one request may take (``timeout``, the client's) and how it is retried (``retry``)."""
+
+    timeout: float
+    retry: RetryPolicy
+
+
+#: The query function (30 s, behind API Gateway's 29 s) sends up to two searches (k-NN and BM25), one after
+#: the other: each gets 4 s an attempt and at most 10 s in all, so both end well inside the deadline with
+#: room for the embedding and the answer.
+QUERY_BUDGET = Budget(
+    timeout=4.0, retry=RetryPolicy(attempts=3, base_delay=0.2, max_delay=1.0, budget=10.0, attempt_seconds=4.0)
+)
+#: The ingest function (2 minutes) writes bulk batches: 10 s an attempt (two timed-out attempts fit), at most
+#: 30 s for any one request,
+#: the ingest function's default reserve (``RAGLINE_INGEST_RESERVE_SECONDS``): it starts no record with less
+#: left, so the record's first request ends inside the function's timeout.
+INGEST_BUDGET = Budget(
+    timeout=10.0, retry=RetryPolicy(attempts=6, base_delay=0.5, max_delay=8.0, budget=30.0, attempt_seconds=10.0)
+)
 
 
 def is_serverless_url(url: str) -> bool:
@@ -62,6 +90,7 @@ def connect(
 
     The connection class is urllib3's, which botocore already depends on; ``client_options`` go to
     ``OpenSearch`` (for example ``verify_certs=False`` for a local cluster's self-signed certificate).
+    ``timeout`` bounds each request; the transport never retries (see the module's docstring).
     """
     from opensearchpy import OpenSearch, Urllib3HttpConnection
 
@@ -80,6 +109,8 @@ def connect(
         use_ssl=use_ssl,
         connection_class=Urllib3HttpConnection,
         timeout=timeout,
+        max_retries=0,
+        retry_on_timeout=False,
         **client_options,
     )
 

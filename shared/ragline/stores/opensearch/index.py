@@ -107,8 +107,8 @@ class IndexSpec:
         }
 
     def check(self, index: str, response: dict[str, Any]) -> None:
-        """Refuse (``ValueError``) an existing index, given its get-mapping response, without a ``vector``
-        field of this dimension."""
+        """Refuse (``ValueError``) an existing index, given its get-mapping response, whose ``vector`` field
+        is not this spec's: another dimension, method, engine or space type would score on another scale."""
         first: dict[str, Any] = next(iter(response.values()), {}) if response else {}
         vector = first.get("mappings", {}).get("properties", {}).get(VECTOR_FIELD, {})
         if vector.get("type") != "knn_vector":
@@ -117,12 +117,32 @@ class IndexSpec:
             raise ValueError(
                 f"index {index!r} holds vectors of dimension {vector.get('dimension')}, not {self.dimension}"
             )
+        method = vector.get("method") or {}
+        # An index created without them has OpenSearch's defaults (hnsw, and l2 space); the engine's
+        # default has changed across versions, so a missing engine is a mismatch too.
+        found = {
+            "method": method.get("name", "hnsw"),
+            "engine": method.get("engine"),
+            "space type": method.get("space_type", vector.get("space_type", "l2")),
+        }
+        wanted = {"method": "hnsw", "engine": self.engine, "space type": self.space_type}
+        differ = [
+            f"{what} {found[what]!r} (this store needs {wanted[what]!r})"
+            for what in wanted
+            if found[what] != wanted[what]
+        ]
+        if differ:
+            raise ValueError(
+                f"index {index!r} exists with another k-NN {', '.join(differ)}: delete it and re-index, "
+                "or configure the store as the index is"
+            )
 
 
 def ensure_index(target: IndexClient, spec: IndexSpec) -> bool:
     """Create the index unless it exists; True when this call created it. Idempotent and race-safe.
 
-    An existing index must have a ``vector`` field of the spec's dimension, else ``ValueError``.
+    An existing index must have the spec's ``vector`` field (dimension, method, engine, space type), else
+    ``ValueError``.
     """
     from opensearchpy.exceptions import NotFoundError, RequestError
 
