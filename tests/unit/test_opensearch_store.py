@@ -732,7 +732,8 @@ def test_serverless_update_roles_rewrites_one_copy_per_chunk_then_deletes_the_ol
     )
     assert serverless.update_roles("d1", ["hr"]) == 2
     fetch = client.calls_to("search")[2]
-    assert fetch["body"] == {"size": 2, "query": {"ids": {"values": ["A1", "B1"]}}}
+    # The whole _source, vector included, asked for explicitly.
+    assert fetch["body"] == {"size": 2, "query": {"ids": {"values": ["A1", "B1"]}}, "_source": True}
     index, delete = (call["body"] for call in client.calls_to("bulk"))
     assert list(index[::2]) == [{"index": {}}, {"index": {}}]
     assert [(doc["chunk_id"], doc["roles"], doc["vector"]) for doc in index[1::2]] == [

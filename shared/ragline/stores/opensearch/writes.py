@@ -33,9 +33,9 @@ from typing import Any
 
 from ragline.errors import TransientError
 from ragline.models import Chunk
-from ragline.stores.opensearch.bulk import Action, bulk
+from ragline.stores.opensearch.bulk import Action, IndexingError, bulk
 from ragline.stores.opensearch.connection import IndexClient
-from ragline.stores.opensearch.index import document
+from ragline.stores.opensearch.index import VECTOR_FIELD, document
 from ragline.stores.opensearch.search import scan
 
 #: Chunks with their unit vectors, at most one bulk request's worth.
@@ -127,11 +127,21 @@ class ServerlessWrites:
         return len(keep)
 
     def _copy_with_roles(self, doc_id: str, ids: list[str], roles: list[str]) -> None:
-        """Index a new copy of each stored document ``ids`` names, with ``roles`` and a new copy id."""
-        response = self._target.search({"size": len(ids), "query": {"ids": {"values": ids}}})
+        """Index a new copy of each stored document ``ids`` names, with ``roles`` and a new copy id.
+
+        The whole ``_source`` is asked for: a collection may leave the vector out of it by default, and a
+        copy without its vector would silently drop out of k-NN search, so one is refused instead.
+        """
+        body = {"size": len(ids), "query": {"ids": {"values": ids}}, "_source": True}
+        response = self._target.search(body)
         copies: list[Action] = []
         for hit in response["hits"]["hits"]:
             source = dict(hit["_source"])
+            if not source.get(VECTOR_FIELD):
+                raise IndexingError(
+                    f"update roles of {doc_id}: chunk {source.get('chunk_id')} came back without its "
+                    f"{VECTOR_FIELD!r} field; nothing was copied (is the vector excluded from _source?)"
+                )
             source["roles"] = list(roles)
             source["copy_id"] = uuid.uuid4().hex
             copies.append(({"index": {}}, source))
