@@ -18,7 +18,7 @@ import binascii
 import json
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, get_args
@@ -202,11 +202,20 @@ def encode_cursor(after: str) -> str:
     >>> decode_cursor(encode_cursor("0" * 24)) == "0" * 24
     True
     """
-    return base64.urlsafe_b64encode(json.dumps({"after": after}).encode()).decode().rstrip("=")
+    return _encode_position(after)
 
 
 def decode_cursor(cursor: object) -> str:
     """The position a cursor from :func:`encode_cursor` names; BadRequest for anything else."""
+    return _decode_position(cursor, is_document_id)
+
+
+def _encode_position(after: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"after": after}).encode()).decode().rstrip("=")
+
+
+def _decode_position(cursor: object, is_position: Callable[[str], bool]) -> str:
+    """The position a cursor of :func:`_encode_position` names, if ``is_position`` says it is one."""
     invalid = BadRequest("invalid_cursor", "'cursor' must be a next_cursor from an earlier page, unchanged")
     if not isinstance(cursor, str) or len(cursor) > MAX_CURSOR_CHARS:
         raise invalid
@@ -216,7 +225,7 @@ def decode_cursor(cursor: object) -> str:
     except (ValueError, binascii.Error, UnicodeEncodeError):  # ValueError covers bad JSON and bad UTF-8
         raise invalid from None
     after = payload.get("after") if isinstance(payload, dict) else None
-    if not isinstance(after, str) or not is_document_id(after):
+    if not isinstance(after, str) or not is_position(after):
         raise invalid
     return after
 
@@ -351,22 +360,11 @@ def encode_audit_cursor(position: str) -> str:
     >>> decode_audit_cursor(encode_audit_cursor("2026-11-25T10:00:00.123Z#r-1"))
     '2026-11-25T10:00:00.123Z#r-1'
     """
-    return base64.urlsafe_b64encode(json.dumps({"after": position}).encode()).decode().rstrip("=")
+    return _encode_position(position)
 
 
 def decode_audit_cursor(cursor: object) -> str:
-    invalid = BadRequest("invalid_cursor", "'cursor' must be a next_cursor from an earlier page, unchanged")
-    if not isinstance(cursor, str) or len(cursor) > MAX_CURSOR_CHARS:
-        raise invalid
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        payload: Any = json.loads(base64.b64decode(padded, altchars=b"-_", validate=True))
-    except (ValueError, binascii.Error, UnicodeEncodeError):
-        raise invalid from None
-    after = payload.get("after") if isinstance(payload, dict) else None
-    if not isinstance(after, str) or _AUDIT_POSITION.fullmatch(after) is None:
-        raise invalid
-    return after
+    return _decode_position(cursor, lambda position: _AUDIT_POSITION.fullmatch(position) is not None)
 
 
 @dataclass(frozen=True)
