@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Annotated
@@ -68,6 +69,7 @@ from ragline.api_schema import (
 )
 from ragline.audit import ANONYMOUS, AuditAction, AuditCaller, AuditNotes, AuditTrail, audited_action
 from ragline.documents import Caller, DocumentsConfig, DocumentsService, Refused
+from ragline.explain import Explanation
 from ragline.factory import (
     build_audit_key,
     build_audit_log,
@@ -226,11 +228,12 @@ def query(body: Annotated[QueryBody, Body()]) -> AnswerBody:
 def retrieve(body: Annotated[QueryBody, Body()]) -> RetrievalBody:
     roles = current_caller().roles
     top_k = body.top_k or settings.top_k
-    if not body.explain:
+    explanations: Sequence[Explanation | None]
+    if body.explain:
+        hits, explanations = services().query.retrieve_explained(body.question, roles, top_k)
+    else:
         hits = services().query.retrieve(body.question, roles, top_k)
-        audit_notes().returned(body.question, hits)
-        return RetrievalBody(results=[SourceBody.of(number, hit) for number, hit in enumerate(hits, start=1)])
-    hits, explanations = services().query.retrieve_explained(body.question, roles, top_k)
+        explanations = [None] * len(hits)
     audit_notes().returned(body.question, hits)
     explained = enumerate(zip(hits, explanations, strict=True), start=1)
     return RetrievalBody(results=[SourceBody.of(number, hit, explanation) for number, (hit, explanation) in explained])
