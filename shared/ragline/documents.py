@@ -17,7 +17,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 from ragline.access import (
@@ -226,9 +226,8 @@ class DocumentsService:
         documents are listed only when ``status`` asks for them. The scan is bounded (``MAX_SCAN_PAGES``):
         a page may be short, and only a ``next_cursor`` of None says that nothing follows."""
         found: list[DocumentRecord] = []
-        after = request.after
-        for _ in range(self.max_scan_pages):
-            records, next_after = self.registry.scan(after, self.scan_page_items)
+        next_after = request.after
+        for records, next_after in self.registry_pages(request.after):
             for position, record in enumerate(records):
                 if not self._listed(caller, record, request):
                     continue
@@ -236,10 +235,16 @@ class DocumentsService:
                 if len(found) == request.limit:
                     last = position == len(records) - 1 and next_after is None
                     return DocumentPage(found, None if last else encode_cursor(record.doc_id))
-            if next_after is None:
-                return DocumentPage(found, None)
-            after = next_after
-        return DocumentPage(found, None if after is None else encode_cursor(after))
+        return DocumentPage(found, None if next_after is None else encode_cursor(next_after))
+
+    def registry_pages(self, after: str | None) -> Iterator[tuple[list[DocumentRecord], str | None]]:
+        """The registry a page at a time from position ``after``: each page's records and the position that
+        follows it (None: the table has ended), at most ``max_scan_pages`` pages, one request's bound."""
+        for _ in range(self.max_scan_pages):
+            records, after = self.registry.scan(after, self.scan_page_items)
+            yield records, after
+            if after is None:
+                return
 
     @staticmethod
     def _listed(caller: Caller, record: DocumentRecord, request: ListRequest) -> bool:

@@ -96,11 +96,8 @@ class PolicyService:
         self._refuse_unless_admin(caller)
         found: list[PolicyWarning] = []
         position = after
-        for _ in range(self.documents.max_scan_pages):
-            records, next_position = self.documents.registry.scan(position, self.documents.scan_page_items)
+        for records, next_position in self.documents.registry_pages(after):
             found += [warning for record in records if (warning := self._warning(record)) is not None]
-            if next_position is None:
-                return WarningPage(found, None)
             position = next_position
         return WarningPage(found, None if position is None else encode_cursor(position))
 
