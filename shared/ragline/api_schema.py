@@ -542,16 +542,14 @@ def published(document: dict[str, Any]) -> dict[str, Any]:
     """The OpenAPI document Powertools generates, told what this API answers instead of Powertools'
     defaults: a refused request is 400 with :class:`ErrorBody` (not 422 with Powertools' own body), and
     a response that fails its model is a bare 500 with :class:`ErrorBody` too (the query function's
-    exception handlers)."""
+    exception handlers). ``document`` is the schema dumped as JSON: its status codes are strings."""
     error = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
     for operations in document.get("paths", {}).values():
         for operation in operations.values():
             responses = operation.get("responses", {})
             responses.pop("422", None)
-            responses.pop(422, None)
-            for status in ("500", 500):
-                if status in responses:
-                    responses[status] = {"description": "an unexpected error, with no detail", "content": error}
+            if "500" in responses:
+                responses["500"] = {"description": "an unexpected error, with no detail", "content": error}
     schemas = document.get("components", {}).get("schemas", {})
     for name in ("HTTPValidationError", "ValidationError", "ResponseValidationError"):
         schemas.pop(name, None)
