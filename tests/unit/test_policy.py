@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ragline.documents import Caller, DocumentsConfig, DocumentsService, Refused
-from ragline.http_api import ListRequest
+from ragline.http_api import ListRequest, decode_cursor
 from ragline.ids import document_id
 from ragline.models import DocumentRecord
 from ragline.policy import PolicyConfig, PolicyService
@@ -38,17 +38,11 @@ def policy_on(registry: FakeRegistry, objects: FakeObjectStore | None = None, **
 def every_page(policy: PolicyService, roles: frozenset[str], limit: int = 2) -> set[str]:
     seen, cursor = set(), None
     while True:
-        page = policy.visible_to(ADMIN, roles, ListRequest(limit=limit, after=cursor and _after(cursor)))
+        page = policy.visible_to(ADMIN, roles, ListRequest(limit=limit, after=cursor and decode_cursor(cursor)))
         seen |= {record.doc_id for record in page.documents}
         if page.next_cursor is None:
             return seen
         cursor = page.next_cursor
-
-
-def _after(cursor: str) -> str:
-    from ragline.http_api import decode_cursor
-
-    return decode_cursor(cursor)
 
 
 def test_only_admins_inspect_the_policy():
@@ -116,7 +110,7 @@ def test_warnings_name_documents_nobody_sees_and_sensitive_ones_a_broad_role_see
 
     pages, cursor = [], None
     while True:
-        page = policy.warnings(ADMIN, cursor and _after(cursor))
+        page = policy.warnings(ADMIN, cursor and decode_cursor(cursor))
         pages += page.warnings
         if page.next_cursor is None:
             break
@@ -136,5 +130,5 @@ def test_a_bounded_scan_pages_its_warnings():
 
     first = policy.warnings(ADMIN, None)
     assert first.next_cursor is not None and len(first.warnings) == 4
-    rest = policy.warnings(ADMIN, _after(first.next_cursor))
+    rest = policy.warnings(ADMIN, decode_cursor(first.next_cursor))
     assert {w.record.doc_id for w in first.warnings + rest.warnings} == orphans and rest.next_cursor is None
