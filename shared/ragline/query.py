@@ -252,8 +252,8 @@ class QueryService:
         self, rankings: list[list[SearchHit]], weights: list[float], mode: str, contributions: Contributions | None
     ) -> list[SearchHit]:
         if len(rankings) == 1:
-            # No raw BM25 score leaves: its scale carries statistics of the whole index, documents the caller
-            # cannot see among them (docs/security.md, "BM25 statistics"). Normalised over what it can see.
+            # No raw BM25 score leaves: on OpenSearch its scale carries statistics of the whole index, documents
+            # the caller cannot see among them (docs/security.md, "BM25 statistics"). Normalised over what it sees.
             return convex_combination(rankings, contributions=contributions) if mode == "bm25" else rankings[0]
         if self.config.fusion == "convex":
             return convex_combination(rankings, weights, contributions)

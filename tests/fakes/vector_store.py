@@ -7,7 +7,6 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 from ragline.models import Chunk, SearchHit
 from ragline.words import terms
@@ -28,9 +27,8 @@ class FakeVectorStore:
     """The VectorStore port in memory, held to the store contract (tests/contract/test_vector_store_contract.py).
 
     k-NN is exact cosine similarity; BM25 scores each chunk's :meth:`Chunk.indexed_text` terms
-    (:func:`ragline.words.terms`, no stemming) with statistics of the whole store, as a real index keeps
-    them, or with ``bm25_statistics="view"`` of the chunks the caller may see only, as an index per
-    tenant would (docs/security.md, "BM25 statistics"). Both searches filter by role before they pick the
+    (:func:`ragline.words.terms`, no stemming) with statistics of the whole store, as OpenSearch keeps
+    them (docs/security.md, "BM25 statistics"). Both searches filter by role before they pick the
     best ``k``, so ``k`` results come back when ``k`` visible ones exist; ties go by chunk id. Besides the
     port it has what the real stores offer tests: :meth:`upsert`, :meth:`count`, :meth:`chunk_ids`, and
     :meth:`chunks` to look at what is stored.
@@ -45,9 +43,8 @@ class FakeVectorStore:
     []
     """
 
-    def __init__(self, dimension: int, bm25_statistics: Literal["index", "view"] = "index") -> None:
+    def __init__(self, dimension: int) -> None:
         self.dimension = dimension
-        self.bm25_statistics = bm25_statistics
         self.closed = False
         self._rows: dict[str, _Row] = {}
 
@@ -94,8 +91,6 @@ class FakeVectorStore:
     def bm25_search(self, text: str, roles: frozenset[str], k: int) -> list[SearchHit]:
         wanted = list(dict.fromkeys(terms(text)))
         rows = list(self._live().values())
-        if self.bm25_statistics == "view":
-            rows = [row for row in rows if not roles.isdisjoint(row.chunk.roles)]
         if not roles or k <= 0 or not wanted or not rows:
             return []
         average_length = sum(sum(row.terms.values()) for row in rows) / len(rows)

@@ -25,7 +25,6 @@ from ragline.rerankers.proximity import ProximityReranker
 from ragline.settings import FUSIONS, Fusion
 from ragline.stores.sqlite import SqliteStore
 from tests.conftest import examples
-from tests.fakes import FakeVectorStore
 
 ROLES = ["finance", "research", "hr", "everyone", "legal"]
 WORDS = "revenue cathode leave budget merger battery salary policy launch cycle".split()
@@ -145,12 +144,9 @@ def test_explanations_are_the_same_whatever_hidden_documents_exist(
     docs, hidden, caller, question_words, top_k, mode, mmr_lambda, fusion
 ):
     """The caller's explanations on a corpus, and on the same corpus with documents it may not see added:
-    identical, ranks and scores included. Every rank and score is computed from the caller's own lists.
-
-    BM25 weighs terms with statistics of the whole index (docs/security.md, "BM25 statistics"), hidden
-    documents included, so on a shared index the lexical order and scores themselves move with them: the
-    modes that search lexically run on a store whose statistics are the caller's view (an index per
-    tenant, FakeVectorStore(bm25_statistics="view")); dense retrieval runs on the embedded store itself.
+    identical, ranks and scores included, in every mode, on the embedded store itself. Every rank and score
+    is computed from the caller's own lists, and the store's BM25 counts its statistics over the caller's
+    visible chunks only (docs/security.md, "BM25 statistics").
     """
     caller_roles = frozenset(caller)
     hidden = [(roles - caller_roles, words) for roles, words in hidden]  # nobody, or others only
@@ -159,11 +155,7 @@ def test_explanations_are_the_same_whatever_hidden_documents_exist(
 
     def explain_on(corpus_hidden: list[tuple[set[str], list[str]]]) -> list[dict]:
         embedder = HashEmbedder()
-        store: VectorStore
-        if mode == "dense":
-            store = SqliteStore(":memory:", embedder.dimension)
-        else:
-            store = FakeVectorStore(embedder.dimension, bm25_statistics="view")
+        store = SqliteStore(":memory:", embedder.dimension)
         # Hidden documents before and after the visible ones, so that no position can pass for theirs.
         add(store, embedder, corpus_hidden[::2], 500)
         # Fewer candidates than documents: each search must pick its best among the visible ones.

@@ -10,7 +10,7 @@ One index holds one document per chunk. Its mapping (:meth:`IndexSpec.body`):
   normalisation, and ``cosinesimil`` rejects the zero vector, which the hash embedder returns for a text
   of stopwords only.
 - ``body``: ``text`` with the ``english`` analyzer, holding :meth:`Chunk.indexed_text` (title, headings
-  and text): the one field BM25 searches, byte for byte what the embedded store's FTS5 table indexes.
+  and text): the one field BM25 searches, byte for byte what the embedded store tokenises.
   An explicit field rather than ``copy_to``, because ``indexed_text`` drops a first heading that repeats
   the title, which ``copy_to`` cannot express. It is never returned (excluded from ``_source`` in results).
 - ``text`` (stored, not indexed), ``title`` (``text``), ``chunk_id``, ``doc_id``, ``version``, ``source``,

@@ -1,9 +1,10 @@
 """The embedded store: :class:`SqliteStore`, the port's operations on one SQLite file.
 
-Every write is one transaction that also bumps ``meta.generation``. BM25 runs as one statement over the
-FTS table (:data:`_BM25`); k-NN scores the in-memory :class:`~ragline.stores.sqlite.vectors.VectorIndex`,
-reloaded when ``generation`` has moved, which each search checks with one cheap query, so a write by
-another thread, another store object or another process is seen by the next search.
+Every write is one transaction that also bumps ``meta.generation``. Both searches score in-memory snapshots
+of the file, :class:`~ragline.stores.sqlite.lexical.LexicalIndex` for BM25 and
+:class:`~ragline.stores.sqlite.vectors.VectorIndex` for k-NN, each reloaded when ``generation`` has moved,
+which each search checks with one cheap query, so a write by another thread, another store object or
+another process is seen by the next search.
 
 One store object may be shared by threads: all SQLite access goes through one connection under a lock.
 """
@@ -18,32 +19,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ragline.models import Chunk, SearchHit
-from ragline.stores.sqlite.fts import match_expression, role_tokens
-from ragline.stores.sqlite.schema import C_CHUNK_COLUMNS, CHUNK_COLUMNS, chunk_of_row, chunk_row, prepare
-from ragline.stores.sqlite.vectors import VectorIndex, unit_matrix, unit_query
+import numpy as np
 
-# The BM25 search: the MATCH expression (question terms and role tokens, see match_expression) and k.
-# The best k are picked inside FTS5 over the FTS table alone, ties by rowid; only then are the k winners
-# joined to the wide ``chunks`` rows. ``bm25(chunks_fts, 1.0, 0.0)``: the role column weighs nothing.
-_BM25 = (
-    "WITH ranked AS ("
-    " SELECT rowid AS id, bm25(chunks_fts, 1.0, 0.0) AS bm25_rank FROM chunks_fts"
-    " WHERE chunks_fts MATCH ? ORDER BY bm25_rank, rowid LIMIT ?)"
-    f" SELECT {C_CHUNK_COLUMNS}, -ranked.bm25_rank FROM ranked JOIN chunks AS c ON c.id = ranked.id"
-    " ORDER BY ranked.bm25_rank, c.id"
-)
+from ragline.models import Chunk, SearchHit
+from ragline.stores.sqlite.lexical import LexicalIndex, Tokenizer, question_term_ids, term_blobs
+from ragline.stores.sqlite.schema import CHUNK_COLUMNS, chunk_of_row, chunk_row, prepare
+from ragline.stores.sqlite.vectors import VectorIndex, unit_matrix, unit_query
 
 
 @dataclass(frozen=True)
 class _Rows:
-    """Chunks ready to write: the chunks rows, their ids, their (chunk_id, role) pairs, and their FTS
-    rows as (indexed text, role tokens, chunk_id)."""
+    """Chunks ready to write: the chunks rows, their ids, their (chunk_id, role) pairs, and their indexed
+    texts (:meth:`Chunk.indexed_text`, what BM25 reads)."""
 
     chunks: list[tuple[Any, ...]]
     ids: list[tuple[str]]
     roles: list[tuple[str, str]]
-    texts: list[tuple[str, str, str]]
+    texts: list[str]
 
 
 class SqliteStore:
@@ -61,7 +53,8 @@ class SqliteStore:
         if isinstance(self.path, Path):
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
-        self._index: VectorIndex | None = None
+        self._vectors: VectorIndex | None = None
+        self._lexical: LexicalIndex | None = None
         self._conn = sqlite3.connect(str(self.path), timeout=30.0, isolation_level=None, check_same_thread=False)
         try:
             self._setup()
@@ -77,15 +70,16 @@ class SqliteStore:
         if self.path != ":memory:":
             conn.execute("PRAGMA journal_mode = WAL")  # readers never wait for the writer
         conn.execute("PRAGMA synchronous = NORMAL")
+        self._tokenizer = Tokenizer(conn)
         # One write transaction for creating, checking and migrating: two processes opening an old file
         # at once migrate it once (the second sees the first's schema_version).
         with self._write():
-            prepare(conn, str(self.path), self.dimension)
+            prepare(conn, str(self.path), self.dimension, self._tokenizer)
 
     def close(self) -> None:
         """Close the connection and drop the in-memory index. The store is unusable afterwards."""
         with self._lock:
-            self._index = None
+            self._vectors = self._lexical = None
             self._conn.close()
 
     def __enter__(self) -> SqliteStore:
@@ -151,7 +145,7 @@ class SqliteStore:
             chunks=[chunk_row(chunk, matrix[i].tobytes()) for chunk, i in latest.values()],
             ids=[(chunk_id,) for chunk_id in latest],
             roles=[(chunk.chunk_id, role) for chunk, _ in latest.values() for role in chunk.roles],
-            texts=[(chunk.indexed_text(), role_tokens(chunk.roles), chunk.chunk_id) for chunk, _ in latest.values()],
+            texts=[chunk.indexed_text() for chunk, _ in latest.values()],
         )
 
     def _insert(self, rows: _Rows) -> None:
@@ -162,9 +156,10 @@ class SqliteStore:
             f"INSERT INTO chunks ({CHUNK_COLUMNS}, vector) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows.chunks
         )
         conn.executemany("INSERT OR IGNORE INTO chunk_roles (chunk_id, role) VALUES (?, ?)", rows.roles)
+        blobs = term_blobs(conn, self._tokenizer, rows.texts)
         conn.executemany(
-            "INSERT INTO chunks_fts (rowid, body, role_tokens) SELECT id, ?, ? FROM chunks WHERE chunk_id = ?",
-            rows.texts,
+            "INSERT INTO chunk_terms (id, terms) SELECT id, ? FROM chunks WHERE chunk_id = ?",
+            [(blob, chunk_id) for blob, (chunk_id,) in zip(blobs, rows.ids, strict=True)],
         )
 
     def delete_document(self, doc_id: str) -> int:
@@ -192,35 +187,29 @@ class SqliteStore:
                     "INSERT INTO chunk_roles (chunk_id, role) VALUES (?, ?)",
                     [(chunk_id, role) for (chunk_id,) in ids for role in unique],
                 )
-                # BM25 filters on these tokens: left stale, they would show the chunks to the old roles.
-                conn.execute(
-                    "UPDATE chunks_fts SET role_tokens = ? WHERE rowid IN (SELECT id FROM chunks WHERE doc_id = ?)",
-                    (role_tokens(unique), doc_id),
-                )
                 self._bump()
         return len(ids)
 
     # -- reads ------------------------------------------------------------------------------------
 
     def bm25_search(self, text: str, roles: frozenset[str], k: int) -> list[SearchHit]:
-        """The ``k`` chunks visible to ``roles`` that best match ``text`` by BM25; score = -bm25(), higher is better.
+        """The ``k`` chunks visible to ``roles`` that best match ``text`` by BM25; higher scores are better.
 
-        FTS5 filters by role (the role tokens in the MATCH) and picks the best ``k``; each chunk read back
-        is checked against ``roles`` again, so a role token out of step with ``chunks.roles`` (a writer of
-        an older version, a digest collision) can cost a result but never show a chunk to the wrong caller.
-        A hit's position in the list is therefore its rank among chunks the caller may see, which is what
-        an explanation reports (ragline.explain); its score is not: FTS5's bm25() weighs terms with
-        statistics of the whole table (docs/security.md, "BM25 statistics").
+        Only visible chunks are scored, and every statistic BM25 weighs with (how many chunks hold a term,
+        their average length) is counted over the visible chunks alone (:mod:`~ragline.stores.sqlite.lexical`),
+        so neither a hit's rank nor its score depends on a chunk the caller cannot see (docs/security.md,
+        "BM25 statistics").
         """
         if not roles or k <= 0:
             return []
-        expression = match_expression(text, roles)
-        if not expression:
-            return []
-        with self._lock:
-            rows = self._conn.execute(_BM25, (expression, k)).fetchall()
-        hits = [SearchHit(chunk_of_row(row), float(row[-1])) for row in rows]
-        return [hit for hit in hits if not roles.isdisjoint(hit.chunk.roles)]
+        # One read transaction: the generation, the index and the rows fetched agree with each other.
+        with _Transaction(self._conn, self._lock, "BEGIN"):
+            term_ids = question_term_ids(self._conn, self._tokenizer, text)
+            if not term_ids:
+                return []
+            index = self._current_lexical()
+            picked, scores = index.top_k(term_ids, roles, k)
+            return self._hits(index.ids[picked], scores, roles)
 
     def knn_search(self, vector: Sequence[float], roles: frozenset[str], k: int) -> list[SearchHit]:
         """The ``k`` chunks visible to ``roles`` nearest to ``vector``; score = cosine similarity.
@@ -231,33 +220,54 @@ class SqliteStore:
         if not roles or k <= 0:
             return []
         query = unit_query(vector, self.dimension)
-        # One read transaction: the generation, the index and the rows fetched agree with each other.
         with _Transaction(self._conn, self._lock, "BEGIN"):
-            index = self._current_index()
+            index = self._current_vectors()
             picked, scores = index.top_k(query, roles, k)
-            if not len(picked):
-                return []
-            rows = self._conn.execute(
-                f"SELECT id, {CHUNK_COLUMNS} FROM chunks WHERE id IN (SELECT value FROM json_each(?))",
-                (json.dumps(index.ids[picked].tolist()),),
-            ).fetchall()
+            return self._hits(index.ids[picked], scores, roles)
+
+    def _hits(self, rowids: np.ndarray, scores: np.ndarray, roles: frozenset[str]) -> list[SearchHit]:
+        """The chunks of ``rowids`` with their scores, in that order. Call in the search's transaction.
+
+        Each chunk read back is checked against ``roles`` once more: a snapshot out of step with the rows
+        can cost a result but never show a chunk to the wrong caller."""
+        if not len(rowids):
+            return []
+        rows = self._conn.execute(
+            f"SELECT id, {CHUNK_COLUMNS} FROM chunks WHERE id IN (SELECT value FROM json_each(?))",
+            (json.dumps(rowids.tolist()),),
+        ).fetchall()
         by_id = {row[0]: chunk_of_row(row[1:]) for row in rows}
         hits = []
-        for rowid, score in zip(index.ids[picked].tolist(), scores.tolist(), strict=True):
+        for rowid, score in zip(rowids.tolist(), scores.tolist(), strict=True):
             chunk = by_id.get(rowid)
             if chunk is not None and not roles.isdisjoint(chunk.roles):
-                hits.append(SearchHit(chunk, score))
+                hits.append(SearchHit(chunk, float(score)))
         return hits
 
-    # -- the in-memory index ----------------------------------------------------------------------
+    # -- the in-memory indexes --------------------------------------------------------------------
 
-    def _current_index(self) -> VectorIndex:
-        """The index as of the database's generation, reloading it if stale. Call in a transaction."""
+    def _generation(self) -> int:
         (generation,) = self._conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
-        index = self._index
-        if index is None or index.generation != int(generation):
+        return int(generation)
+
+    def _current_vectors(self) -> VectorIndex:
+        """The vectors as of the database's generation, reloaded if stale. Call in a transaction."""
+        generation = self._generation()
+        index = self._vectors
+        if index is None or index.generation != generation:
             cursor = self._conn.execute("SELECT id, roles, vector FROM chunks ORDER BY id")
-            index = self._index = VectorIndex.from_rows(int(generation), self.dimension, cursor)
+            index = self._vectors = VectorIndex.from_rows(generation, self.dimension, cursor)
+        return index
+
+    def _current_lexical(self) -> LexicalIndex:
+        """The terms as of the database's generation, reloaded if stale. Call in a transaction."""
+        generation = self._generation()
+        index = self._lexical
+        if index is None or index.generation != generation:
+            cursor = self._conn.execute(
+                "SELECT c.id, c.roles, t.terms FROM chunks AS c JOIN chunk_terms AS t ON t.id = c.id ORDER BY c.id"
+            )
+            index = self._lexical = LexicalIndex.from_rows(generation, cursor)
         return index
 
 
@@ -288,6 +298,6 @@ class _Transaction:
 
 
 def _delete_chunks(conn: sqlite3.Connection, ids: list[tuple[str]]) -> None:
-    conn.executemany("DELETE FROM chunks_fts WHERE rowid IN (SELECT id FROM chunks WHERE chunk_id = ?)", ids)
+    conn.executemany("DELETE FROM chunk_terms WHERE id IN (SELECT id FROM chunks WHERE chunk_id = ?)", ids)
     conn.executemany("DELETE FROM chunk_roles WHERE chunk_id = ?", ids)
     conn.executemany("DELETE FROM chunks WHERE chunk_id = ?", ids)

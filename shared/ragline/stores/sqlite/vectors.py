@@ -14,11 +14,12 @@ on the first search and again whenever a write has moved the generation.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from ragline.stores.sqlite.visibility import RoleRows
 
 # Below this share of visible rows, k-NN copies the visible rows out and scores them; above it, copying
 # costs more than scoring every row (measured at 100k x 384 on 2 cores).
@@ -64,48 +65,24 @@ class VectorIndex:
     generation: int
     ids: np.ndarray  # int64 rowids of ``chunks``, one per matrix row
     matrix: np.ndarray  # float32 [rows, dimension], unit-length rows (or zero)
-    rows_by_role: dict[str, np.ndarray]  # role -> int64 matrix rows whose chunk has that role
+    visibility: RoleRows
 
     @classmethod
     def from_rows(cls, generation: int, dimension: int, rows: Iterable[tuple[int, str, bytes]]) -> VectorIndex:
         """The index of ``(rowid, roles as JSON, vector blob)`` rows, in the order given."""
         ids: list[int] = []
+        roles: list[str] = []
         blobs: list[bytes] = []
-        role_rows: dict[str, list[int]] = {}
-        parsed: dict[str, list[str]] = {}  # many chunks share one roles string: parse it once
-        for row_number, (rowid, roles_json, blob) in enumerate(rows):
+        for rowid, roles_json, blob in rows:
             ids.append(rowid)
+            roles.append(roles_json)
             blobs.append(blob)
-            roles = parsed.get(roles_json)
-            if roles is None:
-                roles = parsed[roles_json] = list(dict.fromkeys(json.loads(roles_json)))
-            for role in roles:
-                role_rows.setdefault(role, []).append(row_number)
         matrix = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(ids), dimension)
-        return cls(
-            generation=generation,
-            ids=np.asarray(ids, dtype=np.int64),
-            matrix=matrix,
-            rows_by_role={role: np.asarray(rows, dtype=np.int64) for role, rows in role_rows.items()},
-        )
-
-    def visible_rows(self, roles: frozenset[str]) -> np.ndarray | None:
-        """Rows visible to ``roles``, sorted; ``None`` when every row is."""
-        arrays = [self.rows_by_role[role] for role in roles if role in self.rows_by_role]
-        if not arrays:
-            return np.empty(0, dtype=np.int64)
-        if len(arrays) == 1:
-            rows = arrays[0]
-        else:
-            mask = np.zeros(len(self.ids), dtype=bool)
-            for array in arrays:
-                mask[array] = True
-            rows = np.flatnonzero(mask)
-        return None if len(rows) == len(self.ids) else rows
+        return cls(generation, np.asarray(ids, dtype=np.int64), matrix, RoleRows.from_roles(roles))
 
     def top_k(self, query: np.ndarray, roles: frozenset[str], k: int) -> tuple[np.ndarray, np.ndarray]:
         """Matrix rows of the best ``k`` chunks visible to ``roles``, best first, and their scores."""
-        visible = self.visible_rows(roles)
+        visible = self.visibility.visible_rows(roles)
         if visible is None:
             candidates = np.arange(len(self.ids))
             scores = self.matrix @ query

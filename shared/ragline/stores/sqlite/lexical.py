@@ -1,0 +1,205 @@
+"""BM25 in memory, weighed with the statistics of the chunks the caller may see, and nothing else.
+
+BM25 weighs a term by its rarity (``n`` of the ``N`` documents hold it) and a match by the document's
+length against the average length. Search engines compute these over the whole index, so chunks a caller
+cannot read would still move the scores, and the order, of the chunks it can read: a caller able to write
+documents could probe whether a word occurs in documents hidden from it (docs/security.md, "BM25
+statistics"). Here ``N``, ``n`` and the average length are counted over the caller's visible rows, at query
+time, so a caller's lexical results are exactly those of an index holding only the chunks it may see.
+
+Scoring is Lucene's BM25, as OpenSearch scores by default: per distinct term of the question,
+``ln(1 + (N - n + 0.5) / (n + 0.5)) * tf * (k1 + 1) / (tf + k1 * (1 - b + b * length / average))``, with
+``k1 = 1.2`` and ``b = 0.75``, where ``length`` is the chunk's number of terms.
+
+Terms are SQLite FTS5's tokens (``porter unicode61 remove_diacritics 2``: lower case, Porter stems, no
+diacritics), read through :class:`Tokenizer`. Each chunk's terms and their counts are stored when it is
+written (``chunk_terms``, with the terms numbered in ``vocabulary``; :mod:`~ragline.stores.sqlite.schema`)
+and loaded into a :class:`LexicalIndex`: one posting list per term, in memory, like the vectors.
+
+    >>> import sqlite3
+    >>> tokenizer = Tokenizer(sqlite3.connect(":memory:"))
+    >>> tokenizer.counts(["Runners were running to the café"])
+    [{'cafe': 1, 'run': 1, 'runner': 1, 'the': 1, 'to': 1, 'were': 1}]
+    >>> index = LexicalIndex.from_rows(1, [(10, '["hr"]', encode_terms({7: 2, 8: 1})),
+    ...                                    (11, '["finance"]', encode_terms({7: 1, 9: 3}))])
+    >>> rows, scores = index.top_k([7], frozenset({"finance"}), k=5)
+    >>> index.ids[rows].tolist(), [round(float(score), 4) for score in scores]
+    ([11], [0.2877])
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ragline.stores.sqlite.visibility import RoleRows
+from ragline.words import terms
+
+K1 = 1.2
+B = 0.75
+
+#: FTS5's tokenizer arguments: the terms of chunks and questions alike.
+TOKENIZE = "porter unicode61 remove_diacritics 2"
+
+
+class Tokenizer:
+    """SQLite FTS5's tokenizer as a function: the terms of each text and how often each occurs.
+
+    A contentless FTS5 table in the connection's ``temp`` schema is its scratch pad: the texts go in, its
+    ``fts5vocab`` view lists the terms of each, and the table is emptied again. Nothing touches the
+    database file. Not thread-safe: the store calls it under its lock.
+    """
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        conn.execute(
+            "CREATE VIRTUAL TABLE IF NOT EXISTS temp.tokenizer"
+            f" USING fts5 (text, content = '', tokenize = '{TOKENIZE}')"
+        )
+        conn.execute(
+            "CREATE VIRTUAL TABLE IF NOT EXISTS temp.tokenizer_terms USING fts5vocab (temp, tokenizer, instance)"
+        )
+        self._conn = conn
+
+    def counts(self, texts: Sequence[str]) -> list[dict[str, int]]:
+        """For each text, its terms and their number of occurrences, in the order of the texts."""
+        conn = self._conn
+        counts: list[dict[str, int]] = [{} for _ in texts]
+        try:
+            conn.executemany("INSERT INTO temp.tokenizer (rowid, text) VALUES (?, ?)", enumerate(texts))
+            query = "SELECT doc, term, count(*) FROM temp.tokenizer_terms GROUP BY doc, term"
+            for row, term, count in conn.execute(query):
+                counts[row][term] = count
+        finally:
+            conn.execute("INSERT INTO temp.tokenizer (tokenizer) VALUES ('delete-all')")
+        return counts
+
+
+def encode_terms(counts: dict[int, int]) -> bytes:
+    """A chunk's ``chunk_terms.terms``: its term ids, then their counts, as int32."""
+    ids = sorted(counts)
+    return np.asarray(ids + [counts[term] for term in ids], dtype=np.int32).tobytes()
+
+
+def term_blobs(conn: sqlite3.Connection, tokenizer: Tokenizer, texts: Sequence[str]) -> list[bytes]:
+    """Each text's :func:`encode_terms`, numbering terms not seen before in ``vocabulary``.
+
+    Call inside a write transaction."""
+    counts = tokenizer.counts(texts)
+    new = sorted({term for text_counts in counts for term in text_counts})
+    conn.executemany("INSERT OR IGNORE INTO vocabulary (term) VALUES (?)", ((term,) for term in new))
+    ids = dict(
+        conn.execute(
+            "SELECT term, id FROM vocabulary WHERE term IN (SELECT value FROM json_each(?))", (json.dumps(new),)
+        )
+    )
+    return [encode_terms({ids[term]: count for term, count in text_counts.items()}) for text_counts in counts]
+
+
+def question_term_ids(conn: sqlite3.Connection, tokenizer: Tokenizer, question: str) -> list[int]:
+    """The ids of the terms of a question's words (:func:`ragline.words.terms`: stopwords left out), in
+    the order they first occur; terms no chunk ever held are left out."""
+    words = list(dict.fromkeys(terms(question)))
+    if not words:
+        return []
+    wanted = list(dict.fromkeys(term for counts in tokenizer.counts(words) for term in counts))
+    ids = dict(
+        conn.execute(
+            "SELECT term, id FROM vocabulary WHERE term IN (SELECT value FROM json_each(?))", (json.dumps(wanted),)
+        )
+    )
+    return [ids[term] for term in wanted if term in ids]
+
+
+@dataclass(frozen=True)
+class LexicalIndex:
+    """An immutable snapshot of every chunk's terms, as of one ``generation``: posting lists in CSR form."""
+
+    generation: int
+    ids: np.ndarray  # int64 rowids of ``chunks``, one per row
+    lengths: np.ndarray  # float64 number of terms of each row
+    visibility: RoleRows
+    term_ids: np.ndarray  # int64, sorted: the terms with postings
+    starts: np.ndarray  # int64: the postings of term_ids[i] are at [starts[i], starts[i + 1])
+    posting_rows: np.ndarray  # int64 rows, ascending within a term
+    posting_counts: np.ndarray  # float64 occurrences of the term in that row
+
+    @classmethod
+    def from_rows(cls, generation: int, rows: Iterable[tuple[int, str, bytes]]) -> LexicalIndex:
+        """The index of ``(rowid, roles as JSON, chunk_terms blob)`` rows, in the order given."""
+        ids: list[int] = []
+        roles: list[str] = []
+        term_arrays: list[np.ndarray] = [np.empty(0, dtype=np.int32)]
+        count_arrays: list[np.ndarray] = [np.empty(0, dtype=np.int32)]
+        for rowid, roles_json, blob in rows:
+            pairs = np.frombuffer(blob, dtype=np.int32)
+            half = len(pairs) // 2
+            ids.append(rowid)
+            roles.append(roles_json)
+            term_arrays.append(pairs[:half])
+            count_arrays.append(pairs[half:])
+        sizes = np.fromiter((len(array) for array in term_arrays[1:]), dtype=np.int64, count=len(ids))
+        all_terms = np.concatenate(term_arrays).astype(np.int64)
+        all_counts = np.concatenate(count_arrays).astype(np.float64)
+        all_rows = np.repeat(np.arange(len(ids), dtype=np.int64), sizes)
+        order = np.argsort(all_terms, kind="stable")  # stable: rows stay ascending within a term
+        sorted_terms = all_terms[order]
+        term_ids, firsts = np.unique(sorted_terms, return_index=True)
+        return cls(
+            generation=generation,
+            ids=np.asarray(ids, dtype=np.int64),
+            lengths=np.bincount(all_rows, weights=all_counts, minlength=len(ids)).astype(np.float64),
+            visibility=RoleRows.from_roles(roles),
+            term_ids=term_ids,
+            starts=np.append(firsts, len(sorted_terms)).astype(np.int64),
+            posting_rows=all_rows[order],
+            posting_counts=all_counts[order],
+        )
+
+    def _postings(self, term: int) -> tuple[np.ndarray, np.ndarray]:
+        position = int(np.searchsorted(self.term_ids, term))
+        if position == len(self.term_ids) or self.term_ids[position] != term:
+            return self.posting_rows[:0], self.posting_counts[:0]
+        start, end = self.starts[position], self.starts[position + 1]
+        return self.posting_rows[start:end], self.posting_counts[start:end]
+
+    def top_k(self, term_ids: Sequence[int], roles: frozenset[str], k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Rows of the best ``k`` chunks visible to ``roles`` holding any of ``term_ids``, best first, and
+        their BM25 scores; ties in insertion order. Every statistic is counted over the visible rows."""
+        empty = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64))
+        visible = self.visibility.visible_rows(roles)
+        if visible is None:
+            mask, documents, total_length = None, len(self.ids), float(self.lengths.sum())
+        else:
+            mask = np.zeros(len(self.ids), dtype=bool)
+            mask[visible] = True
+            documents, total_length = len(visible), float(self.lengths[visible].sum())
+        if documents == 0 or total_length == 0 or k <= 0:
+            return empty
+        average_length = total_length / documents
+        scores = np.zeros(len(self.ids), dtype=np.float64)
+        for term in dict.fromkeys(term_ids):
+            rows, counts = self._postings(term)
+            if mask is not None:
+                keep = mask[rows]
+                rows, counts = rows[keep], counts[keep]
+            if not len(rows):
+                continue
+            idf = math.log(1 + (documents - len(rows) + 0.5) / (len(rows) + 0.5))
+            norms = K1 * (1 - B + B * self.lengths[rows] / average_length)
+            scores[rows] += idf * counts * (K1 + 1) / (counts + norms)
+        matched = np.flatnonzero(scores > 0)
+        if not len(matched):
+            return empty
+        matched_scores = scores[matched]
+        if len(matched) > k:
+            # Keep everything tied with the k-th best, then cut in (score, insertion) order.
+            kth = np.partition(matched_scores, len(matched) - k)[len(matched) - k]
+            keep = matched_scores >= kth
+            matched, matched_scores = matched[keep], matched_scores[keep]
+        order = np.lexsort((matched, -matched_scores))[:k]
+        return matched[order], matched_scores[order]
