@@ -11,9 +11,10 @@ Serverless consistency"):
 - a search or get that does not name the fields it wants leaves the vector out of ``_source`` unless
   ``vector_in_source`` (as a collection may); ``drops_vectors`` leaves it out even when asked for.
 
-Searches understand what the adapter sends: ``term``, ``terms``, ``ids``, ``match`` (any word of the body),
-``bool`` (``filter``, ``must``, ``must_not``), ``knn`` with a filter (exact inner product, the faiss score),
-``sort`` with ``search_after``, ``size`` and ``_source``. A fake: no analysis, no relevance beyond that.
+Searches understand what the adapter sends: ``term``, ``terms``, ``ids``, ``rank_feature`` (on ``terms``,
+with ``saturation``), ``bool`` (``filter``, ``must``, ``must_not``, ``should`` with ``minimum_should_match``),
+``knn`` with a filter (exact inner product, the faiss score), ``sort`` with ``search_after``, ``size``,
+``_source`` and ``track_total_hits``; ``_msearch`` runs each search. A fake: no relevance beyond that.
 """
 
 from __future__ import annotations
@@ -134,7 +135,7 @@ class FakeServerlessOpenSearch:
         if "sort" in body:
             hits = _sorted_after(hits, docs, body["sort"], body.get("search_after"))
         hits = hits[: body.get("size", 10)]
-        total = {"value": len(hits), "relation": "eq"}
+        total = {"value": len(found), "relation": "eq"}
         shards = {"total": 1, "successful": 1, "skipped": 0, "failed": 0}
         return {"took": 1, "timed_out": False, "_shards": shards, "hits": {"total": total, "hits": hits}}
 
@@ -160,6 +161,13 @@ class FakeServerlessOpenSearch:
             else:
                 docs.append({"_index": index, "_id": _id, "found": True, "_source": self._source(source, wanted)})
         return {"docs": docs}
+
+    def msearch(self, *, index: str, body: list[dict[str, Any]]) -> dict[str, Any]:
+        self.requests.append("msearch")
+        searches = body[1::2]
+        responses = [{**self.search(index=index, body=search), "status": 200} for search in searches]
+        del self.requests[-len(searches) :]  # one request, not one per search
+        return {"took": 1, "responses": responses}
 
     def count(self, *, index: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         query = (body or {}).get("query", {"match_all": {}})
@@ -201,26 +209,33 @@ def _matches(query: dict[str, Any], source: dict[str, Any], _id: str = "") -> bo
     if kind == "terms":
         ((name, values),) = clause.items()
         return not set(values).isdisjoint(_values(source, name))
-    if kind == "match":
-        ((name, spec),) = clause.items()
-        words = set(str(spec["query"]).lower().split())
-        return not words.isdisjoint(str(source.get(name, "")).lower().split())
+    if kind == "rank_feature":
+        field, feature = clause["field"].split(".", 1)
+        return feature in (source.get(field) or {})
     if kind == "bool":
         must = _as_list(clause.get("filter")) + _as_list(clause.get("must"))
-        return all(_matches(q, source, _id) for q in must) and not any(
-            _matches(q, source, _id) for q in _as_list(clause.get("must_not"))
+        should = _as_list(clause.get("should"))
+        return (
+            all(_matches(q, source, _id) for q in must)
+            and not any(_matches(q, source, _id) for q in _as_list(clause.get("must_not")))
+            and sum(_matches(q, source, _id) for q in should) >= clause.get("minimum_should_match", 0)
         )
     raise RequestError(400, "parsing_exception", f"the fake does not know {kind}")
 
 
 def _bm25(query: dict[str, Any], source: dict[str, Any]) -> float:
-    """Not BM25: how many of the query's words the body holds (enough to order a fake's results)."""
-    match = query.get("bool", {}).get("must", {}).get("match") if "bool" in query else None
-    if not match:
+    """The score of the ``rank_feature`` clauses of a ``bool``'s ``should``: ``boost * s / (s + pivot)``
+    each, as OpenSearch's saturation function scores them (1 for a query without any)."""
+    clauses = [q["rank_feature"] for q in _as_list(query.get("bool", {}).get("should")) if "rank_feature" in q]
+    if not clauses:
         return 1.0
-    words = str(match["body"]["query"]).lower().split()
-    body = str(source.get("body", "")).lower().split()
-    return float(sum(body.count(word) for word in words))
+    score = 0.0
+    for clause in clauses:
+        field, feature = clause["field"].split(".", 1)
+        value = (source.get(field) or {}).get(feature)
+        if value is not None:
+            score += clause.get("boost", 1.0) * value / (value + clause["saturation"]["pivot"])
+    return score
 
 
 def _values(source: dict[str, Any], name: str) -> list[Any]:

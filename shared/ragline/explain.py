@@ -11,9 +11,10 @@ What an explanation may say (docs/security.md, "Explanations"): only what the ca
 already determine. Every rank is a position in a list the store returned *after* the role filter, which
 runs inside each search (the k-NN and BM25 searches of both stores take the caller's roles and pick their
 best ``k`` among visible chunks only), so no position counts a hidden chunk. No count of what was filtered
-out, no raw BM25 score (its scale is a statistic of the whole index: the lexical score here is min-max
-normalised over the caller's own lexical results, as the fusion uses it), no role of a chunk beyond those
-the caller holds, and no chunk the caller may not see, even as a near-duplicate MMR dropped.
+out, no raw BM25 score (the lexical score here is min-max normalised over the caller's own lexical
+results, as the fusion uses it; both stores weigh BM25 with the caller's statistics only), no role of a
+chunk beyond those the caller holds, and no chunk the caller may not see, even as a near-duplicate MMR
+dropped.
 
 Example:
     >>> matched_spans("Revenue grew; revenue is up.", "What was revenue?")

@@ -252,8 +252,8 @@ class QueryService:
         self, rankings: list[list[SearchHit]], weights: list[float], mode: str, contributions: Contributions | None
     ) -> list[SearchHit]:
         if len(rankings) == 1:
-            # No raw BM25 score leaves: on OpenSearch its scale carries statistics of the whole index, documents
-            # the caller cannot see among them (docs/security.md, "BM25 statistics"). Normalised over what it sees.
+            # BM25 scores leave normalised over the caller's own results, on the scale of the other modes (their
+            # statistics are the caller's already: docs/security.md, "BM25 statistics").
             return convex_combination(rankings, contributions=contributions) if mode == "bm25" else rankings[0]
         if self.config.fusion == "convex":
             return convex_combination(rankings, weights, contributions)

@@ -183,6 +183,28 @@ def test_the_role_filter_runs_inside_both_searches(harness: Harness) -> None:
     assert len(harness.store.bm25_search("budget", FINANCE | HR, k=50)) == 33
 
 
+def test_chunks_a_caller_cannot_see_never_move_its_bm25_order_or_scores(harness: Harness) -> None:
+    """BM25's statistics (how many chunks hold a term, of how many) are the caller's own: hidden chunks
+    full of one of the question's words, which would make that word common and its matches weigh less,
+    change neither which visible chunks come back, nor their order, nor their scores
+    (docs/security.md, "BM25 statistics")."""
+    visible = [
+        chunk("audit", "the audit plan for the year", position=1),
+        chunk("budget", "the budget review of the year", position=2),
+        chunk("both", "audit and budget notes", position=3),
+        chunk("other", "canteen opening hours", position=4),
+    ]
+    put(harness, visible)
+    question = "audit budget"
+    before = [(h.chunk.chunk_id, h.score) for h in harness.store.bm25_search(question, FINANCE, k=10)]
+    assert before[0][0] == "both"
+    hidden = [chunk(f"hr{i:02d}", "audit audit audit findings", roles=("hr",), position=10 + i) for i in range(12)]
+    put(harness, hidden)
+    after = [(h.chunk.chunk_id, h.score) for h in harness.store.bm25_search(question, FINANCE, k=10)]
+    assert [chunk_id for chunk_id, _ in after] == [chunk_id for chunk_id, _ in before]
+    assert [score for _, score in after] == pytest.approx([score for _, score in before], rel=1e-6)
+
+
 def test_empty_roles_see_nothing_and_a_chunk_without_roles_is_seen_by_nobody(harness: Harness) -> None:
     put(harness, [chunk("open", "security policy"), chunk("orphan", "security policy", roles=())])
     for roles in (frozenset(), frozenset({"nobody"})):

@@ -27,8 +27,8 @@ class FakeVectorStore:
     """The VectorStore port in memory, held to the store contract (tests/contract/test_vector_store_contract.py).
 
     k-NN is exact cosine similarity; BM25 scores each chunk's :meth:`Chunk.indexed_text` terms
-    (:func:`ragline.words.terms`, no stemming) with statistics of the whole store, as OpenSearch keeps
-    them (docs/security.md, "BM25 statistics"). Both searches filter by role before they pick the
+    (:func:`ragline.words.terms`, no stemming) with statistics of the chunks the caller may see only, as
+    both real stores count them (docs/security.md, "BM25 statistics"). Both searches filter by role before they pick the
     best ``k``, so ``k`` results come back when ``k`` visible ones exist; ties go by chunk id. Besides the
     port it has what the real stores offer tests: :meth:`upsert`, :meth:`count`, :meth:`chunk_ids`, and
     :meth:`chunks` to look at what is stored.
@@ -90,7 +90,7 @@ class FakeVectorStore:
 
     def bm25_search(self, text: str, roles: frozenset[str], k: int) -> list[SearchHit]:
         wanted = list(dict.fromkeys(terms(text)))
-        rows = list(self._live().values())
+        rows = [row for row in self._live().values() if not roles.isdisjoint(row.chunk.roles)]
         if not roles or k <= 0 or not wanted or not rows:
             return []
         average_length = sum(sum(row.terms.values()) for row in rows) / len(rows)

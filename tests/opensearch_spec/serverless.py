@@ -17,5 +17,6 @@ SERVERLESS_OPERATIONS: dict[str, tuple[str, str]] = {
     "indices.delete": ("DELETE <index>", "aoss:DeleteIndex"),
     "bulk": ("POST <index>/_bulk", "aoss:WriteDocument"),
     "search": ("GET/POST <index>/_search", "aoss:ReadDocument"),
+    "msearch": ("GET/POST <index>/_msearch", "aoss:ReadDocument"),
     "count": ("GET/POST <index>/_count", "aoss:ReadDocument"),
 }

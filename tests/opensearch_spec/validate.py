@@ -41,6 +41,7 @@ _BASE = "https://opensearch-api-specification.invalid/spec/"
 _METHODS = ("get", "put", "post", "delete", "head", "patch")
 _ALL_TYPES = frozenset({"object", "array", "string", "number", "integer", "boolean", "null"})
 _NDJSON = "application/x-ndjson"
+_MSEARCH_FILE = "schemas/_core.msearch.yaml"
 _WITH_DOCUMENT = ("index", "create", "update")
 
 #: Where a node of the specification is: its file and the keys leading to it.
@@ -200,6 +201,8 @@ class OpenSearchSpec:
         content = self.node((name, keys))["content"]
         if body is None:
             return ["body: required by the specification, none sent"] if self.node((name, keys)).get("required") else []
+        if _NDJSON in content and operation.group == "msearch":
+            return self.msearch_problems(body)
         if _NDJSON in content:
             return self.bulk_problems((name, (*keys, "content", _NDJSON, "schema")), body)
         media = "application/json" if "application/json" in content else next(iter(content))
@@ -223,6 +226,20 @@ class OpenSearchSpec:
                     problems += self.schema_problems(document, lines[i + 1], f"line {i + 2} (document)")
                 i += 1
             i += 1
+        return problems
+
+    def msearch_problems(self, lines: list[Any]) -> list[str]:
+        """An NDJSON multi-search body: a header line, then a search line, in turn, each checked against its
+        own schema. (The body's items are one of a header or a search, and a header of defaults, ``{}``, is a
+        valid search too, so the array's ``oneOf`` alone would refuse it.)"""
+        if not isinstance(lines, list) or len(lines) % 2:
+            return ["body: not pairs of a header line and a search line"]
+        header = (_MSEARCH_FILE, ("components", "schemas", "MultisearchHeader"))
+        search = (_MSEARCH_FILE, ("components", "schemas", "MultisearchBody"))
+        problems: list[str] = []
+        for i, line in enumerate(lines):
+            kind, location = ("header", header) if i % 2 == 0 else ("search", search)
+            problems += self.schema_problems(location, line, f"line {i + 1} ({kind})")
         return problems
 
 

@@ -22,7 +22,7 @@ import yaml
 
 #: The operation groups (``x-operation-group``) the adapter calls, by the file that defines them.
 OPERATION_GROUPS = {
-    "namespaces/_core.yaml": ("bulk", "search", "count", "delete_by_query", "update_by_query"),
+    "namespaces/_core.yaml": ("bulk", "search", "msearch", "count", "delete_by_query", "update_by_query"),
     "namespaces/indices.yaml": ("indices.create", "indices.delete", "indices.get_mapping"),
 }
 HTTP_METHODS = ("get", "put", "post", "delete", "head", "patch")

@@ -50,7 +50,7 @@ def test_the_vendored_specification_is_the_commit_the_readme_names(spec: OpenSea
     assert spec.source["repository"] == "opensearch-project/opensearch-api-specification"
     assert re.fullmatch(r"[0-9a-f]{40}", spec.source["commit"]) and f"`{spec.source['commit']}`" in readme
     assert (BUNDLE.parent / "LICENSE.txt").read_text().lstrip().startswith("Apache License")
-    core = ["bulk", "count", "delete_by_query", "search", "update_by_query"]
+    core = ["bulk", "count", "delete_by_query", "msearch", "search", "update_by_query"]
     assert spec.groups() == sorted([*core, "indices.create", "indices.delete", "indices.get_mapping"])
 
 
@@ -102,8 +102,8 @@ KINDS: list[tuple[str, bool, Callable[[FakeOpenSearchClient], None], Callable[[O
     ("upsert", True, _stored_copy, lambda s: s.upsert([make_chunk("c1")], [VECTOR]), ["search", "bulk", "bulk"]),
     ("k-NN search", False, _nothing, lambda s: s.knn_search(VECTOR, FINANCE, 3), ["search"]),
     ("k-NN search", True, _nothing, lambda s: s.knn_search(VECTOR, FINANCE, 3), ["search"]),
-    ("BM25 search", False, _nothing, lambda s: s.bm25_search("revenue growth", FINANCE, 3), ["search"]),
-    ("BM25 search", True, _nothing, lambda s: s.bm25_search("revenue growth", FINANCE, 3), ["search"]),
+    ("BM25 search", False, _nothing, lambda s: s.bm25_search("revenue growth", FINANCE, 3), ["msearch", "search"]),
+    ("BM25 search", True, _nothing, lambda s: s.bm25_search("revenue growth", FINANCE, 3), ["msearch", "search"]),
     (
         "delete document",
         False,
@@ -225,6 +225,7 @@ def test_serverless_refuses_what_its_table_does_not_list() -> None:
     assert set(SERVERLESS_OPERATIONS) == {"indices.create", "indices.get_mapping", "indices.delete"} | {
         "bulk",
         "search",
+        "msearch",
         "count",
     }
     assert all(permission.startswith("aoss:") for _, permission in SERVERLESS_OPERATIONS.values())

@@ -13,6 +13,7 @@ supports (``tests/opensearch_spec/serverless.py``).
 
 from __future__ import annotations
 
+import math
 import sys
 from collections import defaultdict, deque
 from collections.abc import Iterator
@@ -26,6 +27,7 @@ from ragline.errors import TransientError
 from ragline.models import Chunk
 from ragline.retry import RetryPolicy
 from ragline.stores.opensearch import IndexingError, OpenSearchStore, connect, is_serverless_url
+from ragline.stores.opensearch.lexical import AVERAGE_LENGTH, term_features
 from tests.opensearch_spec.serverless import SERVERLESS_OPERATIONS
 from tests.opensearch_spec.validate import OpenSearchSpec, Request, SpecViolation
 from tests.store_inspection import chunk_ids, count_chunks
@@ -93,6 +95,9 @@ class FakeOpenSearchClient:
     def search(self, **kwargs: Any) -> Any:
         return self._handle("search", kwargs)
 
+    def msearch(self, **kwargs: Any) -> Any:
+        return self._handle("msearch", kwargs)
+
     def count(self, **kwargs: Any) -> Any:
         return self._handle("count", kwargs)
 
@@ -109,6 +114,7 @@ class FakeOpenSearchClient:
 #: The HTTP request each client method sends (as ``opensearchpy`` sends it): method and path after the index.
 _HTTP = {
     "search": ("POST", "/_search"),
+    "msearch": ("POST", "/_msearch"),
     "count": ("POST", "/_count"),
     "bulk": ("POST", "/_bulk"),
     "delete_by_query": ("POST", "/_delete_by_query"),
@@ -211,6 +217,8 @@ def _default(method: str, kwargs: dict[str, Any]) -> Any:
         return bulk_ok(kwargs)
     if method == "search":
         return search_response([])
+    if method == "msearch":  # every count 1: one visible chunk, holding every term
+        return msearch_response([1] * (len(kwargs["body"]) // 2))
     raise AssertionError(f"unexpected call {method}({kwargs})")
 
 
@@ -221,6 +229,16 @@ def search_response(hits: list[dict[str, Any]]) -> dict[str, Any]:
         "_shards": {"total": 1, "successful": 1, "skipped": 0, "failed": 0},
         "hits": {"total": {"value": len(hits), "relation": "eq"}, "max_score": None, "hits": hits},
     }
+
+
+def msearch_response(counts: list[int]) -> dict[str, Any]:
+    """An ``_msearch`` response of searches that found these exact numbers of hits (and returned none)."""
+    responses = []
+    for count in counts:
+        found = search_response([])
+        found["hits"]["total"]["value"] = count
+        responses.append({**found, "status": 200})
+    return {"took": 3, "responses": responses}
 
 
 def make_chunk(
@@ -305,7 +323,7 @@ EXPECTED_MAPPINGS = {
                 "parameters": {"m": 16, "ef_construction": 128},
             },
         },
-        "body": {"type": "text", "analyzer": "english"},
+        "terms": {"type": "rank_features"},
         "text": {"type": "text", "index": False},
         "context": {"type": "text", "index": False},
         "title": {"type": "text"},
@@ -421,7 +439,7 @@ def test_upsert_sends_bulk_index_actions_with_the_chunk_id_and_waits_for_refresh
                         "heading_path": ["Q3 report", "Revenue"],
                         "page": 3,
                         "position": 4,
-                        "body": "Q3 report > Revenue\nRevenue grew 4%",
+                        "terms": term_features("Q3 report > Revenue\nRevenue grew 4%"),
                         "vector": [0.6, 0.8, 0.0],  # normalised to unit length
                     },
                 ],
@@ -562,7 +580,7 @@ def test_knn_search_puts_the_role_filter_inside_the_knn_query(
                 "index": INDEX,
                 "body": {
                     "size": 5,
-                    "_source": {"excludes": ["vector", "body"]},
+                    "_source": {"excludes": ["vector", "terms"]},
                     "query": {
                         "knn": {
                             "vector": {
@@ -593,29 +611,114 @@ def test_knn_scores_come_back_as_cosine_similarity(
     assert found.score == pytest.approx(similarity)
 
 
-def test_bm25_search_filters_by_role_in_a_bool_query(store: OpenSearchStore, client: FakeOpenSearchClient) -> None:
+def test_bm25_search_counts_the_callers_statistics_then_scores_with_them(
+    store: OpenSearchStore, client: FakeOpenSearchClient
+) -> None:
+    """Two requests: one _msearch counting, with the role filter, the visible chunks (40) and those holding
+    each term ("revenu" 10, "growth" 0); then a search whose rank_feature clauses carry the caller's idf.
+    A term no visible chunk holds gets no clause."""
     chunk = make_chunk("c1")
+    client.respond("msearch", msearch_response([40, 10, 0]))
     client.respond("search", search_response([hit(chunk, score=7.25)]))
     hits = store.bm25_search("What is the Revenue? revenue growth", FINANCE, k=3)
+    finance = {"terms": {"roles": ["finance"]}}
+    count = {"size": 0, "track_total_hits": True}
+    holding = {"rank_feature": {"field": "terms.revenu"}}
+    revenue_idf = math.log(1 + (40 - 10 + 0.5) / (10 + 0.5))
     assert client.calls == [
+        (
+            "msearch",
+            {
+                "index": INDEX,
+                "body": [
+                    {},
+                    {**count, "query": {"bool": {"filter": [finance]}}},
+                    {},
+                    {**count, "query": {"bool": {"filter": [finance, holding]}}},
+                    {},
+                    {**count, "query": {"bool": {"filter": [finance, {"rank_feature": {"field": "terms.growth"}}]}}},
+                ],
+            },
+        ),
         (
             "search",
             {
                 "index": INDEX,
                 "body": {
                     "size": 3,
-                    "_source": {"excludes": ["vector", "body"]},
+                    "_source": {"excludes": ["vector", "terms"]},
                     "query": {
                         "bool": {
-                            "must": {"match": {"body": {"query": "revenue growth"}}},
-                            "filter": [{"terms": {"roles": ["finance"]}}],
+                            "should": [
+                                {
+                                    "rank_feature": {
+                                        "field": "terms.revenu",
+                                        "saturation": {"pivot": 1.2},
+                                        "boost": pytest.approx(revenue_idf * 2.2),
+                                    }
+                                }
+                            ],
+                            "minimum_should_match": 1,
+                            "filter": [finance],
                         }
                     },
                 },
             },
-        )
+        ),
     ]
     assert [(h.chunk, h.score) for h in hits] == [(chunk, 7.25)]
+
+
+def test_bm25_search_sends_no_search_when_no_visible_chunk_holds_a_term(
+    store: OpenSearchStore, client: FakeOpenSearchClient
+) -> None:
+    client.respond("msearch", msearch_response([40, 0]))
+    assert store.bm25_search("revenue", FINANCE, k=3) == []
+    assert [name for name, _ in client.calls] == ["msearch"]
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"took": 1, "responses": [{"error": {"type": "x", "reason": "shard failure"}, "status": 500}] * 2},
+        "lower bound",
+        "one missing",
+    ],
+)
+def test_bm25_statistics_that_are_not_exact_fail_the_search(
+    store: OpenSearchStore, client: FakeOpenSearchClient, answer: Any
+) -> None:
+    if answer == "lower bound":
+        answer = msearch_response([10000, 5])
+        answer["responses"][0]["hits"]["total"]["relation"] = "gte"
+    elif answer == "one missing":
+        answer = msearch_response([40])
+    client.respond("msearch", answer)
+    with pytest.raises(RuntimeError, match=r"_msearch answered|failed|lower bound"):
+        store.bm25_search("revenue", FINANCE, k=3)
+    FakeOpenSearchClient.made.remove(client)  # hand-made answers: the shapes under test, not the spec's
+
+
+def test_term_features_are_bm25s_length_normalised_term_frequencies() -> None:
+    text = "Revenue grew; revenue fell sharply in the third quarter"
+    features = term_features(text)
+    length = 9  # every token counts towards the length, stopwords too
+    norm = 1 - 0.75 + 0.75 * length / AVERAGE_LENGTH
+    assert features == pytest.approx(
+        {
+            "revenu": 2 / norm,
+            "grew": 1 / norm,
+            "fell": 1 / norm,
+            "sharpli": 1 / norm,
+            "in": 1 / norm,
+            "the": 1 / norm,
+            "third": 1 / norm,
+            "quarter": 1 / norm,
+        }
+    )
+    # The saturation OpenSearch applies, s / (s + k1), times the boost idf * (k1 + 1), is BM25's term score.
+    tf, s = 2, features["revenu"]
+    assert 2.2 * s / (s + 1.2) == pytest.approx(tf * 2.2 / (tf + 1.2 * norm))
 
 
 def test_empty_roles_or_no_terms_send_no_request(store: OpenSearchStore, client: FakeOpenSearchClient) -> None:

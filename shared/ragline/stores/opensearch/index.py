@@ -9,10 +9,9 @@ One index holds one document per chunk. Its mapping (:meth:`IndexSpec.body`):
   than ``cosinesimil``: on unit vectors they rank identically, inner product skips a per-comparison
   normalisation, and ``cosinesimil`` rejects the zero vector, which the hash embedder returns for a text
   of stopwords only.
-- ``body``: ``text`` with the ``english`` analyzer, holding :meth:`Chunk.indexed_text` (title, headings
-  and text): the one field BM25 searches, byte for byte what the embedded store tokenises.
-  An explicit field rather than ``copy_to``, because ``indexed_text`` drops a first heading that repeats
-  the title, which ``copy_to`` cannot express. It is never returned (excluded from ``_source`` in results).
+- ``terms``: ``rank_features``, the terms of :meth:`Chunk.indexed_text` (title, headings and text) as the
+  embedded store tokenises them, each with its length-normalised frequency: the one field BM25 searches
+  (:mod:`~ragline.stores.opensearch.lexical`). It is never returned (excluded from ``_source`` in results).
 - ``text`` (stored, not indexed), ``title`` (``text``), ``chunk_id``, ``doc_id``, ``version``, ``source``,
   ``roles``, ``heading_path`` (``keyword``), ``page``, ``position`` (``integer``), and ``copy_id``
   (``keyword``): the identity of this stored copy of a chunk, which gives paging a unique sort key.
@@ -35,9 +34,9 @@ from typing import Any
 
 from ragline.models import Chunk
 from ragline.stores.opensearch.connection import IndexClient
+from ragline.stores.opensearch.lexical import TERMS_FIELD, term_features
 
 VECTOR_FIELD = "vector"
-BODY_FIELD = "body"
 ENGINES = ("faiss", "lucene")
 SPACE_TYPES = ("innerproduct", "cosinesimil")
 
@@ -89,7 +88,7 @@ class IndexSpec:
                             "parameters": {"m": self.m, "ef_construction": self.ef_construction},
                         },
                     },
-                    BODY_FIELD: {"type": "text", "analyzer": "english"},
+                    TERMS_FIELD: {"type": "rank_features"},
                     "text": {"type": "text", "index": False},
                     "context": {"type": "text", "index": False},
                     "title": {"type": "text"},
@@ -108,9 +107,11 @@ class IndexSpec:
 
     def check(self, index: str, response: dict[str, Any]) -> None:
         """Refuse (``ValueError``) an existing index, given its get-mapping response, whose ``vector`` field
-        is not this spec's: another dimension, method, engine or space type would score on another scale."""
+        is not this spec's (another dimension, method, engine or space type would score on another scale),
+        or that lacks the ``terms`` field BM25 searches."""
         first: dict[str, Any] = next(iter(response.values()), {}) if response else {}
-        vector = first.get("mappings", {}).get("properties", {}).get(VECTOR_FIELD, {})
+        properties = first.get("mappings", {}).get("properties", {})
+        vector = properties.get(VECTOR_FIELD, {})
         if vector.get("type") != "knn_vector":
             raise ValueError(f"index {index!r} exists but has no knn_vector field {VECTOR_FIELD!r}")
         if vector.get("dimension") != self.dimension:
@@ -135,6 +136,11 @@ class IndexSpec:
             raise ValueError(
                 f"index {index!r} exists with another k-NN {', '.join(differ)}: delete it and re-index, "
                 "or configure the store as the index is"
+            )
+        if properties.get(TERMS_FIELD, {}).get("type") != "rank_features":
+            raise ValueError(
+                f"index {index!r} exists without the rank_features field {TERMS_FIELD!r} that BM25 searches"
+                " (an index of an older ragline): delete it and re-index"
             )
 
 
@@ -198,7 +204,7 @@ def document(chunk: Chunk, vector: list[float], *, copy_id: str) -> dict[str, An
         "heading_path": list(chunk.heading_path),
         "page": chunk.page,
         "position": chunk.position,
-        BODY_FIELD: chunk.indexed_text(),
+        TERMS_FIELD: term_features(chunk.indexed_text()),
         VECTOR_FIELD: vector,
     }
 

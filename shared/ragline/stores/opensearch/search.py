@@ -2,17 +2,15 @@
 
 Roles are applied *inside* both searches: the k-NN query carries them as an efficient filter (faiss and
 lucene engines; nmslib cannot filter during the search, so :class:`~ragline.stores.opensearch.index.IndexSpec`
-refuses it), BM25 as a ``bool`` filter, so ``k`` hits come back whenever ``k`` visible chunks exist. Each hit
+refuses it), BM25 as the ``filter`` of a ``bool``, so ``k`` hits come back whenever ``k`` visible chunks exist. Each hit
 read back is checked against the roles once more, and a chunk stored twice (possible for a while on
 Serverless) comes back once. A hit's position is thus its rank among chunks the caller may see, which is
-what an explanation reports (ragline.explain). Two things still depend on the whole index: BM25's term
-statistics (per shard, before any filter; docs/security.md, "BM25 statistics"), and which visible vectors an
+what an explanation reports (ragline.explain). BM25 is weighed with the caller's own statistics
+(:mod:`~ragline.stores.opensearch.lexical`); what still depends on the whole index is which visible vectors an
 approximate (HNSW) walk reaches, when the filter leaves too many for OpenSearch's exact search.
 
     >>> knn_body([0.6, 0.8], frozenset({"hr", "finance"}), 5)["query"]["knn"]["vector"]["filter"]
     {'bool': {'filter': [{'terms': {'roles': ['finance', 'hr']}}]}}
-    >>> bm25_body("the of", frozenset({"hr"}), 5) is None   # stopwords only: nothing to search for
-    True
     >>> similarity(1.75, "innerproduct"), similarity(0.5, "innerproduct"), similarity(0.75, "cosinesimil")
     (0.75, -1.0, 0.5)
 """
@@ -24,11 +22,11 @@ from typing import Any
 
 from ragline.models import SearchHit
 from ragline.stores.opensearch.connection import IndexClient
-from ragline.stores.opensearch.index import BODY_FIELD, VECTOR_FIELD, chunk_of
-from ragline.words import terms
+from ragline.stores.opensearch.index import VECTOR_FIELD, chunk_of
+from ragline.stores.opensearch.lexical import TERMS_FIELD
 
-# Never returned by a search: the vector is large, the body is rebuilt from the chunk.
-_RESULT_SOURCE = {"excludes": [VECTOR_FIELD, BODY_FIELD]}
+#: Never returned by a search: the vector and the terms are large, and the chunk is all a hit needs.
+RESULT_SOURCE = {"excludes": [VECTOR_FIELD, TERMS_FIELD]}
 # Paging order: copy_id makes it total, since a chunk may have two copies.
 _SCAN_ORDER = [{"position": "asc"}, {"chunk_id": "asc"}, {"copy_id": "asc"}]
 
@@ -39,32 +37,14 @@ def knn_body(vector: list[float], roles: frozenset[str], k: int) -> dict[str, An
     # visible vectors (or switches to an exact search over them when they are few).
     return {
         "size": k,
-        "_source": _RESULT_SOURCE,
+        "_source": RESULT_SOURCE,
         "query": {
             "knn": {
                 VECTOR_FIELD: {
                     "vector": vector,
                     "k": k,
-                    "filter": {"bool": {"filter": [_roles_filter(roles)]}},
+                    "filter": {"bool": {"filter": [roles_filter(roles)]}},
                 }
-            }
-        },
-    }
-
-
-def bm25_body(text: str, roles: frozenset[str], k: int) -> dict[str, Any] | None:
-    """The search body of the ``k`` chunks visible to ``roles`` that best match ``text`` by BM25; None
-    when ``text`` has no terms (:func:`ragline.words.terms`)."""
-    words = list(dict.fromkeys(terms(text)))
-    if not words:
-        return None
-    return {
-        "size": k,
-        "_source": _RESULT_SOURCE,
-        "query": {
-            "bool": {
-                "must": {"match": {BODY_FIELD: {"query": " ".join(words)}}},
-                "filter": [_roles_filter(roles)],
             }
         },
     }
@@ -107,5 +87,6 @@ def scan(target: IndexClient, query: dict[str, Any], source: list[str], page_siz
         after = page[-1]["sort"]
 
 
-def _roles_filter(roles: Iterable[str]) -> dict[str, Any]:
+def roles_filter(roles: Iterable[str]) -> dict[str, Any]:
+    """The filter of the chunks that have any of ``roles``."""
     return {"terms": {"roles": sorted(roles)}}

@@ -13,10 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 from ragline.models import Chunk, SearchHit
 from ragline.retry import RetryPolicy
+from ragline.stores.opensearch import lexical
 from ragline.stores.opensearch.connection import IndexClient
 from ragline.stores.opensearch.index import IndexSpec, delete_index, ensure_index, unit_vector
-from ragline.stores.opensearch.search import bm25_body, hits, knn_body, similarity
+from ragline.stores.opensearch.search import RESULT_SOURCE, hits, knn_body, roles_filter, similarity
 from ragline.stores.opensearch.writes import ManagedWrites, ServerlessWrites
+from ragline.stores.terms import question_terms, term_counts
 
 if TYPE_CHECKING:  # pragma: no cover
     from opensearchpy import OpenSearch
@@ -65,6 +67,7 @@ class OpenSearchStore:
             raise ValueError("OpenSearch Serverless manages shards and replicas itself: leave them unset")
         if bulk_batch_size < 1 or page_size < 1:
             raise ValueError("bulk_batch_size and page_size must be positive")
+        term_counts([""])  # BM25's tokenizer is SQLite's FTS5: a runtime without it fails here, at start
         self.client = client
         self.index = index
         self.dimension = dimension
@@ -158,10 +161,19 @@ class OpenSearchStore:
         return hits(self._target.search(body, "k-NN search"), roles, lambda score: similarity(score, space_type))
 
     def bm25_search(self, text: str, roles: frozenset[str], k: int) -> list[SearchHit]:
-        """The ``k`` chunks visible to ``roles`` that best match ``text`` by BM25 (OpenSearch's score)."""
+        """The ``k`` chunks visible to ``roles`` that best match ``text`` by BM25, weighed with statistics of
+        the chunks visible to ``roles`` only (:mod:`~ragline.stores.opensearch.lexical`): two requests, the
+        counts (``_msearch``) and the search."""
         if not roles or k <= 0:
             return []
-        body = bm25_body(text, roles, k)
-        if body is None:
+        terms = question_terms(text)
+        if not terms:
             return []
+        visible = roles_filter(roles)
+        response = self._target.msearch(lexical.frequency_searches(terms, visible), "BM25 statistics")
+        documents, *holding = lexical.counts_of(response, expected=len(terms) + 1)
+        weights = {term: lexical.idf(documents, n) for term, n in zip(terms, holding, strict=True) if n}
+        if not weights:
+            return []  # no visible chunk holds any of the terms
+        body = lexical.bm25_body(weights, visible, k, RESULT_SOURCE)
         return hits(self._target.search(body, "BM25 search"), roles, float)

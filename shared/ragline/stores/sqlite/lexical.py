@@ -11,15 +11,11 @@ Scoring is Lucene's BM25, as OpenSearch scores by default: per distinct term of 
 ``ln(1 + (N - n + 0.5) / (n + 0.5)) * tf * (k1 + 1) / (tf + k1 * (1 - b + b * length / average))``, with
 ``k1 = 1.2`` and ``b = 0.75``, where ``length`` is the chunk's number of terms.
 
-Terms are SQLite FTS5's tokens (``porter unicode61 remove_diacritics 2``: lower case, Porter stems, no
-diacritics), read through :class:`Tokenizer`. Each chunk's terms and their counts are stored when it is
-written (``chunk_terms``, with the terms numbered in ``vocabulary``; :mod:`~ragline.stores.sqlite.schema`)
-and loaded into a :class:`LexicalIndex`: one posting list per term, in memory, like the vectors.
+Terms are SQLite FTS5's tokens (:mod:`ragline.stores.terms`: lower case, Porter stems, no diacritics).
+Each chunk's terms and their counts are stored when it is written (``chunk_terms``, with the terms
+numbered in ``vocabulary``; :mod:`~ragline.stores.sqlite.schema`) and loaded into a
+:class:`LexicalIndex`: one posting list per term, in memory, like the vectors.
 
-    >>> import sqlite3
-    >>> tokenizer = Tokenizer(sqlite3.connect(":memory:"))
-    >>> tokenizer.counts(["Runners were running to the café"])
-    [{'cafe': 1, 'run': 1, 'runner': 1, 'the': 1, 'to': 1, 'were': 1}]
     >>> index = LexicalIndex.from_rows(1, [(10, '["hr"]', encode_terms({7: 2, 8: 1})),
     ...                                    (11, '["finance"]', encode_terms({7: 1, 9: 3}))])
     >>> rows, scores = index.top_k([7], frozenset({"finance"}), k=5)
@@ -38,45 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ragline.stores.sqlite.visibility import RoleRows
-from ragline.words import terms
-
-K1 = 1.2
-B = 0.75
-
-#: FTS5's tokenizer arguments: the terms of chunks and questions alike.
-TOKENIZE = "porter unicode61 remove_diacritics 2"
-
-
-class Tokenizer:
-    """SQLite FTS5's tokenizer as a function: the terms of each text and how often each occurs.
-
-    A contentless FTS5 table in the connection's ``temp`` schema is its scratch pad: the texts go in, its
-    ``fts5vocab`` view lists the terms of each, and the table is emptied again. Nothing touches the
-    database file. Not thread-safe: the store calls it under its lock.
-    """
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        conn.execute(
-            "CREATE VIRTUAL TABLE IF NOT EXISTS temp.tokenizer"
-            f" USING fts5 (text, content = '', tokenize = '{TOKENIZE}')"
-        )
-        conn.execute(
-            "CREATE VIRTUAL TABLE IF NOT EXISTS temp.tokenizer_terms USING fts5vocab (temp, tokenizer, instance)"
-        )
-        self._conn = conn
-
-    def counts(self, texts: Sequence[str]) -> list[dict[str, int]]:
-        """For each text, its terms and their number of occurrences, in the order of the texts."""
-        conn = self._conn
-        counts: list[dict[str, int]] = [{} for _ in texts]
-        try:
-            conn.executemany("INSERT INTO temp.tokenizer (rowid, text) VALUES (?, ?)", enumerate(texts))
-            query = "SELECT doc, term, count(*) FROM temp.tokenizer_terms GROUP BY doc, term"
-            for row, term, count in conn.execute(query):
-                counts[row][term] = count
-        finally:
-            conn.execute("INSERT INTO temp.tokenizer (tokenizer) VALUES ('delete-all')")
-        return counts
+from ragline.stores.terms import K1, B, Tokenizer, question_words
 
 
 def encode_terms(counts: dict[int, int]) -> bytes:
@@ -103,7 +61,7 @@ def term_blobs(conn: sqlite3.Connection, tokenizer: Tokenizer, texts: Sequence[s
 def question_term_ids(conn: sqlite3.Connection, tokenizer: Tokenizer, question: str) -> list[int]:
     """The ids of the terms of a question's words (:func:`ragline.words.terms`: stopwords left out), in
     the order they first occur; terms no chunk ever held are left out."""
-    words = list(dict.fromkeys(terms(question)))
+    words = question_words(question)
     if not words:
         return []
     wanted = list(dict.fromkeys(term for counts in tokenizer.counts(words) for term in counts))

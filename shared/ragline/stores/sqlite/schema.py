@@ -26,7 +26,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from ragline.models import Chunk
-from ragline.stores.sqlite.lexical import Tokenizer, term_blobs
+from ragline.stores.sqlite.lexical import term_blobs
+from ragline.stores.terms import Tokenizer
 
 SCHEMA_VERSION = 3
 

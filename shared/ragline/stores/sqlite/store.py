@@ -22,9 +22,10 @@ from typing import Any
 import numpy as np
 
 from ragline.models import Chunk, SearchHit
-from ragline.stores.sqlite.lexical import LexicalIndex, Tokenizer, question_term_ids, term_blobs
+from ragline.stores.sqlite.lexical import LexicalIndex, question_term_ids, term_blobs
 from ragline.stores.sqlite.schema import CHUNK_COLUMNS, chunk_of_row, chunk_row, prepare
 from ragline.stores.sqlite.vectors import VectorIndex, unit_matrix, unit_query
+from ragline.stores.terms import Tokenizer
 
 
 @dataclass(frozen=True)
