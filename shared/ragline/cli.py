@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from ragline import __version__
 from ragline.errors import ConfigurationError
+from ragline.evaluation.beir import HALVES
 from ragline.settings import EMBEDDERS, RETRIEVAL_MODES, Settings
 
 if TYPE_CHECKING:  # the commands import what they need when they run: `ragline --help` stays quick
@@ -169,6 +170,20 @@ def _parser() -> argparse.ArgumentParser:
     evaluation.add_argument("--no-cache", action="store_true", help="don't read or write the embedding cache")
     evaluation.add_argument("--no-progress", action="store_true", help="no progress bars on stderr")
     evaluation.add_argument("--json", action="store_true", help="print the report as JSON")
+    evaluation.add_argument(
+        "--split",
+        choices=HALVES,
+        default=None,
+        help="only one half of the queries, fixed by a hash of their id: choose settings on one, report the other",
+    )
+    evaluation.add_argument(
+        "--run", type=Path, default=None, metavar="FILE", help="also write the rankings as a TREC run file"
+    )
+    evaluation.add_argument(
+        "--keep-identical-ids",
+        action="store_true",
+        help="keep a retrieved document whose id is the query's (by default dropped, as BEIR and MTEB do)",
+    )
     return parser
 
 
@@ -539,25 +554,37 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from ragline.evaluation.runner import evaluate, format_report
-
+    common = {
+        "limit": args.limit,
+        "max_docs": args.max_docs,
+        "embedder": args.embedder,
+        "cache": False if args.no_cache else None,
+        "progress": not args.no_progress,
+        "half": args.split,
+    }
+    mode = args.mode or Settings.from_env().retrieval_mode
     try:
-        report = evaluate(
-            args.dataset,
-            args.mode or Settings.from_env().retrieval_mode,
-            limit=args.limit,
-            max_docs=args.max_docs,
-            embedder=args.embedder,
-            cache=False if args.no_cache else None,
-            progress=not args.no_progress,
-        )
+        text, data = _eval_retrieval(args, mode, common)
     except ConfigurationError:
         raise  # main() reports it as every command does
     except ValueError as error:
         print(f"ragline: {error}", file=sys.stderr)
         return 2
-    print(json.dumps(report.to_dict(), indent=2) if args.json else format_report(report))
+    print(json.dumps(data, indent=2) if args.json else text)
     return 0
+
+
+def _eval_retrieval(args: argparse.Namespace, mode: Any, common: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    from ragline.evaluation.runner import evaluate, format_report
+    from ragline.evaluation.trec import run_tag, write_run
+
+    report = evaluate(args.dataset, mode, ignore_identical_ids=not args.keep_identical_ids, **common)
+    text = format_report(report)
+    if args.run is not None:
+        with args.run.open("w", encoding="utf-8") as out:
+            write_run(out, report.runs, run_tag(mode))
+        text += f"\nrun file: {args.run} ({sum(map(len, report.runs.values()))} lines, tag {run_tag(mode)})"
+    return text, report.to_dict()
 
 
 # The commands that run the local stack, whose API and web app write to sockets clients may close.
