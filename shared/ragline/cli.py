@@ -184,6 +184,11 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="keep a retrieved document whose id is the query's (by default dropped, as BEIR and MTEB do)",
     )
+    evaluation.add_argument(
+        "--answers",
+        action="store_true",
+        help="score the answers instead (needs answers.jsonl, as squad2-dev has): contains-answer, F1, declines",
+    )
     return parser
 
 
@@ -554,6 +559,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    if args.answers and (args.run is not None or args.keep_identical_ids):
+        print("ragline: --run and --keep-identical-ids score retrieval; --answers scores answers", file=sys.stderr)
+        return 2
     common = {
         "limit": args.limit,
         "max_docs": args.max_docs,
@@ -564,7 +572,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     }
     mode = args.mode or Settings.from_env().retrieval_mode
     try:
-        text, data = _eval_retrieval(args, mode, common)
+        text, data = _eval_answers(args, mode, common) if args.answers else _eval_retrieval(args, mode, common)
     except ConfigurationError:
         raise  # main() reports it as every command does
     except ValueError as error:
@@ -585,6 +593,13 @@ def _eval_retrieval(args: argparse.Namespace, mode: Any, common: dict[str, Any])
             write_run(out, report.runs, run_tag(mode))
         text += f"\nrun file: {args.run} ({sum(map(len, report.runs.values()))} lines, tag {run_tag(mode)})"
     return text, report.to_dict()
+
+
+def _eval_answers(args: argparse.Namespace, mode: Any, common: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    from ragline.evaluation.answers import evaluate_answers, format_answer_report
+
+    report = evaluate_answers(args.dataset, mode, **common)
+    return format_answer_report(report), report.to_dict()
 
 
 # The commands that run the local stack, whose API and web app write to sockets clients may close.

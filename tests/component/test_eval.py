@@ -243,6 +243,12 @@ def test_trec_tools_score_the_run_file_as_ragline_does(self_retrieving, tmp_path
     assert report.metrics["ndcg@10"] < 1.0  # the kept self-match costs query 1, and the tools see it too
 
 
+def test_run_and_answers_do_not_mix(tiny, tmp_path, capsys):
+    argv = ["eval", "--dataset", str(tiny), "--answers", "--run", str(tmp_path / "run.trec"), "--embedder", "hash"]
+    assert main(argv) == 2
+    assert "--answers scores answers" in capsys.readouterr().err
+
+
 def test_split_evaluates_one_half_of_the_queries(tiny):
     for half in ("tune", "test"):
         report = evaluate(tiny, "bm25", embedder="hash", settings=Settings(), progress=False, half=half)
