@@ -146,7 +146,9 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("demo", parents=[common], help="run the demo: ingest a sample corpus, ask as several users")
 
     evaluation = commands.add_parser(
-        "eval", parents=[common], help="score retrieval on a BEIR-layout dataset (nDCG@10, recall@100, MRR@10)"
+        "eval",
+        parents=[common],
+        help="score retrieval on a BEIR-layout dataset (nDCG@10, recall@100, MRR@10), or its answers (--answers)",
     )
     evaluation.add_argument(
         "--dataset", type=Path, required=True, help="a BEIR folder: corpus.jsonl, queries.jsonl, qrels/test.tsv"
@@ -586,6 +588,8 @@ def _eval_retrieval(args: argparse.Namespace, mode: Any, common: dict[str, Any])
     from ragline.evaluation.runner import evaluate, format_report
     from ragline.evaluation.trec import run_tag, write_run
 
+    if args.run is not None and not args.run.parent.is_dir():  # before the evaluation, not after it
+        raise FileNotFoundError(f"{args.run.parent} is not a folder: --run cannot write {args.run.name} there")
     report = evaluate(args.dataset, mode, ignore_identical_ids=not args.keep_identical_ids, **common)
     text = format_report(report)
     if args.run is not None:

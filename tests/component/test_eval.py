@@ -243,6 +243,14 @@ def test_trec_tools_score_the_run_file_as_ragline_does(self_retrieving, tmp_path
     assert report.metrics["ndcg@10"] < 1.0  # the kept self-match costs query 1, and the tools see it too
 
 
+def test_a_run_file_in_a_missing_folder_is_refused_before_the_evaluation(tiny, tmp_path, capsys):
+    path = tmp_path / "absent" / "run.trec"
+    argv = ["eval", "--dataset", str(tiny), "--mode", "bm25", "--embedder", "hash", "--run", str(path)]
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert "is not a folder: --run cannot write run.trec there" in captured.err and "indexing" not in captured.err
+
+
 def test_run_and_answers_do_not_mix(tiny, tmp_path, capsys):
     argv = ["eval", "--dataset", str(tiny), "--answers", "--run", str(tmp_path / "run.trec"), "--embedder", "hash"]
     assert main(argv) == 2
