@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from ragline import __version__
 from ragline.errors import ConfigurationError
+from ragline.evaluation.beir import HALVES
 from ragline.settings import EMBEDDERS, RETRIEVAL_MODES, Settings
 
 if TYPE_CHECKING:  # the commands import what they need when they run: `ragline --help` stays quick
@@ -145,7 +146,9 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("demo", parents=[common], help="run the demo: ingest a sample corpus, ask as several users")
 
     evaluation = commands.add_parser(
-        "eval", parents=[common], help="score retrieval on a BEIR-layout dataset (nDCG@10, recall@100, MRR@10)"
+        "eval",
+        parents=[common],
+        help="score retrieval on a BEIR-layout dataset (nDCG@10, recall@100, MRR@10), or its answers (--answers)",
     )
     evaluation.add_argument(
         "--dataset", type=Path, required=True, help="a BEIR folder: corpus.jsonl, queries.jsonl, qrels/test.tsv"
@@ -169,6 +172,25 @@ def _parser() -> argparse.ArgumentParser:
     evaluation.add_argument("--no-cache", action="store_true", help="don't read or write the embedding cache")
     evaluation.add_argument("--no-progress", action="store_true", help="no progress bars on stderr")
     evaluation.add_argument("--json", action="store_true", help="print the report as JSON")
+    evaluation.add_argument(
+        "--split",
+        choices=HALVES,
+        default=None,
+        help="only one half of the queries, fixed by a hash of their id: choose settings on one, report the other",
+    )
+    evaluation.add_argument(
+        "--run", type=Path, default=None, metavar="FILE", help="also write the rankings as a TREC run file"
+    )
+    evaluation.add_argument(
+        "--keep-identical-ids",
+        action="store_true",
+        help="keep a retrieved document whose id is the query's (by default dropped, as BEIR and MTEB do)",
+    )
+    evaluation.add_argument(
+        "--answers",
+        action="store_true",
+        help="score the answers instead (needs answers.jsonl, as squad2-dev has): contains-answer, F1, declines",
+    )
     return parser
 
 
@@ -539,25 +561,49 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from ragline.evaluation.runner import evaluate, format_report
-
+    if args.answers and (args.run is not None or args.keep_identical_ids):
+        print("ragline: --run and --keep-identical-ids score retrieval; --answers scores answers", file=sys.stderr)
+        return 2
+    common = {
+        "limit": args.limit,
+        "max_docs": args.max_docs,
+        "embedder": args.embedder,
+        "cache": False if args.no_cache else None,
+        "progress": not args.no_progress,
+        "half": args.split,
+    }
+    mode = args.mode or Settings.from_env().retrieval_mode
     try:
-        report = evaluate(
-            args.dataset,
-            args.mode or Settings.from_env().retrieval_mode,
-            limit=args.limit,
-            max_docs=args.max_docs,
-            embedder=args.embedder,
-            cache=False if args.no_cache else None,
-            progress=not args.no_progress,
-        )
+        text, data = _eval_answers(args, mode, common) if args.answers else _eval_retrieval(args, mode, common)
     except ConfigurationError:
         raise  # main() reports it as every command does
     except ValueError as error:
         print(f"ragline: {error}", file=sys.stderr)
         return 2
-    print(json.dumps(report.to_dict(), indent=2) if args.json else format_report(report))
+    print(json.dumps(data, indent=2) if args.json else text)
     return 0
+
+
+def _eval_retrieval(args: argparse.Namespace, mode: Any, common: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    from ragline.evaluation.runner import evaluate, format_report
+    from ragline.evaluation.trec import run_tag, write_run
+
+    if args.run is not None and not args.run.parent.is_dir():  # before the evaluation, not after it
+        raise FileNotFoundError(f"{args.run.parent} is not a folder: --run cannot write {args.run.name} there")
+    report = evaluate(args.dataset, mode, ignore_identical_ids=not args.keep_identical_ids, **common)
+    text = format_report(report)
+    if args.run is not None:
+        with args.run.open("w", encoding="utf-8") as out:
+            write_run(out, report.runs, run_tag(mode))
+        text += f"\nrun file: {args.run} ({sum(map(len, report.runs.values()))} lines, tag {run_tag(mode)})"
+    return text, report.to_dict()
+
+
+def _eval_answers(args: argparse.Namespace, mode: Any, common: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    from ragline.evaluation.answers import evaluate_answers, format_answer_report
+
+    report = evaluate_answers(args.dataset, mode, **common)
+    return format_answer_report(report), report.to_dict()
 
 
 # The commands that run the local stack, whose API and web app write to sockets clients may close.

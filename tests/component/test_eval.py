@@ -9,9 +9,12 @@ from pathlib import Path
 import pytest
 
 from ragline.cli import main
+from ragline.evaluation.beir import half_of
+from ragline.evaluation.metrics import ndcg_at_k
 from ragline.evaluation.runner import evaluate, format_report
 from ragline.models import SearchHit
 from ragline.settings import Settings
+from tests.trec_run_format import parse_run_strictly
 
 REPO = Path(__file__).resolve().parents[2]
 SCIFACT = next(
@@ -172,3 +175,90 @@ def test_cli_mode_defaults_to_the_settings_retrieval_mode(tiny, capsys, monkeypa
     monkeypatch.setenv("RAGLINE_RETRIEVAL_MODE", "bm25")
     assert main(["eval", "--dataset", str(tiny), "--embedder", "hash", "--json", "--no-progress"]) == 0
     assert json.loads(capsys.readouterr().out)["mode"] == "bm25"
+
+
+@pytest.fixture
+def self_retrieving(tiny) -> Path:
+    """The tiny dataset with a document whose id is query 1's and whose text is the query itself, as in
+    ArguAna or Quora: BM25 ranks it first, above the judged d2."""
+    with (tiny / "corpus.jsonl").open("a") as corpus:
+        corpus.write(json.dumps({"_id": "1", "title": "", "text": QUERIES["1"]}) + "\n")
+    return tiny
+
+
+def test_a_document_whose_id_is_the_query_s_is_ignored_and_counted(self_retrieving):
+    report = evaluate(self_retrieving, "bm25", embedder="hash", settings=Settings(), progress=False)
+    assert "1" not in report.runs["1"] and report.runs["1"][0] == "d2"
+    assert report.metrics["ndcg@10"] == 1.0
+    assert report.ignored_identical_ids == 1 and report.to_dict()["ignored_identical_ids"] == 1
+    assert "ignored 1 retrieved documents whose id is the query's (BEIR's ignore_identical_ids)" in format_report(
+        report
+    )
+
+
+def test_identical_ids_can_be_kept(self_retrieving):
+    report = evaluate(
+        self_retrieving, "bm25", embedder="hash", settings=Settings(), progress=False, ignore_identical_ids=False
+    )
+    assert report.runs["1"][:2] == ["1", "d2"]
+    assert report.metrics["ndcg@10"] < 1.0 and report.per_query["ndcg@10"]["1"] == ndcg_at_k(["1", "d2"], {"d2": 1}, 10)
+    assert report.ignored_identical_ids is None and "kept retrieved documents" in format_report(report)
+
+
+def test_the_cli_says_how_many_it_ignored(self_retrieving, capsys):
+    argv = ["eval", "--dataset", str(self_retrieving), "--mode", "bm25", "--embedder", "hash", "--no-progress"]
+    assert main(argv) == 0
+    assert "ignored 1 retrieved documents" in capsys.readouterr().out
+    assert main([*argv, "--keep-identical-ids", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["ignored_identical_ids"] is None
+
+
+def test_the_run_file_holds_the_rankings_that_were_scored(self_retrieving, tmp_path, capsys):
+    path = tmp_path / "out" / "run.trec"
+    path.parent.mkdir()
+    argv = ["eval", "--dataset", str(self_retrieving), "--mode", "hybrid", "--embedder", "hash", "--no-progress"]
+    assert main([*argv, "--run", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert f"run file: {path}" in out and "tag ragline-hybrid" in out
+    parsed = parse_run_strictly(path.read_text())
+    report = evaluate(self_retrieving, "hybrid", embedder="hash", settings=Settings(), progress=False)
+    assert {query_id: [doc for doc, *_ in lines] for query_id, lines in parsed.items()} == report.runs
+    assert {tag for lines in parsed.values() for *_, tag in lines} == {"ragline-hybrid"}
+    assert all("1" not in [doc for doc, *_ in lines] for query_id, lines in parsed.items() if query_id == "1")
+
+
+def test_trec_tools_score_the_run_file_as_ragline_does(self_retrieving, tmp_path):
+    ir_measures = pytest.importorskip("ir_measures")
+    path = tmp_path / "run.trec"
+    argv = ["eval", "--dataset", str(self_retrieving), "--mode", "bm25", "--embedder", "hash", "--no-progress"]
+    assert main([*argv, "--keep-identical-ids", "--run", str(path)]) == 0
+    report = evaluate(
+        self_retrieving, "bm25", embedder="hash", settings=Settings(), progress=False, ignore_identical_ids=False
+    )
+    qrels = [ir_measures.Qrel(query_id, doc_id, grade) for query_id, doc_id, grade in QRELS]
+    run = list(ir_measures.read_trec_run(str(path)))
+    scores = ir_measures.calc_aggregate([ir_measures.nDCG @ 10, ir_measures.R @ 100], qrels, run)
+    assert scores[ir_measures.nDCG @ 10] == pytest.approx(report.metrics["ndcg@10"])
+    assert scores[ir_measures.R @ 100] == pytest.approx(report.metrics["recall@100"])
+    assert report.metrics["ndcg@10"] < 1.0  # the kept self-match costs query 1, and the tools see it too
+
+
+def test_a_run_file_in_a_missing_folder_is_refused_before_the_evaluation(tiny, tmp_path, capsys):
+    path = tmp_path / "absent" / "run.trec"
+    argv = ["eval", "--dataset", str(tiny), "--mode", "bm25", "--embedder", "hash", "--run", str(path)]
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert "is not a folder: --run cannot write run.trec there" in captured.err and "indexing" not in captured.err
+
+
+def test_run_and_answers_do_not_mix(tiny, tmp_path, capsys):
+    argv = ["eval", "--dataset", str(tiny), "--answers", "--run", str(tmp_path / "run.trec"), "--embedder", "hash"]
+    assert main(argv) == 2
+    assert "--answers scores answers" in capsys.readouterr().err
+
+
+def test_split_evaluates_one_half_of_the_queries(tiny):
+    for half in ("tune", "test"):
+        report = evaluate(tiny, "bm25", embedder="hash", settings=Settings(), progress=False, half=half)
+        assert set(report.runs) == {query_id for query_id, _, _ in QRELS if half_of(query_id) == half}
+        assert report.to_dict()["split"] == half and f"(the {half} half)" in format_report(report)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ragline.evaluation.beir import load_beir, read_qrels
+from ragline.evaluation.beir import HALVES, half_of, load_beir, read_qrels
 
 
 def write_beir(root: Path, docs: list[dict], queries: list[dict], qrels: list[tuple[str, str, int]]) -> Path:
@@ -74,3 +74,22 @@ def test_a_judged_query_without_text_is_an_error(tmp_path):
     root = write_beir(tmp_path / "bad", [{"_id": "d0", "title": "", "text": "x"}], [], [("1", "d0", 1)])
     with pytest.raises(ValueError, match=r"not in queries\.jsonl"):
         load_beir(root)
+
+
+def test_the_halves_split_queries_by_a_hash_of_their_id_alone():
+    ids = [str(n) for n in range(400)]
+    halves = {query_id: half_of(query_id) for query_id in ids}
+    assert set(halves.values()) == set(HALVES) == {"tune", "test"}
+    assert 150 < sum(half == "tune" for half in halves.values()) < 250  # about half each
+    assert all(half_of(query_id) == half for query_id, half in halves.items())  # stable, whatever the order
+
+
+def test_half_keeps_that_half_of_the_judged_queries_before_the_limit(dataset):
+    everything = [query.id for query in load_beir(dataset).queries]
+    for half in HALVES:
+        kept = [query.id for query in load_beir(dataset, half=half).queries]
+        assert kept == [query_id for query_id in everything if half_of(query_id) == half]
+    tune = [query.id for query in load_beir(dataset, half="tune").queries]
+    test = [query.id for query in load_beir(dataset, half="test").queries]
+    assert sorted(tune + test, key=int) == everything
+    assert [query.id for query in load_beir(dataset, half="test", limit=1).queries] == test[:1]

@@ -9,6 +9,11 @@ query then goes through :meth:`ragline.query.QueryService.retrieve` in the chose
 function runs it. A document ranks where its best chunk ranks; the first :data:`DOCS_PER_QUERY`
 distinct documents are scored with :mod:`ragline.evaluation.metrics`.
 
+A retrieved document whose BEIR id is the query's own id is dropped before the cut to
+:data:`DOCS_PER_QUERY`, as BEIR (``ignore_identical_ids``) and MTEB do: in datasets such as ArguAna and
+Quora the queries are documents of the corpus too, and finding a query itself says nothing. The report
+counts the documents dropped; ``ignore_identical_ids=False`` keeps them.
+
 In ``bm25`` mode no document is embedded (zero vectors are stored): the vectors would not be read.
 
 Document vectors of a real model are cached on disk (:class:`ragline.embedders.cache.CachedEmbedder`,
@@ -36,15 +41,29 @@ from pathlib import Path
 from typing import Any
 
 from ragline.errors import UnparseableDocument
-from ragline.evaluation.beir import BeirDataset, BeirDocument, load_beir
+from ragline.evaluation.beir import BeirDataset, BeirDocument, Half, load_beir
 from ragline.evaluation.metrics import DEFAULT_METRICS, evaluate_run
 from ragline.ids import document_id
 from ragline.indexing import chunks_of
-from ragline.models import Chunk, StoredObject
+from ragline.models import Chunk, SearchHit, StoredObject
 from ragline.ports import Embedder, Reranker, VectorStore
 from ragline.settings import RETRIEVAL_MODES, EmbedderName, RetrievalMode, Settings
 
-__all__ = ["DOCS_PER_QUERY", "EMBED_BATCH", "EvalReport", "default_cache_path", "evaluate"]
+__all__ = [
+    "DOCS_PER_QUERY",
+    "EMBED_BATCH",
+    "EVAL_ROLE",
+    "EvalReport",
+    "IndexedCorpus",
+    "StageClock",
+    "default_cache_path",
+    "evaluate",
+    "indexed_corpus",
+    "latency_summary",
+    "progress_bar",
+    "ranked_documents",
+    "reranker_for",
+]
 
 EVAL_BUCKET = "eval"
 EVAL_ROLE = "eval"
@@ -99,6 +118,9 @@ class EvalReport:
     latency_ms: dict[str, float]
     cache: dict[str, Any] | None = None  # path, hits, misses of the embedding cache, when one was used
     runs: dict[str, list[str]] = field(default_factory=dict, repr=False)  # query id -> ranked BEIR doc ids
+    # Retrieved documents dropped because their id is the query's (BEIR's ignore_identical_ids); None: kept.
+    ignored_identical_ids: int | None = 0
+    half: Half | None = None  # the half of the queries evaluated (beir.half_of), None for all
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON of ``ragline eval --json`` (no per-query scores)."""
@@ -112,13 +134,15 @@ class EvalReport:
             "chunks": self.chunks,
             "skipped_docs": self.skipped_docs,
             "depth": self.depth,
+            "ignored_identical_ids": self.ignored_identical_ids,
+            "split": self.half or "all",
             "timings": {stage: round(seconds, 3) for stage, seconds in self.timings.items()},
             "latency_ms": {name: round(value, 2) for name, value in self.latency_ms.items()},
             "cache": self.cache,
         }
 
 
-class _Clock:
+class StageClock:
     """Seconds spent per stage, added up."""
 
     def __init__(self) -> None:
@@ -158,7 +182,8 @@ def as_object(doc: BeirDocument) -> StoredObject:
     )
 
 
-def _progress(total: int, description: str, unit: str, enabled: bool) -> Any:
+def progress_bar(total: int, description: str, unit: str, enabled: bool) -> Any:
+    """A tqdm bar on stderr when ``enabled`` and tqdm is installed, else one that shows nothing."""
     if enabled:
         try:
             from tqdm import tqdm
@@ -166,10 +191,10 @@ def _progress(total: int, description: str, unit: str, enabled: bool) -> Any:
             pass
         else:
             return tqdm(total=total, desc=description, unit=unit, file=sys.stderr, dynamic_ncols=True)
-    return _NoProgress()
+    return _NoProgressBar()
 
 
-class _NoProgress:
+class _NoProgressBar:
     def update(self, n: int = 1) -> None:
         pass
 
@@ -199,12 +224,12 @@ def _build_embedder(
 
 
 def _index(
-    dataset: BeirDataset,
+    corpus: Sequence[BeirDocument],
     store: VectorStore,
     embedder: Embedder,
     settings: Settings,
     embed: bool,
-    clock: _Clock,
+    clock: StageClock,
     progress: bool,
 ) -> tuple[dict[str, str], int, int]:
     """Index the corpus; returns ragline doc id -> BEIR id, the number of chunks, the documents skipped."""
@@ -213,7 +238,7 @@ def _index(
     pending_chunks = 0
     chunk_count = 0
     skipped = 0
-    bar = _progress(len(dataset.corpus), "indexing", "doc", progress)
+    bar = progress_bar(len(corpus), "indexing", "doc", progress)
 
     def flush() -> None:
         nonlocal pending, pending_chunks, chunk_count
@@ -230,7 +255,7 @@ def _index(
         pending, pending_chunks = [], 0
 
     try:
-        for doc in dataset.corpus:
+        for doc in corpus:
             with clock.stage("chunk"):
                 stored = as_object(doc)
                 doc_id = document_id(stored.bucket, stored.key)
@@ -254,6 +279,86 @@ def _index(
     return beir_ids, chunk_count, skipped
 
 
+@dataclass(frozen=True)
+class IndexedCorpus:
+    """A corpus indexed into a temporary store (:func:`indexed_corpus`), ready for a :class:`QueryService`."""
+
+    store: VectorStore
+    embedder: Embedder  # the one that embedded the corpus; it embeds the questions too
+    beir_ids: dict[str, str]  # ragline doc id -> BEIR id
+    chunks: int
+    skipped: int  # documents that gave no chunk (nothing to index, or unparseable)
+    cached: Any = None  # the CachedEmbedder, when the embedding cache is in use
+
+    def cache_report(self) -> dict[str, Any] | None:
+        """The report's ``cache``: its path, hits and misses, or None without a cache."""
+        if self.cached is None:
+            return None
+        return {"path": str(self.cached.path), "hits": self.cached.hits, "misses": self.cached.misses}
+
+
+@contextmanager
+def indexed_corpus(
+    corpus: Sequence[BeirDocument],
+    settings: Settings,
+    *,
+    embed: bool,
+    embedder: Embedder | None = None,
+    cache: bool | None = None,
+    cache_dir: str | Path | None = None,
+    clock: StageClock | None = None,
+    progress: bool = True,
+) -> Iterator[IndexedCorpus]:
+    """``corpus`` indexed through the production chunking and the embedder (``embedder``, else the
+    settings'; cached as :func:`evaluate` says) into an embedded store in a temporary folder, removed on
+    exit. ``embed=False`` stores zero vectors (for ``bm25`` mode, which reads none). The clock gets the
+    stages ``chunk``, ``embed``, ``store`` and, when embedding, ``warm-up``."""
+    from ragline.factory import build_store
+
+    clock = clock if clock is not None else StageClock()
+    indexing_embedder, cached = _build_embedder(embedder, settings, cache if embed else False, cache_dir)
+    try:
+        with tempfile.TemporaryDirectory(prefix="ragline-eval-") as folder:
+            store_settings = replace(settings, store="embedded", index_path=str(Path(folder) / "index.sqlite3"))
+            store = build_store(store_settings, indexing_embedder.dimension)
+            try:
+                beir_ids, chunk_count, skipped = _index(
+                    corpus, store, indexing_embedder, settings, embed, clock, progress
+                )
+                if embed:
+                    with clock.stage("warm-up"):  # a model loads on first use: keep that out of query latency
+                        indexing_embedder.embed_query("warm up")
+                yield IndexedCorpus(store, indexing_embedder, beir_ids, chunk_count, skipped, cached)
+            finally:
+                store.close()
+    finally:
+        if cached is not None:
+            cached.close()
+
+
+def reranker_for(mode: str, settings: Settings, reranker: Reranker | None) -> Reranker | None:
+    """The reranker ``mode`` needs: the one given, else the settings' (``hybrid+rerank`` only); checks the mode."""
+    if mode not in RETRIEVAL_MODES:
+        raise ValueError(f"unknown mode {mode!r}; one of {', '.join(RETRIEVAL_MODES)}")
+    if mode != "hybrid+rerank" or reranker is not None:
+        return reranker
+    from ragline.factory import build_reranker
+
+    configured = build_reranker(settings)
+    if configured is None:
+        raise ValueError("mode hybrid+rerank needs a reranker: set RAGLINE_RERANKER (e.g. bedrock)")
+    return configured
+
+
+def latency_summary(seconds: Sequence[float]) -> dict[str, float]:
+    """Mean, p50 and p95 of per-query latencies, in milliseconds."""
+    return {
+        "mean": 1000 * sum(seconds) / len(seconds) if seconds else 0.0,
+        "p50": 1000 * _percentile(seconds, 0.50),
+        "p95": 1000 * _percentile(seconds, 0.95),
+    }
+
+
 def evaluate(
     dataset_dir: str | Path,
     mode: RetrievalMode,
@@ -266,65 +371,54 @@ def evaluate(
     max_docs: int | None = None,
     cache: bool | None = None,
     reranker: Reranker | None = None,
+    ignore_identical_ids: bool = True,
+    half: Half | None = None,
 ) -> EvalReport:
     """Index the BEIR dataset at ``dataset_dir`` into a temporary embedded store and score ``mode``'s
     retrieval of its test queries.
 
-    ``limit`` and ``max_docs``: see :func:`ragline.evaluation.beir.load_beir`. ``embedder``: an embedder,
-    or an adapter name (``local``, ``hash``, ``bedrock``), default the settings' (``Settings.from_env()``
-    by default). Its document vectors are cached on disk unless ``cache`` is False; by default they are
-    for every embedder but ``hash``, in ``cache_dir/embeddings.sqlite3`` or :func:`default_cache_path`.
-    ``hybrid+rerank`` needs ``reranker`` or one configured in the settings (``RAGLINE_RERANKER``).
-    Progress bars go to stderr when ``progress``. Raises ``ValueError`` for a bad mode or dataset and
-    ``FileNotFoundError`` for a missing one.
+    ``limit``, ``max_docs`` and ``half``: see :func:`ragline.evaluation.beir.load_beir`. ``embedder``: an
+    embedder, or an adapter name (``local``, ``hash``, ``bedrock``), default the settings'
+    (``Settings.from_env()`` by default). Its document vectors are cached on disk unless ``cache`` is
+    False; by default they are for every embedder but ``hash``, in ``cache_dir/embeddings.sqlite3`` or
+    :func:`default_cache_path`. ``hybrid+rerank`` needs ``reranker`` or one configured in the settings
+    (``RAGLINE_RERANKER``). ``ignore_identical_ids``: drop a retrieved document whose id is the query's
+    (the module's docstring says why). Progress bars go to stderr when ``progress``. Raises
+    ``ValueError`` for a bad mode or dataset and ``FileNotFoundError`` for a missing one.
     """
-    if mode not in RETRIEVAL_MODES:
-        raise ValueError(f"unknown mode {mode!r}; one of {', '.join(RETRIEVAL_MODES)}")
     settings = settings if settings is not None else Settings.from_env()
     if isinstance(embedder, str):
         settings = replace(settings, embedder=embedder)
-    clock = _Clock()
+    reranker = reranker_for(mode, settings, reranker)
+    clock = StageClock()
     started = time.perf_counter()
 
     with clock.stage("load"):
-        dataset = load_beir(dataset_dir, limit=limit, max_docs=max_docs)
-    if mode == "hybrid+rerank" and reranker is None:
-        from ragline.factory import build_reranker
+        dataset = load_beir(dataset_dir, limit=limit, max_docs=max_docs, half=half)
 
-        reranker = build_reranker(settings)
-        if reranker is None:
-            raise ValueError("mode hybrid+rerank needs a reranker: set RAGLINE_RERANKER (e.g. bedrock)")
-    if mode == "bm25":
-        cache = False  # nothing is embedded
-    indexing_embedder, cached = _build_embedder(embedder, settings, cache, cache_dir)
-
-    from ragline.factory import build_store
     from ragline.generators.extractive import ExtractiveGenerator
     from ragline.query import QueryService, RetrievalConfig
 
-    try:
-        with tempfile.TemporaryDirectory(prefix="ragline-eval-") as folder:
-            store_settings = replace(settings, store="embedded", index_path=str(Path(folder) / "index.sqlite3"))
-            store = build_store(store_settings, indexing_embedder.dimension)
-            try:
-                beir_ids, chunk_count, skipped = _index(
-                    dataset, store, indexing_embedder, settings, mode != "bm25", clock, progress
-                )
-                # Chunks come back, documents are scored: retrieve enough chunks for DOCS_PER_QUERY documents.
-                per_doc = chunk_count / max(len(beir_ids), 1)
-                depth = min(max(MIN_DEPTH, math.ceil(3 * DOCS_PER_QUERY * per_doc)), max(chunk_count, 1))
-                config = RetrievalConfig.from_settings(settings)
-                config = replace(config, candidates=max(config.candidates, depth), mode=mode)
-                if mode != "bm25":
-                    with clock.stage("warm-up"):  # a model loads on first use: keep that out of query latency
-                        indexing_embedder.embed_query("warm up")
-                service = QueryService(store, indexing_embedder, ExtractiveGenerator(), config, reranker=reranker)
-                runs, latencies = _query(dataset, service, mode, depth, beir_ids, clock, progress)
-            finally:
-                store.close()
-    finally:
-        if cached is not None:
-            cached.close()
+    given = None if isinstance(embedder, str) else embedder
+    with indexed_corpus(
+        dataset.corpus,
+        settings,
+        embed=mode != "bm25",
+        embedder=given,
+        cache=cache,
+        cache_dir=cache_dir,
+        clock=clock,
+        progress=progress,
+    ) as index:
+        # Chunks come back, documents are scored: retrieve enough chunks for DOCS_PER_QUERY documents.
+        per_doc = index.chunks / max(len(index.beir_ids), 1)
+        depth = min(max(MIN_DEPTH, math.ceil(3 * DOCS_PER_QUERY * per_doc)), max(index.chunks, 1))
+        config = RetrievalConfig.from_settings(settings)
+        config = replace(config, candidates=max(config.candidates, depth), mode=mode)
+        service = QueryService(index.store, index.embedder, ExtractiveGenerator(), config, reranker=reranker)
+        runs, latencies, ignored = _query(
+            dataset, service, mode, depth, index.beir_ids, clock, progress, ignore_identical_ids
+        )
 
     scores = evaluate_run(runs, dataset.qrels, DEFAULT_METRICS)
     timings = dict(clock.seconds)
@@ -333,25 +427,51 @@ def evaluate(
     return EvalReport(
         dataset=dataset.name,
         mode=mode,
-        embedder=indexing_embedder.name if mode != "bm25" else "none",
+        embedder=index.embedder.name if mode != "bm25" else "none",
         metrics=scores.mean,
         per_query=scores.per_query,
         queries=len(dataset.queries),
         docs=len(dataset.corpus),
-        chunks=chunk_count,
-        skipped_docs=skipped,
+        chunks=index.chunks,
+        skipped_docs=index.skipped,
         depth=depth,
         timings={stage: timings[stage] for stage in order if stage in timings},
-        latency_ms={
-            "mean": 1000 * sum(latencies) / len(latencies) if latencies else 0.0,
-            "p50": 1000 * _percentile(latencies, 0.50),
-            "p95": 1000 * _percentile(latencies, 0.95),
-        },
-        cache=(
-            {"path": str(cached.path), "hits": cached.hits, "misses": cached.misses} if cached is not None else None
-        ),
+        latency_ms=latency_summary(latencies),
+        cache=index.cache_report(),
         runs=runs,
+        ignored_identical_ids=ignored if ignore_identical_ids else None,
+        half=half,
     )
+
+
+def ranked_documents(
+    hits: Sequence[SearchHit], beir_ids: dict[str, str], query_id: str, ignore_identical_ids: bool = True
+) -> tuple[list[str], bool]:
+    """The first :data:`DOCS_PER_QUERY` distinct BEIR documents of ``hits`` (chunks, best first), and
+    whether the query's own id was among the documents dropped for being it.
+
+    The comparison is of BEIR ids, document against query, after chunks are mapped to their documents:
+    several chunks of the query's own document drop one document. The cut comes after the drop, so
+    nDCG@10 still sees ten documents when there are.
+
+    >>> from ragline.models import Chunk
+    >>> hit = lambda doc: SearchHit(Chunk(f"{doc}-0", doc, "v", "t", "s", "", ("r",), 0), 1.0)
+    >>> ranked_documents([hit("a"), hit("q"), hit("q"), hit("b")], {"a": "A", "q": "Q1", "b": "B"}, "Q1")
+    (['A', 'B'], True)
+    """
+    ranking: dict[str, None] = {}
+    dropped = False
+    for hit in hits:
+        beir_id = beir_ids.get(hit.chunk.doc_id)
+        if beir_id is None:
+            continue
+        if ignore_identical_ids and beir_id == query_id:
+            dropped = True
+            continue
+        ranking.setdefault(beir_id)
+        if len(ranking) == DOCS_PER_QUERY:
+            break
+    return list(ranking), dropped
 
 
 def _query(
@@ -360,14 +480,17 @@ def _query(
     mode: str,
     depth: int,
     beir_ids: dict[str, str],
-    clock: _Clock,
+    clock: StageClock,
     progress: bool,
-) -> tuple[dict[str, list[str]], list[float]]:
-    """Each judged query's ranked BEIR documents (at most DOCS_PER_QUERY) and each query's latency in seconds."""
+    ignore_identical_ids: bool,
+) -> tuple[dict[str, list[str]], list[float], int]:
+    """Each judged query's ranked BEIR documents (at most DOCS_PER_QUERY), each query's latency in seconds,
+    and how many queries' own documents were dropped from their rankings."""
     roles = frozenset({EVAL_ROLE})
     runs: dict[str, list[str]] = {}
     latencies: list[float] = []
-    bar = _progress(len(dataset.queries), "querying", "query", progress)
+    ignored = 0
+    bar = progress_bar(len(dataset.queries), "querying", "query", progress)
     try:
         for query in dataset.queries:
             start = time.perf_counter()
@@ -378,18 +501,19 @@ def _query(
             for stage, milliseconds in stages_ms.items():
                 if stage in _QUERY_STAGES:
                     clock.seconds[_QUERY_STAGES[stage]] += milliseconds / 1000
-            ranking: dict[str, None] = {}
-            for hit in hits:
-                beir_id = beir_ids.get(hit.chunk.doc_id)
-                if beir_id is not None:
-                    ranking.setdefault(beir_id)
-                    if len(ranking) == DOCS_PER_QUERY:
-                        break
-            runs[query.id] = list(ranking)
+            runs[query.id], dropped = ranked_documents(hits, beir_ids, query.id, ignore_identical_ids)
+            ignored += dropped
             bar.update()
     finally:
         bar.close()
-    return runs, latencies
+    return runs, latencies, ignored
+
+
+def identical_ids_line(ignored: int | None) -> str:
+    """What the report says of the identical-id rule."""
+    if ignored is None:
+        return "kept retrieved documents whose id is the query's (--keep-identical-ids)"
+    return f"ignored {ignored} retrieved documents whose id is the query's (BEIR's ignore_identical_ids)"
 
 
 def format_report(report: EvalReport) -> str:
@@ -397,9 +521,12 @@ def format_report(report: EvalReport) -> str:
     names = {"ndcg@10": "nDCG@10", "recall@100": "recall@100", "mrr@10": "MRR@10"}
     lines = [
         f"ragline eval: {report.dataset}, mode {report.mode}, embedder {report.embedder}",
-        f"{report.queries} queries, {report.docs} documents ({report.chunks} chunks"
+        f"{report.queries} queries"
+        + (f" (the {report.half} half)" if report.half else "")
+        + f", {report.docs} documents ({report.chunks} chunks"
         + (f", {report.skipped_docs} skipped" if report.skipped_docs else "")
         + f"), {report.depth} chunks retrieved per query",
+        identical_ids_line(report.ignored_identical_ids),
         "",
     ]
     lines += [f"  {names.get(metric, metric):<12}{value:.4f}" for metric, value in report.metrics.items()]
