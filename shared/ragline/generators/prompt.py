@@ -161,15 +161,16 @@ _DECLINE_CORE = NO_ANSWER.rstrip(".").casefold()
 
 def normalise_decline(text: str) -> str:
     """:data:`NO_ANSWER` when a model's reply is that sentence, however wrapped (quotes, markdown, a
-    missing or extra full stop, another case, spacing); else the reply as it is. Only the whole reply
-    counts: an answer that merely mentions the sentence is an answer.
+    missing or extra full stop, another case, spacing, a citation marker tacked on); else the reply as it
+    is. Only the whole reply counts: an answer that merely mentions the sentence is an answer.
 
     >>> normalise_decline('"no answer to that was found in the documents searched"') == NO_ANSWER
     True
     >>> normalise_decline("Revenue grew [1].")
     'Revenue grew [1].'
     """
-    core = " ".join(text.strip(_WRAPPING).rstrip(".!").strip(_WRAPPING).split()).casefold()
+    bare = _CITATION.sub("", text).strip(_WRAPPING).rstrip(".!").strip(_WRAPPING)
+    core = " ".join(bare.split()).casefold()
     return NO_ANSWER if core == _DECLINE_CORE else text
 
 
