@@ -63,8 +63,8 @@ RoleName = Annotated[str, Field(pattern=ROLE_NAME)]
 
 
 class QueryBody(BaseModel):
-    """``POST /query`` and ``POST /retrieve``. Other fields are ignored, roles among them: a caller's roles
-    come from the authorizer only."""
+    """``POST /retrieve``, and the fields ``POST /query`` shares (:class:`AskBody`). Other fields are ignored,
+    roles among them: a caller's roles come from the authorizer only."""
 
     model_config = ConfigDict(extra="ignore")
 
