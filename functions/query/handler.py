@@ -38,6 +38,7 @@ from ragline.api_schema import (
     AccessPageBody,
     AccessRoles,
     AnswerBody,
+    AskBody,
     AuditCursor,
     AuditDoc,
     AuditLimit,
@@ -55,6 +56,7 @@ from ragline.api_schema import (
     ListPrefix,
     ListSearch,
     ListStatus,
+    PassageBody,
     PolicyWarningBody,
     QueryBody,
     ReadersBody,
@@ -211,14 +213,20 @@ def openapi() -> Response[str]:
     summary="answer a question, citing its sources",
     responses=responses(*PROTECTED_ERRORS),
 )
-def query(body: Annotated[QueryBody, Body()]) -> AnswerBody:
-    roles = current_caller().roles
-    result = services().query.answer(body.question, roles, body.top_k or settings.top_k, explain_sources=body.explain)
-    audit_notes().returned(body.question, result.sources, result.answer.cited)
+def query(body: Annotated[AskBody, Body()]) -> AnswerBody:
+    roles = current_caller().roles  # afresh on every turn: the history carries text, never permissions
+    top_k = body.top_k or settings.top_k
+    result = services().query.answer(body.question, roles, top_k, explain_sources=body.explain, history=body.turns())
+    audit_notes().returned(body.question, result.sources, result.answer.cited, result.standalone_question)
     cited = zip(result.cited_sources(), result.cited_explanations(), strict=True)
+    related = zip(result.related(), result.related_explanations(), strict=True)
     return AnswerBody(
         answer=result.answer.text,
+        answered=result.answered,
+        question=result.question,
+        standalone_question=result.standalone_question,
         citations=[SourceBody.of(number, hit, explanation) for (number, hit), explanation in cited],
+        related=[PassageBody.related(hit, explanation) for hit, explanation in related],
         model=result.answer.model,
         timings_ms=result.timings_ms,
     )

@@ -22,6 +22,8 @@ from ragline.explain import Explanation, FusionStep, MmrStep, NearDuplicate, Rer
 from ragline.http_api import (
     LIST_LIMIT_RANGE,
     MAX_CURSOR_CHARS,
+    MAX_HISTORY_ANSWER_CHARS,
+    MAX_HISTORY_TURNS,
     MAX_KEY_BYTES,
     MAX_QUESTION_CHARS,
     MAX_ROLES,
@@ -35,6 +37,7 @@ from ragline.http_api import (
     validate_audit_time,
     validate_document_id,
     validate_explain,
+    validate_history,
     validate_key,
     validate_limit,
     validate_prefix,
@@ -49,7 +52,7 @@ from ragline.http_api import (
     validate_user_id,
     validate_writers,
 )
-from ragline.models import DocumentRecord, DocumentStatus, SearchHit
+from ragline.models import ConversationTurn, DocumentRecord, DocumentStatus, SearchHit
 from ragline.settings import Fusion, RetrievalMode
 
 ROLE_NAME = r"^[A-Za-z0-9_.:-]{1,64}$"  # ragline.access.ROLE_PATTERN, as JSON Schema writes it
@@ -60,8 +63,8 @@ RoleName = Annotated[str, Field(pattern=ROLE_NAME)]
 
 
 class QueryBody(BaseModel):
-    """``POST /query`` and ``POST /retrieve``. Other fields are ignored, roles among them: a caller's roles
-    come from the authorizer only."""
+    """``POST /retrieve``, and the fields ``POST /query`` shares (:class:`AskBody`). Other fields are ignored,
+    roles among them: a caller's roles come from the authorizer only."""
 
     model_config = ConfigDict(extra="ignore")
 
@@ -85,6 +88,40 @@ class QueryBody(BaseModel):
         Field(description="give each result an explanation of how it got there; default false"),
         BeforeValidator(validate_explain),
     ] = False
+
+
+class TurnBody(BaseModel):
+    """An earlier turn of the conversation, as the API answered it: send ``standalone_question`` back as
+    ``question``, and the answer's text."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    question: Annotated[str, Field(min_length=1, max_length=MAX_QUESTION_CHARS, pattern=r"\S")]
+    answer: Annotated[str, Field(max_length=MAX_HISTORY_ANSWER_CHARS)] = ""
+
+    def to_turn(self) -> ConversationTurn:
+        return ConversationTurn(question=self.question, answer=self.answer)
+
+
+def _history_values(history: object) -> list[dict[str, str]]:
+    return [{"question": turn.question, "answer": turn.answer} for turn in validate_history(history)]
+
+
+class AskBody(QueryBody):
+    """``POST /query``: a question, and the conversation so far when it is a follow-up."""
+
+    history: Annotated[
+        list[TurnBody],
+        Field(
+            max_length=MAX_HISTORY_TURNS,
+            description="the conversation so far, oldest first (at most 10 turns): a follow-up such as "
+            "'and in Q4?' is rewritten into a standalone question before retrieval; default none",
+        ),
+        BeforeValidator(_history_values),
+    ] = []
+
+    def turns(self) -> tuple[ConversationTurn, ...]:
+        return tuple(turn.to_turn() for turn in self.history)
 
 
 class UploadBody(BaseModel):
@@ -359,10 +396,9 @@ def _rounded(value: float | None) -> float | None:
     return None if value is None else round(value, 6)
 
 
-class SourceBody(BaseModel):
-    """A citation or a retrieval result: its number in the answer, and where the text came from."""
+class PassageBody(BaseModel):
+    """A passage the caller may see, and where its text came from."""
 
-    id: int = Field(description="the number the answer cites it by, from 1")
     doc_id: str
     source: str = Field(description="s3://bucket/key")
     title: str
@@ -376,25 +412,51 @@ class SourceBody(BaseModel):
     )
 
     @classmethod
+    def related(cls, hit: SearchHit, explanation: Explanation | None = None) -> PassageBody:
+        """A passage shown as related to a question that was not answered: no number, it is not cited."""
+        return PassageBody(**_passage_fields(hit, explanation))
+
+
+class SourceBody(PassageBody):
+    """A citation or a retrieval result: its number in the answer, and where the text came from."""
+
+    id: int = Field(description="the number the answer cites it by, from 1")
+
+    @classmethod
     def of(cls, number: int, hit: SearchHit, explanation: Explanation | None = None) -> SourceBody:
-        chunk = hit.chunk
-        return cls(
-            id=number,
-            doc_id=chunk.doc_id,
-            source=chunk.source,
-            title=chunk.title,
-            chunk_id=chunk.chunk_id,
-            score=round(hit.score, 6),
-            text=chunk.passage(),
-            page=chunk.page,
-            heading_path=list(chunk.heading_path),
-            explanation=None if explanation is None else ExplanationBody.of(explanation),
-        )
+        return cls(id=number, **_passage_fields(hit, explanation))
+
+
+def _passage_fields(hit: SearchHit, explanation: Explanation | None) -> dict[str, Any]:
+    chunk = hit.chunk
+    return {
+        "doc_id": chunk.doc_id,
+        "source": chunk.source,
+        "title": chunk.title,
+        "chunk_id": chunk.chunk_id,
+        "score": round(hit.score, 6),
+        "text": chunk.passage(),
+        "page": chunk.page,
+        "heading_path": list(chunk.heading_path),
+        "explanation": None if explanation is None else ExplanationBody.of(explanation),
+    }
 
 
 class AnswerBody(BaseModel):
-    answer: str
+    answer: str = Field(description="the answer, citing its sources as [n]; when not answered, a plain decline")
+    answered: bool = Field(
+        description="false when no answer was found in the passages retrieved: then citations is empty "
+        "and related lists those passages"
+    )
+    question: str = Field(description="the question as asked")
+    standalone_question: str = Field(
+        description="what retrieval searched for: the question, or a follow-up rewritten to stand alone"
+    )
     citations: list[SourceBody]
+    related: list[PassageBody] = Field(
+        description="when not answered, the passages retrieved for the caller, best first, to read instead; "
+        "not citations of an answer; else empty"
+    )
     model: str
     timings_ms: dict[str, float]
 
@@ -514,6 +576,10 @@ class AuditRecordBody(BaseModel):
     groups: list[str]
     question: str = Field(description="the question, when RAGLINE_AUDIT_QUESTIONS=keep; else empty")
     question_hmac: str = Field(description="its HMAC-SHA256 under the deployment's key (hash); else empty")
+    standalone_question: str = Field(
+        default="", description="a follow-up rewritten to stand alone, what was searched for, when kept; else empty"
+    )
+    standalone_question_hmac: str = Field(default="", description="its HMAC-SHA256, when questions are hashed")
     requested: str = Field(description="what the request named: a document id, a key, doc:<id> or user:<sub>")
     documents: list[str] = Field(description="the documents it touched: returned, cited or asked for")
     sources: list[AuditSourceBody] = Field(description="the passages returned (for /query: those the answer drew on)")

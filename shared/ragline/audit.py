@@ -119,6 +119,9 @@ class AuditRecord:
     groups: tuple[str, ...] = ()
     question: str = ""  # the question's text, when questions are kept
     question_hmac: str = ""  # its keyed HMAC-SHA256, when questions are hashed
+    # A follow-up's standalone rewrite, what retrieval searched for, kept as the question is; "" otherwise.
+    standalone_question: str = ""
+    standalone_question_hmac: str = ""
     # What the request named: a document id (download, delete), a key (upload), doc:<id> or user:<sub> (audit).
     requested: str = ""
     documents: tuple[str, ...] = ()  # the documents it touched: those of its passages, or the one asked for
@@ -150,6 +153,8 @@ class AuditRecord:
             groups=tuple(values.get("groups") or ()),
             question=str(values.get("question", "")),
             question_hmac=str(values.get("question_hmac", "")),
+            standalone_question=str(values.get("standalone_question", "")),
+            standalone_question_hmac=str(values.get("standalone_question_hmac", "")),
             requested=str(values.get("requested", "")),
             documents=tuple(values.get("documents") or ()),
             sources=tuple(
@@ -174,14 +179,21 @@ class AuditNotes:
 
     started_ms: int = field(default_factory=now_ms)
     question: str | None = None
+    standalone_question: str | None = None  # a follow-up's rewrite, when it differs from the question
     sources: list[AuditSource] = field(default_factory=list)
     requested: str = ""
     documents: list[str] = field(default_factory=list)
 
-    def returned(self, question: str, hits: Sequence[SearchHit], cited: Collection[int] = ()) -> None:
+    def returned(
+        self, question: str, hits: Sequence[SearchHit], cited: Collection[int] = (), standalone_question: str = ""
+    ) -> None:
         """The question and the passages the request returned, numbered from 1; ``cited``: the numbers the
-        answer cites. For ``/query`` these are every passage the generator read (its answer may draw on any)."""
+        answer cites. For ``/query`` these are every passage the generator read (its answer may draw on any),
+        which a declined answer returns as related passages, none cited; ``standalone_question``: what a
+        follow-up was rewritten to and retrieval searched for."""
         self.question = question
+        if standalone_question and standalone_question != question:
+            self.standalone_question = standalone_question
         self.sources = [
             AuditSource(hit.chunk.doc_id, hit.chunk.chunk_id, number in cited)
             for number, hit in enumerate(hits, start=1)
@@ -232,20 +244,23 @@ class AuditTrail:
             user=caller.user or ANONYMOUS,
             username=caller.username,
             groups=tuple(sorted(caller.groups)),
-            **self._question(notes.question),
+            **self._question("question", notes.question),
+            **self._question("standalone_question", notes.standalone_question),
             requested=notes.requested,
             documents=tuple(doc_id for doc_id in documents if is_document_id(doc_id)),
             sources=tuple(notes.sources),
             detail=detail[:MAX_DETAIL_CHARS],
         )
 
-    def _question(self, question: str | None) -> dict[str, str]:
+    def _question(self, name: str, question: str | None) -> dict[str, str]:
+        """The record's fields for a question called ``name``: ``name`` (its text) or ``name_hmac``, as
+        configured; none when omitted."""
         if question is None or self.questions == "omit":
             return {}
         if self.questions == "keep":
-            return {"question": question}
+            return {name: question}
         assert self._key is not None  # checked in __init__
-        return {"question_hmac": question_hmac(self._key, question)}
+        return {f"{name}_hmac": question_hmac(self._key, question)}
 
     def write(self, record: AuditRecord) -> None:
         """Keep the record; :class:`AuditUnavailable` when it was not kept, whatever the reason."""

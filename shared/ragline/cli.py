@@ -30,7 +30,7 @@ from ragline.settings import EMBEDDERS, RETRIEVAL_MODES, Settings
 
 if TYPE_CHECKING:  # the commands import what they need when they run: `ragline --help` stays quick
     from ragline.audit import AuditRecord
-    from ragline.client import RaglineClient, Source
+    from ragline.client import Answer, Conversation, Passage, RaglineClient, Source
     from ragline.local.client import StackClient
 
 #: ``ragline up`` gives its stack this long to stop once asked; then it prints every thread's stack and exits.
@@ -81,7 +81,16 @@ def _parser() -> argparse.ArgumentParser:
         ("retrieve", "retrieve passages (POST /retrieve)"),
     ):
         command = commands.add_parser(name, parents=[common], help=help_text)
-        command.add_argument("question", help="the question, in quotes")
+        if name == "ask":
+            command.add_argument("question", nargs="?", help="the question, in quotes (none with --chat)")
+            command.add_argument(
+                "--chat",
+                action="store_true",
+                help="a conversation: questions from stdin, one a line, until the end or 'exit'; "
+                "follow-ups ('and in Q4?') are rewritten to stand alone",
+            )
+        else:
+            command.add_argument("question", help="the question, in quotes")
         _add_caller(command)
         command.add_argument("--top-k", type=int, default=None, help="how many passages (default: the settings')")
         command.add_argument("--json", action="store_true", help="print the response as JSON")
@@ -326,16 +335,70 @@ def _api(args: argparse.Namespace) -> tuple[StackClient, RaglineClient]:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
+    from ragline.client import Conversation
+
     _, api = _api(args)
+    if args.chat:
+        return _chat(Conversation(api, args.top_k, explain=args.explain), args)
+    if args.question is None:
+        print("ragline: ask needs a question, or --chat for a conversation", file=sys.stderr)
+        return 2
     answer = api.query(args.question, args.top_k, explain=args.explain)
     if args.json:
         print(json.dumps(dataclasses.asdict(answer), indent=2))
-        return 0
+    else:
+        _print_answer(answer, explain=args.explain)
+    return 0
+
+
+def _print_answer(answer: Answer, explain: bool) -> None:
+    """The answer and its sources; for a question not answered, the passages searched, as related."""
+    if not answer.answered and answer.related:
+        print("No answer found in these passages:")
+        _print_related(answer.related)
+        return
     print(answer.answer)
     if answer.citations:
         print("\nSources:")
-        _print_sources(answer.citations, explain=args.explain)
-    return 0
+        _print_sources(answer.citations, explain=explain)
+
+
+def _print_related(passages: list[Passage]) -> None:
+    for passage in passages:
+        page = f", page {passage.page}" if passage.page else ""
+        print(f"  - {passage.title} ({passage.source}{page})")
+        print("      " + passage.text[:200].replace("\n", " "))
+
+
+def _chat(conversation: Conversation, args: argparse.Namespace) -> int:
+    """``ragline ask --chat``: one question a line from stdin, each asked with the conversation so far,
+    until the input ends or a line says ``exit``. A follow-up's rewrite is shown when it differs; a
+    refused question (too long, say) is reported and the conversation goes on."""
+    from ragline.client import ApiError
+
+    prompt = "> " if sys.stdin.isatty() else ""
+    while True:
+        try:
+            line = input(prompt)
+        except EOFError:
+            return 0
+        question = line.strip()
+        if question.casefold() in ("exit", "quit"):
+            return 0
+        if not question:
+            continue
+        try:
+            answer = conversation.ask(question)
+        except ApiError as error:
+            print(f"ragline: the API answered {error}", file=sys.stderr)
+            continue
+        if args.json:
+            print(json.dumps(dataclasses.asdict(answer)), flush=True)
+            continue
+        if answer.standalone_question and answer.standalone_question != question:
+            print(f"(searched for: {answer.standalone_question})")
+        _print_answer(answer, explain=args.explain)
+        print(flush=True)
 
 
 def cmd_retrieve(args: argparse.Namespace) -> int:

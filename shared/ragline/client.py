@@ -24,6 +24,8 @@ from typing import Any
 import requests
 
 from ragline.audit import AuditRecord
+from ragline.http_api import MAX_HISTORY_ANSWER_CHARS, MAX_HISTORY_TURNS
+from ragline.models import ConversationTurn
 from ragline.retry import RetryPolicy
 
 #: Answers worth another try: the gateway or the function behind it was briefly unavailable.
@@ -179,11 +181,10 @@ class Explanation:
 
 
 @dataclass(frozen=True)
-class Source:
-    """A citation of an answer, or a retrieval result: ``id`` is its number in the answer (``[1]``);
-    ``explanation`` only when asked for (``explain=True``)."""
+class Passage:
+    r"""A passage the caller may see, where its text came from, and (``explain=True``) how it got there.
+    An answer's citations are :class:`Source`\ s; a question not answered lists passages as ``related``."""
 
-    id: int
     doc_id: str
     source: str
     title: str
@@ -195,30 +196,53 @@ class Source:
     explanation: Explanation | None = None
 
     @classmethod
+    def from_json(cls, body: dict[str, Any]) -> Passage:
+        return cls(**_passage_fields(body))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Source(Passage):
+    """A citation of an answer, or a retrieval result: ``id`` is its number in the answer (``[1]``);
+    ``explanation`` only when asked for (``explain=True``)."""
+
+    id: int
+
+    @classmethod
     def from_json(cls, body: dict[str, Any]) -> Source:
-        explanation = body.get("explanation")
-        return cls(
-            id=body["id"],
-            doc_id=body["doc_id"],
-            source=body["source"],
-            title=body["title"],
-            chunk_id=body["chunk_id"],
-            score=body["score"],
-            text=body["text"],
-            page=body.get("page"),
-            heading_path=tuple(body.get("heading_path") or ()),
-            explanation=None if explanation is None else Explanation.from_json(explanation),
-        )
+        return cls(id=body["id"], **_passage_fields(body))
+
+
+def _passage_fields(body: dict[str, Any]) -> dict[str, Any]:
+    explanation = body.get("explanation")
+    return {
+        "doc_id": body["doc_id"],
+        "source": body["source"],
+        "title": body["title"],
+        "chunk_id": body["chunk_id"],
+        "score": body["score"],
+        "text": body["text"],
+        "page": body.get("page"),
+        "heading_path": tuple(body.get("heading_path") or ()),
+        "explanation": None if explanation is None else Explanation.from_json(explanation),
+    }
 
 
 @dataclass(frozen=True)
 class Answer:
-    """``POST /query``: the answer, the sources it cites, the model that wrote it and where time went."""
+    """``POST /query``: the answer, the sources it cites, the model that wrote it and where time went.
+
+    When no answer was found (``answered`` false), ``citations`` is empty and ``related`` lists the passages
+    that were searched, best first. ``standalone_question`` is what was searched for: the question, or a
+    follow-up rewritten to stand alone."""
 
     answer: str
     citations: list[Source]
     model: str
     timings_ms: dict[str, float] = field(default_factory=dict)
+    answered: bool = True
+    related: list[Passage] = field(default_factory=list)
+    question: str = ""
+    standalone_question: str = ""
 
     @classmethod
     def from_json(cls, body: dict[str, Any]) -> Answer:
@@ -227,6 +251,10 @@ class Answer:
             citations=[Source.from_json(citation) for citation in body.get("citations", [])],
             model=body.get("model", ""),
             timings_ms=dict(body.get("timings_ms") or {}),
+            answered=bool(body.get("answered", True)),
+            related=[Passage.from_json(passage) for passage in body.get("related", [])],
+            question=body.get("question", ""),
+            standalone_question=body.get("standalone_question", ""),
         )
 
 
@@ -331,10 +359,24 @@ class RaglineClient:
 
     # -- questions ------------------------------------------------------------------------------
 
-    def query(self, question: str, top_k: int | None = None, explain: bool = False) -> Answer:
+    def query(
+        self,
+        question: str,
+        top_k: int | None = None,
+        explain: bool = False,
+        history: Sequence[ConversationTurn] = (),
+    ) -> Answer:
         """Ask a question: an answer written from the passages the caller may see, with citations (each
-        with its :class:`Explanation` when ``explain``)."""
-        return Answer.from_json(self.request("POST", "/query", _question(question, top_k, explain)))
+        with its :class:`Explanation` when ``explain``). ``history``: the conversation so far, when the
+        question follows up on it (:class:`Conversation` keeps one); its last turns are sent, as the API
+        bounds them."""
+        body = _question(question, top_k, explain)
+        if history:
+            body["history"] = [
+                {"question": turn.question, "answer": turn.answer[:MAX_HISTORY_ANSWER_CHARS]}
+                for turn in history[-MAX_HISTORY_TURNS:]
+            ]
+        return Answer.from_json(self.request("POST", "/query", body))
 
     def retrieve(self, question: str, top_k: int | None = None, explain: bool = False) -> list[Source]:
         """The passages a question retrieves, best first, without an answer (each with its
@@ -517,6 +559,30 @@ class RaglineClient:
                     return response
             self.retry.pause(attempt)
         raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+class Conversation:
+    """A conversation with the API: each question is asked with the turns before it, so a follow-up ("and
+    in Q4?") is answered as the API rewrites it. Each turn keeps the standalone question, which carries the
+    subject on to the next follow-up. Nothing is stored by the API: the history is sent with each question.
+
+    >>> chat = Conversation(RaglineClient(url, token))  # doctest: +SKIP
+    >>> chat.ask("How many engineers will Contoso hire in Q3?").answer  # doctest: +SKIP
+    >>> chat.ask("and in Q4?").standalone_question  # doctest: +SKIP
+    'How many engineers will Contoso hire in Q4?'
+    """
+
+    def __init__(self, client: RaglineClient, top_k: int | None = None, explain: bool = False) -> None:
+        self.client = client
+        self.top_k = top_k
+        self.explain = explain
+        self.turns: list[ConversationTurn] = []
+
+    def ask(self, question: str) -> Answer:
+        answer = self.client.query(question, self.top_k, self.explain, history=self.turns)
+        self.turns = [*self.turns, ConversationTurn(answer.standalone_question or question, answer.answer)]
+        self.turns = self.turns[-MAX_HISTORY_TURNS:]
+        return answer
 
 
 def _question(question: str, top_k: int | None, explain: bool) -> dict[str, Any]:

@@ -25,9 +25,11 @@ from typing import Any, get_args
 
 from ragline.access import ROLE_PATTERN, SIDECAR_SUFFIX
 from ragline.ids import is_document_id
-from ragline.models import DocumentStatus
+from ragline.models import ConversationTurn, DocumentStatus
 
 MAX_QUESTION_CHARS = 2000
+MAX_HISTORY_TURNS = 10  # earlier turns of a conversation a POST /query may carry
+MAX_HISTORY_ANSWER_CHARS = 2000  # each earlier answer, as sent back (clients cut longer ones)
 MAX_BODY_BYTES = 16 * 1024
 TOP_K_RANGE = range(1, 21)
 MAX_KEY_BYTES = 1024  # S3's limit on an object key
@@ -81,6 +83,42 @@ def validate_explain(explain: object) -> bool:
     if not isinstance(explain, bool):
         raise BadRequest("invalid_explain", "'explain' must be true or false")
     return explain
+
+
+def validate_history(history: object) -> tuple[ConversationTurn, ...]:
+    """The conversation so far of a ``POST /query``: at most 10 turns, oldest first, each
+    ``{"question": str, "answer"?: str}``, a question as :func:`validate_question` checks it and an answer
+    of at most 2000 characters. The caller's own text, untrusted: it shapes the question searched for,
+    never whose documents are searched (docs/security.md, "Follow-up questions").
+
+    >>> validate_history([{"question": "Hires in Q3? ", "answer": "35 [1]."}])
+    (ConversationTurn(question='Hires in Q3?', answer='35 [1].'),)
+    """
+    if not isinstance(history, list):
+        raise BadRequest("invalid_history", "'history' must be a list of {question, answer} turns")
+    if len(history) > MAX_HISTORY_TURNS:
+        raise BadRequest("history_too_long", f"'history' may hold at most {MAX_HISTORY_TURNS} turns")
+    return tuple(_turn(turn) for turn in history)
+
+
+def _turn(turn: object) -> ConversationTurn:
+    if not isinstance(turn, dict) or set(turn) - {"question", "answer"}:
+        raise BadRequest("invalid_history", "each turn of 'history' must be {question, answer}")
+    try:
+        question = validate_question(turn.get("question"))
+    except BadRequest as error:
+        code = "history_too_long" if error.code == "question_too_long" else "invalid_history"
+        raise BadRequest(code, f"a turn of 'history': {error.message}") from None
+    answer = turn.get("answer", "")
+    if not isinstance(answer, str):
+        raise BadRequest("invalid_history", "the answer of a turn of 'history' must be a string")
+    if len(answer) > MAX_HISTORY_ANSWER_CHARS:
+        raise BadRequest("history_too_long", f"an answer in 'history' is over {MAX_HISTORY_ANSWER_CHARS} characters")
+    try:
+        answer.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadRequest("invalid_history", "an answer in 'history' is not valid Unicode text") from None
+    return ConversationTurn(question=question, answer=answer)
 
 
 def _integral(value: object) -> object:

@@ -59,13 +59,40 @@ class SearchHit:
     score: float
 
 
+#: What a generator answers when the sources do not answer the question: a plain statement about the
+#: passages searched, which neither suggests a permission problem nor hints that other documents exist
+#: (docs/security.md, "Declines"). A model is told to reply exactly this (ragline.generators.prompt).
+NO_ANSWER = "No answer to that was found in the documents searched."
+
+
 @dataclass(frozen=True)
 class Answer:
-    """A generator's answer. ``cited`` holds 1-based numbers of the sources it cites, in order."""
+    """A generator's answer. ``cited`` holds 1-based numbers of the sources it cites, in order.
+
+    An answer whose text is :data:`NO_ANSWER` is a decline: every generator says exactly that when its
+    sources do not answer (an LLM's variants of it are normalised by
+    :func:`ragline.generators.prompt.normalise_decline`).
+
+    >>> Answer(NO_ANSWER).declined, Answer("Revenue grew [1].", [1]).declined
+    (True, False)
+    """
 
     text: str
     cited: list[int] = field(default_factory=list)
     model: str = ""
+
+    @property
+    def declined(self) -> bool:
+        return self.text == NO_ANSWER
+
+
+@dataclass(frozen=True)
+class ConversationTurn:
+    """One earlier turn of a conversation, as the caller sent it back (``POST /query``'s ``history``): the
+    question (standalone, as the API answered it) and the answer's text. Caller-supplied, so untrusted."""
+
+    question: str
+    answer: str = ""
 
 
 DocumentStatus = Literal["queued", "indexed", "failed", "deleted"]

@@ -10,9 +10,18 @@ fakes of ``tests/fakes``, which the contract tests hold to the same semantics as
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from ragline.models import Answer, Chunk, DocumentRecord, IndexingProgress, SearchHit, StoredObject, Work
+from ragline.models import (
+    Answer,
+    Chunk,
+    ConversationTurn,
+    DocumentRecord,
+    IndexingProgress,
+    SearchHit,
+    StoredObject,
+    Work,
+)
 
 if TYPE_CHECKING:
     from ragline.audit import AuditRecord
@@ -79,7 +88,25 @@ class Generator(Protocol):
     """Writes an answer to a question from numbered sources (1-based, in the order given); the answer's
     ``cited`` are the numbers of the sources it draws on."""
 
-    def generate(self, question: str, sources: Sequence[SearchHit]) -> Answer: ...
+    def generate(self, question: str, sources: Sequence[SearchHit]) -> Answer:
+        """The answer; :data:`ragline.models.NO_ANSWER`, citing nothing, when the sources do not answer."""
+        ...
+
+
+@runtime_checkable
+class ChatModel(Protocol):
+    """A chat model behind a generator: one system prompt and one user message in, the reply's text out.
+    A generator that is one (Bedrock's) also rewrites follow-up questions (:mod:`ragline.rewriting`)."""
+
+    def complete(self, system: str, user: str) -> str: ...
+
+
+class QuestionRewriter(Protocol):
+    """Turns a question asked in a conversation into one that stands alone, for retrieval: "and in Q4?"
+    after "How many engineers will Contoso hire in Q3?" becomes "How many engineers will Contoso hire in
+    Q4?". A question that already stands alone, or one without history, comes back as it is."""
+
+    def rewrite(self, question: str, history: Sequence[ConversationTurn]) -> str: ...
 
 
 class Registry(Protocol):

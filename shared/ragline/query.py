@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -21,8 +21,9 @@ from ragline.access import can_see
 from ragline.explain import Explanation, RetrievalTrace, SearchName, explain
 from ragline.fusion import Contributions, convex_combination, reciprocal_rank_fusion
 from ragline.mmr import maximal_marginal_relevance
-from ragline.models import Answer, SearchHit
-from ragline.ports import Embedder, Generator, Reranker, VectorStore
+from ragline.models import Answer, ConversationTurn, SearchHit
+from ragline.ports import Embedder, Generator, QuestionRewriter, Reranker, VectorStore
+from ragline.rewriting import rewriter_for
 from ragline.settings import FUSIONS, RETRIEVAL_MODES, Fusion, RetrievalMode, Settings, settings_values
 
 logger = logging.getLogger(__name__)
@@ -31,20 +32,44 @@ T = TypeVar("T")
 
 @dataclass
 class QueryResult:
+    """An answer and what it was drawn from. ``question`` is as asked; ``standalone_question`` is what
+    retrieval searched for and the generator answered (the same, unless a follow-up was rewritten)."""
+
     answer: Answer
     sources: list[SearchHit]  # what the generator saw, numbered from 1
     timings_ms: dict[str, float] = field(default_factory=dict)
     explanations: list[Explanation] | None = None  # one per source, when asked for
+    question: str = ""
+    standalone_question: str = ""
+
+    @property
+    def answered(self) -> bool:
+        """False when the generator declined (:attr:`ragline.models.Answer.declined`)."""
+        return not self.answer.declined
 
     def cited_explanations(self) -> list[Explanation | None]:
         """The explanation of each of :meth:`cited_sources`, in the same order (None when not asked for)."""
-        if self.explanations is None:
-            return [None for _ in self.cited_sources()]
-        return [self.explanations[n - 1] for n, _ in self.cited_sources()]
+        return self._explanations_of([n for n, _ in self.cited_sources()])
 
     def cited_sources(self) -> list[tuple[int, SearchHit]]:
-        """The sources the answer cites, with their numbers, in the order cited."""
+        """The sources the answer cites, with their numbers, in the order cited; none when it declined."""
+        if not self.answered:
+            return []
         return [(n, self.sources[n - 1]) for n in self.answer.cited if 1 <= n <= len(self.sources)]
+
+    def related(self) -> list[SearchHit]:
+        """When the generator declined, the passages it read (the caller's own retrieval, best first), to
+        show as related, not as citations; else none."""
+        return [] if self.answered else list(self.sources)
+
+    def related_explanations(self) -> list[Explanation | None]:
+        """The explanation of each of :meth:`related`, in the same order (None when not asked for)."""
+        return self._explanations_of(list(range(1, len(self.related()) + 1)))
+
+    def _explanations_of(self, numbers: list[int]) -> list[Explanation | None]:
+        if self.explanations is None:
+            return [None for _ in numbers]
+        return [self.explanations[n - 1] for n in numbers]
 
 
 class _Stopwatch:
@@ -132,12 +157,15 @@ class QueryService:
         generator: Generator,
         config: RetrievalConfig,
         reranker: Reranker | None = None,
+        rewriter: QuestionRewriter | None = None,
     ) -> None:
         self.store = store
         self.embedder = embedder
         self.generator = generator
         self.config = config
         self.reranker = reranker
+        # Follow-ups are rewritten by the generator's own model when it is a chat model, else locally.
+        self.rewriter = rewriter or rewriter_for(generator)
         if config.mode == "hybrid+rerank" and reranker is None:
             # Fail when the function starts, not on every question.
             raise ValueError(
@@ -166,25 +194,45 @@ class QueryService:
         return hits, explain(trace, hits, question, roles)
 
     def answer(
-        self, question: str, roles: frozenset[str], top_k: int, mode: str | None = None, explain_sources: bool = False
+        self,
+        question: str,
+        roles: frozenset[str],
+        top_k: int,
+        mode: str | None = None,
+        explain_sources: bool = False,
+        history: Sequence[ConversationTurn] = (),
     ) -> QueryResult:
-        """Retrieve, then generate. ``timings_ms`` holds each stage (``embed``, ``knn``, ``bm25``, ``fuse``,
-        ``rerank``, ``mmr``, ``generate``, as the mode runs them), ``retrieve`` (the wall time up to the
-        generator) and ``total``; the lexical search runs beside the embedding and k-NN, so the stages add
-        up to more than ``retrieve``. ``explain_sources`` adds an explanation of each source
+        """Rewrite a follow-up, retrieve, then generate. ``history`` is the conversation so far (the caller's
+        own, untrusted): with it, the question is first made standalone (:mod:`ragline.rewriting`), and that
+        is what is retrieved for, with the caller's roles, and answered. ``timings_ms`` holds each stage
+        (``rewrite`` when there is history, ``embed``, ``knn``, ``bm25``, ``fuse``, ``rerank``, ``mmr``,
+        ``generate``, as the mode runs them), ``retrieve`` (the wall time up to the generator) and
+        ``total``; the lexical search runs beside the embedding and k-NN, so the stages add up to more than
+        ``retrieve``. ``explain_sources`` adds an explanation of each source
         (:attr:`QueryResult.explanations`, and an ``explain`` stage)."""
         mode = mode or self.config.mode
         watch = _Stopwatch()
+        standalone = question
+        if history:
+            standalone = self.rewriter.rewrite(question, history).strip() or question
+            watch.lap("rewrite")
         trace = RetrievalTrace(mode=mode, mmr_lambda=self.config.mmr_lambda) if explain_sources else None
-        sources = self._retrieve(question, roles, top_k, mode, watch, trace)
+        sources = self._retrieve(standalone, roles, top_k, mode, watch, trace)
         explanations = None
         if trace is not None:
-            explanations = explain(trace, sources, question, roles)
+            explanations = explain(trace, sources, standalone, roles)
             watch.lap("explain")
-        answer = self.generator.generate(question, sources)
+        answer = self.generator.generate(standalone, sources)
         watch.lap("generate")
         watch.since_start("total")
-        return QueryResult(answer=answer, sources=sources, timings_ms=watch.timings_ms, explanations=explanations)
+        return QueryResult(
+            answer=answer,
+            sources=sources,
+            timings_ms=watch.timings_ms,
+            explanations=explanations,
+            question=question,
+            standalone_question=standalone,
+        )
 
     def _retrieve(
         self,

@@ -74,6 +74,30 @@ def test_a_retrieval_records_every_passage_returned_none_cited(corpus):
     assert Q3 not in record["documents"]  # never returned to eve, so not in her record
 
 
+def test_the_related_passages_of_a_question_not_answered_are_recorded_as_returned_none_cited(corpus):
+    question = {"question": "Who won the 1998 football world cup?"}
+    status, body = corpus.request("POST", "/query", question, ["everyone"], user="eve")
+    assert status == 200 and body["answered"] is False and body["related"]
+
+    (record,) = audit(corpus, user="eve")
+    assert [s["chunk_id"] for s in record["sources"]] == [passage["chunk_id"] for passage in body["related"]]
+    assert not any(source["cited"] for source in record["sources"])
+    assert record["documents"] == [LEAVE_ID]
+
+
+def test_a_follow_ups_standalone_question_is_recorded_hashed_like_the_question(corpus):
+    history = [{"question": QUESTION, "answer": "$14.2 million [1]."}]
+    body = {"question": "and in Q2?", "history": history}
+    status, answer = corpus.request("POST", "/query", body, ["finance"], user="bob")
+    assert status == 200 and answer["standalone_question"] == "What was the revenue in Q2 2026?"
+
+    (record,) = audit(corpus, user="bob")
+    key = Path(os.environ["RAGLINE_AUDIT_KEY_FILE"]).read_bytes()
+    assert record["question_hmac"] == question_hmac(key, "and in Q2?")
+    assert record["standalone_question_hmac"] == question_hmac(key, "What was the revenue in Q2 2026?")
+    assert record["standalone_question"] == "" and "$14.2 million" not in json.dumps(record)  # nor the history
+
+
 def test_questions_are_kept_or_omitted_as_configured(corpus, monkeypatch):
     from ragline.local.lambda_runtime import LocalFunction
 

@@ -31,6 +31,12 @@ requests = st.lists(
             st.lists(st.sampled_from(WORDS), min_size=1, max_size=3),
             st.booleans(),  # "explain"
         ),
+        # A follow-up: the history is the caller's own text; the answer, related passages included, its roles'.
+        st.tuples(
+            st.just("follow-up"),
+            st.lists(st.sampled_from(WORDS), min_size=1, max_size=3),
+            st.lists(st.sampled_from(WORDS), min_size=1, max_size=2),
+        ),
         st.tuples(st.just("/documents"), st.integers(0, 4)),
         st.tuples(st.just("download"), st.integers(0, 4)),
         st.tuples(st.just("list"), st.integers(1, 3)),
@@ -67,6 +73,10 @@ def test_no_response_carries_a_document_outside_the_callers_roles(stack, docs, c
         if route in ("/query", "/retrieve"):
             body = {"question": " ".join(argument), "explain": explain[0]}
             responses.append(stack.request("POST", route, body, sorted(caller)))
+        elif route == "follow-up":
+            history = [{"question": " ".join(argument) + "?", "answer": "earlier answer"}]
+            body = {"question": "and " + " ".join(explain[0]) + "?", "history": history}
+            responses.append(stack.request("POST", "/query", body, sorted(caller)))
         elif route == "/documents":
             key = keys[argument % len(keys)][0]
             responses.append(
@@ -144,6 +154,11 @@ def test_explanations_are_the_same_whatever_hidden_documents_exist(
     assert retrieved_after == retrieved_before
     assert answered_after["citations"] == answered_before["citations"]
     assert answered_after["answer"] == answered_before["answer"]
+    # A decline's related passages are the caller's own retrieval: no hidden document changes them either.
+    assert (answered_after["answered"], answered_after["related"]) == (
+        answered_before["answered"],
+        answered_before["related"],
+    )
 
 
 def every_page(stack, groups: list[str], limit: int) -> list[tuple[int, dict]]:

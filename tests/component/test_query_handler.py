@@ -7,6 +7,7 @@ import json
 import pytest
 
 from ragline.ids import document_id
+from ragline.models import NO_ANSWER
 from tests.conftest import load_event
 
 CATHODE = "# Cathode report\n\nThe NW-412 cathode retained 91.4% of its capacity after 2,000 cycles."
@@ -113,7 +114,36 @@ def test_an_unanswerable_question_is_declined_without_citations(corpus):
 
     assert status == 200
     assert body["citations"] == []
-    assert "could not find" in body["answer"]
+    assert body["answer"] == NO_ANSWER and body["answered"] is False
+    # The decline shows what was searched, of what the caller may see: only the leave policy, unnumbered.
+    assert body["related"], body
+    assert {passage["source"] for passage in body["related"]} == {"s3://ragline-documents/hr/leave.md"}
+    assert all("id" not in passage for passage in body["related"])
+    assert "access" not in body["answer"] and "permission" not in body["answer"]
+
+
+def test_an_answer_lists_no_related_passages(corpus):
+    status, body = corpus.request("POST", "/query", {"question": "What was the revenue in Q3 2026?"}, ["finance"])
+
+    assert status == 200 and body["answered"] is True and body["citations"]
+    assert body["related"] == []
+    assert body["question"] == body["standalone_question"] == "What was the revenue in Q3 2026?"
+
+
+def test_a_follow_up_is_rewritten_and_retrieved_with_the_callers_roles_of_this_turn(corpus):
+    history = [{"question": "What was the revenue in Q3 2026?", "answer": "$14.2 million [1]."}]
+
+    status, body = corpus.request("POST", "/query", {"question": "and in Q2?", "history": history}, ["finance"])
+    assert status == 200
+    assert body["question"] == "and in Q2?"
+    assert body["standalone_question"] == "What was the revenue in Q2 2026?"
+    assert [c["source"] for c in body["citations"]] == ["s3://ragline-documents/finance/q3.md"]
+
+    # The same history from a caller without the finance role: its own roles decide, not the conversation's.
+    status, body = corpus.request("POST", "/query", {"question": "and in Q2?", "history": history}, ["everyone"])
+    assert status == 200
+    text = json.dumps(body)
+    assert "finance/q3.md" not in text and document_id("ragline-documents", "finance/q3.md") not in text
 
 
 @pytest.mark.parametrize(
@@ -134,13 +164,21 @@ def test_an_unanswerable_question_is_declined_without_citations(corpus):
         ({"question": "ok", "explain": "true"}, "invalid_explain"),
         ({"question": "ok", "explain": 1}, "invalid_explain"),
         ({"question": "ok", "explain": None}, "invalid_explain"),
+        ({"question": "ok", "history": "earlier"}, "invalid_history"),
+        ({"question": "ok", "history": [{"answer": "no question"}]}, "invalid_history"),
+        ({"question": "ok", "history": [{"question": "q", "answer": 3}]}, "invalid_history"),
+        ({"question": "ok", "history": [{"question": "q", "roles": ["finance"]}]}, "invalid_history"),
+        ({"question": "ok", "history": [{"question": "q"}] * 11}, "history_too_long"),
+        ({"question": "ok", "history": [{"question": "q", "answer": "a" * 2001}]}, "history_too_long"),
+        ({"question": "ok", "history": [{"question": "q" * 2001}]}, "history_too_long"),
         ("x" * 20000, "body_too_large"),
         ("[" * 5000, "invalid_json"),
         ('{"question": "\\ud800 revenue"}', "invalid_question"),
     ],
 )
 def test_bad_requests_get_400_with_a_message_and_code(stack, body, code):
-    for route in ("/query", "/retrieve"):
+    routes = ("/query",) if "history" in str(body) else ("/query", "/retrieve")  # only /query converses
+    for route in routes:
         status, response = stack.request("POST", route, body, ["everyone"])
         assert status == 400
         assert response["code"] == code

@@ -156,6 +156,34 @@ def test_the_cli_ask_prints_the_answer_and_its_sources(home, corpus):
     assert json.loads(as_json.stdout)["citations"][0]["source"].endswith("hr/leave.md")
 
 
+def test_the_cli_chats_rewriting_follow_ups_and_lists_what_was_searched_when_it_finds_no_answer(home, corpus):
+    questions = ["What was Northwind's revenue in Q3 2026?", "and in Q2?", "Who won the 1998 football world cup?"]
+    chat = [RAGLINE, "ask", "--chat", "--user", "bob", "--groups", "finance", "--home", str(home)]
+    stdin = "\n".join([*questions, "exit", "What is never asked?"]) + "\n"
+
+    result = subprocess.run(chat, input=stdin, capture_output=True, text=True, timeout=300)
+
+    assert (result.returncode, result.stderr) == (0, "")
+    out = result.stdout
+    # In order: the answer with its source, the follow-up's rewrite and its answer, then the decline.
+    answered = out.index("14.2 million")
+    rewritten = out.index("(searched for: What was Northwind's revenue in Q2 2026?)\n")
+    declined = out.index("No answer found in these passages:\n  - ")
+    assert answered < out.index("finance/q3.md") < rewritten < declined
+    assert out.count("(searched for:") == 1  # the questions that stand alone are searched as asked
+    assert "never asked" not in out
+
+    as_json = subprocess.run([*chat, "--json"], input=stdin, capture_output=True, text=True, timeout=300)
+    turns = [json.loads(line) for line in as_json.stdout.splitlines()]
+    assert [turn["standalone_question"] for turn in turns] == [
+        questions[0],
+        "What was Northwind's revenue in Q2 2026?",
+        questions[2],
+    ]
+    assert [turn["answered"] for turn in turns] == [True, True, False]
+    assert turns[2]["citations"] == [] and turns[2]["related"]
+
+
 def test_the_cli_lists_only_what_the_user_may_see_and_shows_a_status(home, corpus):
     listed = cli(home, "ls", "--user", "erin", "--groups", "research")
     assert listed.returncode == 0, listed.stderr

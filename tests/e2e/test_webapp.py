@@ -173,7 +173,7 @@ class Session:
         self.view("Ask")
         self.page.get_by_label("Question").fill(question)
         self.page.get_by_label("Question").press("Enter")
-        expect(self.page.locator("#ask-status")).to_have_text(re.compile(r"Answered from|None of the documents"))
+        expect(self.page.locator("#ask-status")).to_have_text(re.compile(r"Answered from|No answer was found"))
 
     def document_keys(self) -> list[str]:
         expect(self.page.locator("#documents-status")).not_to_have_text(re.compile("Loading"))
@@ -691,6 +691,65 @@ def test_sign_in_and_ask_with_the_keyboard_only(stack, browser, screenshots, tmp
     page.keyboard.press("Escape")
     expect(page.get_by_role("dialog")).to_be_hidden()
     assert "cite" in focused(page)["class"]  # back where it was
+    session.close()
+
+
+HIRING = "# Hiring plan\n\nContoso will hire 35 engineers in Q3 2026 and 20 engineers in Q4 2026.\n"
+HIRING_QUESTION = "How many engineers will Contoso hire in Q3 2026?"
+
+
+def test_the_page_keeps_the_thread_and_a_question_not_answered_lists_related_passages(
+    stack, browser, screenshots, tmp_path
+):
+    (tmp_path / "hiring.md").write_text(HIRING)
+    indexed(stack.api("sam", ["sales"]), tmp_path / "hiring.md", "sales/hiring.md", ["sales"])
+    session = Session(browser, stack.endpoints.api_url + "/", screenshots)
+    page = session.page
+    session.sign_in("sam", ["sales"])
+    new_conversation = page.get_by_role("button", name="New conversation")
+    expect(new_conversation).to_be_hidden()
+
+    session.ask(HIRING_QUESTION)
+    expect(page.locator("#answer-text")).to_contain_text("35 engineers")
+    expect(page.locator("#thread-box")).to_be_hidden()  # the answer shown is the only turn
+
+    # A follow-up goes with the turn before it, is searched for as a standalone question, and the page
+    # says so; the earlier turn moves up into the thread.
+    page.get_by_label("Question").fill("and in Q4?")
+    sent = ask_request(page, "/query")
+    answer = page.locator("#answer-text").inner_text()
+    assert sent["history"] == [{"question": HIRING_QUESTION, "answer": answer}]
+    expect(page.locator("#standalone")).to_have_text("Searched for: How many engineers will Contoso hire in Q4 2026?")
+    expect(page.locator("#answer-text")).to_contain_text("20 engineers")
+    thread = page.locator("#thread > li")
+    expect(thread).to_have_count(1)
+    expect(thread.first).to_contain_text(HIRING_QUESTION)
+    session.shot("17-follow-up-in-a-thread")
+
+    # No answer: the passages searched are listed as related, unnumbered and not cited, and the page says
+    # nothing of permissions.
+    session.ask("Who won the 1998 football world cup?")
+    expect(page.locator("#ask-status")).to_have_text(re.compile("No answer was found in the passages searched"))
+    expect(page.get_by_role("heading", name="Answer")).to_be_hidden()
+    expect(page.locator("#sources > li")).to_have_count(0)
+    related = page.locator("#related > li")
+    expect(related.first).to_be_visible()
+    assert related.locator("button").all_inner_texts() == ["Hiring plan"]
+    assert page.locator("#related").evaluate("(list) => list.tagName") == "UL"  # no numbers
+    ask_text = (page.locator("#ask").inner_text() or "").lower()
+    assert "permission" not in ask_text and "access" not in ask_text
+    related.first.get_by_role("button", name="Hiring plan").click()
+    expect(page.get_by_role("dialog", name="Hiring plan")).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(thread).to_have_count(2)
+    session.shot("18-related-passages")
+
+    # A new conversation forgets the thread: the next question goes alone.
+    new_conversation.click()
+    expect(page.locator("#thread-box")).to_be_hidden()
+    expect(new_conversation).to_be_hidden()
+    page.get_by_label("Question").fill("and in Q4?")
+    assert "history" not in ask_request(page, "/query")
     session.close()
 
 

@@ -76,6 +76,38 @@ def test_a_question_is_kept_hashed_with_the_key_or_left_out(questions, text, has
     assert "What was Q3" not in repr(record) or questions == "keep"
 
 
+@pytest.mark.parametrize("questions", ["keep", "hash", "omit"])
+def test_a_follow_ups_standalone_question_is_kept_as_questions_are(questions):
+    notes = AuditNotes(started_ms=1_795_600_800_042)
+    notes.returned("and in Q4?", [hit(D1, 0)], standalone_question="What was revenue in Q4?")
+
+    record = trail(questions).record("query", "r", BOB, 200, "", notes)
+
+    kept = {"keep": ("What was revenue in Q4?", ""), "omit": ("", "")}
+    hashed = ("", question_hmac(KEY, "What was revenue in Q4?"))
+    assert (record.standalone_question, record.standalone_question_hmac) == kept.get(questions, hashed)
+    assert AuditRecord.from_json(record.to_json()) == record
+
+
+def test_a_question_that_needed_no_rewrite_is_kept_once():
+    notes = AuditNotes(started_ms=1_795_600_800_042)
+    notes.returned("What was Q3 revenue?", [hit(D1, 0)], standalone_question="What was Q3 revenue?")
+
+    record = trail("keep").record("query", "r", BOB, 200, "", notes)
+
+    assert (record.question, record.standalone_question) == ("What was Q3 revenue?", "")
+
+
+def test_the_related_passages_of_a_decline_are_recorded_as_returned_and_not_cited():
+    notes = AuditNotes(started_ms=1_795_600_800_042)
+    notes.returned("Who won the cup?", [hit(D1, 0), hit(D2, 1)], cited=())
+
+    record = trail().record("query", "r", BOB, 200, "", notes)
+
+    assert [(s.doc_id, s.cited) for s in record.sources] == [(D1, False), (D2, False)]
+    assert record.documents == (D1, D2)
+
+
 def test_the_same_question_hashes_the_same_and_another_key_differently():
     assert question_hmac(KEY, "q") == question_hmac(KEY, "q") != question_hmac(b"x" * 32, "q")
     assert len(question_hmac(KEY, "q")) == 64

@@ -126,6 +126,44 @@ def test_an_empty_reply_declines(client, stubber):
     assert BedrockGenerator(client, MODEL).generate(QUESTION, SOURCES).text == NO_ANSWER
 
 
+@pytest.mark.parametrize(
+    "reply",
+    [NO_ANSWER, f'"{NO_ANSWER}"', NO_ANSWER.rstrip("."), f"**{NO_ANSWER.upper()}**", f"\u201c{NO_ANSWER}\u201d [1]"],
+)
+def test_the_decline_sentence_however_wrapped_declines_and_cites_nothing(client, stubber, reply):
+    stubber.add_response("converse", converse_response(reply), expected_request(QUESTION, SOURCES))
+
+    answer = BedrockGenerator(client, MODEL).generate(QUESTION, SOURCES)
+
+    assert answer == Answer(NO_ANSWER, cited=[], model=MODEL) and answer.declined
+
+
+def test_an_answer_that_mentions_the_decline_sentence_is_an_answer(client, stubber):
+    reply = f"Staff get 25 days [1]. {NO_ANSWER}"
+    stubber.add_response("converse", converse_response(reply), expected_request(QUESTION, SOURCES))
+
+    answer = BedrockGenerator(client, MODEL).generate(QUESTION, SOURCES)
+
+    assert (answer.text, answer.cited, answer.declined) == (reply, [1], False)
+
+
+def test_complete_is_one_chat_turn_on_the_same_model(client, stubber):
+    stubber.add_response(
+        "converse",
+        converse_response(" How many engineers in Q4? ", input_tokens=40, output_tokens=8),
+        {
+            "modelId": MODEL,
+            "system": [{"text": "rewrite"}],
+            "messages": [{"role": "user", "content": [{"text": "and in Q4?"}]}],
+            "inferenceConfig": {"maxTokens": 512, "temperature": 0.0},
+        },
+    )
+    generator = BedrockGenerator(client, MODEL)
+
+    assert generator.complete("rewrite", "and in Q4?") == "How many engineers in Q4?"
+    assert (generator.input_tokens, generator.output_tokens) == (40, 8)
+
+
 def test_throttling_twice_then_success(client, stubber):
     request = expected_request(QUESTION, SOURCES)
     for _ in range(2):

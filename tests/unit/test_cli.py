@@ -4,6 +4,7 @@ stack that is not there or does not answer."""
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import socket
 
@@ -166,6 +167,48 @@ def test_ask_prints_the_answer_and_its_sources(api, running, capsys):
 
     assert status == 0
     assert out == f"$14.2 million [1]\n\nSources:\n  [1] Q3 ({DOC['source']})\n"
+
+
+PASSAGE = {"doc_id": DOC["doc_id"], "source": DOC["source"], "title": "Q3", "chunk_id": "c", "score": 1, "text": "t"}
+DECLINED = {"answer": "No answer.", "answered": False, "citations": [], "related": [PASSAGE], "model": "m"}
+
+
+def test_ask_without_an_answer_lists_the_passages_searched(api, running, capsys):
+    api.answer("POST", "/query", (200, DECLINED))
+
+    status, out, _ = run(capsys, "ask", "Who won the cup?", "--home", str(running), *CALLER)
+
+    assert status == 0
+    assert out == f"No answer found in these passages:\n  - Q3 ({DOC['source']})\n      t\n"
+
+
+def test_ask_needs_a_question_unless_it_chats(api, running, capsys):
+    assert run(capsys, "ask", "--home", str(running), *CALLER) == (
+        2,
+        "",
+        "ragline: ask needs a question, or --chat for a conversation\n",
+    )
+
+
+def test_chat_asks_each_line_with_the_turns_before_it_until_exit(api, running, capsys, monkeypatch):
+    first = {"answer": "35 [1]", "citations": [{**PASSAGE, "id": 1}], "model": "m"}
+    first |= {"question": "Hires in Q3?", "standalone_question": "Hires in Q3?"}
+    second = {**first, "answer": "40 [1]", "question": "and in Q4?", "standalone_question": "Hires in Q4?"}
+    api.answer("POST", "/query", (200, first), (200, second), (400, {"message": "'question' is over", "code": "c"}))
+    monkeypatch.setattr("sys.stdin", io.StringIO("Hires in Q3?\n\nand in Q4?\n" + "x" * 3 + "\nexit\nnot asked\n"))
+
+    status, out, err = run(capsys, "ask", "--chat", "--home", str(running), *CALLER)
+
+    assert status == 0
+    sources = f"\nSources:\n  [1] Q3 ({DOC['source']})\n\n"
+    assert out == f"35 [1]\n{sources}(searched for: Hires in Q4?)\n40 [1]\n{sources}"
+    assert err == "ragline: the API answered 400 c: 'question' is over\n"  # and the conversation went on
+    bodies = [request.json() for request in api.requests]
+    assert [body["question"] for body in bodies] == ["Hires in Q3?", "and in Q4?", "xxx"]
+    assert "history" not in bodies[0]
+    assert bodies[1]["history"] == [{"question": "Hires in Q3?", "answer": "35 [1]"}]
+    # Each turn goes back as the standalone question the API answered.
+    assert bodies[2]["history"][-1] == {"question": "Hires in Q4?", "answer": "40 [1]"}
 
 
 def test_retrieve_explain_prints_a_table_per_result_with_the_matched_terms_in_brackets(api, running, capsys):

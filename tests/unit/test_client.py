@@ -7,10 +7,11 @@ import socket
 import pytest
 
 from ragline.api_schema import ExplanationBody, SourceBody
-from ragline.client import ApiError, ApiUnreachable, Document, RaglineClient
+from ragline.client import ApiError, ApiUnreachable, Conversation, Document, Passage, RaglineClient, Source
 from ragline.client import SearchRank as ClientSearchRank
 from ragline.explain import Explanation, FusionPart, FusionStep, MmrStep, NearDuplicate, RerankStep, SearchRank, Span
-from ragline.models import Chunk, SearchHit
+from ragline.http_api import MAX_HISTORY_ANSWER_CHARS, MAX_HISTORY_TURNS
+from ragline.models import Chunk, ConversationTurn, SearchHit
 from ragline.retry import RetryPolicy
 from tests.fakes.http_api import FakeHttpApi
 
@@ -64,6 +65,48 @@ def test_query_sends_the_question_and_the_token_and_parses_the_answer(api):
     assert answer.answer == "It was $14.2 million [1]." and answer.model == "m"
     [citation] = answer.citations
     assert (citation.id, citation.page, citation.source, citation.heading_path) == (1, 2, SOURCE["source"], ())
+
+
+def test_a_question_not_answered_comes_with_its_related_passages(api):
+    related = {key: value for key, value in SOURCE.items() if key != "id"}
+    body = {"answer": "No answer.", "answered": False, "citations": [], "related": [related], "model": "m"}
+    api.answer("POST", "/query", (200, body | {"question": "q", "standalone_question": "q"}))
+
+    answer = client(api.url).query("q")
+
+    assert not answer.answered and answer.citations == []
+    [passage] = answer.related
+    assert isinstance(passage, Passage) and not isinstance(passage, Source)
+    assert (passage.doc_id, passage.page, passage.text) == (SOURCE["doc_id"], 2, SOURCE["text"])
+
+
+def test_history_sends_the_last_turns_the_api_accepts_with_answers_cut_to_its_bound(api):
+    api.answer("POST", "/query", (200, {"answer": "a", "citations": [], "model": "m"}))
+    history = [ConversationTurn(f"question {n}?", "x" * (MAX_HISTORY_ANSWER_CHARS + 5)) for n in range(12)]
+
+    client(api.url).query("and then?", history=history)
+
+    sent = api.requests[0].json()["history"]
+    assert [turn["question"] for turn in sent] == [f"question {n}?" for n in range(12 - MAX_HISTORY_TURNS, 12)]
+    assert {len(turn["answer"]) for turn in sent} == {MAX_HISTORY_ANSWER_CHARS}
+
+
+def test_a_conversation_sends_back_the_standalone_questions_answered(api):
+    answers = [
+        {"answer": "35 [1].", "question": "Hires in Q3?", "standalone_question": "Hires in Q3?"},
+        {"answer": "40 [1].", "question": "and in Q4?", "standalone_question": "Hires in Q4?"},
+    ]
+    api.answer("POST", "/query", *((200, {**body, "citations": [], "model": "m"}) for body in answers))
+    chat = Conversation(client(api.url))
+
+    chat.ask("Hires in Q3?")
+    chat.ask("and in Q4?")
+
+    assert [request.json().get("history") for request in api.requests] == [
+        None,
+        [{"question": "Hires in Q3?", "answer": "35 [1]."}],
+    ]
+    assert chat.turns == [ConversationTurn("Hires in Q3?", "35 [1]."), ConversationTurn("Hires in Q4?", "40 [1].")]
 
 
 def test_retrieve_without_top_k_leaves_it_to_the_api(api):

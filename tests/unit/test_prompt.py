@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -14,6 +15,7 @@ from ragline.generators.prompt import (
     TRUNCATION_MARK,
     build_prompt,
     escape_data,
+    normalise_decline,
     parse_citations,
     render_source,
     truncate_tokens,
@@ -205,3 +207,23 @@ def test_parse_returns_distinct_numbers_in_range(text, n_sources):
     cited = parse_citations(text, n_sources)
     assert len(cited) == len(set(cited))
     assert all(1 <= n <= n_sources for n in cited)
+
+
+def test_the_decline_says_what_was_searched_and_nothing_of_permissions():
+    words = set(NO_ANSWER.casefold().rstrip(".").split())
+    assert not words & {"access", "permission", "permissions", "allowed", "restricted", "may", "you"}
+    assert f'reply exactly: "{NO_ANSWER}"' in SYSTEM_PROMPT
+
+
+@pytest.mark.parametrize(
+    "reply", [NO_ANSWER, f" '{NO_ANSWER}' ", NO_ANSWER.lower(), NO_ANSWER.rstrip(".") + "!", f"_{NO_ANSWER}_ [2]"]
+)
+def test_a_models_decline_however_wrapped_is_the_decline(reply):
+    assert normalise_decline(reply) == NO_ANSWER
+
+
+@pytest.mark.parametrize(
+    "reply", ["Revenue grew [1].", f"Revenue grew [1]. {NO_ANSWER}", f"{NO_ANSWER} But staff get 25 days [1]."]
+)
+def test_an_answer_is_left_as_it_is(reply):
+    assert normalise_decline(reply) == reply

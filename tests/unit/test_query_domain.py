@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 
 import pytest
 
-from ragline.models import Chunk, SearchHit
+from ragline.models import Chunk, ConversationTurn, SearchHit
 from ragline.query import RETRIEVAL_MODES, QueryService, RetrievalConfig
 from tests.fakes import DECLINE, FakeEmbedder, FakeGenerator, FakeReranker, FakeVectorStore
 
@@ -98,6 +98,71 @@ def test_a_question_nothing_visible_answers_is_declined() -> None:
     result = deployment.service.answer("zeppelin schedules?", FINANCE, top_k=5)
 
     assert (result.sources, result.answer.text, result.answer.cited) == ([], DECLINE, [])
+
+
+def test_a_decline_lists_what_was_retrieved_as_related_and_cites_nothing() -> None:
+    deployment = Deployment()
+    deployment.service.generator = deployment.generator = FakeGenerator(cite=[1], decline=True)
+
+    result = deployment.service.answer("solar panel output?", FINANCE, top_k=3)
+
+    assert not result.answered and result.answer.text == DECLINE
+    assert result.related() == result.sources and len(result.sources) == 3
+    assert result.cited_sources() == [] and result.cited_explanations() == []
+    assert "forecast" not in [hit.chunk.chunk_id for hit in result.related()]  # the board's, not the caller's
+
+
+def test_an_answer_has_no_related_passages() -> None:
+    result = Deployment().service.answer("solar panel output?", FINANCE, top_k=3)
+
+    assert result.answered and result.cited_sources() and result.related() == []
+
+
+class FakeRewriter:
+    """Rewrites every question to ``standalone``, keeping what it was given."""
+
+    def __init__(self, standalone: str) -> None:
+        self.standalone = standalone
+        self.calls: list[tuple[str, list[ConversationTurn]]] = []
+
+    def rewrite(self, question: str, history: Sequence[ConversationTurn]) -> str:
+        self.calls.append((question, list(history)))
+        return self.standalone
+
+
+def test_a_follow_up_is_rewritten_and_the_rewrite_is_what_is_retrieved_and_answered() -> None:
+    deployment = Deployment()
+    rewriter = FakeRewriter("battery storage costs in March?")
+    service = QueryService(deployment.store, deployment.embedder, deployment.generator, PLAIN, rewriter=rewriter)
+    history = [ConversationTurn("solar panel output in March?", "It rose [1].")]
+
+    result = service.answer("and battery storage?", FINANCE, top_k=1, history=history)
+
+    assert rewriter.calls == [("and battery storage?", history)]
+    assert (result.question, result.standalone_question) == ("and battery storage?", "battery storage costs in March?")
+    assert [hit.chunk.chunk_id for hit in result.sources] == ["battery"]
+    assert deployment.generator.calls[-1][0] == "battery storage costs in March?"
+    assert "rewrite" in result.timings_ms
+
+
+def test_without_history_the_question_is_not_rewritten() -> None:
+    deployment = Deployment()
+    rewriter = FakeRewriter("something else")
+    service = QueryService(deployment.store, deployment.embedder, deployment.generator, PLAIN, rewriter=rewriter)
+
+    result = service.answer("solar panel output?", FINANCE, top_k=1)
+
+    assert rewriter.calls == [] and result.standalone_question == result.question == "solar panel output?"
+    assert "rewrite" not in result.timings_ms
+
+
+def test_a_follow_up_is_retrieved_with_the_roles_of_its_own_turn() -> None:
+    deployment = Deployment()
+    history = [ConversationTurn("solar panel output forecast for the board?", "It is in the forecast [1].")]
+
+    result = deployment.service.answer("and the forecast?", FINANCE, top_k=5, history=history)
+
+    assert "forecast" not in [hit.chunk.chunk_id for hit in result.sources]  # the board's, whatever came before
 
 
 def test_a_chunk_the_store_should_have_filtered_is_dropped_before_the_reranker_and_the_caller() -> None:

@@ -14,11 +14,11 @@ import re
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ragline.api_schema import SourceBody
+from ragline.api_schema import PassageBody, SourceBody
 from ragline.embedders.hashing import HashEmbedder
 from ragline.generators.extractive import ExtractiveGenerator
 from ragline.ids import chunk_id
-from ragline.models import Chunk
+from ragline.models import Chunk, ConversationTurn
 from ragline.ports import VectorStore
 from ragline.query import RETRIEVAL_MODES, QueryService, RetrievalConfig
 from ragline.rerankers.proximity import ProximityReranker
@@ -103,6 +103,8 @@ def test_no_response_carries_a_forbidden_document(docs, caller, question_words, 
     explained_results = explained(service, question, caller_roles, top_k, mode)
     explained_answer = service.answer(question, caller_roles, top_k, mode=mode, explain_sources=True)
     cited = zip(explained_answer.cited_sources(), explained_answer.cited_explanations(), strict=True)
+    related = zip(explained_answer.related(), explained_answer.related_explanations(), strict=True)
+    follow_up = service.answer("and in it?", caller_roles, top_k, mode=mode, history=[ConversationTurn(question)])
 
     forbidden = [f"doc{n:03d}" for n, (roles, _) in enumerate(docs) if not roles & caller_roles]
     visible = len(docs) - len(forbidden)
@@ -113,6 +115,11 @@ def test_no_response_carries_a_forbidden_document(docs, caller, question_words, 
             "citations": [SourceBody.of(n, hit).model_dump() for n, hit in result.cited_sources()],
             "explained_results": explained_results,
             "explained_citations": [SourceBody.of(n, hit, e).model_dump() for (n, hit), e in cited],
+            "related": [PassageBody.related(hit).model_dump() for hit in result.related()],
+            "explained_related": [PassageBody.related(hit, e).model_dump() for hit, e in related],
+            "follow_up": follow_up.answer.text,
+            "follow_up_citations": [SourceBody.of(n, hit).model_dump() for n, hit in follow_up.cited_sources()],
+            "follow_up_related": [PassageBody.related(hit).model_dump() for hit in follow_up.related()],
         }
     )
     for doc_id in forbidden:
@@ -120,6 +127,10 @@ def test_no_response_carries_a_forbidden_document(docs, caller, question_words, 
     for role in set(ROLES) - caller_roles:
         assert not named(role, response)  # explanations name only the caller's own roles
     assert [r["chunk_id"] for r in explained_results] == [hit.chunk.chunk_id for hit in hits]
+    # A decline shows what was retrieved for the caller as related; an answer shows none.
+    assert [hit.chunk.chunk_id for hit in result.related()] == (
+        [] if result.answered else [h.chunk.chunk_id for h in result.sources]
+    )
     # The filter runs inside the search: as many results as visible documents allow, up to top_k (k-NN
     # finds every visible chunk; BM25 only those sharing a word with the question).
     if mode == "bm25":

@@ -24,7 +24,13 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from ragline.generators.prompt import DEFAULT_MAX_PROMPT_TOKENS, NO_ANSWER, build_prompt, parse_citations
+from ragline.generators.prompt import (
+    DEFAULT_MAX_PROMPT_TOKENS,
+    NO_ANSWER,
+    build_prompt,
+    normalise_decline,
+    parse_citations,
+)
 from ragline.models import Answer, SearchHit
 from ragline.retry import RetryPolicy, is_retryable
 
@@ -76,8 +82,27 @@ class BedrockGenerator:
 
         response = self.retry.call(call, is_retryable, description=f"Bedrock Converse on {self.model_id}")
         self._count_usage(response.get("usage") or {})
-        text = answer_text(response) or NO_ANSWER  # an empty reply (e.g. a content filter) declines
-        return Answer(text, cited=parse_citations(text, prompt.n_sources), model=self.model_id)
+        # An empty reply (e.g. a content filter) declines; so does the decline sentence, however the model wraps it.
+        text = normalise_decline(answer_text(response) or NO_ANSWER)
+        cited = [] if text == NO_ANSWER else parse_citations(text, prompt.n_sources)
+        return Answer(text, cited=cited, model=self.model_id)
+
+    def complete(self, system: str, user: str) -> str:
+        """One turn of chat on the same client and model, retried as :meth:`generate` is: ``system`` and one
+        user message in, the reply's text out. This makes the generator a :class:`~ragline.ports.ChatModel`,
+        which rewrites follow-up questions (:class:`ragline.rewriting.ModelQuestionRewriter`)."""
+
+        def call() -> dict[str, Any]:
+            return self.client.converse(
+                modelId=self.model_id,
+                system=[{"text": system}],
+                messages=[{"role": "user", "content": [{"text": user}]}],
+                inferenceConfig={"maxTokens": self.max_tokens, "temperature": self.temperature},
+            )
+
+        response = self.retry.call(call, is_retryable, description=f"Bedrock Converse on {self.model_id}")
+        self._count_usage(response.get("usage") or {})
+        return answer_text(response)
 
     def _count_usage(self, usage: dict[str, Any]) -> None:
         with self._lock:

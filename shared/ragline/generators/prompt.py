@@ -27,11 +27,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ragline.models import SearchHit
+from ragline.models import NO_ANSWER, SearchHit
 from ragline.words import count_tokens, tokens
-
-#: What a generator answers when the sources do not answer the question.
-NO_ANSWER = "I could not find an answer to that in the documents you have access to."
 
 #: Default budget of the user message, in :func:`ragline.words.count_tokens` tokens (about 1.3 model
 #: tokens each): room for a dozen chunks of 220 words.
@@ -155,6 +152,26 @@ def build_prompt(question: str, sources: Sequence[SearchHit], *, max_tokens: int
             truncated = True
         break
     return Prompt(system=SYSTEM_PROMPT, user=_frame(question, blocks), n_sources=len(blocks), truncated=truncated)
+
+
+# What a model may wrap the sentence in: quotes of any kind, brackets, markdown emphasis, spaces.
+_WRAPPING = " \t\r\n\"'`*_()[]\u201c\u201d\u2018\u2019\u00ab\u00bb"
+_DECLINE_CORE = NO_ANSWER.rstrip(".").casefold()
+
+
+def normalise_decline(text: str) -> str:
+    """:data:`NO_ANSWER` when a model's reply is that sentence, however wrapped (quotes, markdown, a
+    missing or extra full stop, another case, spacing, a citation marker tacked on); else the reply as it
+    is. Only the whole reply counts: an answer that merely mentions the sentence is an answer.
+
+    >>> normalise_decline('"no answer to that was found in the documents searched"') == NO_ANSWER
+    True
+    >>> normalise_decline("Revenue grew [1].")
+    'Revenue grew [1].'
+    """
+    bare = _CITATION.sub("", text).strip(_WRAPPING).rstrip(".!").strip(_WRAPPING)
+    core = " ".join(bare.split()).casefold()
+    return NO_ANSWER if core == _DECLINE_CORE else text
 
 
 def parse_citations(text: str, n_sources: int) -> list[int]:

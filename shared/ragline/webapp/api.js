@@ -37,9 +37,12 @@ export function createApi(baseUrl, token, onUnauthorized) {
 
   const documentPath = (docId) => `/documents/${encodeURIComponent(docId)}`;
   return {
-    /** `explain`: each source comes with its explanation (README.md, "Why this passage?"). */
-    ask: (question, { retrieveOnly = false, explain = false } = {}) =>
-      request("POST", retrieveOnly ? "/retrieve" : "/query", { body: { question, explain } }),
+    /** `explain`: each source comes with its explanation (README.md, "Why this passage?"). `history`: the
+     * conversation so far, [{question, answer}], oldest first; /query only. */
+    ask: (question, { retrieveOnly = false, explain = false, history = [] } = {}) =>
+      request("POST", retrieveOnly ? "/retrieve" : "/query", {
+        body: retrieveOnly || history.length === 0 ? { question, explain } : { question, explain, history },
+      }),
     documents: (params) => request("GET", "/documents", { params }),
     document: (docId) => request("GET", documentPath(docId)),
     downloadLink: (docId) => request("GET", `${documentPath(docId)}/download`),
