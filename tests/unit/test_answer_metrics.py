@@ -15,7 +15,6 @@ from ragline.evaluation.answers import (
     answer_text,
     contains_answer,
     exact_match,
-    is_decline,
     load_questions,
     normalize_answer,
     score_answer,
@@ -63,10 +62,10 @@ def test_contains_answer_is_the_gold_answer_as_whole_words():
     assert contains_answer("Anything", "the") is False and contains_answer("", "a") is True
 
 
-def test_a_decline_is_an_answer_that_cites_nothing():
-    assert is_decline(Answer(NO_ANSWER, cited=[], model="extractive"))
-    assert is_decline(Answer("Some uncited words.", cited=[]))
-    assert not is_decline(Answer("Normandy is in France. [1]", cited=[1]))
+def test_a_decline_is_what_the_api_calls_one():
+    assert Answer(NO_ANSWER, cited=[], model="extractive").declined
+    assert not Answer("Some uncited words.", cited=[]).declined  # an answer, if an unchecked one
+    assert not Answer("Normandy is in France. [1]", cited=[1]).declined
 
 
 def test_citation_markers_are_not_part_of_the_scored_text():

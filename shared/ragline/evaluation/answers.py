@@ -22,7 +22,7 @@ markers, each the best over a question's gold answers:
 
 Over the answerable questions a decline scores 0 on all three (as SQuAD 2.0 scores a no-answer); the
 report also gives them over the questions answered. Of the unanswerable questions only the share declined
-counts. What a decline is, is said in one place, :func:`is_decline`.
+counts. A decline is what the API calls one (:attr:`ragline.models.Answer.declined`, ``answered: false``).
 
     >>> report = evaluate_answers("../shared/data/squad2-dev", "hybrid+rerank", limit=50)  # doctest: +SKIP
     >>> report.to_dict()["answerable"]["contains_answer"]  # doctest: +SKIP
@@ -67,7 +67,6 @@ __all__ = [
     "evaluate_answers",
     "exact_match",
     "format_answer_report",
-    "is_decline",
     "load_questions",
     "normalize_answer",
     "score_answer",
@@ -129,17 +128,6 @@ def contains_answer(prediction: str, gold: str) -> bool:
     return f" {expected} " in f" {predicted} "
 
 
-def is_decline(answer: Answer) -> bool:
-    """Whether the generator declined: it cited no source. Every generator's decline
-    (:data:`ragline.generators.prompt.NO_ANSWER`) cites nothing, and an answer that cites nothing gives
-    the reader nothing to check. The one place that decides it: an explicit flag on the answer belongs here.
-
-    >>> is_decline(Answer("No answer.")), is_decline(Answer("Paris. [1]", cited=[1]))
-    (True, False)
-    """
-    return not answer.cited
-
-
 def answer_text(answer: Answer) -> str:
     """The answer's text without its citation markers (``[1]``, ``[1, 2]``), as it is scored.
 
@@ -182,7 +170,7 @@ def score_answer(question: GoldQuestion, answer: Answer, context_retrieved: bool
     >>> score.declined, score.contains, score.exact, round(score.f1, 2), score.words
     (False, True, False, 0.33, 6)
     """
-    declined = is_decline(answer)
+    declined = answer.declined
     text = "" if declined else answer_text(answer)
     golds = question.answers if not (declined or question.impossible) else ()
     return QuestionScore(
