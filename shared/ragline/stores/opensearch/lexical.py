@@ -24,7 +24,7 @@ the formula's.
     >>> sorted(features), round(features["revenu"], 3)
     (['fell', 'grew', 'revenu'], 7.603)
     >>> round(idf(documents=100, holding=10), 4)
-    2.2593
+    2.2637
 """
 
 from __future__ import annotations
