@@ -12,7 +12,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from ragline.errors import TransientError
+from ragline.errors import ConfigurationError, TransientError
 from ragline.factory import build_generator
 from ragline.generators.openai import ChatEndpointError, OpenAIChatGenerator, api_key_from_secret, default_retry
 from ragline.generators.prompt import NO_ANSWER, SYSTEM_PROMPT, build_prompt
@@ -330,7 +330,7 @@ def test_a_refused_request_does_not_echo_what_the_server_quotes_of_it(server):
 def test_a_redirect_is_not_followed(server):
     server.queue(Reply(301, b"", {"Location": "https://elsewhere.example.com/v1/chat/completions"}))
 
-    with pytest.raises(ChatEndpointError, match="answered HTTP 301"):
+    with pytest.raises(ChatEndpointError, match="answered HTTP 301: it redirects elsewhere"):
         generator(server).generate(QUESTION, SOURCES)
     assert len(server.requests) == 1
 
@@ -376,7 +376,7 @@ def test_an_empty_secret_is_refused_naming_it():
         def get_secret_value(self, SecretId: str) -> dict[str, str]:
             return {"SecretString": " "}
 
-    with pytest.raises(ChatEndpointError, match="the secret ragline/openai holds no API key"):
+    with pytest.raises(ConfigurationError, match="RAGLINE_OPENAI_API_KEY_SECRET: the secret ragline/openai holds no"):
         api_key_from_secret(FakeSecretsManager(), "ragline/openai")
 
 

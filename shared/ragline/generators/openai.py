@@ -46,7 +46,7 @@ from urllib3.exceptions import (
     SSLError,
 )
 
-from ragline.errors import RaglineError, TransientError
+from ragline.errors import ConfigurationError, RaglineError, TransientError
 from ragline.generators.prompt import DEFAULT_MAX_PROMPT_TOKENS, NO_ANSWER, build_prompt, parse_citations
 from ragline.models import Answer, SearchHit
 from ragline.retry import RetryPolicy
@@ -95,7 +95,7 @@ def api_key_from_secret(secretsmanager: Any, secret_id: str) -> str:
     """The API key held by the Secrets Manager secret ``secret_id`` (its name or ARN): its text, trimmed."""
     key = str(secretsmanager.get_secret_value(SecretId=secret_id).get("SecretString") or "").strip()
     if not key:
-        raise ChatEndpointError(f"the secret {secret_id} holds no API key (RAGLINE_OPENAI_API_KEY_SECRET)")
+        raise ConfigurationError(f"RAGLINE_OPENAI_API_KEY_SECRET: the secret {secret_id} holds no API key")
     return key
 
 
@@ -231,6 +231,8 @@ class OpenAIChatGenerator:
             if self._has_key:
                 return f"{where}{shown}: it refused the API key (RAGLINE_OPENAI_API_KEY or its secret)"
             return f"{where}{shown}: it needs an API key (RAGLINE_OPENAI_API_KEY, or RAGLINE_OPENAI_API_KEY_SECRET)"
+        if 300 <= status <= 399:
+            return f"{where}: it redirects elsewhere; set RAGLINE_OPENAI_BASE_URL to where it points"
         if status == 404:
             return (
                 f"{where}{shown}: no model {self.model!r} there (RAGLINE_OPENAI_MODEL), or no chat completions at "
