@@ -2,7 +2,9 @@
 
 It records every request (path, headers, JSON body) and answers from a script: each :class:`Reply` queued is
 used once, in order, and when none is left it answers a chat completion of ``content``. A reply may wait
-before answering (``delay``), to make a client time out.
+before answering (``delay``), to make a client time out; one whose client has gone by then, or whose server
+has stopped, is not written (a write to a closed socket would raise SIGPIPE, which kills the test run where
+the CLI's tests left its default action in place).
 
     >>> with FakeChatCompletionsServer(content="25 days [1].") as server:
     ...     server.base_url.startswith("http://127.0.0.1:") and server.base_url.endswith("/v1")
@@ -12,8 +14,9 @@ before answering (``delay``), to make a client time out.
 from __future__ import annotations
 
 import json
+import select
+import socket
 import threading
-import time
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -70,6 +73,7 @@ class FakeChatCompletionsServer:
         self.replies: deque[Reply] = deque()
         self.requests: list[Request] = []
         self._lock = threading.Lock()
+        self._stopped = threading.Event()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True  # a reply still waiting out its delay does not hold up stop()
         # A short poll: stop() waits for the loop to notice, once per test.
@@ -87,6 +91,7 @@ class FakeChatCompletionsServer:
         return self
 
     def __exit__(self, *_: object) -> None:
+        self._stopped.set()  # replies still waiting out a delay give up
         self._server.shutdown()
         self._server.server_close()
 
@@ -108,7 +113,8 @@ class FakeChatCompletionsServer:
                 raw = self.rfile.read(length)
                 headers = {name.lower(): value for name, value in self.headers.items()}
                 reply = fake._next(Request("POST", self.path, headers, json.loads(raw) if raw else None))
-                time.sleep(reply.delay)
+                if fake._stopped.wait(reply.delay) or (reply.delay and self._client_gone()):
+                    return
                 data = reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body).encode()
                 try:
                     self.send_response(reply.status)
@@ -120,6 +126,16 @@ class FakeChatCompletionsServer:
                     self.wfile.write(data)
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up waiting (a timeout test)
+
+            def _client_gone(self) -> bool:
+                """Whether the client closed the connection (it reads as ended, without blocking)."""
+                readable, _, _ = select.select([self.connection], [], [], 0)
+                if not readable:
+                    return False
+                try:
+                    return self.connection.recv(1, socket.MSG_PEEK) == b""
+                except OSError:
+                    return True
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass  # keep the test output clean
