@@ -52,7 +52,7 @@ def test_the_query_function_is_told_the_server_the_model_and_the_keys_secret_nev
     settings = Settings.from_env(flat(variables))
     assert (settings.generator, settings.openai_model) == ("openai", "gpt-4o-mini")
     assert not any(
-        name.startswith("RAGLINE_OPENAI") for name in _function(made_secret, "ingest")["Environment"]["Variables"]
+        name.startswith("RAGLINE_OPENAI_") for name in _function(made_secret, "ingest")["Environment"]["Variables"]
     )
 
 
@@ -99,6 +99,6 @@ def test_cdk_nag_finds_nothing_unacknowledged_with_an_openai_generator(made_secr
 def test_the_default_deployment_answers_with_bedrock_and_reads_no_model_key(domain: Synth):
     variables = _function(domain, "query")["Environment"]["Variables"]
     assert variables["RAGLINE_GENERATOR"] == "bedrock"
-    assert not any(name.startswith("RAGLINE_OPENAI") for name in variables)
+    assert not any(name.startswith("RAGLINE_OPENAI_") for name in variables)
     assert list(_secrets(domain)) == [domain.logical_id(domain.stack.storage.audit_key)]
     assert "OpenAIKeySecret" not in domain.raw.get("Outputs", {})
