@@ -28,6 +28,7 @@ from constructs import Construct
 
 from infra.config import Config
 from infra.functions import RaglineFunction, log_group
+from infra.generation import Generation
 from infra.nag import acknowledge
 from infra.search import Search
 
@@ -106,6 +107,7 @@ class Api(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self._users(config)
+        self.generation = Generation(self, "Generation", config=config)
         self.function = RaglineFunction(
             self,
             "Query",
@@ -115,8 +117,7 @@ class Api(Construct):
             environment={
                 **environment,
                 **search.environment,
-                "RAGLINE_GENERATOR": "bedrock",
-                "RAGLINE_GENERATOR_MODEL": config.generator_model,
+                **self.generation.environment,
                 "RAGLINE_ADMIN_GROUP": config.admin_group,
                 "RAGLINE_CORS_ORIGIN": web_origin,  # the function's responses allow it (and only it)
                 "RAGLINE_AUDIT_TABLE": audit.table_name,
@@ -128,6 +129,7 @@ class Api(Construct):
             log_retention_days=config.log_retention_days,
         )
         self._permissions(bucket, registry, search, config)
+        self.generation.grant(self.function)
         self._audit_permissions(audit, audit_key)
         self._rest_api(config, web_origin)
 
@@ -217,7 +219,7 @@ class Api(Construct):
             "/documents/{doc_id}/download, DELETE /documents/{doc_id}), after the function reads what the "
             "key holds; only objects of the documents bucket, only Get, Put and Delete.",
         )
-        models = [config.embed_model, config.generator_model]
+        models = [config.embed_model, *self.generation.bedrock_models]
         if config.rerank_model:
             models.append(config.rerank_model)
             # The Rerank API has no resource-level permissions; InvokeModel (below) names the model.

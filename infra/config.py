@@ -16,6 +16,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from constructs import Node
 
@@ -34,6 +35,13 @@ DEFAULTS: dict[str, Any] = {
     "embed_model": "amazon.titan-embed-text-v2:0",
     "embed_dimensions": 1024,
     "generator_model": "anthropic.claude-3-haiku-20240307-v1:0",
+    # Who writes the answers: "bedrock" (generator_model) or "openai", an OpenAI-compatible chat model at
+    # openai_base_url (https) named openai_model, with its API key in the Secrets Manager secret
+    # openai_api_key_secret (a name or a complete ARN; "" makes one to put the key in after deploying).
+    "generator": "bedrock",
+    "openai_base_url": "",
+    "openai_model": "",
+    "openai_api_key_secret": "",
     # A Bedrock reranking model (e.g. cohere.rerank-v3-5:0) turns on hybrid+rerank retrieval; "" for none.
     "rerank_model": "",
     # Cognito groups are the roles of the callers; the admin group sees every document's status.
@@ -95,6 +103,9 @@ def _mapping(value: Any) -> dict[str, tuple[str, ...]]:
     return {str(prefix): _list(roles) for prefix, roles in value.items()}
 
 
+# Who writes the answers on AWS: a model on Bedrock, or one behind an OpenAI-compatible API.
+GENERATORS = ("bedrock", "openai")
+
 # The oldest OpenSearch the adapter runs on: faiss filtering inside the k-NN search, with the filter rewritten
 # the same way on every shard, is right from 2.19 (docs/deploy.md, "OpenSearch version and collection type").
 MIN_ENGINE_VERSION = (2, 19)
@@ -148,6 +159,10 @@ class Config:
     embed_model: str
     embed_dimensions: int
     generator_model: str
+    generator: str
+    openai_base_url: str
+    openai_model: str
+    openai_api_key_secret: str
     rerank_model: str
     groups: tuple[str, ...]
     admin_group: str
@@ -182,6 +197,10 @@ class Config:
             embed_model=str(value("embed_model")),
             embed_dimensions=_int(value("embed_dimensions")),
             generator_model=str(value("generator_model")),
+            generator=str(value("generator")).strip(),
+            openai_base_url=str(value("openai_base_url")).strip(),
+            openai_model=str(value("openai_model")).strip(),
+            openai_api_key_secret=str(value("openai_api_key_secret")).strip(),
             rerank_model=str(value("rerank_model")).strip(),
             groups=_list(value("groups")),
             admin_group=str(value("admin_group")),
@@ -222,6 +241,7 @@ class Config:
             # The SQS event source's maximum concurrency is at least 2; 0 means "no reservation".
             raise ValueError("ragline:ingest_concurrency must be 0 (no reservation) or at least 2")
         self._validate_domain()
+        self._validate_generator()
         if self.log_retention_days not in RETENTION_DAYS:
             raise ValueError(f"ragline:log_retention_days must be one of {RETENTION_DAYS}")
         if self.throttle_rate < 1 or self.throttle_burst < 1:
@@ -264,6 +284,22 @@ class Config:
             )
         if self.volume_gib < MIN_VOLUME_GIB:
             raise ValueError(f"ragline:volume_gib must be at least {MIN_VOLUME_GIB} (the smallest gp3 volume)")
+
+    def _validate_generator(self) -> None:
+        """An OpenAI-compatible server is reached over the internet (the query function is in no VPC), with
+        the API key and the passages a caller may read: HTTPS only."""
+        if self.generator not in GENERATORS:
+            raise ValueError(f"ragline:generator {self.generator!r} is not one of {', '.join(GENERATORS)}")
+        if self.generator != "openai":
+            return
+        url = urlsplit(self.openai_base_url)
+        if url.scheme != "https" or not url.hostname or "@" in url.netloc or url.query or url.fragment:
+            raise ValueError(
+                "ragline:generator 'openai' needs ragline:openai_base_url, https://host[/path] (no user, password "
+                "or query): the query function sends it the API key and passages over the internet"
+            )
+        if not self.openai_model:
+            raise ValueError("ragline:generator 'openai' needs ragline:openai_model, the model's name on that server")
 
     def _validate_domain_prefix(self) -> None:
         prefix = self.auth_domain_prefix

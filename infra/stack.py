@@ -119,6 +119,13 @@ class RaglineStack(Stack):
         CfnOutput(self, "AlarmTopicArn", value=observability.topic.topic_arn)
         CfnOutput(self, "WebAppUrl", value=webapp.url, description="the web app (sign in with a user of the pool)")
         CfnOutput(self, "HostedUiDomain", value=sign_in.url, description="Cognito's hosted sign-in pages")
+        if api.generation.api_key is not None:
+            CfnOutput(
+                self,
+                "OpenAIKeySecret",
+                value=api.generation.api_key.secret_arn,
+                description="the secret holding the chat model server's API key",
+            )
 
     @staticmethod
     def _environment(storage: Storage, config: Config) -> dict[str, str]:

@@ -83,6 +83,20 @@ def build_generator(settings: Settings) -> Generator:
             model_id=settings.generator_model,
             max_tokens=settings.max_answer_tokens,
         )
+    if settings.generator == "openai":
+        from ragline.generators.openai import OpenAIChatGenerator, api_key_from_secret
+
+        api_key = settings.openai_api_key
+        if settings.openai_api_key_secret:  # on AWS: read here, once per execution environment
+            secrets = boto3.client("secretsmanager", region_name=settings.region)
+            api_key = api_key_from_secret(secrets, settings.openai_api_key_secret)
+        return OpenAIChatGenerator(
+            settings.openai_base_url,
+            settings.openai_model,
+            api_key=api_key or None,
+            max_tokens=settings.max_answer_tokens,
+            timeout=settings.openai_timeout_seconds,
+        )
     raise ValueError(f"unknown RAGLINE_GENERATOR {settings.generator!r}; one of {', '.join(GENERATORS)}")
 
 

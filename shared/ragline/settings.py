@@ -44,7 +44,7 @@ from ragline.http_api import TOP_K_RANGE
 
 EmbedderName = Literal["hash", "local", "bedrock"]
 StoreName = Literal["embedded", "opensearch"]
-GeneratorName = Literal["extractive", "bedrock"]
+GeneratorName = Literal["extractive", "bedrock", "openai"]
 RerankerName = Literal["none", "proximity", "bedrock"]
 Chunking = Literal["structure", "fixed", "parent-child"]
 RetrievalMode = Literal["bm25", "dense", "hybrid", "hybrid+rerank"]
@@ -101,6 +101,14 @@ class Settings:
     generator: GeneratorName = "extractive"
     generator_model: str = "anthropic.claude-3-haiku-20240307-v1:0"
     max_answer_tokens: int = 512
+    # generator "openai": any server of OpenAI's chat completions API (Ollama, llama.cpp, vLLM, OpenAI...).
+    # The key comes from the environment, or on AWS from a Secrets Manager secret read once per execution
+    # environment; it is never shown (repr=False: not in a printed or logged Settings).
+    openai_base_url: str = ""
+    openai_model: str = ""
+    openai_api_key: str = field(default="", repr=False)
+    openai_api_key_secret: str = ""
+    openai_timeout_seconds: float = 20.0  # one attempt's wait for the answer; retries add at most 4 s
 
     chunking: Chunking = "structure"
     chunk_tokens: int = 220  # the size of the chunks searched (the children, in parent-child)
@@ -154,6 +162,7 @@ class Settings:
         _check_ranges(self)
         _check_chunking(self)
         _check_store(self)
+        _check_generator(self)
         _check_roles(self)
         _check_cors_origin(self)
 
@@ -262,6 +271,11 @@ SETTINGS_VARIABLES: Mapping[str, tuple[str, Callable[[str, str], Any]]] = {
     "RAGLINE_GENERATOR": ("generator", _text),
     "RAGLINE_GENERATOR_MODEL": ("generator_model", _text),
     "RAGLINE_MAX_ANSWER_TOKENS": ("max_answer_tokens", _integer),
+    "RAGLINE_OPENAI_BASE_URL": ("openai_base_url", _text),
+    "RAGLINE_OPENAI_MODEL": ("openai_model", _text),
+    "RAGLINE_OPENAI_API_KEY": ("openai_api_key", _text),
+    "RAGLINE_OPENAI_API_KEY_SECRET": ("openai_api_key_secret", _text),
+    "RAGLINE_OPENAI_TIMEOUT_SECONDS": ("openai_timeout_seconds", _number),
     "RAGLINE_CHUNKING": ("chunking", _text),
     "RAGLINE_CHUNK_TOKENS": ("chunk_tokens", _integer),
     "RAGLINE_CHUNK_OVERLAP": ("chunk_overlap", _integer),
@@ -353,6 +367,7 @@ _RANGES: tuple[tuple[str, float, float | None], ...] = (
     ("embed_dimensions", 1, None),
     ("embed_concurrency", 1, None),
     ("max_answer_tokens", 1, None),
+    ("openai_timeout_seconds", 1, LAMBDA_MAX_TIMEOUT_SECONDS),
     ("chunk_tokens", 1, None),
     ("parent_tokens", 1, None),
     ("max_object_bytes", 1, None),
@@ -431,6 +446,49 @@ def _check_store(settings: Settings) -> None:
             f"{_shown('opensearch_replicas', replicas)}: a managed domain's replica count, at least 0 "
             "(Serverless manages replicas itself)"
         )
+
+
+def _check_generator(settings: Settings) -> None:
+    """The chat model's server and name, when ``openai`` is chosen. The URL is not shown: it may hold a secret."""
+    if settings.generator != "openai":
+        return
+    if not settings.openai_base_url:
+        raise ConfigurationError(
+            "RAGLINE_GENERATOR='openai' needs RAGLINE_OPENAI_BASE_URL, the server's OpenAI API "
+            "(e.g. http://127.0.0.1:11434/v1 for Ollama)"
+        )
+    if not _is_base_url(settings.openai_base_url):
+        raise ConfigurationError(
+            "RAGLINE_OPENAI_BASE_URL does not look like http(s)://host[:port][/path] (no user, password, query or "
+            "fragment: a key goes in RAGLINE_OPENAI_API_KEY)"
+        )
+    if not settings.openai_model:
+        raise ConfigurationError(
+            "RAGLINE_GENERATOR='openai' needs RAGLINE_OPENAI_MODEL, the model's name on that server (e.g. llama3.2)"
+        )
+    if settings.openai_api_key and settings.openai_api_key_secret:
+        raise ConfigurationError(
+            "RAGLINE_OPENAI_API_KEY and RAGLINE_OPENAI_API_KEY_SECRET are both set: set one (the secret on AWS)"
+        )
+
+
+def _is_base_url(text: str) -> bool:
+    """``http(s)://host[:port][/path]``, without credentials, query or fragment, which a path is appended to.
+
+    >>> _is_base_url("http://127.0.0.1:11434/v1"), _is_base_url("https://user:key@api.example.com/v1")
+    (True, False)
+    """
+    url = urlsplit(text)
+    try:
+        url.port  # noqa: B018 - reading it parses it: a port that is not a number raises
+    except ValueError:
+        return False
+    return (
+        url.scheme in ("http", "https")
+        and bool(url.hostname)
+        and "@" not in url.netloc
+        and not (url.query or url.fragment)
+    )
 
 
 def _is_serverless_host(host: str) -> bool:

@@ -72,11 +72,45 @@ def test_command_line_strings_are_read_as_their_types():
         ("ragline:auth_domain_prefix", "rag_line", "not a Cognito domain prefix"),
         ("ragline:auth_domain_prefix", "my-aws-docs", "reserves"),
         ("ragline:auth_domain_prefix", "cognito-login", "reserves"),
+        ("ragline:generator", "openia", "not one of bedrock, openai"),
+        ("ragline:generator", "openai", "needs ragline:openai_base_url"),
     ],
 )
 def test_bad_settings_fail_the_synth_with_a_clear_message(key, value, message):
     with pytest.raises(ValueError, match=message):
         Config.from_context({key: value}.get)
+
+
+OPENAI = {
+    "ragline:generator": "openai",
+    "ragline:openai_base_url": "https://api.openai.com/v1",
+    "ragline:openai_model": "gpt-4o-mini",
+}
+
+
+def test_an_openai_compatible_model_is_read_from_context():
+    config = Config.from_context({**OPENAI, "ragline:openai_api_key_secret": " ragline/openai "}.get)
+    assert (config.generator, config.openai_base_url, config.openai_model) == (
+        "openai",
+        "https://api.openai.com/v1",
+        "gpt-4o-mini",
+    )
+    assert config.openai_api_key_secret == "ragline/openai"
+    assert Config.from_context(lambda key: None).generator == "bedrock"
+
+
+@pytest.mark.parametrize(
+    ("changed", "message"),
+    [
+        # The function is in no VPC: plain HTTP would carry the key and the passages over the internet.
+        ({"ragline:openai_base_url": "http://models.example.com/v1"}, "needs ragline:openai_base_url, https://"),
+        ({"ragline:openai_base_url": "https://user:key@models.example.com/v1"}, "no user, password"),
+        ({"ragline:openai_model": ""}, "needs ragline:openai_model"),
+    ],
+)
+def test_an_openai_generator_needs_an_https_server_and_a_model(changed, message):
+    with pytest.raises(ValueError, match=message):
+        Config.from_context({**OPENAI, **changed}.get)
 
 
 def test_model_arns_are_exact_foundation_models_or_inference_profiles():

@@ -76,7 +76,13 @@ CHOICES = {
     "RAGLINE_AUDIT_QUESTIONS": AUDIT_QUESTIONS,
 }
 # What an allowed value needs beside it to make settings that work.
-COMPANIONS = {("RAGLINE_STORE", "opensearch"): {"RAGLINE_OPENSEARCH_URL": "https://search.example.com"}}
+COMPANIONS = {
+    ("RAGLINE_STORE", "opensearch"): {"RAGLINE_OPENSEARCH_URL": "https://search.example.com"},
+    ("RAGLINE_GENERATOR", "openai"): {
+        "RAGLINE_OPENAI_BASE_URL": "http://127.0.0.1:11434/v1",
+        "RAGLINE_OPENAI_MODEL": "llama3.2",
+    },
+}
 NUMBERS = [
     variable
     for variable, (name, _) in SETTINGS_VARIABLES.items()
@@ -218,6 +224,86 @@ def test_opensearch_needs_a_url_and_the_message_never_shows_one():
     assert _refusal({"RAGLINE_STORE": "opensearch"}) == "RAGLINE_STORE='opensearch' needs RAGLINE_OPENSEARCH_URL"
     message = _refusal({"RAGLINE_STORE": "opensearch", "RAGLINE_OPENSEARCH_URL": "search.example.com:hunter2"})
     assert message == "RAGLINE_OPENSEARCH_URL does not look like https://host[:port]"
+
+
+OPENAI = {
+    "RAGLINE_GENERATOR": "openai",
+    "RAGLINE_OPENAI_BASE_URL": "http://127.0.0.1:11434/v1",
+    "RAGLINE_OPENAI_MODEL": "llama3.2",
+}
+
+
+def test_an_openai_compatible_model_is_read_with_its_server_key_and_timeout():
+    settings = Settings.from_env(
+        {**OPENAI, "RAGLINE_OPENAI_API_KEY": "sk-test", "RAGLINE_OPENAI_TIMEOUT_SECONDS": "60"}
+    )
+    assert (settings.generator, settings.openai_base_url, settings.openai_model) == (
+        "openai",
+        "http://127.0.0.1:11434/v1",
+        "llama3.2",
+    )
+    assert (settings.openai_api_key, settings.openai_timeout_seconds) == ("sk-test", 60.0)
+    assert "sk-test" not in repr(settings)  # a printed or logged Settings shows no key
+    assert Settings.from_env(OPENAI).openai_timeout_seconds == 20.0
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {"RAGLINE_GENERATOR": "openai"},
+            "RAGLINE_GENERATOR='openai' needs RAGLINE_OPENAI_BASE_URL, the server's OpenAI API "
+            "(e.g. http://127.0.0.1:11434/v1 for Ollama)",
+        ),
+        (
+            {**OPENAI, "RAGLINE_OPENAI_MODEL": ""},
+            "RAGLINE_GENERATOR='openai' needs RAGLINE_OPENAI_MODEL, the model's name on that server (e.g. llama3.2)",
+        ),
+        (
+            {**OPENAI, "RAGLINE_OPENAI_API_KEY": "sk-test", "RAGLINE_OPENAI_API_KEY_SECRET": "ragline/openai"},
+            "RAGLINE_OPENAI_API_KEY and RAGLINE_OPENAI_API_KEY_SECRET are both set: set one (the secret on AWS)",
+        ),
+        (
+            {**OPENAI, "RAGLINE_OPENAI_TIMEOUT_SECONDS": "0.5"},
+            "RAGLINE_OPENAI_TIMEOUT_SECONDS=0.5 is out of range: must be from 1 to 900",
+        ),
+    ],
+)
+def test_an_openai_generator_without_what_it_needs_fails_at_start_naming_the_setting(env, message):
+    assert _refusal(env) == message
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "127.0.0.1:11434/v1",
+        "ftp://models.example.com/v1",
+        "http:///v1",
+        "http://127.0.0.1:port/v1",
+        "https://user:sk-secret@api.example.com/v1",
+        "https://api.example.com/v1?key=sk-secret",
+        "https://api.example.com/v1#chat",
+    ],
+)
+def test_an_openai_base_url_must_be_an_http_url_and_is_not_shown(url):
+    message = _refusal({**OPENAI, "RAGLINE_OPENAI_BASE_URL": url})
+    assert message == (
+        "RAGLINE_OPENAI_BASE_URL does not look like http(s)://host[:port][/path] (no user, password, query or "
+        "fragment: a key goes in RAGLINE_OPENAI_API_KEY)"
+    )
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://127.0.0.1:8080/v1", "https://api.openai.com/v1", "http://localhost:1234/v1/", "http://[::1]:8000/v1"],
+)
+def test_the_servers_that_speak_openais_api_are_accepted(url):
+    assert Settings.from_env({**OPENAI, "RAGLINE_OPENAI_BASE_URL": url}).openai_base_url == url
+
+
+def test_openai_settings_without_the_openai_generator_change_nothing():
+    # A shell that keeps RAGLINE_OPENAI_* for the integration test runs every other configuration unchanged.
+    assert Settings.from_env({"RAGLINE_OPENAI_BASE_URL": "not a url"}).generator == "extractive"
 
 
 @pytest.mark.parametrize(
