@@ -71,6 +71,7 @@ from ragline.api_schema import (
 )
 from ragline.audit import ANONYMOUS, AuditAction, AuditCaller, AuditNotes, AuditTrail, audited_action
 from ragline.documents import Caller, DocumentsConfig, DocumentsService, Refused
+from ragline.errors import TransientError
 from ragline.explain import Explanation
 from ragline.factory import (
     build_audit_key,
@@ -460,6 +461,14 @@ def invalid_response(error: ResponseValidationError) -> Response:
 @app.exception_handler(Refused)
 def refused(error: Refused) -> Response:
     return _error(error.status, error.code, error.message)
+
+
+@app.exception_handler(TransientError)
+def unavailable(error: TransientError) -> Response:
+    # A service the answer depends on (the model, the embedder, the index) still failing after its retries:
+    # worth trying again, and the caller learns no more than that (the log has which one, and why).
+    logger.warning("a dependency is unavailable", extra={"error": str(error)[:500]})
+    return _error(503, "unavailable", "a service the answer depends on is unavailable; try again shortly")
 
 
 @app.exception_handler(Unauthorized)

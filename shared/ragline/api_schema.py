@@ -634,9 +634,10 @@ def responses(*errors: int, success: int = 200, described: dict[int, str] | None
         412: "the key was taken or changed meanwhile",
         415: "the body is not JSON",
         500: "an unexpected error, with no detail",
+        503: "a service the answer depends on is unavailable: try again shortly",
     } | (described or {})
     documented: dict[int, Any] = {success: {"description": "success"}}
-    for status in (*errors, 500):
+    for status in (*errors, 500, 503):
         documented[status] = {
             "description": descriptions[status],
             "content": {"application/json": {"model": ErrorBody}},

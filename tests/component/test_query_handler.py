@@ -221,3 +221,28 @@ def test_an_unknown_route_is_a_404_not_a_500(stack):
         {**load_event("apigw-health.json"), "path": "/nope", "resource": "/nope", "httpMethod": "GET"}
     )
     assert response["statusCode"] == 404
+
+
+def test_an_answer_model_that_is_down_is_a_503_the_client_may_retry(monkeypatch, request):
+    """RAGLINE_GENERATOR=openai pointed at a port nobody listens on: the generator's retries run out, and
+    the caller gets 503 (worth retrying), not a bare 500, and no word of which service failed."""
+    import socket
+
+    with socket.socket() as probe:  # a free port, closed again: connections to it are refused
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("RAGLINE_GENERATOR", "openai")
+    monkeypatch.setenv("RAGLINE_OPENAI_BASE_URL", f"http://127.0.0.1:{port}/v1")
+    monkeypatch.setenv("RAGLINE_OPENAI_MODEL", "a-model")
+    monkeypatch.setenv("RAGLINE_OPENAI_TIMEOUT_SECONDS", "1")
+    stack = request.getfixturevalue("stack")
+    stack.put("hr/leave.md", LEAVE, roles=["everyone"])
+    assert stack.drain() == {"batchItemFailures": []}
+
+    status, body = stack.request("POST", "/query", {"question": "How long is parental leave?"}, ["everyone"])
+
+    assert (status, body["code"]) == (503, "unavailable")
+    assert "127.0.0.1" not in body["message"] and "openai" not in body["message"].lower()
+    # Retrieval needs no model: the passages are still there.
+    status, body = stack.request("POST", "/retrieve", {"question": "How long is parental leave?"}, ["everyone"])
+    assert status == 200 and body["results"]

@@ -16,8 +16,9 @@ from ragline.errors import ConfigurationError, TransientError
 from ragline.factory import build_generator
 from ragline.generators.openai import ChatEndpointError, OpenAIChatGenerator, api_key_from_secret, default_retry
 from ragline.generators.prompt import NO_ANSWER, SYSTEM_PROMPT, build_prompt
-from ragline.models import Chunk, SearchHit
+from ragline.models import Chunk, ConversationTurn, SearchHit
 from ragline.retry import RetryPolicy
+from ragline.rewriting import ModelQuestionRewriter, rewriter_for
 from ragline.settings import Settings
 from tests.fakes.chat_completions import FakeChatCompletionsServer, Reply, completion
 from tests.fixtures.doubles import SleepRecorder
@@ -386,3 +387,28 @@ def test_the_timeout_setting_reaches_the_generator(server):
     assert isinstance(chat, OpenAIChatGenerator)
     assert chat.timeout == 90.0 and chat.retry.budget == 94.0
     assert server.requests == []  # building it sends nothing
+
+
+def test_the_decline_sentence_declines_however_the_model_wraps_it(server):
+    server.queue(Reply(200, completion(f'"{NO_ANSWER.rstrip(".")}" [1]')))
+
+    answer = generator(server).generate(QUESTION, SOURCES)
+
+    assert (answer.text, answer.cited, answer.declined) == (NO_ANSWER, [], True)
+
+
+def test_the_chat_model_rewrites_follow_up_questions_on_the_same_endpoint(server):
+    chat = generator(server)
+    server.queue(Reply(200, completion("How many engineers will Contoso hire in Q4?")))
+    history = [ConversationTurn("How many engineers will Contoso hire in Q3?", "35 engineers. [1]")]
+
+    rewriter = rewriter_for(chat)
+    standalone = rewriter.rewrite("and in Q4?", history)
+
+    assert isinstance(rewriter, ModelQuestionRewriter)
+    assert standalone == "How many engineers will Contoso hire in Q4?"
+    (request,) = server.requests
+    assert request.path == "/v1/chat/completions" and request.body["model"] == MODEL
+    system, user = request.body["messages"]
+    assert (system["role"], user["role"]) == ("system", "user")
+    assert "and in Q4?" in user["content"] and "Contoso hire in Q3" in user["content"]

@@ -47,7 +47,13 @@ from urllib3.exceptions import (
 )
 
 from ragline.errors import ConfigurationError, RaglineError, TransientError
-from ragline.generators.prompt import DEFAULT_MAX_PROMPT_TOKENS, NO_ANSWER, build_prompt, parse_citations
+from ragline.generators.prompt import (
+    DEFAULT_MAX_PROMPT_TOKENS,
+    NO_ANSWER,
+    build_prompt,
+    normalise_decline,
+    parse_citations,
+)
 from ragline.models import Answer, SearchHit
 from ragline.retry import RetryPolicy
 
@@ -147,16 +153,24 @@ class OpenAIChatGenerator:
         if not sources:
             return Answer(NO_ANSWER, cited=[], model=self.model)
         prompt = build_prompt(question, sources, max_tokens=self.max_prompt_tokens)
+        # The decline sentence counts however the model wraps it (quotes, markdown, a marker tacked on).
+        text = normalise_decline(self.complete(prompt.system, prompt.user))
+        cited = [] if text == NO_ANSWER else parse_citations(text, prompt.n_sources)
+        return Answer(text, cited=cited, model=self.model)
+
+    def complete(self, system: str, user: str) -> str:
+        """One turn of chat, retried as :meth:`generate` is: ``system`` and one user message in, the reply's
+        text out. This makes the generator a :class:`~ragline.ports.ChatModel`, which rewrites follow-up
+        questions (:class:`ragline.rewriting.ModelQuestionRewriter`)."""
         request = {
             "model": self.model,
-            "messages": [{"role": "system", "content": prompt.system}, {"role": "user", "content": prompt.user}],
+            "messages": [{"role": "system", "content": system}, {"role": "user", "content": user}],
             "temperature": self.temperature,
             "max_tokens": self.max_tokens,
         }
         completion = self._post(json.dumps(request).encode())
         self._count_usage(completion.get("usage"))
-        text = self._answer_text(completion)
-        return Answer(text, cited=parse_citations(text, prompt.n_sources), model=self.model)
+        return self._answer_text(completion)
 
     # -- one call, retried ------------------------------------------------------------------------------
 
