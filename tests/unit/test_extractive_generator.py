@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from ragline.generators.extractive import ExtractiveGenerator, content_terms
+from dataclasses import replace
+
+from ragline.generators.extractive import TERMS_ONLY, ExtractiveGenerator, content_terms
 from ragline.generators.prompt import NO_ANSWER, parse_citations
 from ragline.models import Chunk, SearchHit
 
@@ -72,7 +74,7 @@ def test_sentences_from_several_sources_come_in_source_order():
         hit("Badge access to the laboratory requires the safety induction.", 1),
         hit("Paid annual leave is 25 days per year for employees.", 2),
     ]
-    answer = ExtractiveGenerator(min_score=0.2, relative_cutoff=0.0).generate(
+    answer = ExtractiveGenerator(weights=replace(TERMS_ONLY, decline_below=0.2, runner_up_within=0.0)).generate(
         "What do employees get for annual leave and laboratory badge access?", sources
     )
 
