@@ -21,28 +21,40 @@ from typing import Literal
 
 AnswerType = Literal["number", "date", "duration", "name", "place"]
 
-# The first match wins, so the more specific phrase comes first ("how long" before any "how").
+_HOW_MUCH = "many much old far big large tall high often"
+_WHAT_AMOUNT = "percentage share number amount"
+_WHAT_TIME = "year date day month century decade time"
+_WHAT_PLACE = "country city state place region continent"
+
+
+def _any_of(words: str) -> str:
+    return f"(?:{'|'.join(words.split())})"
+
+
+# The first match wins, so the more specific phrase comes first ("how long" before "how many").
 _QUESTION_CUES: tuple[tuple[re.Pattern[str], AnswerType], ...] = (
     (re.compile(r"\bhow\s+long\b"), "duration"),
-    (re.compile(r"\bhow\s+(?:many|much|old|far|big|large|tall|high|often)\b|\bwhat\s+(?:percentage|share|number|amount)\b"), "number"),
-    (re.compile(r"\bwhen\b|\b(?:what|which)\s+(?:year|date|day|month|century|decade|time)\b|\bwhat\s+\w+\s+year\b"), "date"),
+    (re.compile(rf"\bhow\s+{_any_of(_HOW_MUCH)}\b|\bwhat\s+{_any_of(_WHAT_AMOUNT)}\b"), "number"),
+    (re.compile(rf"\bwhen\b|\b(?:what|which)\s+{_any_of(_WHAT_TIME)}\b|\bwhat\s+\w+\s+year\b"), "date"),
     (re.compile(r"\bwho(?:m|se)?\b"), "name"),
-    (re.compile(r"\bwhere\b|\b(?:what|which)\s+(?:country|city|state|place|region|continent)\b"), "place"),
-)  # fmt: skip
+    (re.compile(rf"\bwhere\b|\b(?:what|which)\s+{_any_of(_WHAT_PLACE)}\b"), "place"),
+)
 
 _NUMBER_WORDS = (
     "one two three four five six seven eight nine ten eleven twelve fifteen twenty thirty forty fifty hundred "
     "thousand million billion trillion dozen half quarter"
 )
-_NUMBER = re.compile(rf"\d[\d.,]*|\b(?:{'|'.join(_NUMBER_WORDS.split())})\b", re.IGNORECASE)
+_NUMBER = re.compile(rf"\d[\d.,]*|\b{_any_of(_NUMBER_WORDS)}\b", re.IGNORECASE)
 _MONTHS = "january february march april may june july august september october november december"
 _DATE = re.compile(
-    rf"\b(?:1[0-9]{{3}}|20[0-9]{{2}})s?\b|\bFY\s?\d{{2,4}}\b|\b(?:{'|'.join(_MONTHS.split())})\b"
+    rf"\b(?:1[0-9]{{3}}|20[0-9]{{2}})s?\b|\bFY\s?\d{{2,4}}\b|\b{_any_of(_MONTHS)}\b"
     r"|\b\d+(?:st|nd|rd|th)\s+century\b|\bQ[1-4]\b",
     re.IGNORECASE,
 )
 _TIME_UNITS = r"(?:second|minute|hour|day|week|month|year|decade|centur(?:y|ie))s?"
-_DURATION = re.compile(rf"(?:\d[\d.,]*|\b(?:{'|'.join(_NUMBER_WORDS.split())}|several|few))[\s-]+{_TIME_UNITS}\b", re.IGNORECASE)
+_DURATION = re.compile(
+    rf"(?:\d[\d.,]*|\b{_any_of(_NUMBER_WORDS + ' several few')})[\s-]+{_TIME_UNITS}\b", re.IGNORECASE
+)
 _CAPITALISED = re.compile(r"(?<=\s)[A-Z][\w'-]+")
 
 

@@ -13,8 +13,10 @@ An extractive answer quotes units, so a unit must be something a person can read
   lines: ``"Passwords\\nAll passwords must ..."`` gives ``"All passwords must ..."``).
 
 Example:
-    >>> answer_units("Passwords\\nAll passwords must have 14 characters.\\n\\n| Country | Per diem |\\n|---|---|\\n| USA | $75 |")
-    ['All passwords must have 14 characters.', 'Country: USA; Per diem: $75']
+    >>> answer_units("Passwords\\nAll passwords must have 14 characters.")
+    ['All passwords must have 14 characters.']
+    >>> answer_units("| Country | Per diem |\\n|---|---|\\n| USA | $75 |")
+    ['Country: USA; Per diem: $75']
 """
 
 from __future__ import annotations
@@ -92,8 +94,11 @@ def _is_cell(block: str) -> bool:
 
 
 def _is_short_line(line: str) -> bool:
-    stripped = line.strip()
-    return 0 < len(stripped.split()) <= SHORT_LINE_WORDS and not stripped.endswith(_SENTENCE_END)
+    """Few words, no end punctuation, no colon: a heading or a cell ("Owner: People team" is a statement)."""
+    stripped = _EMPHASIS.sub("", line).strip()
+    return (
+        0 < len(stripped.split()) <= SHORT_LINE_WORDS and not stripped.endswith(_SENTENCE_END) and ": " not in stripped
+    )
 
 
 def _block_units(block: str) -> list[str]:
@@ -105,6 +110,8 @@ def _block_units(block: str) -> list[str]:
     prose: list[str] = []
     for line, is_heading in zip(lines, headings, strict=True):
         if _TABLE_LINE.match(line):
+            units.extend(_sentences(prose))
+            prose = []
             table.append(line)
             continue
         units.extend(_markdown_rows(table))

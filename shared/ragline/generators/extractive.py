@@ -53,8 +53,10 @@ QUESTION_FILLER = frozenset(
 
 #: Candidates come from the first this many sources (the query function hands over five by default)...
 SOURCES_READ = 8
-#: ...and from the first this many units of each, which bounds the sentences embedded per answer.
+#: ...and from the first this many units of each...
 UNITS_PER_SOURCE = 16
+#: ...and at most this many of them, those that share the most with the question, are embedded.
+MAX_EMBEDDED = 24
 
 
 @dataclass(frozen=True)
@@ -197,7 +199,13 @@ class ExtractiveGenerator:
         # A word of a title counts for every unit under it, so it is as common as that.
         weights = _idf(wanted, [unit_terms | context_terms for _, _, _, unit_terms, context_terms in units])
         total = sum(weights.values())
-        similarities = self._similarities(question, [text for _, _, text, _, _ in units])
+        # Only a unit that shares a word with the question can be chosen (see choose), so only those
+        # are embedded, the best-covering first, at most MAX_EMBEDDED of them.
+        eligible = sorted(
+            (i for i, (_, _, _, unit_terms, _) in enumerate(units) if unit_terms & wanted),
+            key=lambda i: -sum(weights[t] for t in units[i][3] & wanted),
+        )[:MAX_EMBEDDED]
+        similarities = dict(zip(eligible, self._similarities(question, [units[i][2] for i in eligible]), strict=True))
         answer_type = expected_answer_type(question)
         question_words = set(re.findall(r"\w+", question.casefold()))
         return [
@@ -208,21 +216,21 @@ class ExtractiveGenerator:
                 terms=unit_terms,
                 coverage=sum(weights[t] for t in unit_terms & wanted) / total,
                 context_coverage=sum(weights[t] for t in (context_terms - unit_terms) & wanted) / total,
-                similarity=similarity,
+                similarity=similarities.get(index, 0.0),
                 has_answer_type=answer_type is not None and has_answer_type(answer_type, text, question_words),
             )
-            for (n, position, text, unit_terms, context_terms), similarity in zip(units, similarities, strict=True)
+            for index, (n, position, text, unit_terms, context_terms) in enumerate(units)
         ]
 
     def choose(self, candidates: Sequence[Candidate]) -> list[Candidate]:
         """The best candidate if it reaches the decline threshold, with the runners-up close enough to it.
 
-        A candidate with none of the question's words, in it or in its source's title, is never chosen:
-        similarity alone is not evidence enough.
+        A candidate with none of the question's words is never chosen: similarity, or the title's words,
+        alone are not evidence enough.
         """
         weights = self.weights
         scored = sorted(
-            ((c.score(weights, self.rank_discount), c) for c in candidates if c.coverage + c.context_coverage > 0),
+            ((c.score(weights, self.rank_discount), c) for c in candidates if c.coverage > 0),
             key=lambda pair: (-pair[0], pair[1].source, pair[1].position),
         )
         if not scored or scored[0][0] < weights.decline_below:
