@@ -33,11 +33,11 @@ from ragline.models import Answer
 #: The decline rate on the tuning half's answerable questions the picked setting may not exceed: the issue's
 #: bar is 10 %, and a fitted threshold does a little worse on questions it was not fitted on.
 MAX_DECLINED_ANSWERABLE = 0.08
-SIMILARITY = (0.5, 1.0, 2.0)
+SIMILARITY = (0.5, 1.0, 2.0, 3.0, 4.0, 6.0)
 ANSWER_TYPE = (0.0, 0.15, 0.3)
 CONTEXT = (0.0, 0.5, 1.0)
 RUNNER_UP = (1.01, 0.9, 0.8)  # above 1: never a second unit
-THRESHOLDS = tuple(round(0.05 * step, 2) for step in range(0, 31))
+THRESHOLDS = tuple(round(0.05 * step, 2) for step in range(121))
 
 
 @dataclass(frozen=True)
@@ -106,8 +106,7 @@ def main(argv: list[str] | None = None) -> int:
             TERMS_ONLY, similarity=similarity, answer_type=answer_type, context=context, runner_up_within=runner_up
         )
         tune_outcomes = outcomes(base, halves["tune"])
-        for threshold in THRESHOLDS:
-            grid.append((replace(base, decline_below=threshold), measure(tune_outcomes, threshold)))
+        grid.extend((replace(base, decline_below=t), measure(tune_outcomes, t)) for t in THRESHOLDS)
     passing = [(weights, measures) for weights, measures in grid if acceptable(measures)]
     picked, picked_tune = max(passing, key=lambda pair: rank_key(pair[1]))
     tune_outcomes, test_outcomes = outcomes(picked, halves["tune"]), outcomes(picked, halves["test"])

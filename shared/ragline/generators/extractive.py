@@ -11,7 +11,8 @@ each of the first :data:`SOURCES_READ` sources. Each candidate gets a score from
   credit ("Contoso" is in the document's title, not in "The company will hire 35 new engineers").
 * **similarity**: the cosine between the question and the unit under the embedding model, when the
   generator has one (the local all-MiniLM-L6-v2: ``RAGLINE_EMBEDDER=local``); it finds the answer that
-  words it differently ("next year" and "FY2026").
+  words it differently ("next year" and "FY2026"). Only units that share a word with the question can be
+  chosen, so only they are embedded, at most :data:`MAX_EMBEDDED`, in one batch with the question.
 * **answer type**: whether the unit holds the kind of answer the question asks for, and not only the
   question's own words: a number for "how many", a date for "when" (:mod:`ragline.generators.answer_types`).
 * **rank**: the score is divided by ``1 + rank_discount * (n - 1)`` for the ``n``-th source, so among
@@ -77,12 +78,15 @@ class Weights:
 
 
 #: Fitted with the local embedding model on the tuning half of SQuAD 2.0 dev
-#: (benchmarks/results/tune_extractive.json).
+#: (benchmarks/results/tune_extractive.json; docs/quality.md, "Answers").
 WITH_EMBEDDINGS = Weights(
-    terms=1.0, similarity=1.0, answer_type=0.2, context=0.5, decline_below=0.45, runner_up_within=0.9
+    terms=1.0, similarity=4.0, answer_type=0.3, context=1.0, decline_below=2.35, runner_up_within=0.8
 )
-#: The same fit without the similarity signal: for the hash embedder, or no embedder.
-TERMS_ONLY = Weights(terms=1.0, similarity=0.0, answer_type=0.2, context=0.5, decline_below=0.45, runner_up_within=0.9)
+#: Without the similarity signal (the hash embedder, or none): the weights fitted the same way
+#: (benchmarks/results/tune_extractive_terms_only.json), but not the threshold fitted there (0.25), which
+#: answers "What is the capital of France?" from "Capital expenditure was $2.3 million" in open retrieval:
+#: 0.45 is the lowest threshold of the grid that declines it (its SQuAD numbers are in docs/quality.md).
+TERMS_ONLY = Weights(terms=1.0, similarity=0.0, answer_type=0.15, context=0.5, decline_below=0.45, runner_up_within=0.8)
 
 
 def _fold(word: str) -> str:
@@ -138,11 +142,13 @@ class Candidate:
 
 
 def near_duplicates(a: Candidate, b: Candidate, overlap: float) -> bool:
-    """One contains the other, or their term sets overlap at least ``overlap`` (Jaccard)."""
+    """One contains the other, or at least ``overlap`` of the smaller term set is in the other: "The company
+    will hire 35 engineers." says nothing that "The company will hire 35 engineers, most in Austin." does
+    not (overlapping chunks and recaps repeat a sentence with a clause more or less)."""
     if a.text.casefold() in b.text.casefold() or b.text.casefold() in a.text.casefold():
         return True
-    union = a.terms | b.terms
-    return bool(union) and len(a.terms & b.terms) / len(union) >= overlap
+    smaller = min(len(a.terms), len(b.terms))
+    return smaller > 0 and len(a.terms & b.terms) / smaller >= overlap
 
 
 class ExtractiveGenerator:
@@ -155,7 +161,7 @@ class ExtractiveGenerator:
             embedder, else :data:`TERMS_ONLY`.
         max_sentences: at most this many units in an answer.
         rank_discount: how much a unit's score shrinks per source rank below the first.
-        duplicate_overlap: units whose term sets overlap this much (Jaccard) count as one.
+        duplicate_overlap: units this much of whose smaller term set is in the other count as one.
     """
 
     name = "extractive"
