@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     featurized = time.perf_counter() - started
 
     similarities = SIMILARITY if embedder is not None else (0.0,)
-    grid = []
+    grid: list[tuple[Weights, dict[str, float | int]]] = []
     for similarity, answer_type, context, runner_up in itertools.product(similarities, ANSWER_TYPE, CONTEXT, RUNNER_UP):
         base = replace(
             TERMS_ONLY, similarity=similarity, answer_type=answer_type, context=context, runner_up_within=runner_up
@@ -129,10 +129,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  tune: {picked_tune}")
     print(f"  test: {picked_test}")
     print("threshold -> test: answered containing / declined answerable / declined unanswerable / words")
-    for row in trade_off:
-        test = row["test"]
+    for threshold in THRESHOLDS:
+        test = measure(test_outcomes, threshold)
         print(
-            f"  {row['decline_below']:.2f} -> {test['answered_containing']:.3f} / {test['declined_answerable']:.3f}"
+            f"  {threshold:.2f} -> {test['answered_containing']:.3f} / {test['declined_answerable']:.3f}"
             f" / {test['declined_unanswerable']:.3f} / {test['mean_answer_words']}"
         )
     if args.json:
