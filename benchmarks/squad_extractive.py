@@ -5,15 +5,25 @@ be answered from it, and the right reply to those is to decline. The extractive 
 sentences, not spans, so exact match is near zero by construction; what matters for a cited answer is
 whether the sentences it picks contain the answer (``contains``), token F1 against the gold spans, and
 whether it declines when it should (``declined_unanswerable``) and not when it shouldn't.
+``answered_containing`` is the share of *all* answerable questions answered with the gold answer in the
+cited text (a decline counts against it); ``contains_answer`` the share of those answered.
 
-    python benchmarks/squad_extractive.py --dataset ../shared/data/squad2-dev [--limit N] [--json out.json]
+``--split tune|test`` keeps half of the questions, by a stable hash of their id (:func:`split_of`): the
+weights of the generator were fitted on ``tune`` (``benchmarks/tune_extractive.py``), so ``test`` is the
+half that measures them. ``--embedder local`` gives the generator the local embedding model (its default
+in production, ``RAGLINE_EMBEDDER=local``), vectors cached on disk in ``$RAGLINE_CACHE_DIR``.
+
+    python benchmarks/squad_extractive.py --dataset ../shared/data/squad2-dev [--split test] [--embedder local]
+        [--limit N] [--json out.json]
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import hashlib
 import json
+import os
 import platform
 import re
 import string
@@ -23,7 +33,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ragline.generators.extractive import ExtractiveGenerator
-from ragline.models import Chunk, SearchHit
+from ragline.models import Answer, Chunk, SearchHit
+from ragline.ports import Embedder
 
 _MARKERS = re.compile(r"\s*\[\d+(?:,\s*\d+)*\]")
 
@@ -52,45 +63,104 @@ def load(dataset: Path) -> tuple[dict[str, dict], dict[str, str], list[dict]]:
     return corpus, queries, answers
 
 
-def run(dataset: Path, limit: int | None) -> dict:
-    corpus, queries, answers = load(dataset)
-    if limit:
-        answers = answers[:limit]
-    generator = ExtractiveGenerator()
-    totals = collections.Counter()
-    f1_sum = 0.0
-    started = time.perf_counter()
-    for item in answers:
-        paragraph = corpus[item["context_id"]]
-        chunk = Chunk(
-            item["context_id"], item["context_id"], "v1", paragraph["text"], "squad", paragraph["title"], ("eval",), 0
-        )
-        answer = generator.generate(queries[item["_id"]], [SearchHit(chunk, 1.0)])
+def split_of(question_id: str) -> str:
+    """``"tune"`` or ``"test"``, by the parity of the SHA-256 of the question's id: stable across runs."""
+    return "tune" if int(hashlib.sha256(question_id.encode()).hexdigest(), 16) % 2 == 0 else "test"
+
+
+def paragraph_hit(item: dict, corpus: dict[str, dict]) -> SearchHit:
+    """The question's own paragraph as the one source, as SQuAD poses it."""
+    paragraph = corpus[item["context_id"]]
+    chunk = Chunk(
+        item["context_id"], item["context_id"], "v1", paragraph["text"], "squad", paragraph["title"], ("eval",), 0
+    )
+    return SearchHit(chunk, 1.0)
+
+
+def build_embedder(name: str) -> Embedder | None:
+    """The embedder named on the command line, behind the on-disk cache; None for ``none``."""
+    if name == "none":
+        return None
+    from ragline.embedders.cache import CachedEmbedder
+
+    if name == "local":
+        from ragline.embedders.local import LocalEmbedder
+
+        inner: Embedder = LocalEmbedder()
+    else:
+        from ragline.embedders.hashing import HashEmbedder
+
+        inner = HashEmbedder()
+    cache = Path(os.environ.get("RAGLINE_CACHE_DIR", Path.home() / ".cache" / "ragline"))
+    cache.mkdir(parents=True, exist_ok=True)
+    return CachedEmbedder(inner, cache / "embeddings.sqlite")
+
+
+class Tally:
+    """The counts behind the answer measures, one question at a time."""
+
+    def __init__(self) -> None:
+        self.counts: collections.Counter[str] = collections.Counter()
+        self.f1_sum = 0.0
+        self.words = 0
+
+    def add(self, item: dict, answer: Answer) -> None:
         declined = not answer.cited
         text = _MARKERS.sub("", answer.text)
         if item["is_impossible"]:
-            totals["unanswerable"] += 1
-            totals["declined_unanswerable"] += declined
-            continue
-        totals["answerable"] += 1
-        totals["declined_answerable"] += declined
+            self.counts["unanswerable"] += 1
+            self.counts["declined_unanswerable"] += declined
+            return
+        self.counts["answerable"] += 1
+        self.counts["declined_answerable"] += declined
         if declined:
-            continue
+            return
         golds = item["answers"]
-        totals["exact"] += any(normalize(text) == normalize(gold) for gold in golds)
-        totals["contains"] += any(normalize(gold) in normalize(text) for gold in golds)
-        f1_sum += max(f1(text, gold) for gold in golds)
+        self.counts["answered"] += 1
+        self.words += len(text.split())
+        self.counts["exact"] += any(normalize(text) == normalize(gold) for gold in golds)
+        self.counts["contains"] += any(normalize(gold) in normalize(text) for gold in golds)
+        self.f1_sum += max(f1(text, gold) for gold in golds)
+
+    def merge(self, other: Tally) -> None:
+        """Add the counts of ``other`` (of other questions) to these."""
+        self.counts.update(other.counts)
+        self.f1_sum += other.f1_sum
+        self.words += other.words
+
+    def measures(self) -> dict[str, float | int]:
+        counts = self.counts
+        answered, answerable = max(counts["answered"], 1), max(counts["answerable"], 1)
+        return {
+            "answerable": counts["answerable"],
+            "unanswerable": counts["unanswerable"],
+            "answered_containing": round(counts["contains"] / answerable, 4),
+            "contains_answer": round(counts["contains"] / answered, 4),
+            "f1": round(self.f1_sum / answered, 4),
+            "exact_match": round(counts["exact"] / answered, 4),
+            "mean_answer_words": round(self.words / answered, 1),
+            "declined_answerable": round(counts["declined_answerable"] / answerable, 4),
+            "declined_unanswerable": round(counts["declined_unanswerable"] / max(counts["unanswerable"], 1), 4),
+        }
+
+
+def run(dataset: Path, limit: int | None, split: str | None = None, embedder: str = "none") -> dict:
+    corpus, queries, answers = load(dataset)
+    if split:
+        answers = [item for item in answers if split_of(item["_id"]) == split]
+    if limit:
+        answers = answers[:limit]
+    generator = ExtractiveGenerator(embedder=build_embedder(embedder))
+    tally = Tally()
+    started = time.perf_counter()
+    for item in answers:
+        tally.add(item, generator.generate(queries[item["_id"]], [paragraph_hit(item, corpus)]))
     elapsed = time.perf_counter() - started
-    answerable = max(totals["answerable"], 1)
     return {
         "questions": len(answers),
-        "answerable": totals["answerable"],
-        "unanswerable": totals["unanswerable"],
-        "exact_match": round(totals["exact"] / answerable, 4),
-        "f1": round(f1_sum / answerable, 4),
-        "contains_answer": round(totals["contains"] / answerable, 4),
-        "declined_answerable": round(totals["declined_answerable"] / answerable, 4),
-        "declined_unanswerable": round(totals["declined_unanswerable"] / max(totals["unanswerable"], 1), 4),
+        "split": split or "all",
+        "embedder": embedder,
+        **tally.measures(),
         "ms_per_question": round(elapsed * 1000 / max(len(answers), 1), 3),
         "machine": f"{platform.machine()}, {platform.python_version()}",
         "date": datetime.now(UTC).date().isoformat(),
@@ -101,9 +171,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/squad2-dev")
     parser.add_argument("--limit", type=int, default=None)
+    parser.add_argument("--split", choices=("tune", "test"), default=None, help="half of the questions (default: all)")
+    parser.add_argument("--embedder", choices=("local", "hash", "none"), default="none")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = parser.parse_args(argv)
-    results = run(args.dataset, args.limit)
+    results = run(args.dataset, args.limit, args.split, args.embedder)
     for name, value in results.items():
         print(f"{name:>22}: {value}")
     if args.json:

@@ -129,7 +129,7 @@ def services() -> Services:
     query = QueryService(
         store=build_store(settings, embedder.dimension),
         embedder=embedder,
-        generator=build_generator(settings),
+        generator=build_generator(settings, embedder),
         config=RetrievalConfig.from_settings(settings),
         reranker=build_reranker(settings),
     )

@@ -70,11 +70,14 @@ def build_store(settings: Settings, dimension: int, create_index: bool = False) 
     raise ValueError(f"unknown RAGLINE_STORE {settings.store!r}; one of {', '.join(STORES)}")
 
 
-def build_generator(settings: Settings) -> Generator:
+def build_generator(settings: Settings, embedder: Embedder | None = None) -> Generator:
+    """``embedder``: the one the query service embeds questions with, shared rather than loaded twice."""
     if settings.generator == "extractive":
         from ragline.generators.extractive import ExtractiveGenerator
 
-        return ExtractiveGenerator()
+        # Its weights were fitted on the local model's similarities; the hash embedder's are noise, and
+        # Bedrock's would cost a call per sentence, so only the local model lends the extractive one a hand.
+        return ExtractiveGenerator(embedder=embedder if settings.embedder == "local" else None)
     if settings.generator == "bedrock":
         from ragline.generators.bedrock import BedrockGenerator
 

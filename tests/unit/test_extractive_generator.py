@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from ragline.generators.extractive import ExtractiveGenerator, content_terms
+from dataclasses import replace
+
+from ragline.factory import build_generator
+from ragline.generators.extractive import TERMS_ONLY, WITH_EMBEDDINGS, ExtractiveGenerator, content_terms
 from ragline.generators.prompt import NO_ANSWER, parse_citations
 from ragline.models import Chunk, SearchHit
+from ragline.settings import Settings
+from tests.fakes import FakeEmbedder
 
 HR = (
     "# Annual leave\n\n"
@@ -72,7 +77,7 @@ def test_sentences_from_several_sources_come_in_source_order():
         hit("Badge access to the laboratory requires the safety induction.", 1),
         hit("Paid annual leave is 25 days per year for employees.", 2),
     ]
-    answer = ExtractiveGenerator(min_score=0.2, relative_cutoff=0.0).generate(
+    answer = ExtractiveGenerator(weights=replace(TERMS_ONLY, decline_below=0.2, runner_up_within=0.0)).generate(
         "What do employees get for annual leave and laboratory badge access?", sources
     )
 
@@ -120,3 +125,70 @@ def test_word_forms_are_folded():
         "Which policies cover repeated inductions?", [hit("The policy says each induction is repeated yearly.", 1)]
     )
     assert answer.cited == [1]
+
+
+def test_the_answer_type_picks_the_sentence_with_the_number():
+    sources = [
+        hit("The company's engineers hire interns in Austin. The company will hire 35 new engineers in FY2026.", 1)
+    ]
+
+    answer = ExtractiveGenerator(max_sentences=1).generate("How many engineers will the company hire?", sources)
+
+    assert answer.text == "The company will hire 35 new engineers in FY2026. [1]"
+
+
+def test_a_word_of_the_title_counts_towards_its_sentences():
+    chunk = Chunk(
+        "c1", "d1", "v1", "The company will hire 35 new engineers.", "s3://b/p.md", "Contoso hiring plan", (), 0
+    )
+    question = "How many engineers will Contoso hire?"
+
+    with_title = ExtractiveGenerator(weights=replace(TERMS_ONLY, context=1.0)).candidates(
+        question, [hit(chunk.text, 1)]
+    )
+    without = ExtractiveGenerator(weights=replace(TERMS_ONLY, context=1.0)).candidates(
+        question, [SearchHit(chunk, 1.0)]
+    )
+
+    assert without[0].context_coverage > 0 == with_title[0].context_coverage
+
+
+def test_a_table_row_answers_with_its_header():
+    passage = "| Country | Per diem |\n|---|---|\n| USA | $75 |\n| Germany | EUR 60 |"
+
+    answer = ExtractiveGenerator().generate("What is the per diem in the USA?", [hit(passage, 1)])
+
+    assert answer.text.startswith("Country: USA; Per diem: $75 [1]")
+
+
+def test_the_similarity_signal_needs_an_embedder_and_reaches_the_score():
+    sources = [hit("Business class may be booked for flights longer than six hours.", 1)]
+    question = "Can I fly business class to New York?"
+    embedder = FakeEmbedder()
+
+    (with_vectors,) = ExtractiveGenerator(embedder=embedder).candidates(question, sources)
+    (without,) = ExtractiveGenerator().candidates(question, sources)
+
+    assert without.similarity == 0.0 < with_vectors.similarity
+    assert embedder.documents[0] == question  # the question and the sentences, in one batch
+    assert with_vectors.score(WITH_EMBEDDINGS, 0.0) > with_vectors.score(replace(WITH_EMBEDDINGS, similarity=0.0), 0.0)
+
+
+def test_only_sentences_sharing_a_word_with_the_question_are_embedded():
+    sources = [hit("Business class may be booked. Unrelated text entirely. Meals are covered.", 1)]
+    embedder = FakeEmbedder()
+
+    ExtractiveGenerator(embedder=embedder).candidates("Can I fly business class?", sources)
+
+    assert embedder.documents == ["Can I fly business class?", "Business class may be booked."]
+
+
+def test_the_factory_lends_the_generator_only_the_local_model():
+    embedder = FakeEmbedder()
+
+    local = build_generator(Settings(embedder="local", generator="extractive"), embedder)
+    hashed = build_generator(Settings(embedder="hash", generator="extractive"), embedder)
+
+    assert isinstance(local, ExtractiveGenerator) and local.embedder is embedder
+    assert isinstance(hashed, ExtractiveGenerator) and hashed.embedder is None
+    assert hashed.weights == TERMS_ONLY and local.weights == WITH_EMBEDDINGS
