@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ragline.embedders.cache import CachedEmbedder
+from ragline.evaluation.answers import answer_text, contains_answer
 from ragline.evaluation.runner import default_cache_path
 from ragline.factory import build_embedder, build_reranker, build_store
 from ragline.generators.extractive import ExtractiveGenerator
@@ -38,7 +39,6 @@ from ragline.settings import Settings
 from ragline.words import count_tokens
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from squad_extractive import _MARKERS, normalize
 
 STRATEGIES = {
     "fixed 220/40": {"chunking": "fixed", "chunk_tokens": 220, "chunk_overlap": 40},
@@ -99,15 +99,15 @@ def run(dataset: Path, limit: int | None) -> dict:
             tokens = 0
             for item in answerable:
                 hits = service.retrieve(queries[item["_id"]], ROLES, 5)
-                golds = [normalize(answer) for answer in item["answers"]]
-                passages = [normalize(hit.chunk.passage()) for hit in hits]
-                totals["answer@1"] += bool(passages) and any(g in passages[0] for g in golds)
-                totals["answer@5"] += any(g in p for p in passages for g in golds)
+                golds = item["answers"]
+                passages = [hit.chunk.passage() for hit in hits]
+                totals["answer@1"] += bool(passages) and any(contains_answer(passages[0], g) for g in golds)
+                totals["answer@5"] += any(contains_answer(p, g) for p in passages for g in golds)
                 tokens += sum(count_tokens(hit.chunk.passage()) for hit in hits)
                 answer = generator.generate(queries[item["_id"]], hits)
-                if not answer.cited:
+                if answer.declined:
                     totals["declined"] += 1
-                elif any(g in normalize(_MARKERS.sub("", answer.text)) for g in golds):
+                elif any(contains_answer(answer_text(answer), g) for g in golds):
                     totals["contains"] += 1
             store.close()
         n = len(answerable)

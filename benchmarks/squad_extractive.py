@@ -21,39 +21,19 @@ from __future__ import annotations
 
 import argparse
 import collections
-import hashlib
 import json
 import os
 import platform
-import re
-import string
 import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from ragline.evaluation.answers import answer_text, contains_answer, exact_match, token_f1
+from ragline.evaluation.beir import half_of
 from ragline.generators.extractive import ExtractiveGenerator
 from ragline.models import Answer, Chunk, SearchHit
 from ragline.ports import Embedder
-
-_MARKERS = re.compile(r"\s*\[\d+(?:,\s*\d+)*\]")
-
-
-def normalize(text: str) -> str:
-    """The official SQuAD normalisation: lower case, no punctuation, no articles, single spaces."""
-    text = "".join(ch for ch in text.lower() if ch not in set(string.punctuation))
-    text = re.sub(r"\b(a|an|the)\b", " ", text)
-    return " ".join(text.split())
-
-
-def f1(prediction: str, gold: str) -> float:
-    predicted, expected = normalize(prediction).split(), normalize(gold).split()
-    common = collections.Counter(predicted) & collections.Counter(expected)
-    overlap = sum(common.values())
-    if overlap == 0:
-        return 0.0
-    precision, recall = overlap / len(predicted), overlap / len(expected)
-    return 2 * precision * recall / (precision + recall)
 
 
 def load(dataset: Path) -> tuple[dict[str, dict], dict[str, str], list[dict]]:
@@ -64,8 +44,8 @@ def load(dataset: Path) -> tuple[dict[str, dict], dict[str, str], list[dict]]:
 
 
 def split_of(question_id: str) -> str:
-    """``"tune"`` or ``"test"``, by the parity of the SHA-256 of the question's id: stable across runs."""
-    return "tune" if int(hashlib.sha256(question_id.encode()).hexdigest(), 16) % 2 == 0 else "test"
+    """``"tune"`` or ``"test"``: the halves ``ragline eval --split`` uses (:func:`ragline.evaluation.beir.half_of`)."""
+    return half_of(question_id)
 
 
 def paragraph_hit(item: dict, corpus: dict[str, dict]) -> SearchHit:
@@ -105,8 +85,8 @@ class Tally:
         self.words = 0
 
     def add(self, item: dict, answer: Answer) -> None:
-        declined = not answer.cited
-        text = _MARKERS.sub("", answer.text)
+        declined = answer.declined
+        text = answer_text(answer)
         if item["is_impossible"]:
             self.counts["unanswerable"] += 1
             self.counts["declined_unanswerable"] += declined
@@ -118,9 +98,9 @@ class Tally:
         golds = item["answers"]
         self.counts["answered"] += 1
         self.words += len(text.split())
-        self.counts["exact"] += any(normalize(text) == normalize(gold) for gold in golds)
-        self.counts["contains"] += any(normalize(gold) in normalize(text) for gold in golds)
-        self.f1_sum += max(f1(text, gold) for gold in golds)
+        self.counts["exact"] += any(exact_match(text, gold) for gold in golds)
+        self.counts["contains"] += any(contains_answer(text, gold) for gold in golds)
+        self.f1_sum += max(token_f1(text, gold) for gold in golds)
 
     def merge(self, other: Tally) -> None:
         """Add the counts of ``other`` (of other questions) to these."""

@@ -28,7 +28,7 @@ from pathlib import Path
 from squad_extractive import Tally, build_embedder, load, paragraph_hit, split_of
 
 from ragline.generators.extractive import TERMS_ONLY, Candidate, ExtractiveGenerator, Weights
-from ragline.models import Answer
+from ragline.models import NO_ANSWER, Answer
 
 #: The decline rate on the tuning half's answerable questions the picked setting may not exceed: the issue's
 #: bar is 10 %, and a fitted threshold does a little worse on questions it was not fitted on.
@@ -60,7 +60,7 @@ def outcomes(weights: Weights, questions: list[tuple[dict, list[Candidate]]]) ->
         text = " ".join(f"{c.text} [{c.source}]" for c in chosen)
         answered, declined = Tally(), Tally()
         answered.add(item, Answer(text, cited=[1] if chosen else [], model=generator.name))
-        declined.add(item, Answer("", cited=[], model=generator.name))
+        declined.add(item, Answer(NO_ANSWER, cited=[], model=generator.name))
         results.append(Outcome(best, answered, declined))
     return results
 

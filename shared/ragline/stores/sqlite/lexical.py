@@ -81,41 +81,41 @@ class LexicalIndex:
     ids: np.ndarray  # int64 rowids of ``chunks``, one per row
     lengths: np.ndarray  # float64 number of terms of each row
     visibility: RoleRows
-    term_ids: np.ndarray  # int64, sorted: the terms with postings
+    term_ids: np.ndarray  # int32, sorted: the terms with postings
     starts: np.ndarray  # int64: the postings of term_ids[i] are at [starts[i], starts[i + 1])
-    posting_rows: np.ndarray  # int64 rows, ascending within a term
-    posting_counts: np.ndarray  # float64 occurrences of the term in that row
+    posting_rows: np.ndarray  # int32 rows, ascending within a term
+    posting_counts: np.ndarray  # float32 occurrences of the term in that row
 
     @classmethod
     def from_rows(cls, generation: int, rows: Iterable[tuple[int, str, bytes]]) -> LexicalIndex:
         """The index of ``(rowid, roles as JSON, chunk_terms blob)`` rows, in the order given."""
         ids: list[int] = []
         roles: list[str] = []
-        term_arrays: list[np.ndarray] = [np.empty(0, dtype=np.int32)]
-        count_arrays: list[np.ndarray] = [np.empty(0, dtype=np.int32)]
+        blobs: list[bytes] = []
         for rowid, roles_json, blob in rows:
-            pairs = np.frombuffer(blob, dtype=np.int32)
-            half = len(pairs) // 2
             ids.append(rowid)
             roles.append(roles_json)
-            term_arrays.append(pairs[:half])
-            count_arrays.append(pairs[half:])
-        sizes = np.fromiter((len(array) for array in term_arrays[1:]), dtype=np.int64, count=len(ids))
-        all_terms = np.concatenate(term_arrays).astype(np.int64)
-        all_counts = np.concatenate(count_arrays).astype(np.float64)
-        all_rows = np.repeat(np.arange(len(ids), dtype=np.int64), sizes)
+            blobs.append(blob)
+        # Every blob is [term ids..., counts...] as int32: split them all at once, not row by row.
+        flat = np.frombuffer(b"".join(blobs), dtype=np.int32)
+        halves = np.fromiter((len(blob) // 8 for blob in blobs), dtype=np.int64, count=len(blobs))
+        row_starts = np.cumsum(2 * halves) - 2 * halves
+        offset_in_row = np.arange(len(flat), dtype=np.int64) - np.repeat(row_starts, 2 * halves)
+        is_term = offset_in_row < np.repeat(halves, 2 * halves)
+        all_terms, all_counts = flat[is_term], flat[~is_term]
+        all_rows = np.repeat(np.arange(len(ids), dtype=np.int32), halves)
         order = np.argsort(all_terms, kind="stable")  # stable: rows stay ascending within a term
         sorted_terms = all_terms[order]
-        term_ids, firsts = np.unique(sorted_terms, return_index=True)
+        firsts = np.flatnonzero(np.diff(sorted_terms)) + 1
         return cls(
             generation=generation,
             ids=np.asarray(ids, dtype=np.int64),
             lengths=np.bincount(all_rows, weights=all_counts, minlength=len(ids)).astype(np.float64),
             visibility=RoleRows.from_roles(roles),
-            term_ids=term_ids,
-            starts=np.append(firsts, len(sorted_terms)).astype(np.int64),
+            term_ids=sorted_terms[np.concatenate(([0], firsts))] if len(sorted_terms) else sorted_terms,
+            starts=np.concatenate(([0], firsts, [len(sorted_terms)])).astype(np.int64),
             posting_rows=all_rows[order],
-            posting_counts=all_counts[order],
+            posting_counts=all_counts[order].astype(np.float32),
         )
 
     def _postings(self, term: int) -> tuple[np.ndarray, np.ndarray]:
@@ -149,7 +149,8 @@ class LexicalIndex:
                 continue
             idf = math.log(1 + (documents - len(rows) + 0.5) / (len(rows) + 0.5))
             norms = K1 * (1 - B + B * self.lengths[rows] / average_length)
-            scores[rows] += idf * counts * (K1 + 1) / (counts + norms)
+            frequencies = counts.astype(np.float64)
+            scores[rows] += idf * frequencies * (K1 + 1) / (frequencies + norms)
         matched = np.flatnonzero(scores > 0)
         if not len(matched):
             return empty
