@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from ragline.models import Chunk
-from ragline.stores.sqlite import SCHEMA_VERSION, SqliteStore
+from ragline.stores.sqlite import SCHEMA_VERSION, SqliteStore, lexical
 from ragline.words import terms
 from tests.conftest import examples
 from tests.store_inspection import chunk_ids, count_chunks
@@ -27,6 +27,7 @@ from tests.store_inspection import chunk_ids, count_chunks
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 DIM = 8
 ROLES = ("admin", "finance", "hr", "legal", "sales")
+FINANCE_ONLY = frozenset({"finance"})
 
 
 def make_chunk(
@@ -984,3 +985,69 @@ def test_a_store_of_a_newer_schema_is_refused_untouched(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=f"schema version {SCHEMA_VERSION + 1}"):
         SqliteStore(path, DIM)
     assert schema_of(path)[0] == SCHEMA_VERSION + 1
+
+
+# -- the posting index's segments -------------------------------------------------------------------
+
+
+def _results(store: SqliteStore, question: str, roles: frozenset[str]) -> list[tuple[str, float]]:
+    return [(hit.chunk.chunk_id, hit.score) for hit in store.bm25_search(question, roles, k=50)]
+
+
+@PROPERTY_SETTINGS
+@given(
+    steps=st.lists(
+        st.tuples(
+            st.sampled_from(["upsert", "replace", "delete", "roles"]),
+            st.integers(0, 5),  # which document
+            st.lists(st.sampled_from(VOCABULARY), min_size=1, max_size=12),
+            st.sampled_from(ROLES),
+        ),
+        min_size=1,
+        max_size=25,
+    ),
+    caller=st.frozensets(st.sampled_from(ROLES), min_size=1, max_size=3),
+)
+def test_an_index_kept_up_to_date_write_by_write_equals_one_loaded_afresh(
+    tmp_path_factory: pytest.TempPathFactory, steps: list[tuple[str, int, list[str], str]], caller: frozenset[str]
+) -> None:
+    """The live store searches after every write (so its posting index grows by segments, merges them and
+    drops deleted chunks), and a store opened afresh on the same file loads it all at once: their results,
+    scores included, are the same after every step."""
+    path = tmp_path_factory.mktemp("segments") / "index.db"
+    with SqliteStore(path, DIM) as live:
+        for n, (action, doc, words, role) in enumerate(steps):
+            doc_id = f"doc{doc}"
+            if action == "delete":
+                live.delete_document(doc_id)
+            elif action == "roles":
+                live.update_roles(doc_id, [role])
+            else:
+                chunks = [
+                    make_chunk(
+                        f"{doc_id}-{n}-{i}", " ".join(words[i:] or words), doc_id=doc_id, roles=(role,), position=i
+                    )
+                    for i in range(2)
+                ]
+                if action == "replace":
+                    live.replace_document(doc_id, chunks, [axis(0)] * 2)
+                else:
+                    live.upsert(chunks, [axis(0)] * 2)
+            for question in ("budget review", "audit plan team"):
+                with SqliteStore(path, DIM) as fresh:
+                    assert _results(live, question, caller) == _results(fresh, question, caller)
+        assert live._lexical is None or len(live._lexical.segments) <= lexical.MAX_SEGMENTS
+
+
+def test_a_write_adds_a_segment_of_its_own_chunks_and_many_deletions_merge_them(tmp_path: Path) -> None:
+    with SqliteStore(tmp_path / "index.db", DIM) as store:
+        store.upsert([make_chunk(f"a{i}", "budget review", doc_id="a", position=i) for i in range(8)], [axis(0)] * 8)
+        store.bm25_search("budget", FINANCE_ONLY, k=5)
+        store.upsert([make_chunk("b0", "budget audit", doc_id="b")], [axis(0)])
+        store.bm25_search("budget", FINANCE_ONLY, k=5)
+        index = store._lexical
+        assert index is not None and [len(s.chunk_ids) for s in index.segments] == [8, 1]
+        store.delete_document("a")  # 8 of the 9 chunks the segments hold are gone: merged into one
+        assert [h.chunk.chunk_id for h in store.bm25_search("budget", FINANCE_ONLY, k=5)] == ["b0"]
+        index = store._lexical
+        assert index is not None and [len(s.chunk_ids) for s in index.segments] == [1]

@@ -14,10 +14,12 @@ Scoring is Lucene's BM25, as OpenSearch scores by default: per distinct term of 
 Terms are SQLite FTS5's tokens (:mod:`ragline.stores.terms`: lower case, Porter stems, no diacritics).
 Each chunk's terms and their counts are stored when it is written (``chunk_terms``, with the terms
 numbered in ``vocabulary``; :mod:`~ragline.stores.sqlite.schema`) and loaded into a
-:class:`LexicalIndex`: one posting list per term, in memory, like the vectors.
+:class:`LexicalIndex`: posting lists in memory, like the vectors, in segments, so that a write adds the
+terms of its own chunks to the index rather than reloading them all.
 
-    >>> index = LexicalIndex.from_rows(1, [(10, '["hr"]', encode_terms({7: 2, 8: 1})),
-    ...                                    (11, '["finance"]', encode_terms({7: 1, 9: 3}))])
+    >>> segment = Segment.from_rows([(10, encode_terms({7: 2, 8: 1})), (11, encode_terms({7: 1, 9: 3}))])
+    >>> index = LexicalIndex(1, segment.chunk_ids, segment.lengths,
+    ...                      RoleRows.from_roles(['["hr"]', '["finance"]']), (segment,))
     >>> rows, scores = index.top_k([7], frozenset({"finance"}), k=5)
     >>> index.ids[rows].tolist(), [round(float(score), 4) for score in scores]
     ([11], [0.2877])
@@ -28,7 +30,7 @@ from __future__ import annotations
 import json
 import math
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -73,29 +75,29 @@ def question_term_ids(conn: sqlite3.Connection, tokenizer: Tokenizer, question: 
     return [ids[term] for term in wanted if term in ids]
 
 
-@dataclass(frozen=True)
-class LexicalIndex:
-    """An immutable snapshot of every chunk's terms, as of one ``generation``: posting lists in CSR form."""
+#: A reload merges every segment into one when there would be more than this many, or when this share of
+#: the chunks the segments hold has been deleted or replaced since: queries then scan few, mostly live lists.
+MAX_SEGMENTS = 8
+MAX_DEAD_SHARE = 0.25
 
-    generation: int
-    ids: np.ndarray  # int64 rowids of ``chunks``, one per row
-    lengths: np.ndarray  # float64 number of terms of each row
-    visibility: RoleRows
+
+@dataclass(frozen=True)
+class Segment:
+    """The posting lists of some chunks, by chunk id, in CSR form. A chunk's terms never change (a new
+    version of a chunk is a new row, with a new id), so a segment stays true for as long as its chunks live."""
+
+    chunk_ids: np.ndarray  # int64, sorted: the chunks the segment holds
+    lengths: np.ndarray  # float64 number of terms of each of them
     term_ids: np.ndarray  # int32, sorted: the terms with postings
     starts: np.ndarray  # int64: the postings of term_ids[i] are at [starts[i], starts[i + 1])
-    posting_rows: np.ndarray  # int32 rows, ascending within a term
-    posting_counts: np.ndarray  # float32 occurrences of the term in that row
+    posting_ids: np.ndarray  # int64 chunk ids, ascending within a term
+    posting_counts: np.ndarray  # float32 occurrences of the term in that chunk
 
     @classmethod
-    def from_rows(cls, generation: int, rows: Iterable[tuple[int, str, bytes]]) -> LexicalIndex:
-        """The index of ``(rowid, roles as JSON, chunk_terms blob)`` rows, in the order given."""
-        ids: list[int] = []
-        roles: list[str] = []
-        blobs: list[bytes] = []
-        for rowid, roles_json, blob in rows:
-            ids.append(rowid)
-            roles.append(roles_json)
-            blobs.append(blob)
+    def from_rows(cls, rows: Sequence[tuple[int, bytes]]) -> Segment:
+        """The segment of ``(chunk id, chunk_terms blob)`` rows, in ascending id order."""
+        ids = np.fromiter((rowid for rowid, _ in rows), dtype=np.int64, count=len(rows))
+        blobs = [blob for _, blob in rows]
         # Every blob is [term ids..., counts...] as int32: split them all at once, not row by row.
         flat = np.frombuffer(b"".join(blobs), dtype=np.int32)
         halves = np.fromiter((len(blob) // 8 for blob in blobs), dtype=np.int64, count=len(blobs))
@@ -103,27 +105,68 @@ class LexicalIndex:
         offset_in_row = np.arange(len(flat), dtype=np.int64) - np.repeat(row_starts, 2 * halves)
         is_term = offset_in_row < np.repeat(halves, 2 * halves)
         all_terms, all_counts = flat[is_term], flat[~is_term]
-        all_rows = np.repeat(np.arange(len(ids), dtype=np.int32), halves)
-        order = np.argsort(all_terms, kind="stable")  # stable: rows stay ascending within a term
+        all_rows = np.repeat(np.arange(len(ids), dtype=np.int64), halves)
+        order = np.argsort(all_terms, kind="stable")  # stable: ids stay ascending within a term
         sorted_terms = all_terms[order]
         firsts = np.flatnonzero(np.diff(sorted_terms)) + 1
         return cls(
-            generation=generation,
-            ids=np.asarray(ids, dtype=np.int64),
+            chunk_ids=ids,
             lengths=np.bincount(all_rows, weights=all_counts, minlength=len(ids)).astype(np.float64),
-            visibility=RoleRows.from_roles(roles),
             term_ids=sorted_terms[np.concatenate(([0], firsts))] if len(sorted_terms) else sorted_terms,
             starts=np.concatenate(([0], firsts, [len(sorted_terms)])).astype(np.int64),
-            posting_rows=all_rows[order],
+            posting_ids=ids[all_rows[order]],
             posting_counts=all_counts[order].astype(np.float32),
         )
 
-    def _postings(self, term: int) -> tuple[np.ndarray, np.ndarray]:
+    def postings(self, term: int) -> tuple[np.ndarray, np.ndarray]:
+        """The chunk ids holding ``term``, ascending, and how often each holds it."""
         position = int(np.searchsorted(self.term_ids, term))
         if position == len(self.term_ids) or self.term_ids[position] != term:
-            return self.posting_rows[:0], self.posting_counts[:0]
+            return self.posting_ids[:0], self.posting_counts[:0]
         start, end = self.starts[position], self.starts[position + 1]
-        return self.posting_rows[start:end], self.posting_counts[start:end]
+        return self.posting_ids[start:end], self.posting_counts[start:end]
+
+
+@dataclass(frozen=True)
+class LexicalIndex:
+    """An immutable snapshot of every chunk's terms as of one ``generation``: the live chunks (ids, roles,
+    lengths) and the segments of posting lists that hold their terms, oldest first, in ascending id ranges.
+
+    A reload (:meth:`load`) reads every chunk's id and roles, but the terms only of chunks newer than the
+    last segment: ingest appends chunks, so a write costs its own chunks' terms, not the whole index's."""
+
+    generation: int
+    ids: np.ndarray  # int64 rowids of ``chunks``, one per row, ascending
+    lengths: np.ndarray  # float64 number of terms of each row
+    visibility: RoleRows
+    segments: tuple[Segment, ...]
+
+    @classmethod
+    def load(cls, conn: sqlite3.Connection, generation: int, previous: LexicalIndex | None = None) -> LexicalIndex:
+        """The index of the file as of ``generation``, keeping ``previous``'s segments when they are few and
+        mostly live. Call in a read transaction."""
+        rows = conn.execute("SELECT id, roles FROM chunks ORDER BY id").fetchall()
+        ids = np.fromiter((rowid for rowid, _ in rows), dtype=np.int64, count=len(rows))
+        segments = previous.segments if previous is not None else ()
+        held = sum(len(segment.chunk_ids) for segment in segments)
+        dead = held - int(np.isin(ids, np.concatenate([seg.chunk_ids for seg in segments])).sum()) if held else 0
+        if len(segments) >= MAX_SEGMENTS or (held and dead / held > MAX_DEAD_SHARE):
+            segments = ()
+        after = int(segments[-1].chunk_ids[-1]) if segments and len(segments[-1].chunk_ids) else 0
+        new = conn.execute("SELECT id, terms FROM chunk_terms WHERE id > ? ORDER BY id", (after,)).fetchall()
+        if new:
+            segments = (*segments, Segment.from_rows(new))
+        return cls(generation, ids, _lengths_of(ids, segments), RoleRows.from_roles(r for _, r in rows), segments)
+
+    def _postings(self, term: int) -> tuple[np.ndarray, np.ndarray]:
+        """The rows holding ``term``, ascending, and how often each holds it; deleted chunks left out."""
+        pairs = [segment.postings(term) for segment in self.segments]
+        posting_ids = np.concatenate([ids for ids, _ in pairs]) if pairs else np.empty(0, dtype=np.int64)
+        counts = np.concatenate([c for _, c in pairs]) if pairs else np.empty(0, dtype=np.float32)
+        rows = np.searchsorted(self.ids, posting_ids)
+        live = rows < len(self.ids)
+        live[live] = self.ids[rows[live]] == posting_ids[live]
+        return rows[live], counts[live]
 
     def top_k(self, term_ids: Sequence[int], roles: frozenset[str], k: int) -> tuple[np.ndarray, np.ndarray]:
         """Rows of the best ``k`` chunks visible to ``roles`` holding any of ``term_ids``, best first, and
@@ -162,3 +205,13 @@ class LexicalIndex:
             matched, matched_scores = matched[keep], matched_scores[keep]
         order = np.lexsort((matched, -matched_scores))[:k]
         return matched[order], matched_scores[order]
+
+
+def _lengths_of(ids: np.ndarray, segments: Sequence[Segment]) -> np.ndarray:
+    """The number of terms of each chunk of ``ids``, from the segments holding them (0 for none)."""
+    if not segments:
+        return np.zeros(len(ids), dtype=np.float64)
+    held = np.concatenate([segment.chunk_ids for segment in segments])  # ascending: the segments' ranges are
+    lengths = np.concatenate([segment.lengths for segment in segments])
+    positions = np.searchsorted(held, ids).clip(max=len(held) - 1)
+    return np.where(held[positions] == ids, lengths[positions], 0.0)

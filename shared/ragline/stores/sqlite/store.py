@@ -265,10 +265,7 @@ class SqliteStore:
         generation = self._generation()
         index = self._lexical
         if index is None or index.generation != generation:
-            cursor = self._conn.execute(
-                "SELECT c.id, c.roles, t.terms FROM chunks AS c JOIN chunk_terms AS t ON t.id = c.id ORDER BY c.id"
-            )
-            index = self._lexical = LexicalIndex.from_rows(generation, cursor)
+            index = self._lexical = LexicalIndex.load(self._conn, generation, previous=index)
         return index
 
 
