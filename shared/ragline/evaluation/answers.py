@@ -340,13 +340,9 @@ def evaluate_answers(
     if isinstance(embedder, str):
         settings = replace(settings, embedder=embedder)
     reranker = reranker_for(mode, settings, reranker)
-    if generator is None:
-        from ragline.factory import build_generator
-
-        generator_name: str = settings.generator
-        generator = build_generator(settings)
-    else:
-        generator_name = str(getattr(generator, "name", type(generator).__name__))
+    generator_name = (
+        settings.generator if generator is None else str(getattr(generator, "name", type(generator).__name__))
+    )
     clock = StageClock()
     started = time.perf_counter()
     with clock.stage("load"):
@@ -369,6 +365,11 @@ def evaluate_answers(
         progress=progress,
     ) as index:
         config = replace(RetrievalConfig.from_settings(settings), mode=mode)  # as the query function has it
+        if generator is None:
+            from ragline.factory import build_generator
+
+            # As the query function builds it: lent the embedder retrieval uses (one model in memory).
+            generator = build_generator(settings, index.embedder)
         service = QueryService(index.store, index.embedder, generator, config, reranker=reranker)
         scores, answers, latencies = _ask(questions, service, settings.top_k, index.beir_ids, clock, progress)
 

@@ -80,13 +80,13 @@ class Weights:
 #: Fitted with the local embedding model on the tuning half of SQuAD 2.0 dev
 #: (benchmarks/results/tune_extractive.json; docs/quality.md, "Answers").
 WITH_EMBEDDINGS = Weights(
-    terms=1.0, similarity=4.0, answer_type=0.3, context=1.0, decline_below=2.35, runner_up_within=0.8
+    terms=1.0, similarity=4.0, answer_type=0.0, context=1.0, decline_below=2.3, runner_up_within=0.8
 )
 #: Without the similarity signal (the hash embedder, or none): the weights fitted the same way
 #: (benchmarks/results/tune_extractive_terms_only.json), but not the threshold fitted there (0.25), which
 #: answers "What is the capital of France?" from "Capital expenditure was $2.3 million" in open retrieval:
 #: 0.45 is the lowest threshold of the grid that declines it (its SQuAD numbers are in docs/quality.md).
-TERMS_ONLY = Weights(terms=1.0, similarity=0.0, answer_type=0.15, context=0.5, decline_below=0.45, runner_up_within=0.8)
+TERMS_ONLY = Weights(terms=1.0, similarity=0.0, answer_type=0.15, context=0.0, decline_below=0.45, runner_up_within=0.8)
 
 
 def _fold(word: str) -> str:
