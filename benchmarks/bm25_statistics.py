@@ -174,7 +174,8 @@ def main(argv: list[str] | None = None) -> int:
         "write s",
         "FTS5 insert s",
         "first s",
-        "RSS MiB",
+        "after write s",
+        "index MiB",
     )
     print(_bench.table(rows, headers))
     print(f"wrote {_bench.write_result('bm25_statistics', results)}")
