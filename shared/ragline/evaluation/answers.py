@@ -32,7 +32,6 @@ counts. A decline is what the API calls one (:attr:`ragline.models.Answer.declin
 from __future__ import annotations
 
 import collections
-import json
 import re
 import statistics
 import string
@@ -48,6 +47,7 @@ from ragline.evaluation.beir import (
     dataset_folder,
     half_of,
     id_order,
+    json_lines,
     keep_docs,
     read_corpus,
     read_qrels,
@@ -191,19 +191,10 @@ def _read_gold(path: Path) -> list[dict[str, Any]]:
             f"{path} not found: --answers needs the gold answers ({ANSWERS_FILE}, as in squad2-dev)"
         )
     records = []
-    with path.open(encoding="utf-8-sig") as lines:
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise ValueError(f"{path}:{number}: not JSON ({error.msg})") from None
-            if not isinstance(record, dict) or "_id" not in record:
-                raise ValueError(f"{path}:{number}: expected an object with an _id")
-            if not record.get("is_impossible") and not record.get("answers"):
-                raise ValueError(f"{path}:{number}: an answerable question without answers")
-            records.append(record)
+    for number, record in json_lines(path):
+        if not record.get("is_impossible") and not record.get("answers"):
+            raise ValueError(f"{path}:{number}: an answerable question without answers")
+        records.append(record)
     return records
 
 

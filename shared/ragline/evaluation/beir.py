@@ -89,7 +89,9 @@ def _required(path: Path) -> Path:
     return path
 
 
-def _json_lines(path: Path) -> Iterator[tuple[int, dict]]:
+def json_lines(path: Path) -> Iterator[tuple[int, dict]]:
+    """Each record of a JSON-lines file with its line number; ``ValueError`` naming the line for one that is
+    not a JSON object with an ``_id``, ``FileNotFoundError`` when the file is missing."""
     with _required(path).open(encoding="utf-8-sig") as lines:
         for number, line in enumerate(lines, start=1):
             if not line.strip():
@@ -105,13 +107,13 @@ def _json_lines(path: Path) -> Iterator[tuple[int, dict]]:
 
 def read_corpus(path: Path) -> Iterator[BeirDocument]:
     """The documents of ``corpus.jsonl``, in file order (a missing title or text reads as "")."""
-    for _, record in _json_lines(path):
+    for _, record in json_lines(path):
         yield BeirDocument(str(record["_id"]), str(record.get("title") or ""), str(record.get("text") or ""))
 
 
 def read_queries(path: Path) -> dict[str, str]:
     """Query id -> text, from ``queries.jsonl``."""
-    return {str(record["_id"]): str(record.get("text") or "") for _, record in _json_lines(path)}
+    return {str(record["_id"]): str(record.get("text") or "") for _, record in json_lines(path)}
 
 
 def read_qrels(path: Path) -> dict[str, dict[str, int]]:
