@@ -64,6 +64,12 @@ class Tokenizer:
             conn.execute("INSERT INTO temp.tokenizer (tokenizer) VALUES ('delete-all')")
         return counts
 
+    def question_terms(self, question: str) -> list[str]:
+        """The terms of a question's words (:func:`question_words`), in the order they first occur: what
+        both stores look up."""
+        words = question_words(question)
+        return list(dict.fromkeys(term for counts in self.counts(words) for term in counts)) if words else []
+
 
 def question_words(question: str) -> list[str]:
     """The words of a question BM25 searches for: :func:`ragline.words.terms` (stopwords left out), once each."""
@@ -74,16 +80,21 @@ _shared_lock = threading.Lock()
 _shared: Tokenizer | None = None
 
 
-def term_counts(texts: Sequence[str]) -> list[dict[str, int]]:
-    """:meth:`Tokenizer.counts` on a private in-memory connection, safe to call from any thread."""
+def _shared_tokenizer() -> Tokenizer:
+    """One tokenizer on a private in-memory connection, made on first use. Call under ``_shared_lock``."""
     global _shared
+    if _shared is None:
+        _shared = Tokenizer(sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False))
+    return _shared
+
+
+def term_counts(texts: Sequence[str]) -> list[dict[str, int]]:
+    """:meth:`Tokenizer.counts` on the shared tokenizer, safe to call from any thread."""
     with _shared_lock:
-        if _shared is None:
-            _shared = Tokenizer(sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False))
-        return _shared.counts(texts)
+        return _shared_tokenizer().counts(texts)
 
 
 def question_terms(question: str) -> list[str]:
-    """The terms of a question's words, in the order they first occur (what both stores look up)."""
-    words = question_words(question)
-    return list(dict.fromkeys(term for counts in term_counts(words) for term in counts)) if words else []
+    """:meth:`Tokenizer.question_terms` on the shared tokenizer, safe to call from any thread."""
+    with _shared_lock:
+        return _shared_tokenizer().question_terms(question)

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ragline.stores.sqlite.visibility import RoleRows
-from ragline.stores.terms import K1, B, Tokenizer, question_words
+from ragline.stores.terms import K1, B, Tokenizer
 
 
 def encode_terms(counts: dict[int, int]) -> bytes:
@@ -52,27 +52,22 @@ def term_blobs(conn: sqlite3.Connection, tokenizer: Tokenizer, texts: Sequence[s
     counts = tokenizer.counts(texts)
     new = sorted({term for text_counts in counts for term in text_counts})
     conn.executemany("INSERT OR IGNORE INTO vocabulary (term) VALUES (?)", ((term,) for term in new))
-    ids = dict(
-        conn.execute(
-            "SELECT term, id FROM vocabulary WHERE term IN (SELECT value FROM json_each(?))", (json.dumps(new),)
-        )
-    )
+    ids = _vocabulary_ids(conn, new)
     return [encode_terms({ids[term]: count for term, count in text_counts.items()}) for text_counts in counts]
 
 
 def question_term_ids(conn: sqlite3.Connection, tokenizer: Tokenizer, question: str) -> list[int]:
-    """The ids of the terms of a question's words (:func:`ragline.words.terms`: stopwords left out), in
-    the order they first occur; terms no chunk ever held are left out."""
-    words = question_words(question)
-    if not words:
-        return []
-    wanted = list(dict.fromkeys(term for counts in tokenizer.counts(words) for term in counts))
-    ids = dict(
-        conn.execute(
-            "SELECT term, id FROM vocabulary WHERE term IN (SELECT value FROM json_each(?))", (json.dumps(wanted),)
-        )
-    )
+    """The ids of the terms of a question's words (:meth:`Tokenizer.question_terms`), in the order they
+    first occur; terms no chunk ever held are left out."""
+    wanted = tokenizer.question_terms(question)
+    ids = _vocabulary_ids(conn, wanted) if wanted else {}
     return [ids[term] for term in wanted if term in ids]
+
+
+def _vocabulary_ids(conn: sqlite3.Connection, terms: Sequence[str]) -> dict[str, int]:
+    """The ids ``vocabulary`` gives those of ``terms`` it holds."""
+    query = "SELECT term, id FROM vocabulary WHERE term IN (SELECT value FROM json_each(?))"
+    return dict(conn.execute(query, (json.dumps(list(terms)),)))
 
 
 #: A reload merges every segment into one when there would be more than this many, or when this share of
