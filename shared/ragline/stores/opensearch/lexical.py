@@ -11,9 +11,9 @@ assembles the same formula from parts that carry no statistic of other chunks:
 - **At query time** one ``_msearch`` counts, with the caller's role filter, how many chunks it may see and
   how many of them hold each term of the question (:func:`frequency_searches`), so
   ``idf = ln(1 + (N - n + 0.5) / (n + 0.5))`` is the caller's own.
-- **The search** (:func:`bm25_body`) adds, per term, a ``rank_feature`` clause with the ``saturation``
-  function, pivot ``k1`` and boost ``idf * (k1 + 1)``: ``boost * s / (s + k1)``, which is BM25's
-  ``idf * tf * (k1 + 1) / (tf + k1 * (1 - b + b * length / average))`` term for term.
+- **The search** (:func:`ragline.stores.opensearch.search.bm25_body`) adds, per term, a ``rank_feature``
+  clause with the ``saturation`` function, pivot ``k1`` and boost ``idf * (k1 + 1)``: ``boost * s / (s +
+  k1)``, which is BM25's ``idf * tf * (k1 + 1) / (tf + k1 * (1 - b + b * length / average))`` term for term.
 
 The one difference from the embedded store: the average length is a constant (:data:`AVERAGE_LENGTH`, the
 size chunking aims at), not the visible chunks' mean, because a chunk's stored value cannot depend on who
@@ -33,7 +33,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from ragline.stores.terms import K1, B, term_counts
+from ragline.stores.terms import B, term_counts
 
 TERMS_FIELD = "terms"
 
@@ -82,16 +82,3 @@ def counts_of(response: dict[str, Any], expected: int) -> list[int]:
             total = total["value"]
         counts.append(int(total))
     return counts
-
-
-def bm25_body(weights: dict[str, float], role_filter: dict[str, Any], k: int, source: dict[str, Any]) -> dict[str, Any]:
-    """The search of the ``k`` visible chunks that best match terms of these ``idf`` weights."""
-    clauses = [
-        {"rank_feature": {"field": f"{TERMS_FIELD}.{term}", "saturation": {"pivot": K1}, "boost": weight * (K1 + 1)}}
-        for term, weight in weights.items()
-    ]
-    return {
-        "size": k,
-        "_source": source,
-        "query": {"bool": {"should": clauses, "minimum_should_match": 1, "filter": [role_filter]}},
-    }

@@ -24,9 +24,10 @@ from ragline.models import SearchHit
 from ragline.stores.opensearch.connection import IndexClient
 from ragline.stores.opensearch.index import VECTOR_FIELD, chunk_of
 from ragline.stores.opensearch.lexical import TERMS_FIELD
+from ragline.stores.terms import K1
 
-#: Never returned by a search: the vector and the terms are large, and the chunk is all a hit needs.
-RESULT_SOURCE = {"excludes": [VECTOR_FIELD, TERMS_FIELD]}
+# Never returned by a search: the vector and the terms are large, and the chunk is all a hit needs.
+_RESULT_SOURCE = {"excludes": [VECTOR_FIELD, TERMS_FIELD]}
 # Paging order: copy_id makes it total, since a chunk may have two copies.
 _SCAN_ORDER = [{"position": "asc"}, {"chunk_id": "asc"}, {"copy_id": "asc"}]
 
@@ -37,7 +38,7 @@ def knn_body(vector: list[float], roles: frozenset[str], k: int) -> dict[str, An
     # visible vectors (or switches to an exact search over them when they are few).
     return {
         "size": k,
-        "_source": RESULT_SOURCE,
+        "_source": _RESULT_SOURCE,
         "query": {
             "knn": {
                 VECTOR_FIELD: {
@@ -47,6 +48,20 @@ def knn_body(vector: list[float], roles: frozenset[str], k: int) -> dict[str, An
                 }
             }
         },
+    }
+
+
+def bm25_body(weights: dict[str, float], role_filter: dict[str, Any], k: int) -> dict[str, Any]:
+    """The search body of the ``k`` chunks ``role_filter`` admits that best match terms of these ``idf``
+    weights: BM25 as ``rank_feature`` clauses (:mod:`~ragline.stores.opensearch.lexical`)."""
+    clauses = [
+        {"rank_feature": {"field": f"{TERMS_FIELD}.{term}", "saturation": {"pivot": K1}, "boost": weight * (K1 + 1)}}
+        for term, weight in weights.items()
+    ]
+    return {
+        "size": k,
+        "_source": _RESULT_SOURCE,
+        "query": {"bool": {"should": clauses, "minimum_should_match": 1, "filter": [role_filter]}},
     }
 
 

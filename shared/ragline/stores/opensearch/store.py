@@ -16,7 +16,7 @@ from ragline.retry import RetryPolicy
 from ragline.stores.opensearch import lexical
 from ragline.stores.opensearch.connection import IndexClient
 from ragline.stores.opensearch.index import IndexSpec, delete_index, ensure_index, unit_vector
-from ragline.stores.opensearch.search import RESULT_SOURCE, hits, knn_body, roles_filter, similarity
+from ragline.stores.opensearch.search import bm25_body, hits, knn_body, roles_filter, similarity
 from ragline.stores.opensearch.writes import ManagedWrites, ServerlessWrites
 from ragline.stores.terms import question_terms, term_counts
 
@@ -175,5 +175,5 @@ class OpenSearchStore:
         weights = {term: lexical.idf(documents, n) for term, n in zip(terms, holding, strict=True) if n}
         if not weights:
             return []  # no visible chunk holds any of the terms
-        body = lexical.bm25_body(weights, visible, k, RESULT_SOURCE)
+        body = bm25_body(weights, visible, k)
         return hits(self._target.search(body, "BM25 search"), roles, float)
