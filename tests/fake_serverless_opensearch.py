@@ -119,6 +119,9 @@ class FakeServerlessOpenSearch:
 
     def search(self, *, index: str, body: dict[str, Any]) -> dict[str, Any]:
         self.requests.append("search")
+        return self._search(index, body)
+
+    def _search(self, index: str, body: dict[str, Any]) -> dict[str, Any]:
         query = body.get("query", {"match_all": {}})
         docs = self.searchable()
         if "knn" in query:
@@ -164,9 +167,7 @@ class FakeServerlessOpenSearch:
 
     def msearch(self, *, index: str, body: list[dict[str, Any]]) -> dict[str, Any]:
         self.requests.append("msearch")
-        searches = body[1::2]
-        responses = [{**self.search(index=index, body=search), "status": 200} for search in searches]
-        del self.requests[-len(searches) :]  # one request, not one per search
+        responses = [{**self._search(index, search), "status": 200} for search in body[1::2]]
         return {"took": 1, "responses": responses}
 
     def count(self, *, index: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
