@@ -8,7 +8,8 @@ whether it declines when it should (``declined_unanswerable``) and not when it s
 ``answered_containing`` is the share of *all* answerable questions answered with the gold answer in the
 cited text (a decline counts against it); ``contains_answer`` the share of those answered.
 
-``--split tune|test`` keeps half of the questions, by a stable hash of their id (:func:`split_of`): the
+``--split tune|test`` keeps half of the questions, by a stable hash of their id, the halves ``ragline eval --split``
+uses (:func:`ragline.evaluation.beir.half_of`): the
 weights of the generator were fitted on ``tune`` (``benchmarks/tune_extractive.py``), so ``test`` is the
 half that measures them. ``--embedder local`` gives the generator the local embedding model (its default
 in production, ``RAGLINE_EMBEDDER=local``), vectors cached on disk in ``$RAGLINE_CACHE_DIR``.
@@ -41,11 +42,6 @@ def load(dataset: Path) -> tuple[dict[str, dict], dict[str, str], list[dict]]:
     queries = {q["_id"]: q["text"] for q in map(json.loads, (dataset / "queries.jsonl").open())}
     answers = [json.loads(line) for line in (dataset / "answers.jsonl").open()]
     return corpus, queries, answers
-
-
-def split_of(question_id: str) -> str:
-    """``"tune"`` or ``"test"``: the halves ``ragline eval --split`` uses (:func:`ragline.evaluation.beir.half_of`)."""
-    return half_of(question_id)
 
 
 def paragraph_hit(item: dict, corpus: dict[str, dict]) -> SearchHit:
@@ -127,7 +123,7 @@ class Tally:
 def run(dataset: Path, limit: int | None, split: str | None = None, embedder: str = "none") -> dict:
     corpus, queries, answers = load(dataset)
     if split:
-        answers = [item for item in answers if split_of(item["_id"]) == split]
+        answers = [item for item in answers if half_of(item["_id"]) == split]
     if limit:
         answers = answers[:limit]
     generator = ExtractiveGenerator(embedder=build_embedder(embedder))

@@ -3,7 +3,7 @@
 Every question's candidates and their signals are computed once, by the generator itself
 (:meth:`ExtractiveGenerator.candidates`, the local embedding model's vectors cached on disk); each setting
 of the grid then replays only :meth:`ExtractiveGenerator.choose`. Questions are split by
-:func:`squad_extractive.split_of`. Of the settings that decline at most :data:`MAX_DECLINED_ANSWERABLE` of
+:func:`ragline.evaluation.beir.half_of`. Of the settings that decline at most :data:`MAX_DECLINED_ANSWERABLE` of
 the *tune* half's answerable questions, the one picked gets the most questions right of both kinds: the
 share of answerable ones answered with the gold answer contained plus the share of unanswerable ones
 declined (fewer answer words break ties). The *test* half is reported for it, with the threshold's
@@ -25,8 +25,9 @@ from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from squad_extractive import Tally, build_embedder, load, paragraph_hit, split_of
+from squad_extractive import Tally, build_embedder, load, paragraph_hit
 
+from ragline.evaluation.beir import half_of
 from ragline.generators.extractive import TERMS_ONLY, Candidate, ExtractiveGenerator, Weights
 from ragline.models import NO_ANSWER, Answer
 
@@ -106,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     halves: dict[str, list[tuple[dict, list[Candidate]]]] = {"tune": [], "test": []}
     for item in answers:
         candidates = featurizer.candidates(queries[item["_id"]], [paragraph_hit(item, corpus)])
-        halves[split_of(item["_id"])].append((item, candidates))
+        halves[half_of(item["_id"])].append((item, candidates))
     featurized = time.perf_counter() - started
 
     similarities = SIMILARITY if embedder is not None else (0.0,)
