@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ragline.stores.sqlite.visibility import RoleRows
+from ragline.stores.sqlite.visibility import ChunkRows, RoleRows
 from ragline.stores.terms import K1, B, Tokenizer
 
 
@@ -127,8 +127,9 @@ class LexicalIndex:
     """An immutable snapshot of every chunk's terms as of one ``generation``: the live chunks (ids, roles,
     lengths) and the segments of posting lists that hold their terms, oldest first, in ascending id ranges.
 
-    A reload (:meth:`load`) reads every chunk's id and roles, but the terms only of chunks newer than the
-    last segment: ingest appends chunks, so a write costs its own chunks' terms, not the whole index's."""
+    A reload (:meth:`load`) takes every chunk's id and roles (:class:`ChunkRows`, shared with the vectors),
+    but reads the terms only of chunks newer than the last segment: ingest appends chunks, so a write costs
+    its own chunks' terms, not the whole index's."""
 
     generation: int
     ids: np.ndarray  # int64 rowids of ``chunks``, one per row, ascending
@@ -137,11 +138,10 @@ class LexicalIndex:
     segments: tuple[Segment, ...]
 
     @classmethod
-    def load(cls, conn: sqlite3.Connection, generation: int, previous: LexicalIndex | None = None) -> LexicalIndex:
-        """The index of the file as of ``generation``, keeping ``previous``'s segments when they are few and
-        mostly live. Call in a read transaction."""
-        rows = conn.execute("SELECT id, roles FROM chunks ORDER BY id").fetchall()
-        ids = np.fromiter((rowid for rowid, _ in rows), dtype=np.int64, count=len(rows))
+    def load(cls, conn: sqlite3.Connection, rows: ChunkRows, previous: LexicalIndex | None = None) -> LexicalIndex:
+        """The index of ``rows``' chunks, keeping ``previous``'s segments when they are few and mostly live.
+        Call in the read transaction ``rows`` were read in."""
+        ids = rows.ids
         segments = previous.segments if previous is not None else ()
         held = sum(len(segment.chunk_ids) for segment in segments)
         dead = held - int(np.isin(ids, np.concatenate([seg.chunk_ids for seg in segments])).sum()) if held else 0
@@ -151,7 +151,7 @@ class LexicalIndex:
         new = conn.execute("SELECT id, terms FROM chunk_terms WHERE id > ? ORDER BY id", (after,)).fetchall()
         if new:
             segments = (*segments, Segment.from_rows(new))
-        return cls(generation, ids, _lengths_of(ids, segments), RoleRows.from_roles(r for _, r in rows), segments)
+        return cls(rows.generation, ids, _lengths_of(ids, segments), rows.visibility, segments)
 
     def _postings(self, term: int) -> tuple[np.ndarray, np.ndarray]:
         """The rows holding ``term``, ascending, and how often each holds it; deleted chunks left out."""

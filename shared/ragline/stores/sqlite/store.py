@@ -25,6 +25,7 @@ from ragline.models import Chunk, SearchHit
 from ragline.stores.sqlite.lexical import LexicalIndex, question_term_ids, term_blobs
 from ragline.stores.sqlite.schema import CHUNK_COLUMNS, chunk_of_row, chunk_row, prepare
 from ragline.stores.sqlite.vectors import VectorIndex, unit_matrix, unit_query
+from ragline.stores.sqlite.visibility import ChunkRows
 from ragline.stores.terms import Tokenizer
 
 
@@ -54,6 +55,7 @@ class SqliteStore:
         if isinstance(self.path, Path):
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
+        self._chunk_rows: ChunkRows | None = None
         self._vectors: VectorIndex | None = None
         self._lexical: LexicalIndex | None = None
         self._conn = sqlite3.connect(str(self.path), timeout=30.0, isolation_level=None, check_same_thread=False)
@@ -80,6 +82,7 @@ class SqliteStore:
     def close(self) -> None:
         """Close the connection and drop the in-memory index. The store is unusable afterwards."""
         with self._lock:
+            self._chunk_rows = None
             self._vectors = self._lexical = None
             self._conn.close()
 
@@ -247,25 +250,28 @@ class SqliteStore:
 
     # -- the in-memory indexes --------------------------------------------------------------------
 
-    def _generation(self) -> int:
+    def _current_rows(self) -> ChunkRows:
+        """The chunks' ids and roles as of the database's generation, reread if stale. Call in a transaction."""
         (generation,) = self._conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
-        return int(generation)
+        rows = self._chunk_rows
+        if rows is None or rows.generation != int(generation):
+            rows = self._chunk_rows = ChunkRows.load(self._conn, int(generation))
+        return rows
 
     def _current_vectors(self) -> VectorIndex:
         """The vectors as of the database's generation, reloaded if stale. Call in a transaction."""
-        generation = self._generation()
+        rows = self._current_rows()
         index = self._vectors
-        if index is None or index.generation != generation:
-            cursor = self._conn.execute("SELECT id, roles, vector FROM chunks ORDER BY id")
-            index = self._vectors = VectorIndex.from_rows(generation, self.dimension, cursor)
+        if index is None or index.generation != rows.generation:
+            index = self._vectors = VectorIndex.load(self._conn, rows, self.dimension)
         return index
 
     def _current_lexical(self) -> LexicalIndex:
         """The terms as of the database's generation, reloaded if stale. Call in a transaction."""
-        generation = self._generation()
+        rows = self._current_rows()
         index = self._lexical
-        if index is None or index.generation != generation:
-            index = self._lexical = LexicalIndex.load(self._conn, generation, previous=index)
+        if index is None or index.generation != rows.generation:
+            index = self._lexical = LexicalIndex.load(self._conn, rows, previous=index)
         return index
 
 

@@ -5,21 +5,23 @@ k-NN scans the matrix (a float32 matrix-vector product; its cost at 100k chunks 
 :class:`VectorIndex` is an immutable snapshot as of one ``generation`` of the file; the store loads one
 on the first search and again whenever a write has moved the generation.
 
-    >>> index = VectorIndex.from_rows(1, 2, [(10, '["hr"]', unit_matrix([[1, 0]], 2).tobytes()),
-    ...                                      (11, '["finance"]', unit_matrix([[3, 4]], 2).tobytes())])
-    >>> rows, scores = index.top_k(unit_query([1, 0], 2), frozenset({"finance"}), k=5)
-    >>> index.ids[rows].tolist(), [round(float(score), 6) for score in scores]
+    >>> rows = ChunkRows(1, np.array([10, 11]), RoleRows.from_roles(['["hr"]', '["finance"]']))
+    >>> blobs = [unit_matrix([[1, 0]], 2).tobytes(), unit_matrix([[3, 4]], 2).tobytes()]
+    >>> index = VectorIndex.from_blobs(rows, 2, blobs)
+    >>> picked, scores = index.top_k(unit_query([1, 0], 2), frozenset({"finance"}), k=5)
+    >>> index.ids[picked].tolist(), [round(float(score), 6) for score in scores]
     ([11], [0.6])
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from ragline.stores.sqlite.visibility import RoleRows
+from ragline.stores.sqlite.visibility import ChunkRows, RoleRows
 
 # Below this share of visible rows, k-NN copies the visible rows out and scores them; above it, copying
 # costs more than scoring every row (measured at 100k x 384 on 2 cores).
@@ -68,17 +70,16 @@ class VectorIndex:
     visibility: RoleRows
 
     @classmethod
-    def from_rows(cls, generation: int, dimension: int, rows: Iterable[tuple[int, str, bytes]]) -> VectorIndex:
-        """The index of ``(rowid, roles as JSON, vector blob)`` rows, in the order given."""
-        ids: list[int] = []
-        roles: list[str] = []
-        blobs: list[bytes] = []
-        for rowid, roles_json, blob in rows:
-            ids.append(rowid)
-            roles.append(roles_json)
-            blobs.append(blob)
-        matrix = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(ids), dimension)
-        return cls(generation, np.asarray(ids, dtype=np.int64), matrix, RoleRows.from_roles(roles))
+    def load(cls, conn: sqlite3.Connection, rows: ChunkRows, dimension: int) -> VectorIndex:
+        """The vectors of ``rows``' chunks. Call in the read transaction ``rows`` were read in."""
+        blobs = [blob for (blob,) in conn.execute("SELECT vector FROM chunks ORDER BY id")]
+        return cls.from_blobs(rows, dimension, blobs)
+
+    @classmethod
+    def from_blobs(cls, rows: ChunkRows, dimension: int, blobs: Sequence[bytes]) -> VectorIndex:
+        """The index of one vector blob per chunk of ``rows``, in their order."""
+        matrix = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(blobs), dimension)
+        return cls(rows.generation, rows.ids, matrix, rows.visibility)
 
     def top_k(self, query: np.ndarray, roles: frozenset[str], k: int) -> tuple[np.ndarray, np.ndarray]:
         """Matrix rows of the best ``k`` chunks visible to ``roles``, best first, and their scores."""

@@ -1,8 +1,10 @@
-"""Which rows of an in-memory index each caller may see: :class:`RoleRows`.
+"""Which rows of an in-memory index each caller may see: :class:`RoleRows`, and :class:`ChunkRows`, the
+chunks' ids and roles as of one generation of the file.
 
 Both in-memory indexes of the store (the vectors, :mod:`~ragline.stores.sqlite.vectors`, and the terms,
 :mod:`~ragline.stores.sqlite.lexical`) number their rows in ``chunks.id`` order and ask the same question
-of them: which rows have a role in common with the caller's?
+of them: which rows have a role in common with the caller's? One :class:`ChunkRows`, read once per
+generation, serves both.
 
     >>> rows = RoleRows.from_roles(['["hr"]', '["finance", "hr"]', '["legal"]'])
     >>> rows.visible_rows(frozenset({"finance", "legal"})).tolist()
@@ -14,6 +16,7 @@ of them: which rows have a role in common with the caller's?
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -55,3 +58,19 @@ class RoleRows:
                 mask[array] = True
             rows = np.flatnonzero(mask)
         return None if len(rows) == self.count else rows
+
+
+@dataclass(frozen=True)
+class ChunkRows:
+    """Every chunk of the file as of one ``generation``, in ``chunks.id`` order: its id and who may see it."""
+
+    generation: int
+    ids: np.ndarray  # int64 rowids of ``chunks``, ascending
+    visibility: RoleRows
+
+    @classmethod
+    def load(cls, conn: sqlite3.Connection, generation: int) -> ChunkRows:
+        """The chunks' ids and roles. Call in the read transaction that reads the indexes' rows too."""
+        rows = conn.execute("SELECT id, roles FROM chunks ORDER BY id").fetchall()
+        ids = np.fromiter((rowid for rowid, _ in rows), dtype=np.int64, count=len(rows))
+        return cls(generation, ids, RoleRows.from_roles(roles for _, roles in rows))
