@@ -144,11 +144,13 @@ class LexicalIndex:
         ids = rows.ids
         segments = previous.segments if previous is not None else ()
         held = sum(len(segment.chunk_ids) for segment in segments)
-        dead = held - int(np.isin(ids, np.concatenate([seg.chunk_ids for seg in segments])).sum()) if held else 0
+        # The segments hold every chunk up to the last one they read (ids only grow), so the live chunks
+        # among them are the live ids up to it.
+        last = _last_id(segments)
+        dead = held - int(np.searchsorted(ids, last, side="right"))
         if len(segments) >= MAX_SEGMENTS or (held and dead / held > MAX_DEAD_SHARE):
-            segments = ()
-        after = int(segments[-1].chunk_ids[-1]) if segments and len(segments[-1].chunk_ids) else 0
-        new = conn.execute("SELECT id, terms FROM chunk_terms WHERE id > ? ORDER BY id", (after,)).fetchall()
+            segments, last = (), 0
+        new = conn.execute("SELECT id, terms FROM chunk_terms WHERE id > ? ORDER BY id", (last,)).fetchall()
         if new:
             segments = (*segments, Segment.from_rows(new))
         return cls(rows.generation, ids, _lengths_of(ids, segments), rows.visibility, segments)
@@ -202,11 +204,18 @@ class LexicalIndex:
         return matched[order], matched_scores[order]
 
 
+def _last_id(segments: Sequence[Segment]) -> int:
+    """The highest chunk id the segments hold; 0 for none."""
+    return max((int(segment.chunk_ids[-1]) for segment in segments if len(segment.chunk_ids)), default=0)
+
+
 def _lengths_of(ids: np.ndarray, segments: Sequence[Segment]) -> np.ndarray:
     """The number of terms of each chunk of ``ids``, from the segments holding them (0 for none)."""
     if not segments:
         return np.zeros(len(ids), dtype=np.float64)
-    held = np.concatenate([segment.chunk_ids for segment in segments])  # ascending: the segments' ranges are
+    held = np.concatenate(
+        [segment.chunk_ids for segment in segments]
+    )  # ascending: each segment's ids follow the last's
     lengths = np.concatenate([segment.lengths for segment in segments])
     positions = np.searchsorted(held, ids).clip(max=len(held) - 1)
     return np.where(held[positions] == ids, lengths[positions], 0.0)
