@@ -60,20 +60,42 @@ class DocumentNotReady(TransientError):
 Outcome = Literal["indexed", "failed", "deleted", "roles-updated", "unchanged", "skipped", "handed-over"]
 
 
+#: ``eventSource`` of the records :mod:`ragline.sync` puts on the ingest queue: S3-shaped, so that drift
+#: goes through the same queue and the same code as S3's own events (docs/operations.md).
+SYNC_EVENT_SOURCE = "ragline:sync"
+#: Their ``eventName``\ s: a refresh makes the document agree with the bucket, re-embedding it only when the
+#: indexed version is not the bucket's; a reindex re-reads and re-embeds it whatever the registry says.
+SYNC_REFRESH = "Sync:Refresh"
+SYNC_REINDEX = "Sync:Reindex"
+
+EventKind = Literal["created", "removed", "refresh", "reindex"]
+
+
 @dataclass(frozen=True)
 class ObjectEvent:
-    """One record of an S3 event notification, reduced to what ingest needs."""
+    """One record of an S3 event notification (or of a sync, :data:`SYNC_EVENT_SOURCE`), reduced to what
+    ingest needs. A sync record has no sequencer: it orders nothing, it only asks for a reconcile."""
 
-    kind: Literal["created", "removed"]
+    kind: EventKind
     bucket: str
     key: str
     sequencer: str = ""
 
+    @property
+    def full(self) -> bool:
+        """Whether the event asks for the object to be read and embedded again, whatever the registry says."""
+        return self.kind in ("created", "reindex")
+
     @classmethod
     def from_s3_record(cls, record: Mapping[str, Any]) -> ObjectEvent:
         name = record["eventName"]
-        kind: Literal["created", "removed"]
-        if name.startswith("ObjectCreated"):
+        kind: EventKind
+        if record.get("eventSource") == SYNC_EVENT_SOURCE:
+            kinds: dict[str, EventKind] = {SYNC_REFRESH: "refresh", SYNC_REINDEX: "reindex"}
+            if name not in kinds:
+                raise ValueError(f"unsupported sync event {name!r}")
+            kind = kinds[name]
+        elif name.startswith("ObjectCreated"):
             kind = "created"
         elif name.startswith("ObjectRemoved"):
             kind = "removed"
@@ -160,7 +182,7 @@ class Ingestor:
         if is_sidecar(event.key):
             work = Work(full=False)  # a sidecar's sequencers order the sidecar's key, not the document's
         else:
-            work = Work(full=event.kind == "created", sequencer=sortable_sequencer(event.sequencer))
+            work = Work(full=event.full, sequencer=sortable_sequencer(event.sequencer))
             applied = self.registry.get(doc_id)
             if work.sequencer and applied is not None and applied.sequencer >= work.sequencer:
                 return "skipped"
@@ -213,7 +235,9 @@ class Ingestor:
         head = self.objects.head(bucket, key)
         if head is None:
             if record is None:
-                return "skipped"  # a sidecar, or a removal, of a document that never was
+                # A sidecar, or a removal, of a document the registry never had. Chunks under its id can
+                # still exist (an index restored from a backup, a registry lost): a sync asks this to remove them.
+                return "deleted" if self.store.delete_document(doc_id) else "skipped"
             return self._remove(doc_id, bucket, key, record, work, owner)
         if not work.full and record is not None and record.status == "indexed" and record.version == head.version:
             # The indexed version is the bucket's: only its roles can have changed (a sidecar, or an old

@@ -393,3 +393,48 @@ def test_a_failure_gives_the_lease_up_at_once_and_the_work_handed_over_waits(wor
     # Long before the lease would have expired, the next event (of another message) takes it, and the work.
     assert world.ingest(world.put("q3.md", REPORT + "\n\nRevised.", roles="finance"), owner="message-3") == "indexed"
     assert {chunk.roles for chunk in world.chunks("q3.md")} == {("board",)}
+
+
+# -- sync events (ragline.sync puts them on the queue; they carry no sequencer) -------------------------
+
+
+def test_a_sync_refresh_indexes_an_object_no_event_announced(world: World) -> None:
+    world.objects.put(BUCKET, "old/q3.md", REPORT, {"roles": "finance"})  # there before the notifications
+
+    assert world.ingest(ObjectEvent("refresh", BUCKET, "old/q3.md")) == "indexed"
+    assert world.found("zeppelin", FINANCE) == ["old/q3.md"]
+
+
+def test_a_sync_refresh_of_an_indexed_version_does_not_embed_it_again(world: World) -> None:
+    world.ingest(world.put("q3.md", REPORT, roles="finance"))
+    embedded = len(world.embedder.documents)
+
+    assert world.ingest(ObjectEvent("refresh", BUCKET, "q3.md")) == "unchanged"
+    assert len(world.embedder.documents) == embedded
+
+
+def test_a_sync_refresh_never_undoes_an_applied_event(world: World) -> None:
+    """A sync event is queued from a listing that may be older than the newest event: it reconciles
+    with the bucket as it is now, so a deletion that came after the listing stays a deletion."""
+    world.ingest(world.put("q3.md", REPORT, roles="finance"))
+    world.ingest(world.delete("q3.md"))
+
+    assert world.ingest(ObjectEvent("refresh", BUCKET, "q3.md")) == "deleted"
+    assert world.chunks("q3.md") == [] and world.found("zeppelin", FINANCE) == []
+
+
+def test_a_sync_reindex_embeds_the_indexed_version_again(world: World) -> None:
+    world.ingest(world.put("q3.md", REPORT, roles="finance"))
+    world.store.delete_document(document_id(BUCKET, "q3.md"))  # the index lost it; the registry did not
+
+    assert world.ingest(ObjectEvent("reindex", BUCKET, "q3.md")) == "indexed"
+    assert world.found("zeppelin", FINANCE) == ["q3.md"]
+
+
+def test_a_removal_clears_chunks_the_registry_has_no_record_of(world: World) -> None:
+    world.ingest(world.put("q3.md", REPORT, roles="finance"))
+    world.objects.delete(BUCKET, "q3.md")
+    world.registry = FakeRegistry()  # a registry lost, or an index restored from an older backup
+
+    assert world.ingest(ObjectEvent("refresh", BUCKET, "q3.md")) == "deleted"
+    assert world.chunks("q3.md") == []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ragline.ingest import ObjectEvent, sortable_sequencer
+from ragline.ingest import SYNC_EVENT_SOURCE, SYNC_REFRESH, SYNC_REINDEX, ObjectEvent, sortable_sequencer
 
 
 def record(name: str, key: str, sequencer: str | None = "0A") -> dict:
@@ -44,3 +44,17 @@ def test_sortable_sequencers_order_as_strings_like_their_hex_values(earlier, lat
 
 def test_no_sequencer_stays_empty():
     assert sortable_sequencer("") == ""
+
+
+def test_sync_records_refresh_or_reindex_and_carry_no_sequencer():
+    refresh = {**record(SYNC_REFRESH, "a+b.md", sequencer=None), "eventSource": SYNC_EVENT_SOURCE}
+    reindex = {**record(SYNC_REINDEX, "a.md", sequencer=None), "eventSource": SYNC_EVENT_SOURCE}
+
+    assert ObjectEvent.from_s3_record(refresh) == ObjectEvent("refresh", "docs", "a b.md")
+    assert not ObjectEvent.from_s3_record(refresh).full
+    assert ObjectEvent.from_s3_record(reindex).full
+
+
+def test_a_sync_record_of_another_name_is_refused():
+    with pytest.raises(ValueError, match="unsupported sync event"):
+        ObjectEvent.from_s3_record({**record("ObjectCreated:Put", "a.md"), "eventSource": SYNC_EVENT_SOURCE})
