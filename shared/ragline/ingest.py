@@ -259,6 +259,7 @@ class Ingestor:
             key=head.key,
             status="indexed",
             version=head.version,
+            etag=head.etag,
             sequencer=self._applied(previous, work),
             updated_at=_now(),
         )
@@ -267,6 +268,7 @@ class Ingestor:
             record = replace(
                 record,
                 version=stored.version,
+                etag=stored.etag,
                 roles=self._roles_of(stored),  # so the status of a failed document shows to its roles
                 owner=owner_from_metadata(stored.metadata),
                 writers=writers_from_metadata(stored.metadata),
