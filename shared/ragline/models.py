@@ -153,10 +153,12 @@ class ListedObject:
 
 @dataclass(frozen=True)
 class IndexedVersion:
-    """What the vector store holds of one version of one document: ``chunks`` chunks."""
+    """What the vector store holds of one version of one document: ``chunks`` chunks, from ``source``
+    (``s3://bucket/key``, so that chunks the registry has no record of can still be traced to their key)."""
 
     doc_id: str
     version: str
+    source: str
     chunks: int
 
 

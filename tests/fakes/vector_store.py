@@ -103,8 +103,8 @@ class FakeVectorStore:
         return _best(hits, k)
 
     def indexed_versions(self) -> Iterator[IndexedVersion]:
-        counts = Counter((row.chunk.doc_id, row.chunk.version) for row in self._live().values())
-        return (IndexedVersion(doc_id, version, count) for (doc_id, version), count in counts.items())
+        counts = Counter((row.chunk.doc_id, row.chunk.version, row.chunk.source) for row in self._live().values())
+        return (IndexedVersion(*held, chunks=count) for held, count in counts.items())
 
     def close(self) -> None:
         self.closed = True

@@ -106,12 +106,12 @@ VERSIONS_AGGREGATION = "versions"
 
 
 def versions_body(page_size: int, after: dict[str, Any] | None) -> dict[str, Any]:
-    """One page of the (document, version) pairs the index holds, with their chunk counts: a composite
+    """One page of the (document, version, source) triples the index holds, with their chunk counts: a composite
     aggregation, which pages through every pair however many there are (``after`` is the last page's
     ``after_key``)."""
     composite: dict[str, Any] = {
         "size": page_size,
-        "sources": [{"doc_id": {"terms": {"field": "doc_id"}}}, {"version": {"terms": {"field": "version"}}}],
+        "sources": [{field: {"terms": {"field": field}}} for field in ("doc_id", "version", "source")],
     }
     if after is not None:
         composite["after"] = after
@@ -124,7 +124,8 @@ def versions(target: IndexClient, page_size: int) -> Iterator[IndexedVersion]:
     while True:
         aggregation = target.search(versions_body(page_size, after), "versions")["aggregations"][VERSIONS_AGGREGATION]
         for bucket in aggregation["buckets"]:
-            yield IndexedVersion(str(bucket["key"]["doc_id"]), str(bucket["key"]["version"]), int(bucket["doc_count"]))
+            key = bucket["key"]
+            yield IndexedVersion(str(key["doc_id"]), str(key["version"]), str(key["source"]), int(bucket["doc_count"]))
         after = aggregation.get("after_key")
         if after is None or not aggregation["buckets"]:
             return

@@ -199,10 +199,9 @@ class SqliteStore:
     def indexed_versions(self) -> Iterator[IndexedVersion]:
         """Every document and version the file holds, with its chunk count (read at once, under the lock)."""
         with self._lock:
-            rows = self._conn.execute(
-                "SELECT doc_id, version, count(*) FROM chunks GROUP BY doc_id, version"
-            ).fetchall()
-        return (IndexedVersion(doc_id, version, count) for doc_id, version, count in rows)
+            query = "SELECT doc_id, version, source, count(*) FROM chunks GROUP BY doc_id, version, source"
+            rows = self._conn.execute(query).fetchall()
+        return (IndexedVersion(doc_id, version, source, count) for doc_id, version, source, count in rows)
 
     def bm25_search(self, text: str, roles: frozenset[str], k: int) -> list[SearchHit]:
         """The ``k`` chunks visible to ``roles`` that best match ``text`` by BM25; higher scores are better.
