@@ -305,7 +305,9 @@ class Ingestor:
         )
 
     def _refresh_roles(self, record: DocumentRecord, head: StoredObject, work: Work, owner: str) -> Outcome:
-        updated = replace(record, sequencer=self._applied(record, work), updated_at=_now())
+        # The record says when its roles were last checked (a sync compares a sidecar's age with it), and
+        # records written before the registry kept ETags get the indexed version's ETag here.
+        updated = replace(record, etag=head.etag, sequencer=self._applied(record, work), updated_at=_now())
         try:
             roles = self._roles_of(head)
         except InvalidSidecar as error:
@@ -314,8 +316,7 @@ class Ingestor:
             self.registry.put(replace(updated, roles=(), status="failed", error=str(error)), lease_owner=owner)
             return "failed"
         if roles == record.roles:
-            if updated.sequencer != record.sequencer:
-                self.registry.put(updated, lease_owner=owner)
+            self.registry.put(updated, lease_owner=owner)
             return "unchanged"
         self.store.update_roles(record.doc_id, roles)
         self.registry.put(replace(updated, roles=roles, error=""), lease_owner=owner)

@@ -13,6 +13,7 @@ from tests.fakes.audit_log import FakeAuditLog
 from tests.fakes.clock import FakeClock
 from tests.fakes.download_signer import FakeDownloadSigner, SignedDownload
 from tests.fakes.embedder import FakeEmbedder
+from tests.fakes.event_queue import FakeEventQueue
 from tests.fakes.generator import DECLINE, FakeGenerator
 from tests.fakes.object_store import FakeObjectStore
 from tests.fakes.registry import FakeRegistry
@@ -26,6 +27,7 @@ __all__ = [
     "FakeClock",
     "FakeDownloadSigner",
     "FakeEmbedder",
+    "FakeEventQueue",
     "FakeGenerator",
     "FakeObjectStore",
     "FakeRegistry",
