@@ -116,7 +116,8 @@ class DriftReport:
     def guard_tripped(self) -> bool:
         return bool(self.withheld)
 
-    def as_json(self) -> dict[str, Any]:
+    def as_json(self, keys_shown: int | None = None) -> dict[str, Any]:
+        """The report as JSON; ``keys_shown`` caps the keys listed per drift (the counts stay whole)."""
         return {
             "bucket": self.bucket,
             "prefix": self.prefix,
@@ -124,9 +125,10 @@ class DriftReport:
             "objects": self.objects,
             "indexed": self.indexed,
             "counts": self.counts(),
-            "drift": {drift: sorted(keys) for drift, keys in self.drift.items()},
+            "drift": {drift: sorted(keys)[:keys_shown] for drift, keys in self.drift.items()},
             "enqueued": self.enqueued,
-            "withheld": sorted(self.withheld),
+            "withheld": sorted(self.withheld)[:keys_shown],
+            "guard_tripped": self.guard_tripped,
         }
 
 
