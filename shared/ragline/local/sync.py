@@ -3,6 +3,7 @@ stack's bucket, registry, index and ingest queue, so the local sync is the deplo
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,6 +12,7 @@ from typing import Any
 
 from ragline.local.endpoints import Endpoints
 from ragline.local.lambda_runtime import LocalFunction
+from ragline.local.logs import LOG_FILE
 from ragline.local.stack import CREDENTIALS, INDEX_FILE
 
 RECONCILE_TIMEOUT_SECONDS = 900.0  # the deployed function's
@@ -51,7 +53,10 @@ def stack_environment(home: Path, endpoints: Endpoints) -> dict[str, str]:
 def sync(home: Path, prefix: str = "", dry_run: bool = False, allow_mass_delete: bool = False) -> dict[str, Any]:
     """Run the reconcile function once on the stack of ``home``; returns its report (``DriftReport.as_json``)."""
     endpoints = Endpoints.read(home)
-    with _environment(stack_environment(home, endpoints)):
-        function = LocalFunction("reconcile", timeout_seconds=RECONCILE_TIMEOUT_SECONDS)
-        event = {"source": "cli", "prefix": prefix, "dry_run": dry_run, "allow_mass_delete": allow_mass_delete}
-        return function.invoke(event)
+    event = {"source": "cli", "prefix": prefix, "dry_run": dry_run, "allow_mass_delete": allow_mass_delete}
+    # The function logs and publishes its metrics on stdout, as CloudWatch wants; here they join the stack's
+    # log, and stdout is left to the CLI's report.
+    with _environment(stack_environment(home, endpoints)), (home / LOG_FILE).open("a", encoding="utf-8") as log:
+        with contextlib.redirect_stdout(log):
+            function = LocalFunction("reconcile", timeout_seconds=RECONCILE_TIMEOUT_SECONDS)
+            return function.invoke(event)
