@@ -30,6 +30,7 @@ from moto import mock_aws
 from ragline.ids import document_id
 from ragline.local.gateway import match_route, rest_proxy_event
 from ragline.local.lambda_runtime import LocalFunction
+from ragline.local.moto_sqs import install_constant_time_retention
 from ragline.local.moto_transactions import install_item_rollback
 from ragline.local.provision import Resources, provision
 from ragline.local.s3_events import install_sequencers
@@ -138,6 +139,7 @@ def moto_aws(boto_session: boto3.session.Session) -> Iterator[MotoAws]:
         env.delenv("AWS_PROFILE", raising=False)
         install_sequencers()  # as S3's, every notification carries a sequencer
         install_item_rollback()  # as the local stack's moto: transactions cost their items, not their tables
+        install_constant_time_retention()  # and a receive costs its messages, not the queue's depth squared
         with mock_aws():
             # moto has set boto3's default session aside, and puts it back when it stops.
             boto3.DEFAULT_SESSION = boto_session

@@ -8,7 +8,13 @@ from typing import Any
 
 
 class FakeEventQueue:
-    """Keeps every body sent, in order; :meth:`records` reads them back as S3-shaped records."""
+    """Keeps every body sent, in order; :meth:`records` reads them back as S3-shaped records.
+
+    >>> queue = FakeEventQueue()
+    >>> queue.send(['{"Records": [{"eventName": "Sync:Refresh"}]}'])
+    >>> queue.records()
+    [{'eventName': 'Sync:Refresh'}]
+    """
 
     def __init__(self) -> None:
         self.bodies: list[str] = []

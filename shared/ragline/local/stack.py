@@ -31,6 +31,7 @@ from ragline.local.endpoints import Endpoints
 from ragline.local.gateway import LocalApiGateway
 from ragline.local.lambda_runtime import LocalFunction
 from ragline.local.lock import HomeLock
+from ragline.local.moto_sqs import install_constant_time_retention
 from ragline.local.moto_transactions import install_item_rollback
 from ragline.local.provision import DEFAULT_QUEUE, provision, teardown
 from ragline.local.s3_events import install_sequencers
@@ -144,6 +145,7 @@ class DevStack:
 
         install_sequencers()  # S3's events carry sequencers; moto's must too
         install_item_rollback()  # an audit record costs what DynamoDB's would, not a copy of the table
+        install_constant_time_retention()  # a receive costs what SQS's would, whatever the queue's depth
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto server's per-request lines
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self._moto.start()

@@ -56,7 +56,7 @@ def sync(home: Path, prefix: str = "", dry_run: bool = False, allow_mass_delete:
     event = {"source": "cli", "prefix": prefix, "dry_run": dry_run, "allow_mass_delete": allow_mass_delete}
     # The function logs and publishes its metrics on stdout, as CloudWatch wants; here they join the stack's
     # log, and stdout is left to the CLI's report.
-    with _environment(stack_environment(home, endpoints)), (home / LOG_FILE).open("a", encoding="utf-8") as log:
-        with contextlib.redirect_stdout(log):
-            function = LocalFunction("reconcile", timeout_seconds=RECONCILE_TIMEOUT_SECONDS)
-            return function.invoke(event)
+    log = (home / LOG_FILE).open("a", encoding="utf-8")
+    with _environment(stack_environment(home, endpoints)), log, contextlib.redirect_stdout(log):
+        function = LocalFunction("reconcile", timeout_seconds=RECONCILE_TIMEOUT_SECONDS)
+        return function.invoke(event)
