@@ -9,10 +9,22 @@ Lambda function pays only for what it uses.
 
 from __future__ import annotations
 
+import dataclasses
+
 import boto3
 from botocore.config import Config
 
-from ragline.ports import AuditLog, Embedder, Generator, ObjectStore, Registry, Reranker, VectorStore
+from ragline.indexes import IndexRouter, IndexTarget, OpenTarget
+from ragline.ports import (
+    AuditLog,
+    Embedder,
+    Generator,
+    IndexCatalog,
+    ObjectStore,
+    Registry,
+    Reranker,
+    VectorStore,
+)
 from ragline.settings import EMBEDDERS, GENERATORS, RERANKERS, STORES, Settings
 
 
@@ -39,13 +51,14 @@ def build_embedder(settings: Settings) -> Embedder:
     raise ValueError(f"unknown RAGLINE_EMBEDDER {settings.embedder!r}; one of {', '.join(EMBEDDERS)}")
 
 
-def build_store(settings: Settings, dimension: int, create_index: bool = False) -> VectorStore:
+def build_store(settings: Settings, dimension: int, create_index: bool = False, index: str = "") -> VectorStore:
     """``create_index``: make the OpenSearch index if missing (the ingest function does; the query
-    function needs no right to)."""
+    function needs no right to). ``index``: another index than the settings' (an :class:`IndexTarget`'s:
+    an OpenSearch index name, or a SQLite file's path)."""
     if settings.store == "embedded":
         from ragline.stores.sqlite import SqliteStore
 
-        return SqliteStore(settings.index_path, dimension)
+        return SqliteStore(index or settings.index_path, dimension)
     if settings.store == "opensearch":
         from ragline.stores.opensearch import OpenSearchStore, connect, is_serverless_url
         from ragline.stores.opensearch.connection import INGEST_BUDGET, QUERY_BUDGET
@@ -57,7 +70,7 @@ def build_store(settings: Settings, dimension: int, create_index: bool = False) 
         serverless = service == "aoss" if service else is_serverless_url(settings.opensearch_url)
         store = OpenSearchStore(
             client,
-            settings.opensearch_index,
+            index or settings.opensearch_index,
             dimension,
             serverless=serverless,
             engine=settings.opensearch_engine,
@@ -68,6 +81,48 @@ def build_store(settings: Settings, dimension: int, create_index: bool = False) 
             store.ensure_index()
         return store
     raise ValueError(f"unknown RAGLINE_STORE {settings.store!r}; one of {', '.join(STORES)}")
+
+
+def configured_target(settings: Settings, embedder: Embedder) -> IndexTarget:
+    """The index and model the settings name: the live one while there is no index catalog."""
+    index = settings.opensearch_index if settings.store == "opensearch" else settings.index_path
+    model = settings.embed_model if settings.embedder == "bedrock" else ""
+    return IndexTarget(index, settings.embedder, model, embedder.dimension)
+
+
+def build_target_embedder(settings: Settings, target: IndexTarget) -> Embedder:
+    """The embedder of a target: its adapter, model and dimension (checked against what the model gives)."""
+    if target.embedder == "hash":
+        from ragline.embedders.hashing import HashEmbedder
+
+        return HashEmbedder(target.dimension)
+    changes: dict[str, object] = {"embedder": target.embedder}
+    if target.embedder == "bedrock":
+        changes.update(embed_model=target.model, embed_dimensions=target.dimension)
+    embedder = build_embedder(dataclasses.replace(settings, **changes))  # type: ignore[arg-type]
+    if embedder.dimension != target.dimension:
+        raise ValueError(f"{target.describe()}: the model gives {embedder.dimension} dimensions")
+    return embedder
+
+
+def build_index_catalog(settings: Settings) -> IndexCatalog:
+    from ragline.registries.index_catalog import DynamoIndexCatalog
+
+    table = boto3.resource("dynamodb", region_name=settings.region).Table(settings.registry_table)
+    return DynamoIndexCatalog(table)
+
+
+def build_index_router(
+    settings: Settings, store: VectorStore, embedder: Embedder, create_index: bool = False
+) -> IndexRouter:
+    """The catalog's indexes, each opened on first use; the settings' own as ``store`` and ``embedder``."""
+    configured = configured_target(settings, embedder)
+
+    def open_target(target: IndexTarget) -> OpenTarget:
+        target_store = build_store(settings, target.dimension, create_index=create_index, index=target.index)
+        return OpenTarget(target, target_store, build_target_embedder(settings, target))
+
+    return IndexRouter(build_index_catalog(settings), open_target, configured, OpenTarget(configured, store, embedder))
 
 
 def build_generator(settings: Settings, embedder: Embedder | None = None) -> Generator:
