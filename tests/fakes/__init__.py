@@ -14,6 +14,8 @@ from tests.fakes.clock import FakeClock
 from tests.fakes.download_signer import FakeDownloadSigner, SignedDownload
 from tests.fakes.embedder import FakeEmbedder
 from tests.fakes.generator import DECLINE, FakeGenerator
+from tests.fakes.index_admin import FakeBackfillQueue, FakeIndexAdmin
+from tests.fakes.index_catalog import FakeIndexCatalog
 from tests.fakes.object_store import FakeObjectStore
 from tests.fakes.registry import FakeRegistry
 from tests.fakes.reranker import FakeReranker
@@ -23,10 +25,13 @@ from tests.fakes.vector_store import FakeVectorStore
 __all__ = [
     "DECLINE",
     "FakeAuditLog",
+    "FakeBackfillQueue",
     "FakeClock",
     "FakeDownloadSigner",
     "FakeEmbedder",
     "FakeGenerator",
+    "FakeIndexAdmin",
+    "FakeIndexCatalog",
     "FakeObjectStore",
     "FakeRegistry",
     "FakeReranker",
