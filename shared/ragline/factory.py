@@ -10,6 +10,7 @@ Lambda function pays only for what it uses.
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
 import boto3
 from botocore.config import Config
@@ -19,6 +20,7 @@ from ragline.ports import (
     AuditLog,
     Embedder,
     Generator,
+    IndexAdmin,
     IndexCatalog,
     ObjectStore,
     Registry,
@@ -26,6 +28,9 @@ from ragline.ports import (
     VectorStore,
 )
 from ragline.settings import EMBEDDERS, GENERATORS, RERANKERS, STORES, Settings
+
+if TYPE_CHECKING:  # ragline.reindex imports ingest's modules, which the query function does not load
+    from ragline.reindex import BackfillQueue, Reindexer
 
 
 def build_embedder(settings: Settings) -> Embedder:
@@ -123,6 +128,66 @@ def build_index_router(
         return OpenTarget(target, target_store, build_target_embedder(settings, target))
 
     return IndexRouter(build_index_catalog(settings), open_target, configured, OpenTarget(configured, store, embedder))
+
+
+def build_index_admin(settings: Settings) -> IndexAdmin:
+    """The store's physical indexes, for ``ragline reindex``: OpenSearch indexes behind the configured
+    name as an alias, or SQLite files beside the configured one."""
+    if settings.store == "embedded":
+        from ragline.stores.sqlite.admin import SqliteIndexAdmin
+
+        return SqliteIndexAdmin(settings.index_path)
+    from ragline.stores.opensearch import OpenSearchStore, connect, is_serverless_url
+    from ragline.stores.opensearch.admin import OpenSearchIndexAdmin
+    from ragline.stores.opensearch.connection import INGEST_BUDGET
+
+    service = settings.opensearch_service
+    client = connect(settings.opensearch_url, region=settings.region, service=service, timeout=INGEST_BUDGET.timeout)
+    serverless = service == "aoss" if service else is_serverless_url(settings.opensearch_url)
+
+    def open_store(target: IndexTarget) -> OpenSearchStore:
+        return OpenSearchStore(
+            client,
+            target.index,
+            target.dimension,
+            serverless=serverless,
+            engine=settings.opensearch_engine,
+            replicas=settings.opensearch_replicas,
+            retry=INGEST_BUDGET.retry,
+        )
+
+    return OpenSearchIndexAdmin(client, settings.opensearch_index, open_store, INGEST_BUDGET.retry, serverless)
+
+
+def model_target(settings: Settings, embedder: str, model: str = "", dimensions: int | None = None) -> IndexTarget:
+    """The target of a model (its index still unnamed): ``model`` and ``dimensions`` default to the
+    settings' for Bedrock, the hash embedder's own dimension for it, the local model's fixed one."""
+    if embedder == "hash":
+        from ragline.embedders.hashing import HashEmbedder
+
+        return IndexTarget("", "hash", "", dimensions or HashEmbedder().dimension)
+    if embedder == "bedrock":
+        dimension = dimensions or settings.embed_dimensions
+        target = IndexTarget("", "bedrock", model or settings.embed_model, dimension)
+    else:
+        local = build_embedder(dataclasses.replace(settings, embedder=embedder))  # type: ignore[arg-type]
+        target = IndexTarget("", embedder, "", dimensions or local.dimension)
+    build_target_embedder(settings, target)  # refuses a model and dimension that do not go together
+    return target
+
+
+def build_reindexer(settings: Settings, queue: BackfillQueue) -> Reindexer:
+    """``ragline reindex``'s steps on the deployment the settings name; backfill records go to ``queue``."""
+    from ragline.reindex import Reindexer
+
+    return Reindexer(
+        build_index_catalog(settings),
+        build_registry(settings),
+        build_index_admin(settings),
+        queue,
+        configured_target(settings, build_embedder(settings)),
+        settings.bucket,
+    )
 
 
 def build_generator(settings: Settings, embedder: Embedder | None = None) -> Generator:
