@@ -22,6 +22,7 @@ document's lease, so that no change is written to one target and not the other).
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -29,6 +30,8 @@ from dataclasses import dataclass, replace
 from typing import Any, Generic, TypeVar
 
 from ragline.ports import Embedder, IndexCatalog, VectorStore
+
+logger = logging.getLogger(__name__)
 
 #: How long a reader keeps the live target it read before reading the catalog again.
 CATALOG_TTL_SECONDS = 5.0
@@ -171,12 +174,20 @@ class IndexRouter:
         return current_indexes(self.catalog, self.configured)
 
     def live(self) -> OpenTarget:
-        """The live target, as the catalog said it at most ``ttl_seconds`` ago."""
+        """The live target, as the catalog said it at most ``ttl_seconds`` ago. When the catalog cannot be
+        read, the one read last stays live (a question need not fail for a table it only reads every few
+        seconds); the first read's failure propagates."""
         now = self._clock()
         with self._lock:
             cached = self._cached
         if cached is None or now - cached[0] >= self._ttl:
-            cached = (now, self.indexes().live)
+            try:
+                cached = (now, self.indexes().live)
+            except Exception:
+                if cached is None:
+                    raise
+                logger.warning("the index catalog could not be read; %s stays live", cached[1].index, exc_info=True)
+                cached = (now, cached[1])
             with self._lock:
                 self._cached = cached
         return self._opened.get(cached[1])

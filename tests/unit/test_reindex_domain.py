@@ -270,3 +270,28 @@ def test_two_operators_starting_at_once_make_one_reindex(world: World) -> None:
     with pytest.raises(CatalogConflict):
         world.catalog.put(read.changed(building=IndexTarget("idx-r1", "fake", "other", 16)))
     assert world.catalog.get().building == IndexTarget("idx-r1", "fake", "wider", 32)  # type: ignore[union-attr]
+
+
+class FailingCatalog(FakeIndexCatalog):
+    """A catalog whose reads fail once ``failing`` is set (DynamoDB unavailable)."""
+
+    failing = False
+
+    def get(self) -> Indexes | None:
+        if self.failing:
+            raise ConnectionError("DynamoDB is unavailable")
+        return super().get()
+
+
+def test_a_reader_keeps_the_last_live_index_while_the_catalog_cannot_be_read(world: World) -> None:
+    catalog = FailingCatalog()
+    router = IndexRouter(catalog, world.admin.open, CONFIGURED, ttl_seconds=1.0, clock=world.clock)
+    assert router.live().target == CONFIGURED
+
+    catalog.failing = True
+    world.clock.advance(2.0)
+    assert router.live().target == CONFIGURED
+
+    fresh = IndexRouter(catalog, world.admin.open, CONFIGURED, clock=world.clock)
+    with pytest.raises(ConnectionError):
+        fresh.live()  # nothing read yet: no index to fall back on
