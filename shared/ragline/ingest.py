@@ -196,9 +196,14 @@ class Ingestor:
 
     def _writers(self) -> list[_Writer]:
         """The indexes a change goes to now, the live one first."""
+        own = _Writer(self.store, self.embedder)
         if self.indexes is None:
-            return [_Writer(self.store, self.embedder)]
-        return [_Writer(opened.store, opened.embedder) for opened in self.indexes.writes()]
+            return [own]
+        configured = self.indexes.configured  # the settings' index is this ingestor's own store and embedder
+        return [
+            own if opened.target == configured else _Writer(opened.store, opened.embedder)
+            for opened in self.indexes.writes()
+        ]
 
     def handle(self, event: ObjectEvent, owner: str | None = None, remaining_ms: int | None = None) -> Outcome:
         """Make the index agree with what the bucket holds now for the event's document.

@@ -276,6 +276,8 @@ class QueryService:
         if self.indexes is None:
             return self.store, self.embedder
         live = self.indexes.live()
+        if live.target == self.indexes.configured:  # the settings' index is this service's own
+            return self.store, self.embedder
         return live.store, live.embedder
 
     def _search(
