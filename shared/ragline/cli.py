@@ -152,6 +152,18 @@ def _parser() -> argparse.ArgumentParser:
     redrive.add_argument("--max", type=_positive, default=None, help="move at most N messages")
     redrive.add_argument("--dry-run", action="store_true", help="list what would move, move nothing")
 
+    sync = commands.add_parser(
+        "sync", parents=[common], help="find where the bucket, registry and index drifted apart; queue the repairs"
+    )
+    sync.add_argument("--prefix", default="", help="only keys under this prefix")
+    sync.add_argument("--dry-run", action="store_true", help="report the drift, repair nothing")
+    sync.add_argument(
+        "--allow-mass-delete",
+        action="store_true",
+        help="remove documents gone from the bucket even above RAGLINE_SYNC_MAX_DELETE_SHARE of the indexed ones",
+    )
+    sync.add_argument("--json", action="store_true", help="print the report as JSON")
+
     commands.add_parser("demo", parents=[common], help="run the demo: ingest a sample corpus, ask as several users")
 
     evaluation = commands.add_parser(
@@ -618,6 +630,41 @@ def cmd_redrive(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sync(args: argparse.Namespace) -> int:
+    from ragline.local.sync import sync
+
+    report = sync(args.home, prefix=args.prefix, dry_run=args.dry_run, allow_mass_delete=args.allow_mass_delete)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        _print_drift(report)
+    if report["guard_tripped"]:
+        print(
+            f"ragline: {len(report['withheld'])} removal(s) withheld: more than RAGLINE_SYNC_MAX_DELETE_SHARE of the "
+            "indexed documents would go; check the bucket, then run again with --allow-mass-delete",
+            file=sys.stderr,
+        )
+        return 3
+    return 0
+
+
+def _print_drift(report: dict[str, Any]) -> None:
+    scope = f"s3://{report['bucket']}/{report['prefix']}"
+    print(f"{scope}: {report['objects']} object(s) in the bucket, {report['indexed']} indexed")
+    for drift, count in report["counts"].items():
+        if count:
+            shown = report["drift"][drift][:5]
+            more = f" and {count - len(shown)} more" if count > len(shown) else ""
+            print(f"  {drift:<10} {count:>6}  {', '.join(shown)}{more}")
+    total = sum(report["counts"].values())
+    if not total:
+        print("  no drift")
+    elif report["dry_run"]:
+        print(f"would queue {total - len(report['withheld'])} repair(s) (dry run)")
+    else:
+        print(f"queued {report['enqueued']} repair(s) for ingest")
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from ragline.local.demo import run_demo
 
@@ -687,6 +734,7 @@ COMMANDS = {
     "audit": cmd_audit,
     "token": cmd_token,
     "redrive": cmd_redrive,
+    "sync": cmd_sync,
     "demo": cmd_demo,
     "eval": cmd_eval,
 }

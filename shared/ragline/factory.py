@@ -15,10 +15,12 @@ from typing import TYPE_CHECKING
 import boto3
 from botocore.config import Config
 
+from ragline.errors import ConfigurationError
 from ragline.indexes import IndexRouter, IndexTarget, OpenTarget
 from ragline.ports import (
     AuditLog,
     Embedder,
+    EventQueue,
     Generator,
     IndexAdmin,
     IndexCatalog,
@@ -54,6 +56,16 @@ def build_embedder(settings: Settings) -> Embedder:
             concurrency=settings.embed_concurrency,
         )
     raise ValueError(f"unknown RAGLINE_EMBEDDER {settings.embedder!r}; one of {', '.join(EMBEDDERS)}")
+
+
+def embedding_dimension(settings: Settings) -> int:
+    """The length of the configured embedder's vectors, without loading a local model (a reader of the
+    index, such as a sync, needs the store's dimension but embeds nothing)."""
+    if settings.embedder == "local":
+        from ragline.embedders.local import LocalEmbedder
+
+        return LocalEmbedder.dimension
+    return build_embedder(settings).dimension
 
 
 def build_store(settings: Settings, dimension: int, create_index: bool = False, index: str = "") -> VectorStore:
@@ -252,6 +264,15 @@ def build_objects(settings: Settings) -> ObjectStore:
     from ragline.objectstores.s3 import S3ObjectStore
 
     return S3ObjectStore(boto3.client("s3", region_name=settings.region))
+
+
+def build_queue(settings: Settings) -> EventQueue:
+    """The ingest queue (``RAGLINE_INGEST_QUEUE_URL``), where a sync puts its repairs."""
+    from ragline.queues.sqs import SqsEventQueue
+
+    if not settings.ingest_queue_url:
+        raise ConfigurationError("RAGLINE_INGEST_QUEUE_URL is not set: a sync has no queue to put its repairs on")
+    return SqsEventQueue(boto3.client("sqs", region_name=settings.region), settings.ingest_queue_url)
 
 
 def build_audit_log(settings: Settings) -> AuditLog:

@@ -305,6 +305,7 @@ class Ingestor:
             key=head.key,
             status="indexed",
             version=head.version,
+            etag=head.etag,
             sequencer=self._applied(previous, work),
             updated_at=_now(),
         )
@@ -313,6 +314,7 @@ class Ingestor:
             record = replace(
                 record,
                 version=stored.version,
+                etag=stored.etag,
                 roles=self._roles_of(stored),  # so the status of a failed document shows to its roles
                 owner=owner_from_metadata(stored.metadata),
                 writers=writers_from_metadata(stored.metadata),
@@ -356,7 +358,9 @@ class Ingestor:
     def _refresh_roles(
         self, record: DocumentRecord, head: StoredObject, work: Work, owner: str, writers: list[_Writer]
     ) -> Outcome:
-        updated = replace(record, sequencer=self._applied(record, work), updated_at=_now())
+        # The record says when its roles were last checked (a sync compares a sidecar's age with it), and
+        # records written before the registry kept ETags get the indexed version's ETag here.
+        updated = replace(record, etag=head.etag, sequencer=self._applied(record, work), updated_at=_now())
         try:
             roles = self._roles_of(head)
         except InvalidSidecar as error:
@@ -373,8 +377,7 @@ class Ingestor:
             outcome = "roles-updated"
         # Before the record is written: a failure here leaves the message to redeliver, with nothing applied.
         backfilled = self._backfill(updated, head, writers[1:])
-        if updated != replace(record, updated_at=updated.updated_at):
-            self.registry.put(updated, lease_owner=owner)
+        self.registry.put(updated, lease_owner=owner)
         return "backfilled" if backfilled and outcome == "unchanged" else outcome
 
     def _backfill(self, record: DocumentRecord, head: StoredObject, writers: list[_Writer]) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Literal
 
 
@@ -115,6 +116,7 @@ class DocumentRecord:
     updated_at: str = ""
     owner: str = ""  # who uploaded it through the API (the caller's ``sub``); "" when put straight into S3
     writers: tuple[str, ...] = ()  # roles that may replace or delete it, besides its owner and admins
+    etag: str = ""  # the indexed version's ETag, which a bucket listing shows (``version`` may be a version id)
 
     @property
     def source(self) -> str:
@@ -137,6 +139,27 @@ class StoredObject:
     def version(self) -> str:
         """What identifies this content: the S3 version id where versioning is on, else the ETag."""
         return self.version_id or self.etag
+
+
+@dataclass(frozen=True)
+class ListedObject:
+    """One object of a bucket listing: what S3's ListObjectsV2 says of it, without reading it."""
+
+    key: str
+    etag: str
+    last_modified: datetime
+    size: int
+
+
+@dataclass(frozen=True)
+class IndexedVersion:
+    """What the vector store holds of one version of one document: ``chunks`` chunks, from ``source``
+    (``s3://bucket/key``, so that chunks the registry has no record of can still be traced to their key)."""
+
+    doc_id: str
+    version: str
+    source: str
+    chunks: int
 
 
 @dataclass(frozen=True)

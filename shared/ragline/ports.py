@@ -9,7 +9,7 @@ fakes of ``tests/fakes``, which the contract tests hold to the same semantics as
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from ragline.models import (
@@ -17,7 +17,9 @@ from ragline.models import (
     Chunk,
     ConversationTurn,
     DocumentRecord,
+    IndexedVersion,
     IndexingProgress,
+    ListedObject,
     SearchHit,
     StoredObject,
     Work,
@@ -76,6 +78,11 @@ class VectorStore(Protocol):
 
     def bm25_search(self, text: str, roles: frozenset[str], k: int) -> list[SearchHit]:
         """The ``k`` visible chunks that match ``text`` best by BM25, best first; none without a term in common."""
+        ...
+
+    def indexed_versions(self) -> Iterator[IndexedVersion]:
+        """What the store holds, per document and version, in no particular order: how ``ragline sync``
+        finds chunks the registry does not account for (docs/operations.md)."""
         ...
 
     def close(self) -> None:
@@ -232,6 +239,20 @@ class ObjectStore(Protocol):
     def delete(self, bucket: str, key: str, etag: str | None = None) -> None:
         """Delete the object (nothing happens when there is none); with ``etag``, only if it is still that
         object, else :class:`ragline.errors.ObjectChanged`."""
+        ...
+
+    def list(self, bucket: str, prefix: str = "") -> Iterator[ListedObject]:
+        """Every object whose key starts with ``prefix``, in key order (S3's UTF-8 binary order), a page
+        at a time; current versions only."""
+        ...
+
+
+class EventQueue(Protocol):
+    """Where ingest's events wait (the ingest queue): ``ragline sync`` puts its records there, so that
+    drift is repaired by the same code as S3's own events."""
+
+    def send(self, bodies: Sequence[str]) -> None:
+        """Put one message per body on the queue, all of them or raise (none is dropped silently)."""
         ...
 
 

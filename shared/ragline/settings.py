@@ -155,6 +155,11 @@ class Settings:
     audit_key_secret: str = ""
     audit_key_file: str = ".ragline/audit.key"
 
+    # Sync (ragline.sync, docs/operations.md): the queue its repairs go to (the ingest queue), and the largest
+    # share of the indexed documents one run may remove without an explicit override.
+    ingest_queue_url: str = ""
+    sync_max_delete_share: float = 0.2
+
     def __post_init__(self) -> None:
         """Every value is checked here, however the settings were made: :meth:`from_env` only maps variables
         to fields. Raises :class:`ConfigurationError` naming the variable of the first bad value."""
@@ -304,6 +309,8 @@ SETTINGS_VARIABLES: Mapping[str, tuple[str, Callable[[str, str], Any]]] = {
     "RAGLINE_AUDIT_KEY_FILE": ("audit_key_file", _text),
     "RAGLINE_SENSITIVE_PREFIXES": ("sensitive_prefixes", _comma_separated),
     "RAGLINE_BROAD_ROLES": ("broad_roles", _comma_separated),
+    "RAGLINE_INGEST_QUEUE_URL": ("ingest_queue_url", _text),
+    "RAGLINE_SYNC_MAX_DELETE_SHARE": ("sync_max_delete_share", _number),
 }
 _VARIABLE_OF = {name: variable for variable, (name, _) in SETTINGS_VARIABLES.items()}
 
@@ -380,6 +387,7 @@ _RANGES: tuple[tuple[str, float, float | None], ...] = (
     ("lexical_weight", 0, None),
     ("mmr_lambda", 0, 1),
     ("audit_retention_days", 1, MAX_AUDIT_RETENTION_DAYS),
+    ("sync_max_delete_share", 0.01, 1),
 )
 
 

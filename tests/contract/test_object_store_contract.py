@@ -151,3 +151,25 @@ def test_a_delete_bound_to_an_etag_deletes_only_that_object(harness: Harness) ->
     assert harness.objects.head(BUCKET, "a.md") is None
     with pytest.raises(ObjectChanged):
         harness.objects.delete(BUCKET, "a.md", etag=second.etag)  # gone meanwhile: not the object checked
+
+
+def test_a_listing_has_every_current_object_under_the_prefix_in_key_order(harness: Harness) -> None:
+    for key in ["b/2.md", "a/1.md", "b/1.md", "b/ü.md", "b/Z.md"]:
+        harness.put(key, key.encode(), {})
+    harness.put("b/1.md", b"rewritten", {})
+    harness.objects.delete(BUCKET, "b/Z.md")
+
+    listed = list(harness.objects.list(BUCKET, prefix="b/"))
+
+    assert [item.key for item in listed] == ["b/1.md", "b/2.md", "b/ü.md"]  # UTF-8 binary order
+    current = harness.objects.head(BUCKET, "b/1.md")
+    assert current is not None and (listed[0].etag, listed[0].size) == (current.etag, len(b"rewritten"))
+    assert all(item.last_modified.tzinfo is not None for item in listed)
+    assert next(item.key for item in harness.objects.list(BUCKET)) == "a/1.md"
+
+
+def test_a_listing_pages_past_a_thousand_keys(harness: Harness) -> None:
+    for number in range(1003):
+        harness.put(f"many/{number:04}.md", b"x", {})
+
+    assert len(list(harness.objects.list(BUCKET, prefix="many/"))) == 1003

@@ -320,3 +320,19 @@ def test_replace_document_leaves_only_the_new_chunks(harness: Harness) -> None:
     assert [h.chunk for h in store.bm25_search("revised", FINANCE, k=10)] == [new[0]]
     with pytest.raises(ValueError):
         store.replace_document("d1", [chunk("x", "stray", doc_id="d2")], EMBED.embed_documents(["stray"]))
+
+
+def test_indexed_versions_count_the_chunks_of_each_document_and_version(harness: Harness) -> None:
+    put(
+        harness,
+        [chunk(f"d1-{i}", "policy", position=i) for i in range(3)]
+        + [chunk("d1-old", "policy", version="v0", position=9)]  # a stale chunk the last version left
+        + [chunk("d2-0", "other", doc_id="d2", version="w1")],
+    )
+
+    held = sorted((held.doc_id, held.version, held.chunks) for held in harness.store.indexed_versions())
+
+    assert held == [("d1", "v0", 1), ("d1", "v1", 3), ("d2", "w1", 1)]
+    harness.store.delete_document("d1")
+    harness.settle()
+    assert [(held.doc_id, held.chunks) for held in harness.store.indexed_versions()] == [("d2", 1)]

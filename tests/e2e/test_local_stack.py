@@ -269,3 +269,34 @@ def test_a_deleted_document_stops_being_cited_within_seconds(corpus, tmp_path):
         time.sleep(0.2)
     else:
         pytest.fail("the deleted document was still retrieved 10 s after its deletion")
+
+
+def test_ragline_sync_indexes_what_no_notification_announced(home, corpus):
+    """Objects written while the bucket had no notifications (an adopted bucket before `cdk deploy`): the
+    dry run reports them, `ragline sync` queues them, and the stack's own worker indexes them."""
+    endpoints = json.loads((home / "endpoints.json").read_text())
+    s3 = aws_client("s3", endpoints["s3_endpoint"], endpoints["region"])
+    bucket = endpoints["bucket"]
+    notifications = s3.get_bucket_notification_configuration(Bucket=bucket)
+    notifications.pop("ResponseMetadata", None)
+    s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={})
+    try:
+        s3.put_object(Bucket=bucket, Key="archive/osprey.md", Body=b"# Osprey\n\nThe Osprey pilot ran in Tromso.")
+    finally:
+        s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration=notifications)
+
+    dry = cli(home, "sync", "--dry-run", "--json")
+    assert dry.returncode == 0, dry.stderr
+    assert json.loads(dry.stdout)["drift"]["missing"] == ["archive/osprey.md"]
+
+    done = cli(home, "sync")
+    assert done.returncode == 0, done.stderr
+    assert "missing" in done.stdout and "queued 1 repair(s)" in done.stdout
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        again = json.loads(cli(home, "sync", "--dry-run", "--json").stdout)
+        if sum(again["counts"].values()) == 0:
+            break
+        time.sleep(0.5)
+    else:
+        pytest.fail(f"the repair was not applied within 60 s: {again}")

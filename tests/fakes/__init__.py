@@ -13,6 +13,7 @@ from tests.fakes.audit_log import FakeAuditLog
 from tests.fakes.clock import FakeClock
 from tests.fakes.download_signer import FakeDownloadSigner, SignedDownload
 from tests.fakes.embedder import FakeEmbedder
+from tests.fakes.event_queue import FakeEventQueue
 from tests.fakes.generator import DECLINE, FakeGenerator
 from tests.fakes.index_admin import FakeBackfillQueue, FakeIndexAdmin
 from tests.fakes.index_catalog import FakeIndexCatalog
@@ -29,6 +30,7 @@ __all__ = [
     "FakeClock",
     "FakeDownloadSigner",
     "FakeEmbedder",
+    "FakeEventQueue",
     "FakeGenerator",
     "FakeIndexAdmin",
     "FakeIndexCatalog",

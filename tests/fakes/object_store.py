@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime
 
 from ragline.errors import ObjectChanged
-from ragline.models import StoredObject
+from ragline.models import ListedObject, StoredObject
 
 
 class FakeObjectStore:
@@ -35,6 +36,8 @@ class FakeObjectStore:
         self.versioned = versioned
         self._objects: dict[tuple[str, str], StoredObject] = {}
         self._versions = itertools.count(1)
+        self._written: dict[tuple[str, str], datetime] = {}
+        self.clock: Callable[[], datetime] = lambda: datetime.now(UTC).replace(microsecond=0)  # S3: to the second
 
     def put(self, bucket: str, key: str, data: bytes | str, metadata: Mapping[str, str] | None = None) -> StoredObject:
         """Write the object, as a PUT to S3 would; returns it as :meth:`head` will."""
@@ -49,6 +52,7 @@ class FakeObjectStore:
             size=len(body),
         )
         self._objects[(bucket, key)] = stored
+        self._written[(bucket, key)] = self.clock()
         return self._without_body(stored)
 
     def get(self, bucket: str, key: str, max_bytes: int | None = None) -> StoredObject | None:
@@ -68,6 +72,11 @@ class FakeObjectStore:
         if etag and (stored is None or stored.etag != etag):
             raise ObjectChanged(key)
         self._objects.pop((bucket, key), None)
+
+    def list(self, bucket: str, prefix: str = "") -> Iterator[ListedObject]:
+        for (stored_bucket, key), stored in sorted(self._objects.items(), key=lambda item: item[0][1].encode()):
+            if stored_bucket == bucket and key.startswith(prefix):
+                yield ListedObject(key, stored.etag, self._written[(bucket, key)], len(stored.data))
 
     @staticmethod
     def _without_body(stored: StoredObject) -> StoredObject:

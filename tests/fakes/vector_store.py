@@ -5,10 +5,10 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from ragline.models import Chunk, SearchHit
+from ragline.models import Chunk, IndexedVersion, SearchHit
 from ragline.words import terms
 
 # BM25's usual constants (Robertson et al.; SQLite FTS5 and OpenSearch use the same).
@@ -104,6 +104,10 @@ class FakeVectorStore:
             if not roles.isdisjoint(row.chunk.roles) and any(term in row.terms for term in wanted)
         ]
         return _best(hits, k)
+
+    def indexed_versions(self) -> Iterator[IndexedVersion]:
+        counts = Counter((row.chunk.doc_id, row.chunk.version, row.chunk.source) for row in self._live().values())
+        return (IndexedVersion(*held, chunks=count) for held, count in counts.items())
 
     def close(self) -> None:
         self.closed = True

@@ -1003,3 +1003,43 @@ def test_replace_document_with_no_chunks_empties_the_document(
     (search,) = client.calls_to("search")
     assert search["body"]["query"] == {"bool": {"filter": [{"term": {"doc_id": "d1"}}]}}
     assert [call["body"] for call in client.calls_to("bulk")] == [[{"delete": {"_id": "A"}}]]
+
+
+def versions_page(pairs: list[tuple[str, str, int]], after_key: dict[str, str] | None) -> dict[str, Any]:
+    """A search response carrying one page of the composite aggregation of (doc_id, version)."""
+    buckets = [
+        {"key": {"doc_id": doc, "version": version, "source": f"s3://docs/{doc}.md"}, "doc_count": count}
+        for doc, version, count in pairs
+    ]
+    aggregation: dict[str, Any] = {"buckets": buckets}
+    if after_key is not None:
+        aggregation["after_key"] = after_key
+    response = search_response([])
+    response["aggregations"] = {"versions": aggregation}
+    return response
+
+
+def test_indexed_versions_page_through_a_composite_aggregation(client: FakeOpenSearchClient) -> None:
+    """One search per page of (doc_id, version) pairs, each page after the last one's ``after_key``, until a
+    page comes back empty."""
+    store = OpenSearchStore(client, INDEX, DIM, page_size=2)
+    client.respond("search", versions_page([("d1", "v1", 3), ("d1", "v2", 1)], {"doc_id": "d1", "version": "v2"}))
+    client.respond("search", versions_page([("d2", "w", 5)], {"doc_id": "d2", "version": "w"}))
+    client.respond("search", versions_page([], None))
+
+    held = [(held.doc_id, held.version, held.source, held.chunks) for held in store.indexed_versions()]
+
+    assert held == [
+        ("d1", "v1", "s3://docs/d1.md", 3),
+        ("d1", "v2", "s3://docs/d1.md", 1),
+        ("d2", "w", "s3://docs/d2.md", 5),
+    ]
+    sources = [{field: {"terms": {"field": field}}} for field in ("doc_id", "version", "source")]
+    bodies = [call["body"] for call in client.calls_to("search")]
+    assert bodies[0] == {
+        "size": 0,
+        "track_total_hits": False,
+        "aggs": {"versions": {"composite": {"size": 2, "sources": sources}}},
+    }
+    assert bodies[1]["aggs"]["versions"]["composite"]["after"] == {"doc_id": "d1", "version": "v2"}
+    assert bodies[2]["aggs"]["versions"]["composite"]["after"] == {"doc_id": "d2", "version": "w"}

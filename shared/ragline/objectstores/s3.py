@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from ragline.errors import ObjectChanged
-from ragline.models import StoredObject
+from ragline.models import ListedObject, StoredObject
 
 _MISSING = {"NoSuchKey", "404", "NotFound"}  # what S3 answers for an absent key (GET and HEAD)
 _CHANGED = {"PreconditionFailed", "412"}  # a conditional request whose object changed meanwhile
@@ -60,6 +61,18 @@ class S3ObjectStore:
             if code in _CHANGED or (etag and code in _MISSING):
                 raise ObjectChanged(key) from None
             raise
+
+    def list(self, bucket: str, prefix: str = "") -> Iterator[ListedObject]:
+        """ListObjectsV2, 1,000 keys a request, in key order."""
+        pages = self._s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        for page in pages:
+            for item in page.get("Contents", []):
+                yield ListedObject(
+                    key=item["Key"],
+                    etag=item["ETag"].strip('"'),
+                    last_modified=item["LastModified"],
+                    size=int(item["Size"]),
+                )
 
     @staticmethod
     def _call(operation: Any, **params: Any) -> dict[str, Any] | None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from ragline.models import SearchHit
+from ragline.models import IndexedVersion, SearchHit
 from ragline.stores.opensearch.connection import IndexClient
 from ragline.stores.opensearch.index import VECTOR_FIELD, chunk_of
 from ragline.stores.opensearch.lexical import TERMS_FIELD
@@ -100,6 +100,35 @@ def scan(target: IndexClient, query: dict[str, Any], source: list[str], page_siz
         if len(page) < page_size:
             return
         after = page[-1]["sort"]
+
+
+VERSIONS_AGGREGATION = "versions"
+
+
+def versions_body(page_size: int, after: dict[str, Any] | None) -> dict[str, Any]:
+    """One page of the (document, version, source) triples the index holds, with their chunk counts: a composite
+    aggregation, which pages through every pair however many there are (``after`` is the last page's
+    ``after_key``)."""
+    composite: dict[str, Any] = {
+        "size": page_size,
+        "sources": [{field: {"terms": {"field": field}}} for field in ("doc_id", "version", "source")],
+    }
+    if after is not None:
+        composite["after"] = after
+    return {"size": 0, "track_total_hits": False, "aggs": {VERSIONS_AGGREGATION: {"composite": composite}}}
+
+
+def versions(target: IndexClient, page_size: int) -> Iterator[IndexedVersion]:
+    """Every (document, version) pair of the index with its chunk count, a page at a time."""
+    after: dict[str, Any] | None = None
+    while True:
+        aggregation = target.search(versions_body(page_size, after), "versions")["aggregations"][VERSIONS_AGGREGATION]
+        for bucket in aggregation["buckets"]:
+            key = bucket["key"]
+            yield IndexedVersion(str(key["doc_id"]), str(key["version"]), str(key["source"]), int(bucket["doc_count"]))
+        after = aggregation.get("after_key")
+        if after is None or not aggregation["buckets"]:
+            return
 
 
 def roles_filter(roles: Iterable[str]) -> dict[str, Any]:

@@ -8,15 +8,15 @@ through which every request goes, retried as its :class:`~ragline.retry.RetryPol
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ragline.models import Chunk, SearchHit
+from ragline.models import Chunk, IndexedVersion, SearchHit
 from ragline.retry import RetryPolicy
 from ragline.stores.opensearch import lexical
 from ragline.stores.opensearch.connection import IndexClient
 from ragline.stores.opensearch.index import IndexSpec, delete_index, ensure_index, unit_vector
-from ragline.stores.opensearch.search import bm25_body, hits, knn_body, roles_filter, similarity
+from ragline.stores.opensearch.search import bm25_body, hits, knn_body, roles_filter, similarity, versions
 from ragline.stores.opensearch.writes import ManagedWrites, ServerlessWrites
 from ragline.stores.terms import question_terms, term_counts
 
@@ -156,6 +156,10 @@ class OpenSearchStore:
         return self._writes.update_roles(doc_id, list(dict.fromkeys(roles)))
 
     # -- reads ------------------------------------------------------------------------------------
+
+    def indexed_versions(self) -> Iterator[IndexedVersion]:
+        """Every document and version the index holds, with its chunk count, ``page_size`` pairs a request."""
+        return versions(self._target, self.page_size)
 
     def knn_search(self, vector: Sequence[float], roles: frozenset[str], k: int) -> list[SearchHit]:
         """The ``k`` chunks visible to ``roles`` nearest to ``vector``; score = cosine similarity."""

@@ -14,14 +14,14 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ragline.models import Chunk, SearchHit
+from ragline.models import Chunk, IndexedVersion, SearchHit
 from ragline.stores.sqlite.lexical import LexicalIndex, question_term_ids, term_blobs
 from ragline.stores.sqlite.schema import CHUNK_COLUMNS, chunk_of_row, chunk_row, prepare
 from ragline.stores.sqlite.vectors import VectorIndex, unit_matrix, unit_query
@@ -203,6 +203,13 @@ class SqliteStore:
         return len(ids)
 
     # -- reads ------------------------------------------------------------------------------------
+
+    def indexed_versions(self) -> Iterator[IndexedVersion]:
+        """Every document and version the file holds, with its chunk count (read at once, under the lock)."""
+        with self._lock:
+            query = "SELECT doc_id, version, source, count(*) FROM chunks GROUP BY doc_id, version, source"
+            rows = self._conn.execute(query).fetchall()
+        return (IndexedVersion(doc_id, version, source, count) for doc_id, version, source, count in rows)
 
     def bm25_search(self, text: str, roles: frozenset[str], k: int) -> list[SearchHit]:
         """The ``k`` chunks visible to ``roles`` that best match ``text`` by BM25; higher scores are better.

@@ -1,0 +1,93 @@
+"""Reconcile function: the bucket, the registry and the index compared, and each drift queued for ingest.
+
+Run on a schedule, once at deployment (the backfill of an adopted bucket), and by ``ragline sync`` on the
+local stack. The event says what to compare and whether to act; a scheduled or deploy-time event carries
+only its ``source``:
+
+    {"source": "schedule" | "deploy" | "cli", "prefix": "hr/", "dry_run": false, "allow_mass_delete": false}
+
+The repairs go through the ingest queue as S3-shaped records (:mod:`ragline.sync`), so this function
+writes nothing but messages: it reads the bucket, the registry and the index. The drift is published as
+CloudWatch metrics (embedded metric format, namespace ``ragline``): ``DriftFound`` and one
+``Drift<Kind>`` each, ``Enqueued``, and ``DeletionsWithheld``, which is above zero when the mass-deletion
+guard kept removals back (an alarm watches it).
+
+The settings are read at import: a bad one, or no ``RAGLINE_INGEST_QUEUE_URL``, fails the cold start.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from ragline.errors import ConfigurationError
+from ragline.factory import build_objects, build_queue, build_registry, build_store, embedding_dimension
+from ragline.settings import Settings
+from ragline.sync import DriftReport, Sync, SyncConfig
+
+logger = Logger(service="ragline-reconcile")
+metrics = Metrics(namespace="ragline", service="reconcile")
+settings = Settings.from_env()
+if not settings.ingest_queue_url:
+    raise ConfigurationError("RAGLINE_INGEST_QUEUE_URL is not set: the reconcile function has nowhere to send repairs")
+KEYS_SHOWN = 100  # keys of each drift in the log line and the response; the counts are always whole
+
+
+@dataclass(frozen=True)
+class SyncRequest:
+    """What one invocation asks; anything else in the event is refused, so a typo is not a full sync."""
+
+    source: str = "schedule"
+    prefix: str = ""
+    dry_run: bool = False
+    allow_mass_delete: bool = False
+
+    @classmethod
+    def from_event(cls, event: dict[str, Any]) -> SyncRequest:
+        unknown = sorted(set(event) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise ValueError(f"unknown fields in the reconcile event: {', '.join(unknown)}")
+        request = cls(**event)
+        for name in ("source", "prefix"):
+            if not isinstance(getattr(request, name), str):
+                raise ValueError(f"{name} must be a string")
+        for name in ("dry_run", "allow_mass_delete"):
+            if not isinstance(getattr(request, name), bool):
+                raise ValueError(f"{name} must be true or false")
+        return request
+
+
+@functools.cache
+def parts() -> tuple[Any, ...]:
+    """The adapters, built on first use and kept for the life of the execution environment."""
+    store = build_store(settings, embedding_dimension(settings))
+    return build_objects(settings), build_registry(settings), store, build_queue(settings)
+
+
+def publish(report: DriftReport) -> None:
+    metrics.add_metric(name="DriftFound", unit=MetricUnit.Count, value=report.total)
+    for drift, count in report.counts().items():
+        metrics.add_metric(name=f"Drift{drift.capitalize()}", unit=MetricUnit.Count, value=count)
+    metrics.add_metric(name="Enqueued", unit=MetricUnit.Count, value=report.enqueued)
+    metrics.add_metric(name="DeletionsWithheld", unit=MetricUnit.Count, value=len(report.withheld))
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    request = SyncRequest.from_event(event or {})
+    objects, registry, store, queue = parts()
+    config = SyncConfig.from_settings(settings, allow_mass_delete=request.allow_mass_delete)
+    report = Sync(objects, registry, store, queue, config).run(settings.bucket, request.prefix, request.dry_run)
+    publish(report)
+    summary = report.as_json(keys_shown=KEYS_SHOWN)
+    if report.withheld:
+        logger.error("mass-deletion guard: removals withheld", extra={"source": request.source, **summary})
+    else:
+        logger.info("sync done", extra={"source": request.source, **summary})
+    return summary

@@ -1,0 +1,1 @@
+"""Adapters of the EventQueue port (:class:`ragline.ports.EventQueue`)."""
