@@ -32,7 +32,7 @@ from ragline.ports import (
 from ragline.settings import EMBEDDERS, GENERATORS, RERANKERS, STORES, Settings
 
 if TYPE_CHECKING:  # ragline.reindex imports ingest's modules, which the query function does not load
-    from ragline.reindex import BackfillQueue, Reindexer
+    from ragline.reindex import Reindexer
 
 
 def build_embedder(settings: Settings) -> Embedder:
@@ -188,7 +188,7 @@ def model_target(settings: Settings, embedder: str, model: str = "", dimensions:
     return target
 
 
-def build_reindexer(settings: Settings, queue: BackfillQueue) -> Reindexer:
+def build_reindexer(settings: Settings, queue: EventQueue) -> Reindexer:
     """``ragline reindex``'s steps on the deployment the settings name; backfill records go to ``queue``."""
     from ragline.reindex import Reindexer
 

@@ -210,8 +210,8 @@ class IndexAdmin(Protocol):
         """Make the target's index, empty, for vectors of its dimension (nothing when it exists as such)."""
         ...
 
-    def count_document(self, target: IndexTarget, doc_id: str, version: str) -> int:
-        """:meth:`VectorStore.count_document` on the target's index."""
+    def indexed_versions(self, target: IndexTarget) -> Iterator[IndexedVersion]:
+        """:meth:`VectorStore.indexed_versions` of the target's index."""
         ...
 
     def point_readers(self, old: IndexTarget | None, new: IndexTarget) -> None:

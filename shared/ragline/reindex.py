@@ -18,69 +18,27 @@ embed each question with the live index's model, so a switch reaches every reade
 question is embedded by one model and searched in the other's index (docs/operations.md, "Changing the
 embedding model").
 
-    >>> reindexer = Reindexer(catalog, registry, admin, queue, configured, "docs")  # doctest: +SKIP
+    >>> reindexer = Reindexer(catalog, registry, admin, SqsEventQueue(sqs, url), configured, "docs")  # doctest: +SKIP
     >>> reindexer.start(IndexTarget("", "bedrock", "amazon.titan-embed-text-v2:0", 512)).building  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from datetime import UTC, datetime
+from typing import Any
 
 from ragline.indexes import Indexes, IndexTarget, current_indexes
-from ragline.ingest import SYNC_BACKFILL, SYNC_EVENT_SOURCE
+from ragline.ingest import SYNC_BACKFILL
 from ragline.models import DocumentRecord
-from ragline.ports import Embedder, IndexAdmin, IndexCatalog, Registry
-
-#: Registry items read per scan page, and backfill records sent per queue request (SQS takes ten).
-SCAN_PAGE = 100
-SEND_BATCH = 10
+from ragline.ports import Embedder, EventQueue, IndexAdmin, IndexCatalog, Registry
+from ragline.sync import records_of, sync_record
 
 
 class ReindexRefused(ValueError):
     """The step cannot be taken from the catalog's state (the message says what to do instead)."""
-
-
-def backfill_record(bucket: str, key: str) -> dict[str, Any]:
-    """The S3-shaped record asking ingest to put the bucket's current version of ``key`` into every index
-    that lacks it (:data:`ragline.ingest.SYNC_BACKFILL`).
-
-    >>> backfill_record("docs", "a b.md")["s3"]["object"]["key"]
-    'a+b.md'
-    """
-    from urllib.parse import quote_plus
-
-    return {
-        "eventSource": SYNC_EVENT_SOURCE,
-        "eventName": SYNC_BACKFILL,
-        "s3": {"bucket": {"name": bucket}, "object": {"key": quote_plus(key)}},  # encoded, as S3's are
-    }
-
-
-class BackfillQueue(Protocol):
-    """Where backfill records go: the ingest queue, each record in a message of its own."""
-
-    def send(self, records: Sequence[dict[str, Any]]) -> None: ...
-
-
-class SqsBackfillQueue:
-    """:class:`BackfillQueue` on SQS: each record as an S3 notification's body (``{"Records": [...]}``)."""
-
-    def __init__(self, sqs: Any, queue_url: str) -> None:
-        self._sqs = sqs
-        self._queue_url = queue_url
-
-    def send(self, records: Sequence[dict[str, Any]]) -> None:
-        for start in range(0, len(records), SEND_BATCH):
-            entries = [
-                {"Id": str(n), "MessageBody": json.dumps({"Records": [record]})}
-                for n, record in enumerate(records[start : start + SEND_BATCH])
-            ]
-            failed = self._sqs.send_message_batch(QueueUrl=self._queue_url, Entries=entries).get("Failed", [])
-            if failed:
-                raise RuntimeError(f"{len(failed)} backfill record(s) were refused by the queue: {failed[0]}")
 
 
 @dataclass(frozen=True)
@@ -125,7 +83,7 @@ class Reindexer:
         catalog: IndexCatalog,
         registry: Registry,
         admin: IndexAdmin,
-        queue: BackfillQueue,
+        queue: EventQueue,
         configured: IndexTarget,
         bucket: str,
     ) -> None:
@@ -165,18 +123,22 @@ class Reindexer:
         return changed
 
     def backfill(self) -> int:
-        """Queue one backfill record per indexed document; returns how many. Safe to repeat: a document the
-        new index has already costs its ingest one count, nothing more."""
-        keys = [record.key for record in self._indexed()]
-        self.queue.send([backfill_record(self.bucket, key) for key in keys])
-        return len(keys)
+        """Queue one backfill record per indexed document (:func:`ragline.sync.sync_record`, S3-shaped, on
+        the ingest queue); returns how many. Safe to repeat: a document the new index has already costs its
+        ingest one count, nothing more."""
+        now = datetime.now(UTC)
+        records = [sync_record(SYNC_BACKFILL, self.bucket, record.key, "backfill", now) for record in self._indexed()]
+        self.queue.send([json.dumps({"Records": [record]}) for record in records])
+        return len(records)
 
     def progress(self, target: IndexTarget) -> Progress:
-        """Which indexed documents ``target`` holds at the registry's version with every chunk."""
+        """Which indexed documents ``target`` holds at the registry's version with every chunk: what the index
+        holds, read once (:meth:`ragline.ports.VectorStore.indexed_versions`), against every record."""
+        held = {(held.doc_id, held.version): held.chunks for held in self.admin.indexed_versions(target)}
         documents, missing = 0, []
         for record in self._indexed():
             documents += 1
-            if self.admin.count_document(target, record.doc_id, record.version) != record.chunk_count:
+            if held.get((record.doc_id, record.version), 0) != record.chunk_count:
                 missing.append(record.doc_id)
         return Progress(documents, documents - len(missing), missing)
 
@@ -221,12 +183,7 @@ class Reindexer:
         return old
 
     def _indexed(self) -> Iterator[DocumentRecord]:
-        after: str | None = None
-        while True:
-            records, after = self.registry.scan(after, SCAN_PAGE)
-            yield from (record for record in records if record.status == "indexed")
-            if after is None:
-                return
+        return (record for record in records_of(self.registry) if record.status == "indexed")
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,8 @@ import pytest
 
 import ragline.indexes
 from ragline.factory import build_reindexer, model_target
-from ragline.reindex import Reindexer, ReindexRefused, SqsBackfillQueue
+from ragline.queues.sqs import SqsEventQueue
+from ragline.reindex import Reindexer, ReindexRefused
 from tests.component.conftest import ComponentStack
 
 STAFF_DOCUMENTS = {
@@ -75,7 +76,7 @@ def corpus(stack: ComponentStack, monkeypatch: pytest.MonkeyPatch) -> ComponentS
 def reindexer(corpus: ComponentStack) -> Reindexer:
     """The command's core on the same deployment, as ``ragline reindex`` builds it."""
     sqs = boto3.client("sqs", region_name=corpus.settings.region)
-    return build_reindexer(corpus.settings, SqsBackfillQueue(sqs, corpus.resources.queue_url))
+    return build_reindexer(corpus.settings, SqsEventQueue(sqs, corpus.resources.queue_url))
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from tests.fakes.download_signer import FakeDownloadSigner, SignedDownload
 from tests.fakes.embedder import FakeEmbedder
 from tests.fakes.event_queue import FakeEventQueue
 from tests.fakes.generator import DECLINE, FakeGenerator
-from tests.fakes.index_admin import FakeBackfillQueue, FakeIndexAdmin
+from tests.fakes.index_admin import FakeIndexAdmin
 from tests.fakes.index_catalog import FakeIndexCatalog
 from tests.fakes.object_store import FakeObjectStore
 from tests.fakes.registry import FakeRegistry
@@ -26,7 +26,6 @@ from tests.fakes.vector_store import FakeVectorStore
 __all__ = [
     "DECLINE",
     "FakeAuditLog",
-    "FakeBackfillQueue",
     "FakeClock",
     "FakeDownloadSigner",
     "FakeEmbedder",

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from ragline.indexes import IndexTarget, OpenTarget
+from ragline.models import IndexedVersion
 from tests.fakes.embedder import FakeEmbedder
 from tests.fakes.vector_store import FakeVectorStore
 
@@ -30,8 +33,8 @@ class FakeIndexAdmin:
     def create(self, target: IndexTarget) -> None:
         self.stores.setdefault(target.index, FakeVectorStore(target.dimension))
 
-    def count_document(self, target: IndexTarget, doc_id: str, version: str) -> int:
-        return self.stores[target.index].count_document(doc_id, version)
+    def indexed_versions(self, target: IndexTarget) -> Iterator[IndexedVersion]:
+        return self.stores[target.index].indexed_versions()
 
     def point_readers(self, old: IndexTarget | None, new: IndexTarget) -> None:
         self.alias = new.index
@@ -45,13 +48,3 @@ class FakeIndexAdmin:
         self.create(target)
         embedder = self.embedders.setdefault(target, FakeEmbedder(target.dimension))
         return OpenTarget(target, self.stores[target.index], embedder)
-
-
-class FakeBackfillQueue:
-    """The BackfillQueue port as a list of the records sent."""
-
-    def __init__(self) -> None:
-        self.records: list[dict] = []
-
-    def send(self, records: list[dict]) -> None:
-        self.records.extend(records)

@@ -14,7 +14,7 @@ from ragline.indexes import IndexTarget
 from ragline.reindex import Reindexer
 from ragline.settings import Settings
 from tests.component.test_eval import DOCS, QRELS, QUERIES
-from tests.fakes import FakeBackfillQueue, FakeIndexAdmin, FakeIndexCatalog, FakeRegistry
+from tests.fakes import FakeEventQueue, FakeIndexAdmin, FakeIndexCatalog, FakeRegistry
 
 CONFIGURED = IndexTarget("idx", "hash", "", 384)
 
@@ -22,7 +22,7 @@ CONFIGURED = IndexTarget("idx", "hash", "", 384)
 @pytest.fixture
 def reindexer(monkeypatch: pytest.MonkeyPatch) -> Reindexer:
     """The steps on the fakes, as the CLI would build them on a running stack."""
-    reindexer = Reindexer(FakeIndexCatalog(), FakeRegistry(), FakeIndexAdmin(), FakeBackfillQueue(), CONFIGURED, "docs")
+    reindexer = Reindexer(FakeIndexCatalog(), FakeRegistry(), FakeIndexAdmin(), FakeEventQueue(), CONFIGURED, "docs")
     monkeypatch.setattr(ragline.local.reindex, "stack_settings", lambda home, settings: Settings(embedder="hash"))
     monkeypatch.setattr(ragline.local.reindex, "stack_reindexer", lambda home, settings: reindexer)
     return reindexer

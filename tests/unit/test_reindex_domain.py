@@ -4,6 +4,7 @@ the backfill under each document's lease, and readers following the live index (
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 import pytest
@@ -15,8 +16,8 @@ from ragline.ingest import IngestConfig, Ingestor, ObjectEvent
 from ragline.query import QueryService, RetrievalConfig
 from ragline.reindex import Reindexer, ReindexRefused
 from tests.fakes import (
-    FakeBackfillQueue,
     FakeClock,
+    FakeEventQueue,
     FakeGenerator,
     FakeIndexAdmin,
     FakeIndexCatalog,
@@ -41,7 +42,7 @@ class World:
     registry: FakeRegistry = field(default_factory=FakeRegistry)
     catalog: FakeIndexCatalog = field(default_factory=FakeIndexCatalog)
     admin: FakeIndexAdmin = field(default_factory=FakeIndexAdmin)
-    queue: FakeBackfillQueue = field(default_factory=FakeBackfillQueue)
+    queue: FakeEventQueue = field(default_factory=FakeEventQueue)
     clock: FakeClock = field(default_factory=FakeClock)
 
     def router(self, ttl_seconds: float = 0.0) -> IndexRouter:
@@ -62,8 +63,12 @@ class World:
 
     def drain(self) -> list[str]:
         """Deliver every queued backfill record to ingest, as the queue would."""
-        records, self.queue.records = self.queue.records, []
+        records, self.queue.bodies = self.queue.records(), []
         return [self.ingestor().handle(ObjectEvent.from_s3_record(record)) for record in records]
+
+    def requeue(self, records: list[dict]) -> None:
+        """Leave only ``records`` waiting on the queue."""
+        self.queue.bodies = [json.dumps({"Records": [record]}) for record in records]
 
     def keys_in(self, index: str) -> set[str]:
         """The keys of the documents an index holds."""
@@ -88,9 +93,9 @@ def test_start_makes_the_new_index_and_queues_one_backfill_per_indexed_document(
     assert indexes == Indexes(CONFIGURED, IndexTarget("idx-r1", "fake", "wider", 32), None, 1)
     assert world.catalog.get() == indexes
     assert world.admin.stores["idx-r1"].count() == 0
-    keys = sorted(record["s3"]["object"]["key"] for record in world.queue.records)
+    keys = sorted(record["s3"]["object"]["key"] for record in world.queue.records())
     assert keys == sorted(DOCUMENTS)
-    assert {record["eventName"] for record in world.queue.records} == {"Sync:Backfill"}
+    assert {record["eventName"] for record in world.queue.records()} == {"Sync:Backfill"}
 
 
 def test_the_backfill_puts_every_document_into_the_new_index_with_its_model(world: World) -> None:
@@ -126,8 +131,8 @@ def test_a_backfill_finding_the_lease_held_is_done_by_the_holder_before_it_lets_
     doc_id = document_id(BUCKET, "solar.md")
     now = int(world.clock() * 1000)
     assert world.registry.acquire(doc_id, "holder", now + 60_000, now)  # another ingest is on the document
-    others = [r for r in world.queue.records if r["s3"]["object"]["key"] != "solar.md"]
-    world.queue.records = [r for r in world.queue.records if r["s3"]["object"]["key"] == "solar.md"]
+    others = [r for r in world.queue.records() if r["s3"]["object"]["key"] != "solar.md"]
+    world.requeue([r for r in world.queue.records() if r["s3"]["object"]["key"] == "solar.md"])
 
     assert world.drain() == ["handed-over"]
     assert "solar.md" not in world.keys_in("idx-r1")  # nothing written without the lease
@@ -136,7 +141,7 @@ def test_a_backfill_finding_the_lease_held_is_done_by_the_holder_before_it_lets_
     outcome = world.ingestor().handle(ObjectEvent("refresh", BUCKET, "solar.md"), owner="holder")
     assert outcome == "backfilled"
     assert "solar.md" in world.keys_in("idx-r1")
-    world.queue.records = others
+    world.requeue(others)
     world.drain()
     assert world.keys_in("idx-r1") == set(DOCUMENTS)
 
@@ -162,7 +167,7 @@ def test_while_building_every_change_goes_to_both_indexes(world: World) -> None:
 def test_switch_is_refused_until_the_new_index_holds_every_document(world: World) -> None:
     reindexer = world.reindexer()
     reindexer.start(NEW_MODEL)
-    world.queue.records = world.queue.records[1:]  # one backfill not delivered yet
+    world.requeue(world.queue.records()[1:])  # one backfill not delivered yet
     world.drain()
 
     with pytest.raises(ReindexRefused, match="holds 2 of 3 indexed documents"):

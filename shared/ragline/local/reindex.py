@@ -12,9 +12,10 @@ from ragline.factory import build_embedder, build_index_admin, configured_target
 from ragline.local.endpoints import Endpoints
 from ragline.local.stack import INDEX_FILE
 from ragline.ports import IndexAdmin
+from ragline.queues.sqs import SqsEventQueue
 from ragline.registries.dynamodb import DynamoRegistry
 from ragline.registries.index_catalog import DynamoIndexCatalog
-from ragline.reindex import Reindexer, SqsBackfillQueue
+from ragline.reindex import Reindexer
 from ragline.settings import Settings
 
 
@@ -49,7 +50,7 @@ def stack_reindexer(home: Path, settings: Settings) -> Reindexer:
         DynamoIndexCatalog(table),
         DynamoRegistry(table),
         admin,
-        SqsBackfillQueue(sqs, endpoints.queue_url),
+        SqsEventQueue(sqs, endpoints.queue_url),
         configured_target(settings, build_embedder(settings)),
         settings.bucket,
     )

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from ragline.indexes import IndexTarget
+from ragline.models import IndexedVersion
 from ragline.retry import RetryPolicy
 from ragline.stores.opensearch.aliases import point_alias
 from ragline.stores.opensearch.store import OpenSearchStore
@@ -59,8 +60,8 @@ class OpenSearchIndexAdmin:
         """Create the index with the target's dimension; an existing one must have it (``ValueError``)."""
         self._store(target).ensure_index()
 
-    def count_document(self, target: IndexTarget, doc_id: str, version: str) -> int:
-        return self._store(target).count_document(doc_id, version)
+    def indexed_versions(self, target: IndexTarget) -> Iterator[IndexedVersion]:
+        return self._store(target).indexed_versions()
 
     def point_readers(self, old: IndexTarget | None, new: IndexTarget) -> None:
         if self.serverless:

@@ -7,9 +7,11 @@ the index catalog, so there is no alias to move (docs/operations.md, "Changing t
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 from ragline.indexes import IndexTarget
+from ragline.models import IndexedVersion
 from ragline.stores.sqlite.store import SqliteStore
 
 
@@ -32,8 +34,8 @@ class SqliteIndexAdmin:
     def create(self, target: IndexTarget) -> None:
         self._store(target)
 
-    def count_document(self, target: IndexTarget, doc_id: str, version: str) -> int:
-        return self._store(target).count_document(doc_id, version)
+    def indexed_versions(self, target: IndexTarget) -> Iterator[IndexedVersion]:
+        return self._store(target).indexed_versions()
 
     def point_readers(self, old: IndexTarget | None, new: IndexTarget) -> None:
         """Nothing: readers of the embedded store find the live file in the catalog."""
