@@ -755,8 +755,10 @@ def _add_reindex(commands: Any, common: argparse.ArgumentParser) -> None:
     steps.add_parser("backfill", parents=[common], help="queue the backfill of every indexed document again")
     switch = steps.add_parser("switch", parents=[common], help="make the new index live once it holds every document")
     back = steps.add_parser("switch-back", parents=[common], help="make the previous index live again")
-    drop = steps.add_parser("drop", parents=[common], help="remove the old index (the one not live)")
-    drop.add_argument("--old", action="store_true", required=True, help="the old index: asked for by name, on purpose")
+    drop = steps.add_parser("drop", parents=[common], help="remove the old index, or the one being built")
+    dropped = drop.add_mutually_exclusive_group(required=True)
+    dropped.add_argument("--old", action="store_true", help="the previous index (the one not live)")
+    dropped.add_argument("--building", action="store_true", help="the index being built: abandon the reindex")
     compare = steps.add_parser(
         "compare", parents=[common], help="nDCG@10 of the live and the new model on a BEIR dataset, side by side"
     )
@@ -831,7 +833,8 @@ def _reindex_switch_back(args: argparse.Namespace, settings: Settings, reindexer
 
 
 def _reindex_drop(args: argparse.Namespace, settings: Settings, reindexer: Any) -> int:
-    print(f"removed {reindexer.drop_old().describe()}")
+    removed = reindexer.drop_old() if args.old else reindexer.abandon()
+    print(f"removed {removed.describe()}")
     return 0
 
 

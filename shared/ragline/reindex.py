@@ -182,6 +182,16 @@ class Reindexer:
         self.admin.drop(old, indexes.live)
         return old
 
+    def abandon(self) -> IndexTarget:
+        """Stop building the new index (a model ``compare`` found worse, say), then remove it; returns it."""
+        indexes = self.indexes()
+        building = indexes.building
+        if building is None:
+            raise ReindexRefused("no index is being built")
+        self.catalog.put(indexes.changed(building=None))  # ingest stops writing to it before it goes
+        self.admin.drop(building, indexes.live)
+        return building
+
     def _indexed(self) -> Iterator[DocumentRecord]:
         return (record for record in records_of(self.registry) if record.status == "indexed")
 

@@ -66,9 +66,15 @@ def test_a_refused_step_is_one_line(reindexer, capsys) -> None:
     )
 
 
-def test_drop_asks_for_the_old_index_by_name(reindexer, capsys) -> None:
+def test_drop_asks_for_the_old_index_or_the_one_being_built_by_name(reindexer, capsys) -> None:
     with pytest.raises(SystemExit):
         main(["reindex", "drop"])
+    run(capsys, "start", "--embedder", "hash", "--dimensions", "64")
+
+    status, out, _ = run(capsys, "drop", "--building")
+
+    assert status == 0 and out == "removed idx-r1 (hash, 64 dimensions)\n"
+    assert reindexer.indexes().building is None
 
 
 def test_compare_scores_both_models_on_a_dataset(reindexer, capsys, tmp_path: Path, monkeypatch) -> None:

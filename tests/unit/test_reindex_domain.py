@@ -300,3 +300,18 @@ def test_a_reader_keeps_the_last_live_index_while_the_catalog_cannot_be_read(wor
     fresh = IndexRouter(catalog, world.admin.open, CONFIGURED, clock=world.clock)
     with pytest.raises(ConnectionError):
         fresh.live()  # nothing read yet: no index to fall back on
+
+
+def test_abandoning_a_reindex_stops_its_writes_and_removes_its_index(world: World) -> None:
+    reindexer = world.reindexer()
+    reindexer.start(NEW_MODEL)
+    world.drain()
+
+    assert reindexer.abandon().index == "idx-r1"
+
+    assert world.catalog.get() == Indexes(CONFIGURED, None, None, 2)
+    assert world.admin.dropped == ["idx-r1"]
+    world.put("geo.md", "# Geothermal\n\nThe well ran hot.")
+    assert "idx-r1" not in world.admin.stores  # nothing writes to it any more
+    with pytest.raises(ReindexRefused):
+        reindexer.abandon()
