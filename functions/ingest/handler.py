@@ -22,7 +22,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ragline.errors import TransientError
-from ragline.factory import build_embedder, build_objects, build_registry, build_store
+from ragline.factory import build_embedder, build_index_router, build_objects, build_registry, build_store
 from ragline.ingest import IngestConfig, Ingestor, ObjectEvent
 from ragline.settings import Settings
 
@@ -36,12 +36,15 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 def ingestor() -> Ingestor:
     """Built on first use and kept for the life of the execution environment."""
     embedder = build_embedder(settings)
+    store = build_store(settings, embedder.dimension, create_index=True)
     return Ingestor(
         objects=build_objects(settings),
         registry=build_registry(settings),
-        store=build_store(settings, embedder.dimension, create_index=True),
+        store=store,
         embedder=embedder,
         config=IngestConfig.from_settings(settings),
+        # Every change goes to each index the catalog names (the live one, one being rebuilt).
+        indexes=build_index_router(settings, store, embedder, create_index=True),
     )
 
 

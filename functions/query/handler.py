@@ -78,6 +78,7 @@ from ragline.factory import (
     build_audit_log,
     build_embedder,
     build_generator,
+    build_index_router,
     build_registry,
     build_reranker,
     build_store,
@@ -126,12 +127,15 @@ class Services:
 def services() -> Services:
     """Built on first use and kept for the life of the execution environment."""
     embedder = build_embedder(settings)
+    store = build_store(settings, embedder.dimension)
     query = QueryService(
-        store=build_store(settings, embedder.dimension),
+        store=store,
         embedder=embedder,
         generator=build_generator(settings, embedder),
         config=RetrievalConfig.from_settings(settings),
         reranker=build_reranker(settings),
+        # Each question searches the index the catalog names live, embedded by that index's model.
+        indexes=build_index_router(settings, store, embedder),
     )
     # boto3 reads AWS_ENDPOINT_URL(_S3) itself, so locally the presigned URLs point at moto or LocalStack.
     # Virtual-hosted addressing names the bucket's own region (bucket.s3.eu-west-1.amazonaws.com): the global

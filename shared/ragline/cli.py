@@ -212,6 +212,7 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="score the answers instead (needs answers.jsonl, as squad2-dev has): contains-answer, F1, declines",
     )
+    _add_reindex(commands, common)
     return parser
 
 
@@ -737,6 +738,132 @@ COMMANDS = {
     "demo": cmd_demo,
     "eval": cmd_eval,
 }
+
+# -- ragline reindex ----------------------------------------------------------------------------------
+
+
+def _add_reindex(commands: Any, common: argparse.ArgumentParser) -> None:
+    reindex = commands.add_parser(
+        "reindex", help="change the embedding model, or rebuild the index, with no downtime (docs/operations.md)"
+    )
+    steps = reindex.add_subparsers(dest="step", required=True, help="the step: start, switch, switch-back...")
+    status = steps.add_parser("status", parents=[common], help="the live index, the one being built, the old one")
+    start = steps.add_parser("start", parents=[common], help="build a new index beside the live one and backfill it")
+    start.add_argument("--embedder", choices=EMBEDDERS, required=True, help="the new index's embedding adapter")
+    start.add_argument("--model", default="", help="the model id (bedrock; default: $RAGLINE_EMBED_MODEL)")
+    start.add_argument("--dimensions", type=_positive, default=None, help="the vectors' length (bedrock, hash)")
+    steps.add_parser("backfill", parents=[common], help="queue the backfill of every indexed document again")
+    switch = steps.add_parser("switch", parents=[common], help="make the new index live once it holds every document")
+    back = steps.add_parser("switch-back", parents=[common], help="make the previous index live again")
+    drop = steps.add_parser("drop", parents=[common], help="remove the old index, or the one being built")
+    dropped = drop.add_mutually_exclusive_group(required=True)
+    dropped.add_argument("--old", action="store_true", help="the previous index (the one not live)")
+    dropped.add_argument("--building", action="store_true", help="the index being built: abandon the reindex")
+    compare = steps.add_parser(
+        "compare", parents=[common], help="nDCG@10 of the live and the new model on a BEIR dataset, side by side"
+    )
+    compare.add_argument("--dataset", type=Path, required=True, help="a BEIR folder, as ragline eval takes")
+    compare.add_argument(
+        "--mode", choices=RETRIEVAL_MODES, default=None, help="retrieval mode (default: the settings')"
+    )
+    compare.add_argument("--limit", type=_positive, default=None, help="only the first N test queries (by id)")
+    compare.add_argument("--no-progress", action="store_true", help="no progress bars on stderr")
+    for step in (status, start, switch, back, compare):
+        step.add_argument("--json", action="store_true", help="print the result as JSON")
+
+
+def cmd_reindex(args: argparse.Namespace) -> int:
+    from ragline.local.reindex import stack_reindexer, stack_settings
+    from ragline.reindex import ReindexRefused
+
+    settings = stack_settings(args.home, Settings.from_env())
+    reindexer = stack_reindexer(args.home, settings)
+    try:
+        return REINDEX_STEPS[args.step](args, settings, reindexer)
+    except ReindexRefused as error:
+        print(f"ragline: {error}", file=sys.stderr)
+        return 1
+
+
+def _print_indexes(args: argparse.Namespace, indexes: Any, progress: Any = None) -> None:
+    if getattr(args, "json", False):
+        data = indexes.to_json()
+        if progress is not None:
+            data["progress"] = progress.to_json()
+        print(json.dumps(data, indent=2))
+        return
+    for name in ("live", "building", "previous"):
+        target = getattr(indexes, name)
+        line = target.describe() if target is not None else "(none)"
+        if name == "building" and target is not None and progress is not None:
+            line += f": {progress.present} of {progress.documents} indexed documents"
+        print(f"{name + ':':10}{line}")
+    print(f"{'revision:':10}{indexes.revision}")
+
+
+def _reindex_status(args: argparse.Namespace, settings: Settings, reindexer: Any) -> int:
+    status = reindexer.status()
+    _print_indexes(args, status.indexes, status.progress)
+    return 0
+
+
+def _reindex_start(args: argparse.Namespace, settings: Settings, reindexer: Any) -> int:
+    from ragline.factory import model_target
+
+    indexes = reindexer.start(model_target(settings, args.embedder, args.model, args.dimensions))
+    _print_indexes(args, indexes)
+    if not args.json:
+        print("backfill queued: ragline reindex status shows its progress, ragline reindex switch ends it")
+    return 0
+
+
+def _reindex_backfill(args: argparse.Namespace, settings: Settings, reindexer: Any) -> int:
+    print(f"queued the backfill of {reindexer.backfill()} indexed document(s)")
+    return 0
+
+
+def _reindex_switch(args: argparse.Namespace, settings: Settings, reindexer: Any) -> int:
+    _print_indexes(args, reindexer.switch())
+    return 0
+
+
+def _reindex_switch_back(args: argparse.Namespace, settings: Settings, reindexer: Any) -> int:
+    _print_indexes(args, reindexer.switch_back())
+    return 0
+
+
+def _reindex_drop(args: argparse.Namespace, settings: Settings, reindexer: Any) -> int:
+    removed = reindexer.drop_old() if args.old else reindexer.abandon()
+    print(f"removed {removed.describe()}")
+    return 0
+
+
+def _reindex_compare(args: argparse.Namespace, settings: Settings, reindexer: Any) -> int:
+    from ragline.evaluation.runner import evaluate
+    from ragline.factory import build_target_embedder
+    from ragline.reindex import compare
+
+    mode = args.mode or settings.retrieval_mode
+
+    def scores(embedder: Any) -> dict[str, float]:
+        report = evaluate(args.dataset, mode, args.limit, embedder, progress=not args.no_progress)
+        return dict(report.metrics)
+
+    comparison = compare(reindexer.indexes(), lambda target: build_target_embedder(settings, target), scores)
+    print(json.dumps(comparison.to_json(), indent=2) if args.json else comparison.table())
+    return 0
+
+
+REINDEX_STEPS = {
+    "status": _reindex_status,
+    "start": _reindex_start,
+    "backfill": _reindex_backfill,
+    "switch": _reindex_switch,
+    "switch-back": _reindex_switch_back,
+    "drop": _reindex_drop,
+    "compare": _reindex_compare,
+}
+COMMANDS["reindex"] = cmd_reindex
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -9,12 +9,30 @@ Lambda function pays only for what it uses.
 
 from __future__ import annotations
 
+import dataclasses
+from typing import TYPE_CHECKING
+
 import boto3
 from botocore.config import Config
 
 from ragline.errors import ConfigurationError
-from ragline.ports import AuditLog, Embedder, EventQueue, Generator, ObjectStore, Registry, Reranker, VectorStore
+from ragline.indexes import IndexRouter, IndexTarget, OpenTarget
+from ragline.ports import (
+    AuditLog,
+    Embedder,
+    EventQueue,
+    Generator,
+    IndexAdmin,
+    IndexCatalog,
+    ObjectStore,
+    Registry,
+    Reranker,
+    VectorStore,
+)
 from ragline.settings import EMBEDDERS, GENERATORS, RERANKERS, STORES, Settings
+
+if TYPE_CHECKING:  # ragline.reindex imports ingest's modules, which the query function does not load
+    from ragline.reindex import Reindexer
 
 
 def build_embedder(settings: Settings) -> Embedder:
@@ -50,13 +68,14 @@ def embedding_dimension(settings: Settings) -> int:
     return build_embedder(settings).dimension
 
 
-def build_store(settings: Settings, dimension: int, create_index: bool = False) -> VectorStore:
+def build_store(settings: Settings, dimension: int, create_index: bool = False, index: str = "") -> VectorStore:
     """``create_index``: make the OpenSearch index if missing (the ingest function does; the query
-    function needs no right to)."""
+    function needs no right to). ``index``: another index than the settings' (an :class:`IndexTarget`'s:
+    an OpenSearch index name, or a SQLite file's path)."""
     if settings.store == "embedded":
         from ragline.stores.sqlite import SqliteStore
 
-        return SqliteStore(settings.index_path, dimension)
+        return SqliteStore(index or settings.index_path, dimension)
     if settings.store == "opensearch":
         from ragline.stores.opensearch import OpenSearchStore, connect, is_serverless_url
         from ragline.stores.opensearch.connection import INGEST_BUDGET, QUERY_BUDGET
@@ -68,7 +87,7 @@ def build_store(settings: Settings, dimension: int, create_index: bool = False) 
         serverless = service == "aoss" if service else is_serverless_url(settings.opensearch_url)
         store = OpenSearchStore(
             client,
-            settings.opensearch_index,
+            index or settings.opensearch_index,
             dimension,
             serverless=serverless,
             engine=settings.opensearch_engine,
@@ -79,6 +98,108 @@ def build_store(settings: Settings, dimension: int, create_index: bool = False) 
             store.ensure_index()
         return store
     raise ValueError(f"unknown RAGLINE_STORE {settings.store!r}; one of {', '.join(STORES)}")
+
+
+def configured_target(settings: Settings, embedder: Embedder) -> IndexTarget:
+    """The index and model the settings name: the live one while there is no index catalog."""
+    index = settings.opensearch_index if settings.store == "opensearch" else settings.index_path
+    model = settings.embed_model if settings.embedder == "bedrock" else ""
+    return IndexTarget(index, settings.embedder, model, embedder.dimension)
+
+
+def build_target_embedder(settings: Settings, target: IndexTarget) -> Embedder:
+    """The embedder of a target: its adapter, model and dimension (checked against what the model gives)."""
+    if target.embedder == "hash":
+        from ragline.embedders.hashing import HashEmbedder
+
+        return HashEmbedder(target.dimension)
+    changes: dict[str, object] = {"embedder": target.embedder}
+    if target.embedder == "bedrock":
+        changes.update(embed_model=target.model, embed_dimensions=target.dimension)
+    embedder = build_embedder(dataclasses.replace(settings, **changes))  # type: ignore[arg-type]
+    if embedder.dimension != target.dimension:
+        raise ValueError(f"{target.describe()}: the model gives {embedder.dimension} dimensions")
+    return embedder
+
+
+def build_index_catalog(settings: Settings) -> IndexCatalog:
+    from ragline.registries.index_catalog import DynamoIndexCatalog
+
+    table = boto3.resource("dynamodb", region_name=settings.region).Table(settings.registry_table)
+    return DynamoIndexCatalog(table)
+
+
+def build_index_router(
+    settings: Settings, store: VectorStore, embedder: Embedder, create_index: bool = False
+) -> IndexRouter:
+    """The catalog's indexes, each opened on first use; the settings' own as ``store`` and ``embedder``."""
+    configured = configured_target(settings, embedder)
+
+    def open_target(target: IndexTarget) -> OpenTarget:
+        target_store = build_store(settings, target.dimension, create_index=create_index, index=target.index)
+        return OpenTarget(target, target_store, build_target_embedder(settings, target))
+
+    return IndexRouter(build_index_catalog(settings), open_target, configured, OpenTarget(configured, store, embedder))
+
+
+def build_index_admin(settings: Settings) -> IndexAdmin:
+    """The store's physical indexes, for ``ragline reindex``: OpenSearch indexes behind the configured
+    name as an alias, or SQLite files beside the configured one."""
+    if settings.store == "embedded":
+        from ragline.stores.sqlite.admin import SqliteIndexAdmin
+
+        return SqliteIndexAdmin(settings.index_path)
+    from ragline.stores.opensearch import OpenSearchStore, connect, is_serverless_url
+    from ragline.stores.opensearch.admin import OpenSearchIndexAdmin
+    from ragline.stores.opensearch.connection import INGEST_BUDGET
+
+    service = settings.opensearch_service
+    client = connect(settings.opensearch_url, region=settings.region, service=service, timeout=INGEST_BUDGET.timeout)
+    serverless = service == "aoss" if service else is_serverless_url(settings.opensearch_url)
+
+    def open_store(target: IndexTarget) -> OpenSearchStore:
+        return OpenSearchStore(
+            client,
+            target.index,
+            target.dimension,
+            serverless=serverless,
+            engine=settings.opensearch_engine,
+            replicas=settings.opensearch_replicas,
+            retry=INGEST_BUDGET.retry,
+        )
+
+    return OpenSearchIndexAdmin(client, settings.opensearch_index, open_store, INGEST_BUDGET.retry, serverless)
+
+
+def model_target(settings: Settings, embedder: str, model: str = "", dimensions: int | None = None) -> IndexTarget:
+    """The target of a model (its index still unnamed): ``model`` and ``dimensions`` default to the
+    settings' for Bedrock, the hash embedder's own dimension for it, the local model's fixed one."""
+    if embedder == "hash":
+        from ragline.embedders.hashing import HashEmbedder
+
+        return IndexTarget("", "hash", "", dimensions or HashEmbedder().dimension)
+    if embedder == "bedrock":
+        dimension = dimensions or settings.embed_dimensions
+        target = IndexTarget("", "bedrock", model or settings.embed_model, dimension)
+    else:
+        local = build_embedder(dataclasses.replace(settings, embedder=embedder))  # type: ignore[arg-type]
+        target = IndexTarget("", embedder, "", dimensions or local.dimension)
+    build_target_embedder(settings, target)  # refuses a model and dimension that do not go together
+    return target
+
+
+def build_reindexer(settings: Settings, queue: EventQueue) -> Reindexer:
+    """``ragline reindex``'s steps on the deployment the settings name; backfill records go to ``queue``."""
+    from ragline.reindex import Reindexer
+
+    return Reindexer(
+        build_index_catalog(settings),
+        build_registry(settings),
+        build_index_admin(settings),
+        queue,
+        configured_target(settings, build_embedder(settings)),
+        settings.bucket,
+    )
 
 
 def build_generator(settings: Settings, embedder: Embedder | None = None) -> Generator:

@@ -39,6 +39,7 @@ from ragline.access import (
 )
 from ragline.errors import TransientError, UnparseableDocument
 from ragline.ids import document_id
+from ragline.indexes import IndexRouter
 from ragline.indexing import chunks_of, index_chunks, refuse_oversized
 from ragline.models import DocumentRecord, StoredObject, Work
 from ragline.ports import Embedder, ObjectStore, Registry, VectorStore
@@ -57,7 +58,7 @@ class DocumentNotReady(TransientError):
     """An event that must wait for another to finish: raised so the queue redelivers it later."""
 
 
-Outcome = Literal["indexed", "failed", "deleted", "roles-updated", "unchanged", "skipped", "handed-over"]
+Outcome = Literal["indexed", "failed", "deleted", "roles-updated", "backfilled", "unchanged", "skipped", "handed-over"]
 
 
 #: ``eventSource`` of the records :mod:`ragline.sync` puts on the ingest queue: S3-shaped, so that drift
@@ -67,8 +68,13 @@ SYNC_EVENT_SOURCE = "ragline:sync"
 #: indexed version is not the bucket's; a reindex re-reads and re-embeds it whatever the registry says.
 SYNC_REFRESH = "Sync:Refresh"
 SYNC_REINDEX = "Sync:Reindex"
+#: A backfill is a refresh that also puts the bucket's current version of the document into every index
+#: that lacks it: ``ragline reindex`` sends one for each document while a new index is built
+#: (docs/operations.md, "Changing the embedding model"). Every refresh does the same, so a backfill handed
+#: over to a lease's holder is not lost.
+SYNC_BACKFILL = "Sync:Backfill"
 
-EventKind = Literal["created", "removed", "refresh", "reindex"]
+EventKind = Literal["created", "removed", "refresh", "reindex", "backfill"]
 
 
 @dataclass(frozen=True)
@@ -91,7 +97,11 @@ class ObjectEvent:
         name = record["eventName"]
         kind: EventKind
         if record.get("eventSource") == SYNC_EVENT_SOURCE:
-            kinds: dict[str, EventKind] = {SYNC_REFRESH: "refresh", SYNC_REINDEX: "reindex"}
+            kinds: dict[str, EventKind] = {
+                SYNC_REFRESH: "refresh",
+                SYNC_REINDEX: "reindex",
+                SYNC_BACKFILL: "backfill",
+            }
             if name not in kinds:
                 raise ValueError(f"unsupported sync event {name!r}")
             kind = kinds[name]
@@ -148,8 +158,23 @@ class IngestConfig:
         return cls(**settings_values(settings, cls))
 
 
+@dataclass(frozen=True)
+class _Writer:
+    """One index a change goes to, with the embedder its vectors come from."""
+
+    store: VectorStore
+    embedder: Embedder
+
+
 class Ingestor:
-    """Applies S3 object events to the vector store and the registry."""
+    """Applies S3 object events to the vector store and the registry.
+
+    With ``indexes`` (the index catalog, :mod:`ragline.indexes`), every change goes to each index the
+    catalog names for writes, each embedded by its own model: the live one, one being built by ``ragline
+    reindex``, and the one live before a switch, until it is dropped. The catalog is read under the
+    document's lease, afresh for each document, so no change reaches one index and misses another. Without
+    it, ``store`` and ``embedder`` are the one index.
+    """
 
     def __init__(
         self,
@@ -159,6 +184,7 @@ class Ingestor:
         embedder: Embedder,
         config: IngestConfig,
         clock: Callable[[], float] = time.time,
+        indexes: IndexRouter | None = None,
     ) -> None:
         self.objects = objects
         self.registry = registry
@@ -166,6 +192,18 @@ class Ingestor:
         self.embedder = embedder
         self.config = config
         self.clock = clock
+        self.indexes = indexes
+
+    def _writers(self) -> list[_Writer]:
+        """The indexes a change goes to now, the live one first."""
+        own = _Writer(self.store, self.embedder)
+        if self.indexes is None:
+            return [own]
+        configured = self.indexes.configured  # the settings' index is this ingestor's own store and embedder
+        return [
+            own if opened.target == configured else _Writer(opened.store, opened.embedder)
+            for opened in self.indexes.writes()
+        ]
 
     def handle(self, event: ObjectEvent, owner: str | None = None, remaining_ms: int | None = None) -> Outcome:
         """Make the index agree with what the bucket holds now for the event's document.
@@ -233,17 +271,19 @@ class Ingestor:
     def _reconcile(self, doc_id: str, bucket: str, key: str, work: Work, owner: str) -> Outcome:
         record = self.registry.get(doc_id)
         head = self.objects.head(bucket, key)
+        writers = self._writers()
         if head is None:
             if record is None:
                 # A sidecar, or a removal, of a document the registry never had. Chunks under its id can
                 # still exist (an index restored from a backup, a registry lost): a sync asks this to remove them.
-                return "deleted" if self.store.delete_document(doc_id) else "skipped"
-            return self._remove(doc_id, bucket, key, record, work, owner)
+                removed = sum(writer.store.delete_document(doc_id) for writer in writers)
+                return "deleted" if removed else "skipped"
+            return self._remove(doc_id, bucket, key, record, work, owner, writers)
         if not work.full and record is not None and record.status == "indexed" and record.version == head.version:
             # The indexed version is the bucket's: only its roles can have changed (a sidecar, or an old
-            # version deleted). Keep the vectors.
-            return self._refresh_roles(record, head, work, owner)
-        return self._index(doc_id, head, record, work, owner)
+            # version deleted). Keep the vectors, and put them into any index being built that lacks them.
+            return self._refresh_roles(record, head, work, owner, writers)
+        return self._index(doc_id, head, record, work, owner, writers)
 
     def _applied(self, record: DocumentRecord | None, work: Work) -> str:
         return max(record.sequencer if record else "", work.sequencer)
@@ -251,7 +291,13 @@ class Ingestor:
     # -- created ---------------------------------------------------------------------------------
 
     def _index(
-        self, doc_id: str, head: StoredObject, previous: DocumentRecord | None, work: Work, owner: str
+        self,
+        doc_id: str,
+        head: StoredObject,
+        previous: DocumentRecord | None,
+        work: Work,
+        owner: str,
+        writers: list[_Writer],
     ) -> Outcome:
         record = DocumentRecord(
             doc_id=doc_id,
@@ -276,12 +322,17 @@ class Ingestor:
             chunks = chunks_of(stored, doc_id, record.roles, self.config)
         except (UnparseableDocument, InvalidSidecar) as error:
             # The old version must not outlive its replacement, even when the replacement is broken.
-            self.store.delete_document(doc_id)
+            for writer in writers:
+                writer.store.delete_document(doc_id)
             self.registry.put(replace(record, status="failed", error=str(error)), lease_owner=owner)
             return "failed"
-        # A large document's progress shows while it is embedded (ragline ingest's progress bar).
+        # A large document's progress shows while it is embedded (ragline ingest's progress bar): the live
+        # index's embedding, which readers wait for.
         report = functools.partial(self.registry.record_progress, doc_id, owner)
-        index_chunks(self.store, self.embedder, doc_id, chunks, on_progress=report)
+        live, *others = writers
+        index_chunks(live.store, live.embedder, doc_id, chunks, on_progress=report)
+        for writer in others:
+            index_chunks(writer.store, writer.embedder, doc_id, chunks)
         self.registry.put(replace(record, chunk_count=len(chunks), title=chunks[0].title), lease_owner=owner)
         return "indexed"
 
@@ -304,7 +355,9 @@ class Ingestor:
             self.config.default_roles,
         )
 
-    def _refresh_roles(self, record: DocumentRecord, head: StoredObject, work: Work, owner: str) -> Outcome:
+    def _refresh_roles(
+        self, record: DocumentRecord, head: StoredObject, work: Work, owner: str, writers: list[_Writer]
+    ) -> Outcome:
         # The record says when its roles were last checked (a sync compares a sidecar's age with it), and
         # records written before the registry kept ETags get the indexed version's ETag here.
         updated = replace(record, etag=head.etag, sequencer=self._applied(record, work), updated_at=_now())
@@ -312,20 +365,53 @@ class Ingestor:
             roles = self._roles_of(head)
         except InvalidSidecar as error:
             # Fail closed: a broken sidecar hides the document rather than leaving old roles in force.
-            self.store.update_roles(record.doc_id, ())
+            for writer in writers:
+                writer.store.update_roles(record.doc_id, ())
             self.registry.put(replace(updated, roles=(), status="failed", error=str(error)), lease_owner=owner)
             return "failed"
-        if roles == record.roles:
-            self.registry.put(updated, lease_owner=owner)
-            return "unchanged"
-        self.store.update_roles(record.doc_id, roles)
-        self.registry.put(replace(updated, roles=roles, error=""), lease_owner=owner)
-        return "roles-updated"
+        outcome: Outcome = "unchanged"
+        if roles != record.roles:
+            for writer in writers:
+                writer.store.update_roles(record.doc_id, roles)
+            updated = replace(updated, roles=roles, error="")
+            outcome = "roles-updated"
+        # Before the record is written: a failure here leaves the message to redeliver, with nothing applied.
+        backfilled = self._backfill(updated, head, writers[1:])
+        self.registry.put(updated, lease_owner=owner)
+        return "backfilled" if backfilled and outcome == "unchanged" else outcome
+
+    def _backfill(self, record: DocumentRecord, head: StoredObject, writers: list[_Writer]) -> bool:
+        """Put the indexed version into each of ``writers`` that lacks it (an index being built: not as many
+        chunks of that version as the record counts); True when any did."""
+        lacking = [
+            writer
+            for writer in writers
+            if writer.store.count_document(record.doc_id, record.version) != record.chunk_count
+        ]
+        if not lacking:
+            return False
+        stored = self._read_bounded(head)
+        if stored.version != record.version:
+            raise DocumentNotReady(f"{head.key} changed while being backfilled; its event follows")
+        chunks = chunks_of(stored, record.doc_id, record.roles, self.config)
+        for writer in lacking:
+            index_chunks(writer.store, writer.embedder, record.doc_id, chunks)
+        return True
 
     # -- removed ---------------------------------------------------------------------------------
 
-    def _remove(self, doc_id: str, bucket: str, key: str, previous: DocumentRecord, work: Work, owner: str) -> Outcome:
-        self.store.delete_document(doc_id)
+    def _remove(
+        self,
+        doc_id: str,
+        bucket: str,
+        key: str,
+        previous: DocumentRecord,
+        work: Work,
+        owner: str,
+        writers: list[_Writer],
+    ) -> Outcome:
+        for writer in writers:
+            writer.store.delete_document(doc_id)
         self.registry.put(
             replace(
                 previous,

@@ -27,6 +27,7 @@ from ragline.models import (
 
 if TYPE_CHECKING:
     from ragline.audit import AuditRecord
+    from ragline.indexes import Indexes, IndexTarget
 
 
 class Embedder(Protocol):
@@ -60,6 +61,11 @@ class VectorStore(Protocol):
 
     def delete_document(self, doc_id: str) -> int:
         """Remove every chunk of a document; returns how many."""
+        ...
+
+    def count_document(self, doc_id: str, version: str) -> int:
+        """How many chunks of the document's version ``version`` the store holds (a reindex's backfill asks
+        whether a new index has the document as the registry does)."""
         ...
 
     def update_roles(self, doc_id: str, roles: Sequence[str]) -> int:
@@ -175,6 +181,46 @@ class Registry(Protocol):
     def abandon(self, doc_id: str, owner: str) -> None:
         """Give the lease up after a failure, keeping the pending work for the next holder; nothing happens
         when ``owner`` does not hold it."""
+        ...
+
+
+class IndexCatalog(Protocol):
+    """Which index is live, which is being built, which was live before (:mod:`ragline.indexes`): one item,
+    changed only from the revision it was read at."""
+
+    def get(self) -> Indexes | None:
+        """The catalog (a consistent read), or None when there is none: the configured index is live."""
+        ...
+
+    def put(self, indexes: Indexes) -> None:
+        """Write ``indexes`` if the catalog is still at ``indexes.revision - 1`` (0: there is none yet), else
+        :class:`ragline.indexes.CatalogConflict` and nothing written."""
+        ...
+
+
+class IndexAdmin(Protocol):
+    """Makes, counts, points readers at and removes the physical indexes of a store (``ragline reindex``):
+    OpenSearch indexes behind an alias, or SQLite files."""
+
+    def name_for(self, revision: int) -> str:
+        """The name of a new index made at catalog revision ``revision`` (unique: revisions only grow)."""
+        ...
+
+    def create(self, target: IndexTarget) -> None:
+        """Make the target's index, empty, for vectors of its dimension (nothing when it exists as such)."""
+        ...
+
+    def indexed_versions(self, target: IndexTarget) -> Iterator[IndexedVersion]:
+        """:meth:`VectorStore.indexed_versions` of the target's index."""
+        ...
+
+    def point_readers(self, old: IndexTarget | None, new: IndexTarget) -> None:
+        """Point whatever finds the live index outside the catalog (OpenSearch's alias) from ``old`` to
+        ``new``, atomically; nothing for a store without one."""
+        ...
+
+    def drop(self, target: IndexTarget, live: IndexTarget) -> None:
+        """Remove the target's index and everything in it; ``live`` is the index that stays."""
         ...
 
 

@@ -20,6 +20,7 @@ from typing import TypeVar
 from ragline.access import can_see
 from ragline.explain import Explanation, RetrievalTrace, SearchName, explain
 from ragline.fusion import Contributions, convex_combination, reciprocal_rank_fusion
+from ragline.indexes import IndexRouter
 from ragline.mmr import maximal_marginal_relevance
 from ragline.models import Answer, ConversationTurn, SearchHit
 from ragline.ports import Embedder, Generator, QuestionRewriter, Reranker, VectorStore
@@ -148,6 +149,10 @@ class QueryService:
 
     ``config.mode`` picks the retrievers unless a call names its own ``mode``: ``bm25`` or ``dense`` alone,
     ``hybrid`` (both, fused), or ``hybrid+rerank`` (the fused candidates reordered by the reranker).
+
+    With ``indexes`` (the index catalog, :mod:`ragline.indexes`), each question searches the index the
+    catalog names live, and is embedded by that index's model: both are taken once per question, so a
+    switch of index never meets a question halfway. Without it, ``store`` and ``embedder`` are the index.
     """
 
     def __init__(
@@ -158,9 +163,11 @@ class QueryService:
         config: RetrievalConfig,
         reranker: Reranker | None = None,
         rewriter: QuestionRewriter | None = None,
+        indexes: IndexRouter | None = None,
     ) -> None:
         self.store = store
         self.embedder = embedder
+        self.indexes = indexes
         self.generator = generator
         self.config = config
         self.reranker = reranker
@@ -250,7 +257,9 @@ class QueryService:
             raise ValueError("retrieval mode 'hybrid+rerank' needs a reranker (RAGLINE_RERANKER)")
         if not roles:
             return []  # a caller with no roles sees nothing; don't spend an embedding on it
-        rankings, weights = self._search(question, roles, max(self.config.candidates, top_k), mode, watch)
+        store, embedder = self._live()
+        k = max(self.config.candidates, top_k)
+        rankings, weights = self._search(store, embedder, question, roles, k, mode, watch)
         watch.lap("search")
         hits = self._fuse(rankings, weights, mode, trace)
         watch.lap("fuse")
@@ -262,13 +271,29 @@ class QueryService:
         watch.since_start("retrieve")
         return self._only_visible(hits, roles)
 
+    def _live(self) -> tuple[VectorStore, Embedder]:
+        """The index this question searches, and the model its question is embedded by."""
+        if self.indexes is None:
+            return self.store, self.embedder
+        live = self.indexes.live()
+        if live.target == self.indexes.configured:  # the settings' index is this service's own
+            return self.store, self.embedder
+        return live.store, live.embedder
+
     def _search(
-        self, question: str, roles: frozenset[str], k: int, mode: str, watch: _Stopwatch
+        self,
+        store: VectorStore,
+        embedder: Embedder,
+        question: str,
+        roles: frozenset[str],
+        k: int,
+        mode: str,
+        watch: _Stopwatch,
     ) -> tuple[list[list[SearchHit]], list[float]]:
         """The rankings the mode asks for (k-NN first, then BM25), each with its weight in the fusion."""
 
         def lexical() -> list[SearchHit]:
-            return watch.timed("bm25", lambda: self.store.bm25_search(question, roles, k))
+            return watch.timed("bm25", lambda: store.bm25_search(question, roles, k))
 
         if mode == "bm25":
             return [lexical()], [self.config.lexical_weight]
@@ -276,8 +301,8 @@ class QueryService:
         # question is embedded and the k-NN search runs (both stores' searches wait on I/O or release the GIL).
         running = _lexical_pool().submit(lexical) if mode != "dense" else None
         try:
-            vector = watch.timed("embed", lambda: self.embedder.embed_query(question))
-            dense = watch.timed("knn", lambda: self.store.knn_search(vector, roles, k))
+            vector = watch.timed("embed", lambda: embedder.embed_query(question))
+            dense = watch.timed("knn", lambda: store.knn_search(vector, roles, k))
         except BaseException:
             _settle(running)  # nothing of this request may outlive it, not even a search nobody reads
             raise

@@ -281,6 +281,23 @@ def test_count_and_chunk_ids_per_document(harness: Harness) -> None:
     assert chunk_ids(store, "nothing") == []
 
 
+def test_count_document_counts_the_chunks_of_one_version(harness: Harness) -> None:
+    put(
+        harness,
+        [
+            chunk("a", "first part", position=0),
+            chunk("b", "second part", position=1),
+            chunk("c", "newer part", version="v2", position=2),
+            chunk("x", "another document", doc_id="d2"),
+        ],
+    )
+    store = harness.store
+    assert store.count_document("d1", "v1") == 2
+    assert store.count_document("d1", "v2") == 1
+    assert store.count_document("d2", "v1") == 1
+    assert store.count_document("d2", "v2") == 0 and store.count_document("nothing", "v1") == 0
+
+
 def test_replace_document_leaves_only_the_new_chunks(harness: Harness) -> None:
     store = harness.store
     if not hasattr(store, "replace_document"):

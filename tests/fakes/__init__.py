@@ -15,6 +15,8 @@ from tests.fakes.download_signer import FakeDownloadSigner, SignedDownload
 from tests.fakes.embedder import FakeEmbedder
 from tests.fakes.event_queue import FakeEventQueue
 from tests.fakes.generator import DECLINE, FakeGenerator
+from tests.fakes.index_admin import FakeIndexAdmin
+from tests.fakes.index_catalog import FakeIndexCatalog
 from tests.fakes.object_store import FakeObjectStore
 from tests.fakes.registry import FakeRegistry
 from tests.fakes.reranker import FakeReranker
@@ -29,6 +31,8 @@ __all__ = [
     "FakeEmbedder",
     "FakeEventQueue",
     "FakeGenerator",
+    "FakeIndexAdmin",
+    "FakeIndexCatalog",
     "FakeObjectStore",
     "FakeRegistry",
     "FakeReranker",

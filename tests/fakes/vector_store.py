@@ -67,6 +67,9 @@ class FakeVectorStore:
             del self._rows[chunk_id]
         return len(gone)
 
+    def count_document(self, doc_id: str, version: str) -> int:
+        return sum(1 for row in self._of(doc_id) if row.chunk.version == version)
+
     def update_roles(self, doc_id: str, roles: Sequence[str]) -> int:
         if isinstance(roles, str):
             raise TypeError("roles must be a sequence of role names, not one string")

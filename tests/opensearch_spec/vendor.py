@@ -23,7 +23,7 @@ import yaml
 #: The operation groups (``x-operation-group``) the adapter calls, by the file that defines them.
 OPERATION_GROUPS = {
     "namespaces/_core.yaml": ("bulk", "search", "msearch", "count", "delete_by_query", "update_by_query"),
-    "namespaces/indices.yaml": ("indices.create", "indices.delete", "indices.get_mapping"),
+    "namespaces/indices.yaml": ("indices.create", "indices.delete", "indices.get_mapping", "indices.update_aliases"),
 }
 HTTP_METHODS = ("get", "put", "post", "delete", "head", "patch")
 BUNDLE = Path(__file__).with_name("opensearch-api.json")

@@ -52,7 +52,8 @@ def test_the_vendored_specification_is_the_commit_the_readme_names(spec: OpenSea
     assert re.fullmatch(r"[0-9a-f]{40}", spec.source["commit"]) and f"`{spec.source['commit']}`" in readme
     assert (BUNDLE.parent / "LICENSE.txt").read_text().lstrip().startswith("Apache License")
     core = ["bulk", "count", "delete_by_query", "msearch", "search", "update_by_query"]
-    assert spec.groups() == sorted([*core, "indices.create", "indices.delete", "indices.get_mapping"])
+    indices = ["indices.create", "indices.delete", "indices.get_mapping", "indices.update_aliases"]
+    assert spec.groups() == sorted([*core, *indices])
 
 
 # -- each kind of request the adapter sends ---------------------------------------------------------------
@@ -122,6 +123,8 @@ KINDS: list[tuple[str, bool, Callable[[FakeOpenSearchClient], None], Callable[[O
     ),
     ("update roles", True, _stored_copy, lambda s: s.update_roles("d1", ["hr"]), ["search", "search", "bulk", "bulk"]),
     ("count", False, _counted, lambda s: count_chunks(s, "d1"), ["count"]),
+    ("count a version", False, _counted, lambda s: s.count_document("d1", "v1"), ["count"]),
+    ("count a version", True, _counted, lambda s: s.count_document("d1", "v1"), ["count"]),
 ]
 
 

@@ -50,6 +50,9 @@ class FakeIndices:
     def delete(self, **kwargs: Any) -> Any:
         return self._client._handle("indices.delete", kwargs)
 
+    def update_aliases(self, **kwargs: Any) -> Any:
+        return self._client._handle("indices.update_aliases", kwargs)
+
 
 class FakeOpenSearchClient:
     """A stand-in for ``opensearchpy.OpenSearch``: records calls, replays queued responses.
@@ -122,6 +125,7 @@ _HTTP = {
     "indices.get_mapping": ("GET", "/_mapping"),
     "indices.create": ("PUT", ""),
     "indices.delete": ("DELETE", ""),
+    "indices.update_aliases": ("POST", "/_aliases"),  # of the cluster, not of one index
 }
 
 
@@ -130,7 +134,8 @@ def as_http(method: str, kwargs: dict[str, Any]) -> Request:
     are query parameters."""
     verb, suffix = _HTTP[method]
     params = {key: value for key, value in kwargs.items() if key not in ("index", "body")}
-    return Request(verb, f"/{kwargs['index']}{suffix}", params, kwargs.get("body"))
+    path = f"/{kwargs['index']}{suffix}" if "index" in kwargs else suffix
+    return Request(verb, path, params, kwargs.get("body"))
 
 
 def check_against_the_spec(client: FakeOpenSearchClient) -> None:

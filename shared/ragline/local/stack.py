@@ -43,6 +43,7 @@ from ragline.settings import Settings
 logger = logging.getLogger(__name__)
 
 INDEX_FILE = "index.sqlite3"
+REINDEXED_FILES = "index-r*.sqlite3*"  # ragline reindex's new indexes (ragline.stores.sqlite.admin)
 AUDIT_KEY_FILE = "audit.key"  # the HMAC key the audit trail hashes questions with, made on first use
 LOCALSTACK_URL = "LOCALSTACK_URL"
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}  # moto and LocalStack take any
@@ -168,8 +169,11 @@ class DevStack:
     def start(self) -> Endpoints:
         self._lock.acquire()  # first: a stack already running here keeps its files
         self._locked = True
-        for stale in self.home.glob(INDEX_FILE + "*"):
-            stale.unlink()
+        # The index, and those ragline reindex built beside it (index-r1.sqlite3...): the catalog naming them
+        # lived in moto, which starts empty.
+        for pattern in (INDEX_FILE + "*", REINDEXED_FILES):
+            for stale in self.home.glob(pattern):
+                stale.unlink()
         region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
         names: dict[str, str] = {}
         queue_name = DEFAULT_QUEUE

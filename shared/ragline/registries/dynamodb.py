@@ -16,6 +16,7 @@ from botocore.exceptions import ClientError
 
 from ragline.errors import LeaseLost
 from ragline.models import DocumentRecord, IndexingProgress, Work
+from ragline.registries.index_catalog import is_reserved
 
 _FIELDS = [field.name for field in dataclasses.fields(DocumentRecord)]
 _WRITTEN = [name for name in _FIELDS if name != "doc_id"]
@@ -27,9 +28,9 @@ def _failed_condition(error: ClientError) -> bool:
 
 
 def _record(item: dict[str, Any] | None) -> DocumentRecord | None:
-    """The record an item holds, or None: nothing, or only a lease (the document's first event is being
-    applied)."""
-    if item is None or ("status" not in item and "key" not in item):
+    """The record an item holds, or None: nothing, only a lease (the document's first event is being
+    applied), or one of ragline's own items (the index catalog: :mod:`ragline.registries.index_catalog`)."""
+    if item is None or ("status" not in item and "key" not in item) or is_reserved(str(item.get("doc_id", ""))):
         return None
     values = {name: item[name] for name in _FIELDS if name in item}
     values.setdefault("bucket", "")

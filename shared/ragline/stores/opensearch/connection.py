@@ -200,6 +200,9 @@ class IndexClient:
     def msearch(self, body: list[dict[str, Any]], description: str) -> dict[str, Any]:
         return self.send(lambda: self.client.msearch(index=self.index, body=body), description)
 
+    def count(self, body: dict[str, Any], description: str) -> dict[str, Any]:
+        return self.send(lambda: self.client.count(index=self.index, body=body), description)
+
     def bulk(self, body: list[dict[str, Any]], description: str, params: dict[str, Any]) -> dict[str, Any]:
         return self.send(lambda: self.client.bulk(body=body, index=self.index, **params), description)
 

@@ -144,6 +144,11 @@ class OpenSearchStore:
         """Remove every chunk of a document; returns how many."""
         return self._writes.delete_matching({"bool": {"filter": [{"term": {"doc_id": doc_id}}]}})
 
+    def count_document(self, doc_id: str, version: str) -> int:
+        """How many chunks of the document's version ``version`` the index holds (one ``_count``)."""
+        query = {"bool": {"filter": [{"term": {"doc_id": doc_id}}, {"term": {"version": version}}]}}
+        return int(self._target.count({"query": query}, "count a document's chunks")["count"])
+
     def update_roles(self, doc_id: str, roles: Sequence[str]) -> int:
         """Give every chunk of a document these roles (no re-embedding); returns how many chunks."""
         if isinstance(roles, str):

@@ -176,6 +176,14 @@ class SqliteStore:
                 self._bump()
         return len(ids)
 
+    def count_document(self, doc_id: str, version: str) -> int:
+        """How many chunks of the document's version ``version`` the file holds."""
+        with _Transaction(self._conn, self._lock, "BEGIN"):
+            (count,) = self._conn.execute(
+                "SELECT COUNT(*) FROM chunks WHERE doc_id = ? AND version = ?", (doc_id, version)
+            ).fetchone()
+        return int(count)
+
     def update_roles(self, doc_id: str, roles: Sequence[str]) -> int:
         """Give every chunk of a document these roles (no re-embedding); returns how many chunks."""
         if isinstance(roles, str):
