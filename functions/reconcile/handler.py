@@ -26,7 +26,17 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ragline.errors import ConfigurationError
-from ragline.factory import build_objects, build_queue, build_registry, build_store, embedding_dimension
+from ragline.factory import (
+    build_index_catalog,
+    build_objects,
+    build_queue,
+    build_registry,
+    build_store,
+    configured_target,
+    embedding_dimension,
+)
+from ragline.indexes import current_indexes
+from ragline.ports import IndexCatalog, VectorStore
 from ragline.settings import Settings
 from ragline.sync import DriftReport, Sync, SyncConfig
 
@@ -65,8 +75,19 @@ class SyncRequest:
 @functools.cache
 def parts() -> tuple[Any, ...]:
     """The adapters, built on first use and kept for the life of the execution environment."""
-    store = build_store(settings, embedding_dimension(settings))
-    return build_objects(settings), build_registry(settings), store, build_queue(settings)
+    return build_objects(settings), build_registry(settings), build_index_catalog(settings), build_queue(settings)
+
+
+@functools.cache
+def store_of(index: str, dimension: int) -> VectorStore:
+    """One index, opened once: a sync compares the bucket with the index readers see, which a reindex's
+    switch changes (docs/operations.md)."""
+    return build_store(settings, dimension, index=index)
+
+
+def live_store(catalog: IndexCatalog) -> VectorStore:
+    live = current_indexes(catalog, configured_target(settings, embedding_dimension(settings))).live
+    return store_of(live.index, live.dimension)
 
 
 def publish(report: DriftReport) -> None:
@@ -81,7 +102,8 @@ def publish(report: DriftReport) -> None:
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = SyncRequest.from_event(event or {})
-    objects, registry, store, queue = parts()
+    objects, registry, catalog, queue = parts()
+    store = live_store(catalog)
     config = SyncConfig.from_settings(settings, allow_mass_delete=request.allow_mass_delete)
     report = Sync(objects, registry, store, queue, config).run(settings.bucket, request.prefix, request.dry_run)
     publish(report)

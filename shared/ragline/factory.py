@@ -100,11 +100,12 @@ def build_store(settings: Settings, dimension: int, create_index: bool = False, 
     raise ValueError(f"unknown RAGLINE_STORE {settings.store!r}; one of {', '.join(STORES)}")
 
 
-def configured_target(settings: Settings, embedder: Embedder) -> IndexTarget:
-    """The index and model the settings name: the live one while there is no index catalog."""
+def configured_target(settings: Settings, dimension: int) -> IndexTarget:
+    """The index and model the settings name (vectors of ``dimension``): the live one while there is no
+    index catalog."""
     index = settings.opensearch_index if settings.store == "opensearch" else settings.index_path
     model = settings.embed_model if settings.embedder == "bedrock" else ""
-    return IndexTarget(index, settings.embedder, model, embedder.dimension)
+    return IndexTarget(index, settings.embedder, model, dimension)
 
 
 def build_target_embedder(settings: Settings, target: IndexTarget) -> Embedder:
@@ -133,7 +134,7 @@ def build_index_router(
     settings: Settings, store: VectorStore, embedder: Embedder, create_index: bool = False
 ) -> IndexRouter:
     """The catalog's indexes, each opened on first use; the settings' own as ``store`` and ``embedder``."""
-    configured = configured_target(settings, embedder)
+    configured = configured_target(settings, embedder.dimension)
 
     def open_target(target: IndexTarget) -> OpenTarget:
         target_store = build_store(settings, target.dimension, create_index=create_index, index=target.index)
@@ -197,7 +198,7 @@ def build_reindexer(settings: Settings, queue: EventQueue) -> Reindexer:
         build_registry(settings),
         build_index_admin(settings),
         queue,
-        configured_target(settings, build_embedder(settings)),
+        configured_target(settings, embedding_dimension(settings)),
         settings.bucket,
     )
 

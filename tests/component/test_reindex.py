@@ -156,3 +156,27 @@ def test_the_watch_sees_readers_switched_before_the_backfill_is_done(
 
     watched.stop.set()
     assert any("missing" in problem for problem in watched.problems), watched.problems
+
+
+def test_a_sync_after_a_switch_compares_the_bucket_with_the_index_readers_see(
+    corpus: ComponentStack, reindexer: Reindexer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ragline.local.lambda_runtime import LocalFunction
+
+    monkeypatch.setenv("RAGLINE_INGEST_QUEUE_URL", corpus.resources.queue_url)
+    reconcile = LocalFunction("reconcile")
+    assert sum(reconcile.invoke({"dry_run": True})["counts"].values()) == 0
+    reindexer.start(model_target(corpus.settings, "hash", dimensions=NEW_MODEL_DIMENSION))
+    while messages := corpus.receive():
+        assert corpus.deliver(messages) == {"batchItemFailures": []}
+    reindexer.switch()
+    reindexer.drop_old()  # the configured index is gone: only the catalog names what is live
+    corpus.put("staff/after.md", "# After\n\nIndexed into the new index alone.", roles=["staff"])
+    assert corpus.drain() == {"batchItemFailures": []}
+
+    report = reconcile.invoke({"dry_run": True})
+
+    assert sum(report["counts"].values()) == 0, report
+    corpus.s3.put_bucket_notification_configuration(Bucket=corpus.settings.bucket, NotificationConfiguration={})
+    corpus.put("staff/unannounced.md", "# Unannounced\n\nNo event told of it.", roles=["staff"])
+    assert reconcile.invoke({})["drift"]["missing"] == ["staff/unannounced.md"]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import boto3
 
-from ragline.factory import build_embedder, build_index_admin, configured_target
+from ragline.factory import build_index_admin, configured_target, embedding_dimension
 from ragline.local.endpoints import Endpoints
 from ragline.local.stack import INDEX_FILE
 from ragline.ports import IndexAdmin
@@ -51,6 +51,6 @@ def stack_reindexer(home: Path, settings: Settings) -> Reindexer:
         DynamoRegistry(table),
         admin,
         SqsEventQueue(sqs, endpoints.queue_url),
-        configured_target(settings, build_embedder(settings)),
+        configured_target(settings, embedding_dimension(settings)),
         settings.bucket,
     )
