@@ -157,6 +157,12 @@ def run_one(docs: int, workers: int, workdir: Path) -> dict[str, Any]:
             drain_s += drained["seconds"]
             received += drained["messages"]
             failures += drained["failures"]
+            done = min(wave + KEYS_PER_PREFIX, docs)
+            print(
+                f"{done} documents: sync {sync_s:.1f} s, drain {drain_s:.1f} s, {done / drain_s:.1f} docs/s, "
+                f"peak RSS {_peak_rss_mib():.0f} MiB",
+                flush=True,
+            )
 
         started = time.perf_counter()
         again = sync.run(settings.bucket, dry_run=True)

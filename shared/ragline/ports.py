@@ -241,9 +241,9 @@ class ObjectStore(Protocol):
         object, else :class:`ragline.errors.ObjectChanged`."""
         ...
 
-    def list(self, bucket: str, prefix: str = "") -> Iterator[ListedObject]:
-        """Every object whose key starts with ``prefix``, in key order (S3's UTF-8 binary order), a page
-        at a time; current versions only."""
+    def list(self, bucket: str, prefix: str = "", start_after: str = "") -> Iterator[ListedObject]:
+        """Every object whose key starts with ``prefix`` (and sorts after ``start_after``), in key order
+        (S3's UTF-8 binary order), a page at a time; current versions only."""
         ...
 
 

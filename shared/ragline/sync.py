@@ -104,6 +104,7 @@ class DriftReport:
     drift: dict[Drift, list[str]] = field(default_factory=lambda: {drift: [] for drift in DRIFTS})
     enqueued: int = 0
     withheld: list[str] = field(default_factory=list)  # removals the guard kept back
+    resume_after: str | None = None  # a windowed sync's next start (None: the listing ended)
 
     def counts(self) -> dict[str, int]:
         return {drift: len(keys) for drift, keys in self.drift.items()}
@@ -129,6 +130,7 @@ class DriftReport:
             "enqueued": self.enqueued,
             "withheld": sorted(self.withheld)[:keys_shown],
             "guard_tripped": self.guard_tripped,
+            "resume_after": self.resume_after,
         }
 
 
@@ -163,17 +165,34 @@ class Sync:
         self.queue = queue
         self.config = config
 
-    def run(self, bucket: str, prefix: str = "", dry_run: bool = False) -> DriftReport:
+    def run(
+        self,
+        bucket: str,
+        prefix: str = "",
+        dry_run: bool = False,
+        start_after: str = "",
+        max_objects: int | None = None,
+    ) -> DriftReport:
         """Find the drift under ``prefix`` and, unless ``dry_run``, queue its repairs. Raises nothing for
-        the guard: :attr:`DriftReport.withheld` says what it kept back."""
+        the guard: :attr:`DriftReport.withheld` says what it kept back.
+
+        ``start_after`` and ``max_objects`` make it one window of a larger sync: the keys after
+        ``start_after`` up to the ``max_objects``-th listed (a document's sidecar stays with it). The
+        report's :attr:`~DriftReport.resume_after` is where the next window starts, None once the listing
+        has ended; every window compares only the keys of its own range, so the windows of one pass cover
+        each key once and their memory is bounded by ``max_objects``.
+        """
+        listing, window = _window(self.objects.list(bucket, prefix, start_after), max_objects)
         report = find_drift(
             bucket,
             prefix,
-            self.objects.list(bucket, prefix),
+            listing,
             records_of(self.registry),
             self.store.indexed_versions(),
             dry_run=dry_run,
+            key_range=(start_after, window.last_key if window.truncated else None),
         )
+        report.resume_after = window.last_key if window.truncated else None
         deletions = report.drift["orphaned"]
         too_many = len(deletions) > self.config.max_delete_share * max(report.indexed, 1)
         if deletions and too_many and not self.config.allow_mass_delete:
@@ -193,6 +212,29 @@ class Sync:
                     yield sync_record(_REPAIR[drift], report.bucket, key, drift, now)
 
 
+@dataclass
+class _Window:
+    """How far a bounded listing went: the last key it took, and whether the bucket has more after it."""
+
+    last_key: str = ""
+    truncated: bool = False
+
+
+def _window(listing: Iterator[ListedObject], max_objects: int | None) -> tuple[list[ListedObject], _Window]:
+    """The first ``max_objects`` objects of ``listing`` (all when None), and the sidecar right after the
+    last one when it is that document's, so that a document is never cut from its sidecar."""
+    window = _Window()
+    taken: list[ListedObject] = []
+    for listed in listing:
+        boundary = max_objects is not None and len(taken) >= max_objects
+        if boundary and not (is_sidecar(listed.key) and document_key_of_sidecar(listed.key) == window.last_key):
+            window.truncated = True
+            break
+        taken.append(listed)
+        window.last_key = listed.key
+    return taken, window
+
+
 def records_of(registry: Registry) -> Iterator[DocumentRecord]:
     """Every record of the registry, a page at a time."""
     after: str | None = None
@@ -210,24 +252,29 @@ def find_drift(
     records: Iterable[DocumentRecord],
     held: Iterable[IndexedVersion],
     dry_run: bool = False,
+    key_range: tuple[str, str | None] = ("", None),
 ) -> DriftReport:
     """The drift between the three inventories of ``bucket`` under ``prefix`` (a pure function: each key
-    lands in at most one drift, the first that applies in :data:`DRIFTS`' order)."""
+    lands in at most one drift, the first that applies in :data:`DRIFTS`' order). ``key_range`` limits the
+    registry's and the index's keys to those after its first and up to its second (None: no end), the
+    range the listing covered."""
+    after, until = key_range
+
+    def in_scope(key: str) -> bool:
+        encoded = key.encode()
+        return key.startswith(prefix) and encoded > after.encode() and (until is None or encoded <= until.encode())
+
     report = DriftReport(bucket=bucket, prefix=prefix, dry_run=dry_run)
-    documents: dict[str, ListedObject] = {}
-    sidecars: dict[str, ListedObject] = {}
-    for listed in listing:
-        if is_sidecar(listed.key):
-            sidecars[document_key_of_sidecar(listed.key)] = listed
-        else:
-            documents[listed.key] = listed
+    documents, sidecars = _documents_and_sidecars(listing)
     report.objects = len(documents)
-    by_key = {record.key: record for record in records if record.bucket == bucket and record.key.startswith(prefix)}
+    by_key = {record.key: record for record in records if record.bucket == bucket and in_scope(record.key)}
+    source_prefix = f"s3://{bucket}/"
     versions: dict[str, dict[str, int]] = defaultdict(dict)
     sources: dict[str, str] = {}
     for version in held:
-        versions[version.doc_id][version.version] = version.chunks
-        sources[version.doc_id] = version.source
+        if version.source.startswith(source_prefix) and in_scope(version.source.removeprefix(source_prefix)):
+            versions[version.doc_id][version.version] = version.chunks
+            sources[version.doc_id] = version.source
     report.indexed = sum(1 for record in by_key.values() if record.status == "indexed")
 
     for key, listed in documents.items():
@@ -242,12 +289,22 @@ def find_drift(
     live_ids = {document_id(bucket, key) for key in documents} | {
         record.doc_id for record in by_key.values() if record.status in _LIVE
     }
-    source_prefix = f"s3://{bucket}/"
     for doc_id, source in sources.items():
-        key = source.removeprefix(source_prefix)
-        if doc_id not in live_ids and source.startswith(source_prefix) and key.startswith(prefix):
-            report.drift["stray"].append(key)
+        if doc_id not in live_ids:
+            report.drift["stray"].append(source.removeprefix(source_prefix))
     return report
+
+
+def _documents_and_sidecars(listing: Iterable[ListedObject]) -> tuple[dict[str, ListedObject], dict[str, ListedObject]]:
+    """The listing's documents by key, and its sidecars by their document's key."""
+    documents: dict[str, ListedObject] = {}
+    sidecars: dict[str, ListedObject] = {}
+    for listed in listing:
+        if is_sidecar(listed.key):
+            sidecars[document_key_of_sidecar(listed.key)] = listed
+        else:
+            documents[listed.key] = listed
+    return documents, sidecars
 
 
 def _drift_of_object(

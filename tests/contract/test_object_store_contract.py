@@ -173,3 +173,16 @@ def test_a_listing_pages_past_a_thousand_keys(harness: Harness) -> None:
         harness.put(f"many/{number:04}.md", b"x", {})
 
     assert len(list(harness.objects.list(BUCKET, prefix="many/"))) == 1003
+
+
+def test_a_listing_can_start_after_a_key(harness: Harness) -> None:
+    for key in ["a.md", "b.md", "b.md.metadata.json", "c.md"]:
+        harness.put(key, b"x", {})
+
+    assert [item.key for item in harness.objects.list(BUCKET, start_after="b.md")] == ["b.md.metadata.json", "c.md"]
+    assert [item.key for item in harness.objects.list(BUCKET, start_after="a")] == [
+        "a.md",
+        "b.md",
+        "b.md.metadata.json",
+        "c.md",
+    ]

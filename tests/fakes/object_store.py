@@ -73,9 +73,9 @@ class FakeObjectStore:
             raise ObjectChanged(key)
         self._objects.pop((bucket, key), None)
 
-    def list(self, bucket: str, prefix: str = "") -> Iterator[ListedObject]:
+    def list(self, bucket: str, prefix: str = "", start_after: str = "") -> Iterator[ListedObject]:
         for (stored_bucket, key), stored in sorted(self._objects.items(), key=lambda item: item[0][1].encode()):
-            if stored_bucket == bucket and key.startswith(prefix):
+            if stored_bucket == bucket and key.startswith(prefix) and key.encode() > start_after.encode():
                 yield ListedObject(key, stored.etag, self._written[(bucket, key)], len(stored.data))
 
     @staticmethod

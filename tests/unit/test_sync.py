@@ -50,10 +50,28 @@ class World:
         if notify:
             self.ingestor().handle(ObjectEvent("removed", BUCKET, key))
 
-    def sync(self, prefix: str = "", dry_run: bool = False, allow_mass_delete: bool = False) -> dict:
+    def sync(
+        self, prefix: str = "", dry_run: bool = False, allow_mass_delete: bool = False, window: int | None = None
+    ) -> dict:
+        """One whole sync; with ``window``, windows of that many listed objects until the listing ends
+        (the reports merged)."""
         config = replace(self.config, allow_mass_delete=allow_mass_delete or self.config.allow_mass_delete)
-        report = Sync(self.objects, self.registry, self.store, self.queue, config).run(BUCKET, prefix, dry_run)
-        return report.as_json()
+        sync = Sync(self.objects, self.registry, self.store, self.queue, config)
+        merged: dict = {}
+        start_after: str | None = ""
+        while start_after is not None:
+            report = sync.run(BUCKET, prefix, dry_run, start_after=start_after, max_objects=window).as_json()
+            start_after = report["resume_after"]
+            if not merged:
+                merged = report
+                continue
+            for drift, keys in report["drift"].items():
+                merged["drift"][drift] += keys
+                merged["counts"][drift] += report["counts"][drift]
+            for field_name in ("enqueued", "objects", "indexed"):
+                merged[field_name] += report[field_name]
+            merged["withheld"] += report["withheld"]
+        return merged
 
     def drain(self) -> list[str]:
         """Takes every queued message through ingest, as the ingest function would; returns the outcomes."""
@@ -227,10 +245,11 @@ STEPS = st.lists(
 
 
 @settings(max_examples=150, deadline=None)
-@given(steps=STEPS, lose_registry=st.booleans())
+@given(steps=STEPS, lose_registry=st.booleans(), window=st.one_of(st.none(), st.integers(1, 4)))
 def test_one_sync_repairs_any_mix_of_lost_events_and_damaged_index(
-    steps: list[tuple[str, str, bool, int]], lose_registry: bool
+    steps: list[tuple[str, str, bool, int]], lose_registry: bool, window: int | None
 ) -> None:
+    """Whole or in windows of any size: every key is compared once, in the window its listing falls in."""
     world = World(config=SyncConfig(allow_mass_delete=True))
     for action, key, notified, text in steps:
         if action == "put":
@@ -243,16 +262,33 @@ def test_one_sync_repairs_any_mix_of_lost_events_and_damaged_index(
             doc_id = document_id(BUCKET, key)
             stale = Chunk(f"stale-{key}", doc_id, "gone", "stale", f"s3://{BUCKET}/{key}", key, ("finance",), 99)
             world.store.upsert([stale], FakeEmbedder().embed_documents(["stale"]))
+    if with_sidecar := [key for action, key, notified, text in steps if text == 3]:
+        world.objects.put(BUCKET, sidecar_key(with_sidecar[0]), json.dumps({"metadataAttributes": {"roles": ["x"]}}))
     if lose_registry:
         world.registry = FakeRegistry()
 
-    world.sync()
+    world.sync(window=window)
     world.drain()
 
     assert world.indexed_keys() == world.bucket_keys()
     for listed in world.objects.list(BUCKET):
+        if listed.key.endswith(".metadata.json"):
+            continue
         record = world.registry.get(document_id(BUCKET, listed.key))
         assert record is not None and record.status == "indexed" and record.etag == listed.etag
         held = [held for held in world.store.indexed_versions() if held.doc_id == record.doc_id]
         assert [held.version for held in held] == [record.version]
-    assert world.sync()["counts"] == dict.fromkeys(DRIFTS, 0)
+    assert world.sync(window=window)["counts"] == dict.fromkeys(DRIFTS, 0)
+
+
+def test_a_window_never_cuts_a_document_from_its_sidecar(world: World) -> None:
+    world.put("a.md", "alpha", notify=False)
+    world.objects.put(BUCKET, sidecar_key("a.md"), json.dumps({"metadataAttributes": {"roles": ["board"]}}))
+    world.put("b.md", "beta", notify=False)
+    sync = Sync(world.objects, world.registry, world.store, world.queue, SyncConfig())
+
+    first = sync.run(BUCKET, dry_run=True, max_objects=1)
+    second = sync.run(BUCKET, dry_run=True, start_after=str(first.resume_after), max_objects=1)
+
+    assert (first.drift["missing"], first.resume_after) == (["a.md"], sidecar_key("a.md"))
+    assert (second.drift["missing"], second.resume_after) == (["b.md"], None)  # the listing ended

@@ -62,9 +62,10 @@ class S3ObjectStore:
                 raise ObjectChanged(key) from None
             raise
 
-    def list(self, bucket: str, prefix: str = "") -> Iterator[ListedObject]:
+    def list(self, bucket: str, prefix: str = "", start_after: str = "") -> Iterator[ListedObject]:
         """ListObjectsV2, 1,000 keys a request, in key order."""
-        pages = self._s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        extra = {"StartAfter": start_after} if start_after else {}
+        pages = self._s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix, **extra)
         for page in pages:
             for item in page.get("Contents", []):
                 yield ListedObject(
