@@ -66,6 +66,7 @@ class Inputs:
     send_batch_ms: float = 20.0
     sync_cpu_us_per_key: float = 20.0
     reconcile_memory_mb: int = 1024
+    window_keys: int = 200_000
     # the ingest function
     ingest_concurrency: int = 4
     account_concurrency: int = 1000
@@ -109,6 +110,8 @@ SOURCES: dict[str, str] = {
     "send_batch_ms": "assumption (SQS publishes no latency figure)",
     "sync_cpu_us_per_key": "assumption (diff, JSON body, per key)",
     "reconcile_memory_mb": "assumption (the reconcile function's memory is not in infra/)",
+    "window_keys": "functions/reconcile/handler.py KEYS_PER_INVOCATION (one window per invocation, each invoking the"
+    " next; the value in the working tree when this was written)",
     "ingest_concurrency": "infra/config.py ingest_concurrency (reserved, and the SQS poller's maximum)",
     "account_concurrency": "https://docs.aws.amazon.com/lambda/latest/dg/limits.html (concurrent executions: 1,000;"
     " new accounts get less)",
@@ -143,11 +146,12 @@ NOTES = [
     "(https://docs.aws.amazon.com/bedrock/latest/userguide/quotas-runtime.html). Several public projects report an "
     "applied value of 0 (not adjustable) for both Titan v2 quotas (L-26C560CE, L-DE641971) on new accounts. Read "
     "the account's own values: aws service-quotas get-service-quota --service-code bedrock --quota-code L-26C560CE.",
-    "Not modelled: the sync's memory (every listed key and every message body is held at once: ~1M of each) and "
+    "Not modelled: the sync's memory (every key and message body of a window is held at once) and "
     "its read of the index's versions (empty on a first backfill).",
-    "The sync lists the whole bucket and scans the whole registry before it sends anything "
-    "(shared/ragline/sync.py Sync.run): an invocation that times out enqueues nothing, and running it again "
-    "starts over. Only a prefix (the event's 'prefix') makes it resumable.",
+    "A sync lists its whole window and scans the whole registry before it sends anything (shared/ragline/sync.py "
+    "Sync.run): an invocation that times out enqueues nothing. Windows (start_after, max_objects) bound one "
+    "invocation's keys; each window still scans the whole registry and reads the whole index, so that part of a "
+    "window's time grows with the corpus, not with the window.",
 ]
 
 
@@ -184,10 +188,12 @@ def sync_time(i: Inputs, keys: int, registry_records: int, list_page_ms: float) 
     return parts
 
 
-def keys_per_invocation(i: Inputs, list_page_ms: float) -> int:
-    """The most keys one 15-minute invocation can list, scan (as many registry records) and enqueue."""
-    per_key = sync_time(i, 1_000_000, 1_000_000, list_page_ms)["total_s"] / 1_000_000
-    return int(LAMBDA_TIMEOUT_S["reconcile"] / per_key)
+def keys_per_invocation(i: Inputs, list_page_ms: float, registry_records: int) -> int:
+    """The most keys one 15-minute invocation (one window) can list and enqueue. Every window scans the whole
+    registry (``records_of``), so that part does not shrink with the window."""
+    scan_s = sync_time(i, 0, registry_records, list_page_ms)["scan_s"]
+    per_key = sync_time(i, 1_000_000, 0, list_page_ms)["total_s"] / 1_000_000
+    return max(0, int((LAMBDA_TIMEOUT_S["reconcile"] - scan_s) / per_key))
 
 
 def function_seconds_per_doc(i: Inputs, shape: Shape) -> float:
@@ -280,10 +286,22 @@ def project(i: Inputs, prices: dict[str, Any]) -> dict[str, Any]:
         "rerun_registry_full": sync_time(i, i.documents, i.documents, i.list_page_ms),
         "first_backfill_slow_list": sync_time(i, i.documents, 0, pessimistic_ms),
     }
+    windows = math.ceil(i.documents / i.window_keys)
+    window = {
+        "windows": windows,
+        "window_s_registry_empty": round(sync_time(i, i.window_keys, 0, i.list_page_ms)["total_s"], 1),
+        "window_s_registry_full": round(sync_time(i, i.window_keys, i.documents, i.list_page_ms)["total_s"], 1),
+        "window_s_registry_full_slow_list": round(
+            sync_time(i, i.window_keys, i.documents, pessimistic_ms)["total_s"], 1
+        ),
+        "registry_pages_scanned_in_all": windows * math.ceil(i.documents / i.registry_page_items),
+    }
+    window["all_windows_s_registry_full"] = round(windows * window["window_s_registry_full"], 1)
     sync_verdict = {
+        "windows": window,
         "fits_one_invocation": sync["rerun_registry_full"]["total_s"] <= LAMBDA_TIMEOUT_S["reconcile"],
-        "keys_per_invocation": keys_per_invocation(i, i.list_page_ms),
-        "keys_per_invocation_slow_list": keys_per_invocation(i, pessimistic_ms),
+        "keys_per_invocation": keys_per_invocation(i, i.list_page_ms, i.documents),
+        "keys_per_invocation_slow_list": keys_per_invocation(i, pessimistic_ms, i.documents),
         "slow_list_page_ms": pessimistic_ms,
     }
     per_shape = []
@@ -355,8 +373,15 @@ def print_report(i: Inputs, result: dict[str, Any]) -> None:
     verdict = result["sync_verdict"]
     print(
         f"one invocation enqueues at most {verdict['keys_per_invocation']:,} keys "
-        f"({verdict['keys_per_invocation_slow_list']:,} at the slow listing); "
-        "past that it enqueues none (it sends only after listing everything)\n"
+        f"({verdict['keys_per_invocation_slow_list']:,} at the slow listing), with the registry full; "
+        "a sync that does not fit enqueues nothing (it sends after listing its whole window)"
+    )
+    w = verdict["windows"]
+    print(
+        f"in windows of {i.window_keys:,} keys: {w['windows']} invocations of {w['window_s_registry_empty']} s "
+        f"(registry empty) to {w['window_s_registry_full']} s (registry full; "
+        f"{w['window_s_registry_full_slow_list']} s at the slow listing), {w['all_windows_s_registry_full']} s in all; "
+        f"each window scans the whole registry ({w['registry_pages_scanned_in_all']:,} pages in all)\n"
     )
     for shape in result["ingest"]:
         print(f"Ingest, {shape['shape']}: {shape['chunks_per_doc']} chunks, {shape['tokens_per_doc']:,} tokens per doc")

@@ -4,7 +4,12 @@ Run on a schedule, once at deployment (the backfill of an adopted bucket), and b
 local stack. The event says what to compare and whether to act; a scheduled or deploy-time event carries
 only its ``source``:
 
-    {"source": "schedule" | "deploy" | "cli", "prefix": "hr/", "dry_run": false, "allow_mass_delete": false}
+    {"source": "schedule" | "deploy" | "cli", "prefix": "hr/", "dry_run": false, "allow_mass_delete": false,
+     "start_after": ""}
+
+One invocation compares at most :data:`KEYS_PER_INVOCATION` keys of the listing (a window: its memory and
+time stay bounded whatever the bucket's size), then invokes itself, asynchronously, for the next window
+from where it stopped (``start_after``); ``ragline sync`` runs the windows one after another instead.
 
 The repairs go through the ingest queue as S3-shaped records (:mod:`ragline.sync`), so this function
 writes nothing but messages: it reads the bucket, the registry and the index. The drift is published as
@@ -17,7 +22,9 @@ The settings are read at import: a bad one, or no ``RAGLINE_INGEST_QUEUE_URL``, 
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +53,8 @@ settings = Settings.from_env()
 if not settings.ingest_queue_url:
     raise ConfigurationError("RAGLINE_INGEST_QUEUE_URL is not set: the reconcile function has nowhere to send repairs")
 KEYS_SHOWN = 100  # keys of each drift in the log line and the response; the counts are always whole
+# About two minutes of listing, scanning and queuing, and a few hundred MB, per window (docs/operations.md).
+KEYS_PER_INVOCATION = 200_000
 
 
 @dataclass(frozen=True)
@@ -56,6 +65,7 @@ class SyncRequest:
     prefix: str = ""
     dry_run: bool = False
     allow_mass_delete: bool = False
+    start_after: str = ""
 
     @classmethod
     def from_event(cls, event: dict[str, Any]) -> SyncRequest:
@@ -63,7 +73,7 @@ class SyncRequest:
         if unknown:
             raise ValueError(f"unknown fields in the reconcile event: {', '.join(unknown)}")
         request = cls(**event)
-        for name in ("source", "prefix"):
+        for name in ("source", "prefix", "start_after"):
             if not isinstance(getattr(request, name), str):
                 raise ValueError(f"{name} must be a string")
         for name in ("dry_run", "allow_mass_delete"):
@@ -76,6 +86,13 @@ class SyncRequest:
 def parts() -> tuple[Any, ...]:
     """The adapters, built on first use and kept for the life of the execution environment."""
     return build_objects(settings), build_registry(settings), build_index_catalog(settings), build_queue(settings)
+
+
+@functools.cache
+def lambda_client() -> Any:
+    import boto3
+
+    return boto3.client("lambda", region_name=settings.region)
 
 
 @functools.cache
@@ -105,8 +122,20 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     objects, registry, catalog, queue = parts()
     store = live_store(catalog)
     config = SyncConfig.from_settings(settings, allow_mass_delete=request.allow_mass_delete)
-    report = Sync(objects, registry, store, queue, config).run(settings.bucket, request.prefix, request.dry_run)
+    sync = Sync(objects, registry, store, queue, config)
+    report = sync.run(
+        settings.bucket,
+        request.prefix,
+        request.dry_run,
+        start_after=request.start_after,
+        max_objects=KEYS_PER_INVOCATION,
+    )
     publish(report)
+    if report.resume_after is not None and request.source != "cli":
+        next_window = {**dataclasses.asdict(request), "start_after": report.resume_after}
+        lambda_client().invoke(
+            FunctionName=context.invoked_function_arn, InvocationType="Event", Payload=json.dumps(next_window)
+        )
     summary = report.as_json(keys_shown=KEYS_SHOWN)
     if report.withheld:
         logger.error("mass-deletion guard: removals withheld", extra={"source": request.source, **summary})

@@ -114,3 +114,53 @@ def test_without_a_queue_the_function_fails_at_start(stack: ComponentStack, monk
     monkeypatch.delenv("RAGLINE_INGEST_QUEUE_URL", raising=False)
     with pytest.raises(ConfigurationError, match="RAGLINE_INGEST_QUEUE_URL"):
         LocalFunction("reconcile")
+
+
+class FakeLambdaClient:
+    """A fake Lambda client (tests only): keeps the asynchronous invocations the function makes of itself."""
+
+    def __init__(self) -> None:
+        self.invocations: list[dict[str, Any]] = []
+
+    def invoke(self, FunctionName: str, InvocationType: str, Payload: str) -> dict[str, Any]:
+        assert InvocationType == "Event" and FunctionName.endswith(":function:ragline-reconcile")
+        self.invocations.append(json.loads(Payload))
+        return {"StatusCode": 202}
+
+
+def test_a_large_bucket_is_synced_in_windows_each_invoking_the_next(
+    stack: ComponentStack, reconcile: LocalFunction, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _without_notifications(stack)
+    for number in range(5):
+        stack.put(f"{number}.md", f"zeppelin report {number}", FINANCE)
+    fake = FakeLambdaClient()
+    monkeypatch.setattr(reconcile.module, "KEYS_PER_INVOCATION", 2)
+    monkeypatch.setattr(reconcile.module, "lambda_client", lambda: fake)
+
+    reports = [reconcile.invoke({"source": "deploy"})]
+    while len(fake.invocations) == len(reports):  # the function asked for its next window
+        reports.append(reconcile.invoke(fake.invocations[-1]))
+
+    assert [report["drift"]["missing"] for report in reports] == [["0.md", "1.md"], ["2.md", "3.md"], ["4.md"]]
+    assert [call["start_after"] for call in fake.invocations] == ["1.md", "3.md"]
+    assert all(call["source"] == "deploy" for call in fake.invocations)
+    assert _drain(stack) == [] and {stack.record(f"{n}.md").status for n in range(5)} == {"indexed"}  # type: ignore[union-attr]
+
+
+def test_the_cli_runs_the_windows_itself(stack: ComponentStack, reconcile: LocalFunction, monkeypatch) -> None:
+    from ragline.local.sync import merge_reports
+
+    _without_notifications(stack)
+    for number in range(3):
+        stack.put(f"{number}.md", "text", FINANCE)
+    fake = FakeLambdaClient()
+    monkeypatch.setattr(reconcile.module, "KEYS_PER_INVOCATION", 2)
+    monkeypatch.setattr(reconcile.module, "lambda_client", lambda: fake)
+
+    first = reconcile.invoke({"source": "cli", "dry_run": True})
+    merged = merge_reports(first, reconcile.invoke({"source": "cli", "dry_run": True, "start_after": "1.md"}))
+
+    assert fake.invocations == []  # no self-invocation for the CLI
+    assert merged["drift"]["missing"] == ["0.md", "1.md", "2.md"] and merged["counts"]["missing"] == 3
+    assert merged["objects"] == 3 and merged["resume_after"] is None

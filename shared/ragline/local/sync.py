@@ -53,10 +53,32 @@ def stack_environment(home: Path, endpoints: Endpoints) -> dict[str, str]:
 def sync(home: Path, prefix: str = "", dry_run: bool = False, allow_mass_delete: bool = False) -> dict[str, Any]:
     """Run the reconcile function once on the stack of ``home``; returns its report (``DriftReport.as_json``)."""
     endpoints = Endpoints.read(home)
-    event = {"source": "cli", "prefix": prefix, "dry_run": dry_run, "allow_mass_delete": allow_mass_delete}
+    event: dict[str, Any] = {
+        "source": "cli",
+        "prefix": prefix,
+        "dry_run": dry_run,
+        "allow_mass_delete": allow_mass_delete,
+    }
     # The function logs and publishes its metrics on stdout, as CloudWatch wants; here they join the stack's
     # log, and stdout is left to the CLI's report.
     log = (home / LOG_FILE).open("a", encoding="utf-8")
     with _environment(stack_environment(home, endpoints)), log, contextlib.redirect_stdout(log):
         function = LocalFunction("reconcile", timeout_seconds=RECONCILE_TIMEOUT_SECONDS)
-        return function.invoke(event)
+        report = function.invoke(event)
+        while report["resume_after"] is not None:  # the next window, as the deployed function invokes itself
+            window = function.invoke({**event, "start_after": report["resume_after"]})
+            report = merge_reports(report, window)
+        return report
+
+
+def merge_reports(first: dict[str, Any], then: dict[str, Any]) -> dict[str, Any]:
+    """Two windows' reports as one: counts and keys added up, the second's position kept."""
+    merged = {**then, "drift": {}, "counts": {}}
+    for drift, count in first["counts"].items():
+        merged["counts"][drift] = count + then["counts"][drift]
+        merged["drift"][drift] = first["drift"][drift] + then["drift"][drift]
+    for name in ("objects", "indexed", "enqueued"):
+        merged[name] = first[name] + then[name]
+    merged["withheld"] = first["withheld"] + then["withheld"]
+    merged["guard_tripped"] = first["guard_tripped"] or then["guard_tripped"]
+    return merged
