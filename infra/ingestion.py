@@ -9,9 +9,8 @@ the function and burns receives) to protect Bedrock's and OpenSearch's throughpu
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import cast
 
-from aws_cdk import CfnElement, Duration, Stack
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -23,7 +22,7 @@ from constructs import Construct
 
 from infra.config import Config
 from infra.functions import RaglineFunction
-from infra.nag import acknowledge
+from infra.nag import acknowledge, finding_detail
 from infra.search import Search
 
 MAX_RECEIVES = 3
@@ -115,7 +114,7 @@ class Ingestion(Construct):
         )
         acknowledge(
             role,
-            f"AwsSolutions-IAM5[Resource::<{stack.get_logical_id(cast(CfnElement, bucket.node.default_child))}.Arn>/*]",
+            f"AwsSolutions-IAM5[Resource::{finding_detail(stack, bucket.arn_for_objects('*'))}]",
             "Ingest reads any document of the documents bucket (keys are not known in advance); no other bucket.",
         )
         registry.grant_read_write_data(role)

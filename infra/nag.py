@@ -7,6 +7,8 @@ A finding that carries detail is acknowledged one by one: ``AwsSolutions-IAM5[Re
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_cdk import Acknowledgment, DefaultStackSynthesizer, Stack, Token, Validations
 from constructs import IConstruct
 
@@ -46,6 +48,29 @@ def cdk_assets_bucket(stack: Stack) -> str:
     account = "<AWS::AccountId>" if Token.is_unresolved(stack.account) else stack.account
     region = "<AWS::Region>" if Token.is_unresolved(stack.region) else stack.region
     return f"cdk-{qualifier}-assets-{account}-{region}"
+
+
+def finding_detail(stack: Stack, value: str) -> str:
+    """A resource (an ARN, often a token) as cdk-nag writes it in a finding's detail: a reference is
+    ``<LogicalId>`` or ``<LogicalId.Attribute>``, a join is joined. The same for a bucket of the stack
+    (``<DocumentsBucket.Arn>/*``) and an imported one (``arn:<AWS::Partition>:s3:::name/*``).
+
+    Example:
+        >>> f"AwsSolutions-IAM5[Resource::{finding_detail(stack, bucket.arn_for_objects('*'))}]"  # doctest: +SKIP
+    """
+    return _rendered(stack.resolve(value))
+
+
+def _rendered(value: Any) -> str:
+    if isinstance(value, dict):
+        if "Fn::Join" in value:
+            separator, parts = value["Fn::Join"]
+            return str(separator).join(_rendered(part) for part in parts)
+        if "Ref" in value:
+            return f"<{value['Ref']}>"
+        if "Fn::GetAtt" in value:
+            return "<{}.{}>".format(*value["Fn::GetAtt"])
+    return str(value)
 
 
 def add_checks(scope: IConstruct) -> None:

@@ -27,7 +27,7 @@ class RaglineStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, *, config: Config | None = None, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.config = config = config or Config.of(self.node)
-        storage = Storage(self, "Storage")
+        storage = Storage(self, "Storage", adopt_bucket=config.bucket, log_retention_days=config.log_retention_days)
         search = Search(self, "Search", config=config)
         layer = SharedLayer(self, "Shared", skip_bundling=config.skip_bundling).layer
         environment = self._environment(storage, config)
