@@ -65,6 +65,11 @@ class Ingestion(Construct):
             visibility_timeout=Duration.seconds(INGEST_FUNCTION_TIMEOUT.to_seconds() * 6),
             dead_letter_queue=sqs.DeadLetterQueue(queue=self.dead_letters, max_receive_count=MAX_RECEIVES),
         )
+        # On an adopted (imported) bucket CDK's Custom::S3BucketNotifications has Managed: false (aws-s3's
+        # BucketNotifications: managed only for a Bucket of the stack): its handler reads the bucket's
+        # configuration and puts back what this stack did not write, with ours added; on delete it removes
+        # only its own. S3 still refuses two configurations for overlapping events and keys, so a bucket that
+        # already sends ObjectCreated of all keys elsewhere cannot be adopted as it is (docs/deploy.md).
         for event in (s3.EventType.OBJECT_CREATED, s3.EventType.OBJECT_REMOVED):
             bucket.add_event_notification(event, s3n.SqsDestination(self.queue))
         # CDK configures bucket notifications through its own singleton custom resource.
