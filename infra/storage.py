@@ -293,8 +293,8 @@ class Storage(Construct):
             acknowledge(
                 singleton,
                 BASIC_EXECUTION_ROLE,
-                "CDK's own AwsCustomResource function, which writes the documents bucket's CORS rule during "
-                "deployments only; its role is CDK's, and its one other permission is s3:PutBucketCORS on "
-                "that bucket.",
+                "CDK's own AwsCustomResource function, which makes its calls during deployments only (the "
+                "documents bucket's CORS rule, the deploy-time reconcile); its role is CDK's, and its other "
+                "permissions are s3:PutBucketCORS on that bucket and lambda:InvokeFunction on the reconcile.",
             )
         return self.cors

@@ -1,4 +1,5 @@
-"""The stack adopting an existing documents bucket (``ragline:bucket``). One synthesis for the module."""
+"""The stack adopting an existing documents bucket (``ragline:bucket``); with it, no scheduled reconcile
+(``ragline:sync_interval_hours=0``) and another deletion share. One synthesis for the module."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ BUCKET_ARN = f"arn:aws:s3:::{BUCKET}"
 def adopted(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     return synthesize(
         tmp_path_factory.mktemp("adopted"),
-        **{"ragline:bucket": BUCKET},
+        **{"ragline:bucket": BUCKET, "ragline:sync_interval_hours": 0, "ragline:sync_max_delete_share": "0.5"},
     )
 
 
@@ -107,7 +108,7 @@ def _bucket_grants(synth: Synth, name: str, bucket_arn: str) -> set[tuple[str, s
     }
 
 
-@pytest.mark.parametrize("name", ["ingest", "query"])
+@pytest.mark.parametrize("name", ["ingest", "query", "reconcile"])
 def test_the_functions_have_the_same_permissions_on_the_adopted_bucket(adopted: Synth, domain: Synth, name: str):
     own = f"${{{domain.logical_id(domain.stack.storage.bucket)}.Arn}}"
     expected = _bucket_grants(domain, name, own)
@@ -123,6 +124,23 @@ def test_the_browser_cors_rule_is_written_to_the_adopted_bucket(adopted: Synth):
     assert (create["action"], create["parameters"]["Bucket"]) == ("putBucketCors", BUCKET)
     delete = json.loads(flat(cors["Properties"]["Delete"]))
     assert (delete["action"], delete["parameters"]) == ("deleteBucketCors", {"Bucket": BUCKET})
+
+
+def test_adopting_a_bucket_starts_its_backfill_after_its_notifications(adopted: Synth):
+    (backfill,) = [r for key, r in adopted.resources("Custom::AWS").items() if key.startswith("ReconcileBackfill")]
+    create = json.loads(flat(backfill["Properties"]["Create"]))
+    assert create["physicalResourceId"] == {"id": f"ragline-backfill-{BUCKET}"}
+    assert json.loads(create["parameters"]["Payload"]) == {"source": "deploy"}
+    (notifications_id,) = adopted.resources("Custom::S3BucketNotifications")
+    assert notifications_id in backfill["DependsOn"]
+
+
+def test_no_schedule_at_zero_hours_and_the_deletion_share_from_context(adopted: Synth):
+    assert not adopted.resources("AWS::Events::Rule")
+    permissions = adopted.resources("AWS::Lambda::Permission").values()
+    assert not [p for p in permissions if p["Properties"]["Principal"] == "events.amazonaws.com"]
+    variables = _function(adopted, "reconcile")["Environment"]["Variables"]
+    assert variables["RAGLINE_SYNC_MAX_DELETE_SHARE"] == "0.5"
 
 
 def test_cdk_nag_finds_nothing_unacknowledged(adopted: Synth):
