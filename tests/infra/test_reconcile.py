@@ -62,6 +62,16 @@ def test_reconcile_has_ingest_s_settings_the_queue_and_the_deletion_share(domain
     assert reconcile["POWERTOOLS_SERVICE_NAME"] == "ragline-reconcile"
 
 
+def test_reconcile_environment_is_what_settings_reads(domain: Synth):
+    from ragline.settings import Settings
+
+    settings = Settings.from_env(flat(_function(domain, "reconcile")["Environment"]["Variables"]))
+    assert settings.ingest_queue_url == f"${{{_events_queue(domain)}}}"
+    assert settings.sync_max_delete_share == 0.2
+    assert settings.bucket == f"${{{domain.logical_id(domain.stack.storage.bucket)}}}"
+    assert (settings.store, settings.opensearch_service, settings.embedder) == ("opensearch", "es", "bedrock")
+
+
 def test_reconcile_reads_the_bucket_and_the_registry_and_writes_neither(domain: Synth):
     statements = _role_statements(domain, "reconcile")
     bucket = f"${{{domain.logical_id(domain.stack.storage.bucket)}.Arn}}"
