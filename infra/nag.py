@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from aws_cdk import Acknowledgment, DefaultStackSynthesizer, Stack, Token, Validations
+from aws_cdk import custom_resources as cr
 from constructs import IConstruct
 
 PACK = "AwsSolutions"
@@ -33,6 +34,22 @@ def stack_singletons(stack: Stack, id_prefix: str) -> list[IConstruct]:
         >>> stack_singletons(stack, "Custom::CDKBucketDeployment")  # doctest: +SKIP
     """
     return [child for child in stack.node.children if child.node.id.startswith(id_prefix)]
+
+
+# The id of the one function CDK puts behind every AwsCustomResource of a stack.
+AWS_CUSTOM_RESOURCE_ID = "AWS" + cr.AwsCustomResource.PROVIDER_FUNCTION_UUID.replace("-", "")
+
+
+def acknowledge_sdk_calls(stack: Stack) -> None:
+    """Acknowledges the managed logging policy of CDK's AwsCustomResource function, once it exists."""
+    for singleton in stack_singletons(stack, AWS_CUSTOM_RESOURCE_ID):
+        acknowledge(
+            singleton,
+            BASIC_EXECUTION_ROLE,
+            "CDK's own AwsCustomResource function, which makes its calls during deployments only (the "
+            "documents bucket's CORS rule, the deploy-time reconcile); its role is CDK's, and its other "
+            "permissions are s3:PutBucketCORS on that bucket and lambda:InvokeFunction on the reconcile.",
+        )
 
 
 def cdk_assets_bucket(stack: Stack) -> str:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
-from aws_cdk import Duration
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -31,7 +31,7 @@ from constructs import Construct, IConstruct
 
 from infra.config import Config
 from infra.functions import RaglineFunction, log_group
-from infra.nag import acknowledge, finding_detail
+from infra.nag import acknowledge, acknowledge_sdk_calls, finding_detail
 from infra.search import Search
 
 RECONCILE_TIMEOUT = Duration.minutes(15)
@@ -157,3 +157,4 @@ class Reconcile(Construct):
             log_group=log_group(self, "BackfillLogs", log_retention_days),
         )
         self.backfill.node.add_dependency(*after)
+        acknowledge_sdk_calls(Stack.of(self))

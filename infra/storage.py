@@ -3,28 +3,25 @@ trail's table and the key its records hash questions with (docs/security.md, "Th
 
 The documents bucket is ragline's own, or an existing one adopted with ``ragline:bucket`` (docs/deploy.md,
 "Adopting an existing bucket"): CloudFormation never owns an adopted bucket, so deleting the stack leaves it,
-and its policy gets ragline's TLS-only statement merged in (:class:`BucketPolicyStatement`), not replaced.
+and its policy and CORS configuration get ragline's statement and rule merged in (:mod:`infra.adoption`), not
+replaced.
 """
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
-from aws_cdk import CfnElement, CustomResource, Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
-from infra import bundling
-from infra.functions import ARCHITECTURE, RUNTIME, log_group
-from infra.nag import BASIC_EXECUTION_ROLE, acknowledge, stack_singletons
-
-# The id of the one function CDK puts behind every AwsCustomResource of a stack.
-AWS_CUSTOM_RESOURCE_ID = "AWS" + cr.AwsCustomResource.PROVIDER_FUNCTION_UUID.replace("-", "")
+from infra.adoption import BucketMerge, deny_insecure_transport
+from infra.functions import log_group
+from infra.nag import acknowledge, acknowledge_sdk_calls
 
 # What a browser sends with a presigned PUT (docs/security.md, the write model): the signed metadata
 # (x-amz-meta-roles, -owner, -writers) and write condition (If-Match or If-None-Match), and the file's
@@ -33,10 +30,8 @@ BROWSER_UPLOAD_HEADERS = ("content-type", "if-match", "if-none-match", "x-amz-me
 BROWSER_METHODS = ("PUT", "GET")  # presigned uploads and downloads
 CORS_MAX_AGE_SECONDS = 3600
 AUDIT_TTL_ATTRIBUTE = "expires_at"  # ragline.auditlogs.dynamodb writes it: the record's time plus the retention
-# The statement ragline merges into an adopted bucket's policy, found again by this Sid to be removed.
-TLS_ONLY_SID = "RaglineDenyInsecureTransport"
-# The custom resource's handler: this one file of infra/ is its asset (boto3 is the runtime's).
-POLICY_STATEMENT_HANDLER = "bucket_policy_statement"
+# The web app's rule among an adopted bucket's CORS rules, found again by this ID to be removed.
+BROWSER_CORS_RULE_ID = "RaglineWebApp"
 
 
 def browser_cors_rule(origin: str) -> dict[str, Any]:
@@ -48,109 +43,6 @@ def browser_cors_rule(origin: str) -> dict[str, Any]:
         "ExposeHeaders": ["ETag"],  # the app reads the uploaded version's ETag
         "MaxAgeSeconds": CORS_MAX_AGE_SECONDS,
     }
-
-
-def deny_insecure_transport(bucket: s3.IBucket) -> iam.PolicyStatement:
-    """What ``enforce_ssl=True`` puts in a bucket policy of ragline's own, under a fixed Sid."""
-    return iam.PolicyStatement(
-        sid=TLS_ONLY_SID,
-        effect=iam.Effect.DENY,
-        principals=[iam.AnyPrincipal()],
-        actions=["s3:*"],
-        resources=[bucket.bucket_arn, bucket.arn_for_objects("*")],
-        conditions={"Bool": {"aws:SecureTransport": "false"}},
-    )
-
-
-class BucketPolicyStatement(Construct):
-    """Keeps ``statement`` (it must have a Sid) in the policy of ``bucket``, which the stack does not own, and
-    takes only it out again when the stack is deleted: the bucket's other statements stay as they are.
-
-    A custom resource of CDK's Provider framework around :mod:`infra.bucket_policy_statement`; its function
-    may read, put and delete that one bucket's policy, nothing else. The read-merge-write is not atomic: a
-    policy changed by someone else during the same second of a deployment could lose that change.
-    """
-
-    def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        bucket: s3.IBucket,
-        statement: iam.PolicyStatement,
-        log_retention_days: int,
-    ) -> None:
-        super().__init__(scope, construct_id)
-        if not statement.sid:
-            raise ValueError("a merged bucket policy statement needs a Sid, to be found and removed again")
-        self.role = iam.Role(
-            self,
-            "Role",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description="ragline: merges one statement into an adopted bucket's policy",
-        )
-        logs = log_group(self, "Logs", log_retention_days)
-        logs.grant_write(self.role)
-        self.role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="MergeOneStatement",
-                actions=["s3:GetBucketPolicy", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy"],
-                resources=[bucket.bucket_arn],
-            )
-        )
-        self.function = lambda_.Function(
-            self,
-            "Handler",
-            description="ragline: merges one statement into an adopted bucket's policy (deployments only)",
-            runtime=RUNTIME,
-            architecture=ARCHITECTURE,
-            handler=f"{POLICY_STATEMENT_HANDLER}.on_event",
-            code=lambda_.Code.from_asset(
-                str(bundling.REPO / "infra"), exclude=["*", f"!{POLICY_STATEMENT_HANDLER}.py"]
-            ),
-            role=self.role,
-            log_group=logs,
-            timeout=Duration.minutes(1),
-            memory_size=128,
-        )
-        provider = cr.Provider(
-            self,
-            "Provider",
-            on_event_handler=self.function,
-            log_group=log_group(self, "ProviderLogs", log_retention_days),
-        )
-        self.resource = CustomResource(
-            self,
-            "Resource",
-            service_token=provider.service_token,
-            resource_type="Custom::RaglineBucketPolicyStatement",
-            properties={"BucketName": bucket.bucket_name, "Statement": statement.to_statement_json()},
-        )
-        acknowledge(
-            self.function,
-            "AwsSolutions-L1",
-            "python3.12 like the ragline functions (infra/functions.py RUNTIME): one runtime to test and "
-            "move forward deliberately; this handler runs during deployments only.",
-        )
-        handler_id = Stack.of(self).get_logical_id(cast(CfnElement, self.function.node.default_child))
-        for rule, reason in (
-            (
-                BASIC_EXECUTION_ROLE,
-                "CDK's Provider framework function, which only relays CloudFormation's requests to the "
-                "merging handler during deployments; its role is CDK's, with CloudWatch Logs access.",
-            ),
-            (
-                "AwsSolutions-IAM5[Resource::<{handler}.Arn>:*]",
-                "The Provider framework may invoke any version of the one merging handler it fronts; "
-                "no other function.",
-            ),
-            (
-                "AwsSolutions-L1",
-                "The Provider framework's Node.js runtime is chosen by CDK itself and moves with the "
-                "aws-cdk-lib version; it runs during deployments only.",
-            ),
-        ):
-            acknowledge(provider, rule.format(handler=handler_id), reason)
 
 
 class Storage(Construct):
@@ -176,21 +68,16 @@ class Storage(Construct):
             removal_policy=RemovalPolicy.RETAIN,
         )
         self.adopted = bool(adopt_bucket)
-        self.tls_only: BucketPolicyStatement | None = None
+        self.merge: BucketMerge | None = None
         if adopt_bucket:
             self.bucket: s3.IBucket = s3.Bucket.from_bucket_name(self, "Documents", adopt_bucket)
             # add_to_resource_policy does nothing on an imported bucket, and an AWS::S3::BucketPolicy
             # would replace the bucket's own policy: merge one statement instead.
-            self.tls_only = BucketPolicyStatement(
-                self,
-                "DocumentsTlsOnly",
-                bucket=self.bucket,
-                statement=deny_insecure_transport(self.bucket),
-                log_retention_days=log_retention_days,
-            )
+            self.merge = BucketMerge(self, "AdoptedBucket", bucket=self.bucket, log_retention_days=log_retention_days)
+            self.merge.add_policy_statement("TlsOnly", deny_insecure_transport(self.bucket))
         else:
             self.bucket = self._own_bucket()
-        self.cors: cr.AwsCustomResource | None = None
+        self.cors: Construct | None = None
         self.registry = dynamodb.Table(
             self,
             "Registry",
@@ -257,17 +144,24 @@ class Storage(Construct):
             "the same key, so a rotation is a deliberate change, made by hand, that starts a new series.",
         )
 
-    def allow_browser_origin(self, origin: str, *, log_retention_days: int) -> cr.AwsCustomResource:
+    def allow_browser_origin(self, origin: str, *, log_retention_days: int) -> Construct:
         """Lets pages of ``origin`` (the web app's ``https://host``) PUT and GET presigned URLs of the bucket.
 
         The rule is written after the bucket exists, by a call of S3's PutBucketCors at deploy time, rather
         than as the bucket's CorsConfiguration: the origin is the CloudFront distribution's domain, and the
         distribution's Content-Security-Policy names this bucket, so a rule inside the bucket resource would
         make the bucket and the distribution wait for each other (the cycle CDK's own bucket notifications
-        avoid the same way). Deleting the stack deletes the rule; the bucket stays.
+        avoid the same way). Deleting the stack deletes the rule; the bucket stays. An adopted bucket gets
+        the rule merged into its own CORS rules instead (first, under :data:`BROWSER_CORS_RULE_ID`), and
+        keeps them when the stack is deleted.
         """
         if self.cors is not None:
             raise ValueError("the documents bucket allows one browser origin")
+        if self.merge is not None:
+            self.cors = self.merge.add_cors_rule(
+                "BrowserCors", {"ID": BROWSER_CORS_RULE_ID, **browser_cors_rule(origin)}
+            )
+            return self.cors
         bucket = self.bucket.bucket_name
         put_rule = cr.AwsSdkCall(
             service="S3",
@@ -289,12 +183,5 @@ class Storage(Construct):
             install_latest_aws_sdk=False,  # the runtime's SDK knows PutBucketCors; no download at deploy time
             log_group=log_group(self, "BrowserCorsLogs", log_retention_days),
         )
-        for singleton in stack_singletons(Stack.of(self), AWS_CUSTOM_RESOURCE_ID):
-            acknowledge(
-                singleton,
-                BASIC_EXECUTION_ROLE,
-                "CDK's own AwsCustomResource function, which makes its calls during deployments only (the "
-                "documents bucket's CORS rule, the deploy-time reconcile); its role is CDK's, and its other "
-                "permissions are s3:PutBucketCORS on that bucket and lambda:InvokeFunction on the reconcile.",
-            )
+        acknowledge_sdk_calls(Stack.of(self))
         return self.cors

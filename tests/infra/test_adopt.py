@@ -74,15 +74,13 @@ def test_a_tls_only_statement_is_merged_into_the_buckets_policy(adopted: Synth):
         "Resource": [BUCKET_ARN, f"{BUCKET_ARN}/*"],
         "Condition": {"Bool": {"aws:SecureTransport": "false"}},
     }
-    # Through CDK's Provider framework, to the merging handler: only its file, only that bucket's policy.
-    handler = adopted.raw["Resources"][adopted.logical_id(adopted.stack.storage.tls_only.function)]["Properties"]
-    assert handler["Handler"] == "bucket_policy_statement.on_event"
+    # Through CDK's Provider framework, to the merging handler: only its file, only that bucket's policy and CORS.
+    handler = adopted.raw["Resources"][adopted.logical_id(adopted.stack.storage.merge.function)]["Properties"]
+    assert handler["Handler"] == "bucket_merge.on_event"
     assert handler["Runtime"] == "python3.12"
     asset = adopted.outdir / f"asset.{handler['Code']['S3Key'].removesuffix('.zip')}"
-    assert sorted(path.name for path in asset.iterdir()) == ["bucket_policy_statement.py"]
-    assert (asset / "bucket_policy_statement.py").read_bytes() == (
-        REPO / "infra" / "bucket_policy_statement.py"
-    ).read_bytes()
+    assert sorted(path.name for path in asset.iterdir()) == ["bucket_merge.py"]
+    assert (asset / "bucket_merge.py").read_bytes() == (REPO / "infra" / "bucket_merge.py").read_bytes()
     role_id = handler["Role"]["Fn::GetAtt"][0]
     statements = [
         flat(statement)
@@ -91,9 +89,15 @@ def test_a_tls_only_statement_is_merged_into_the_buckets_policy(adopted: Synth):
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]
     ]
     s3_grants = {(a, tuple(_resources(s))) for s in statements for a in _actions(s) if a.startswith("s3:")}
-    assert s3_grants == {
-        (action, (BUCKET_ARN,)) for action in ("s3:GetBucketPolicy", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy")
-    }
+    # S3 authorizes DeleteBucketCors with s3:PutBucketCORS.
+    merging = (
+        "s3:GetBucketPolicy",
+        "s3:PutBucketPolicy",
+        "s3:DeleteBucketPolicy",
+        "s3:GetBucketCORS",
+        "s3:PutBucketCORS",
+    )
+    assert s3_grants == {(action, (BUCKET_ARN,)) for action in merging}
     assert "ManagedPolicyArns" not in adopted.raw["Resources"][role_id]["Properties"]
 
 
@@ -117,13 +121,23 @@ def test_the_functions_have_the_same_permissions_on_the_adopted_bucket(adopted: 
     assert flat(_function(adopted, name)["Environment"]["Variables"])["RAGLINE_BUCKET"] == BUCKET
 
 
-def test_the_browser_cors_rule_is_written_to_the_adopted_bucket(adopted: Synth):
-    """It replaces the bucket's CORS configuration, and deleting the stack deletes it (docs/deploy.md)."""
-    (cors,) = [r for key, r in adopted.resources("Custom::AWS").items() if key.startswith("StorageBrowserCors")]
-    create = json.loads(flat(cors["Properties"]["Create"]))
-    assert (create["action"], create["parameters"]["Bucket"]) == ("putBucketCors", BUCKET)
-    delete = json.loads(flat(cors["Properties"]["Delete"]))
-    assert (delete["action"], delete["parameters"]) == ("deleteBucketCors", {"Bucket": BUCKET})
+def test_the_browser_cors_rule_is_merged_first_into_the_buckets_own(adopted: Synth):
+    """Not PutBucketCors, which would replace the bucket's CORS rules (and DeleteBucketCors on destroy)."""
+    assert not [key for key in adopted.resources("Custom::AWS") if key.startswith("StorageBrowserCors")]
+    (merge,) = adopted.resources("Custom::RaglineBucketCorsRule").values()
+    properties = flat(merge["Properties"])
+    assert properties["BucketName"] == BUCKET
+    distribution = adopted.logical_id(adopted.stack.webapp.distribution)
+    assert properties["CorsRule"] == {
+        "ID": "RaglineWebApp",
+        "AllowedOrigins": [f"https://${{{distribution}.DomainName}}"],
+        "AllowedMethods": ["PUT", "GET"],
+        "AllowedHeaders": ["content-type", "if-match", "if-none-match", "x-amz-meta-*"],
+        "ExposeHeaders": ["ETag"],
+        "MaxAgeSeconds": 3600,
+    }
+    (policy_merge,) = adopted.resources("Custom::RaglineBucketPolicyStatement").values()
+    assert merge["Properties"]["ServiceToken"] == policy_merge["Properties"]["ServiceToken"]  # one handler
 
 
 def test_adopting_a_bucket_starts_its_backfill_after_its_notifications(adopted: Synth):
