@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import cast
 
-from aws_cdk import CfnElement, Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_dynamodb as dynamodb
@@ -29,7 +28,7 @@ from constructs import Construct
 from infra.config import Config
 from infra.functions import RaglineFunction, log_group
 from infra.generation import Generation
-from infra.nag import acknowledge
+from infra.nag import acknowledge, finding_detail
 from infra.search import Search
 
 QUERY_FUNCTION_TIMEOUT = Duration.seconds(30)
@@ -211,10 +210,9 @@ class Api(Construct):
         role.add_to_principal_policy(
             iam.PolicyStatement(sid="TellAbsentKeys", actions=["s3:ListBucket"], resources=[bucket.bucket_arn])
         )
-        bucket_id = Stack.of(self).get_logical_id(cast(CfnElement, bucket.node.default_child))
         acknowledge(
             role,
-            f"AwsSolutions-IAM5[Resource::<{bucket_id}.Arn>/*]",
+            f"AwsSolutions-IAM5[Resource::{finding_detail(Stack.of(self), bucket.arn_for_objects('*'))}]",
             "Callers upload, download and delete documents under keys they choose (POST /documents, GET "
             "/documents/{doc_id}/download, DELETE /documents/{doc_id}), after the function reads what the "
             "key holds; only objects of the documents bucket, only Get, Put and Delete.",

@@ -70,6 +70,13 @@ DEFAULTS: dict[str, Any] = {
     # The hosted sign-in page's address, https://<prefix>.auth.<region>.amazoncognito.com, unique in the
     # Region across all of AWS; "" derives one from the stack (ragline-<the start of the stack's id>).
     "auth_domain_prefix": "",
+    # An existing S3 bucket to adopt as the documents bucket ("" creates one). The stack adds its
+    # notifications and a TLS-only statement to it and never deletes it (docs/deploy.md).
+    "bucket": "",
+    # The scheduled reconcile of bucket, registry and index, every this many hours; 0 runs none.
+    "sync_interval_hours": 24,
+    # The largest share of the indexed documents one reconcile may remove (the mass-deletion guard).
+    "sync_max_delete_share": 0.2,
 }
 
 
@@ -88,6 +95,12 @@ def _int(value: Any) -> int:
     if isinstance(value, bool):
         raise ValueError(f"not an integer: {value!r}")
     return int(value)
+
+
+def _float(value: Any) -> float:
+    if isinstance(value, bool):
+        raise ValueError(f"not a number: {value!r}")
+    return float(value)
 
 
 def _list(value: Any) -> tuple[str, ...]:
@@ -149,6 +162,13 @@ _GROUP_NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 _DOMAIN_PREFIX = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 _RESERVED_IN_DOMAIN_PREFIX = ("aws", "amazon", "cognito")
 
+# S3's general purpose bucket names: 3 to 63 lower-case letters, digits, dots and hyphens, a letter or digit
+# at both ends, no two dots in a row, not an IP address, and none of the prefixes and suffixes S3 reserves.
+_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_IP_ADDRESS = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
+_RESERVED_BUCKET_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
+_RESERVED_BUCKET_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
+
 
 @dataclass(frozen=True)
 class Config:
@@ -180,6 +200,9 @@ class Config:
     log_retention_days: int
     alarm_email: str
     auth_domain_prefix: str
+    bucket: str
+    sync_interval_hours: int
+    sync_max_delete_share: float
 
     @classmethod
     def from_context(cls, get: Any) -> Config:
@@ -218,6 +241,9 @@ class Config:
             log_retention_days=_int(value("log_retention_days")),
             alarm_email=str(value("alarm_email")).strip(),
             auth_domain_prefix=str(value("auth_domain_prefix")).strip(),
+            bucket=str(value("bucket")).strip(),
+            sync_interval_hours=_int(value("sync_interval_hours")),
+            sync_max_delete_share=_float(value("sync_max_delete_share")),
         )
         config.validate()
         return config
@@ -247,6 +273,8 @@ class Config:
         if self.throttle_rate < 1 or self.throttle_burst < 1:
             raise ValueError("ragline:throttle_rate and ragline:throttle_burst must be positive")
         self._validate_domain_prefix()
+        self._validate_bucket()
+        self._validate_sync()
 
     @property
     def availability_zones(self) -> int:
@@ -313,3 +341,24 @@ class Config:
         reserved = [word for word in _RESERVED_IN_DOMAIN_PREFIX if word in prefix]
         if reserved:
             raise ValueError(f"ragline:auth_domain_prefix {prefix!r} contains {reserved[0]!r}, which Cognito reserves")
+
+    def _validate_bucket(self) -> None:
+        name = self.bucket
+        if not name:
+            return
+        reserved = name.startswith(_RESERVED_BUCKET_PREFIXES) or name.endswith(_RESERVED_BUCKET_SUFFIXES)
+        if not _BUCKET_NAME.match(name) or ".." in name or _IP_ADDRESS.match(name) or reserved:
+            raise ValueError(
+                f"ragline:bucket {name!r} is not an S3 bucket name (3 to 63 lower-case letters, digits, dots and "
+                "hyphens, a letter or digit at both ends, no '..', not an IP address, no prefix or suffix S3 "
+                "reserves such as xn-- or -s3alias)"
+            )
+
+    def _validate_sync(self) -> None:
+        if self.sync_interval_hours < 0:
+            raise ValueError("ragline:sync_interval_hours must be 0 (no scheduled reconcile) or a number of hours")
+        if not 0 < self.sync_max_delete_share <= 1:
+            raise ValueError(
+                f"ragline:sync_max_delete_share must be in (0, 1], a share of the indexed documents, not "
+                f"{self.sync_max_delete_share!r}"
+            )

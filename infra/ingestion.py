@@ -9,9 +9,8 @@ the function and burns receives) to protect Bedrock's and OpenSearch's throughpu
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import cast
 
-from aws_cdk import CfnElement, Duration, Stack
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -23,7 +22,7 @@ from constructs import Construct
 
 from infra.config import Config
 from infra.functions import RaglineFunction
-from infra.nag import acknowledge
+from infra.nag import acknowledge, finding_detail
 from infra.search import Search
 
 MAX_RECEIVES = 3
@@ -66,6 +65,11 @@ class Ingestion(Construct):
             visibility_timeout=Duration.seconds(INGEST_FUNCTION_TIMEOUT.to_seconds() * 6),
             dead_letter_queue=sqs.DeadLetterQueue(queue=self.dead_letters, max_receive_count=MAX_RECEIVES),
         )
+        # On an adopted (imported) bucket CDK's Custom::S3BucketNotifications has Managed: false (aws-s3's
+        # BucketNotifications: managed only for a Bucket of the stack): its handler reads the bucket's
+        # configuration and puts back what this stack did not write, with ours added; on delete it removes
+        # only its own. S3 still refuses two configurations for overlapping events and keys, so a bucket that
+        # already sends ObjectCreated of all keys elsewhere cannot be adopted as it is (docs/deploy.md).
         for event in (s3.EventType.OBJECT_CREATED, s3.EventType.OBJECT_REMOVED):
             bucket.add_event_notification(event, s3n.SqsDestination(self.queue))
         # CDK configures bucket notifications through its own singleton custom resource.
@@ -115,7 +119,7 @@ class Ingestion(Construct):
         )
         acknowledge(
             role,
-            f"AwsSolutions-IAM5[Resource::<{stack.get_logical_id(cast(CfnElement, bucket.node.default_child))}.Arn>/*]",
+            f"AwsSolutions-IAM5[Resource::{finding_detail(stack, bucket.arn_for_objects('*'))}]",
             "Ingest reads any document of the documents bucket (keys are not known in advance); no other bucket.",
         )
         registry.grant_read_write_data(role)

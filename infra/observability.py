@@ -1,5 +1,5 @@
 """Alarms, published to one SNS topic: poison messages, function errors, the API's 5xx, a stuck queue, an
-audit record not written."""
+audit record not written, a reconcile that withheld deletions."""
 
 from __future__ import annotations
 
@@ -34,7 +34,9 @@ class Observability(Construct):
         api: apigw.RestApi,
         query_logs: logs.ILogGroup,
         alarm_email: str = "",
+        reconcile_metrics: tuple[str, dict[str, str]] | None = None,
     ) -> None:
+        """``reconcile_metrics``: the namespace and dimensions of the reconcile function's metrics."""
         super().__init__(scope, construct_id)
         self.topic = sns.Topic(self, "Alarms", display_name="ragline alarms", enforce_ssl=True)
         if alarm_email:
@@ -74,6 +76,21 @@ class Observability(Construct):
             "an audit record was not written: reads were refused (500), a delete was done unrecorded (its record is "
             "in the query function's log)",
         )
+
+        if reconcile_metrics is not None:
+            namespace, dimensions = reconcile_metrics
+            self._alarm(
+                "DeletionsWithheld",
+                cloudwatch.Metric(
+                    namespace=namespace,
+                    metric_name="DeletionsWithheld",
+                    dimensions_map=dimensions,
+                    period=PERIOD,
+                    statistic="Maximum",
+                ),
+                "a reconcile found more documents to remove than ragline:sync_max_delete_share allows and removed "
+                "none of them (the mass-deletion guard); check the bucket, then run it with allow_mass_delete",
+            )
 
     def _alarm(self, name: str, metric: cloudwatch.Metric, description: str, threshold: float = 0) -> None:
         alarm = metric.create_alarm(

@@ -1,11 +1,10 @@
 """The vector store: an OpenSearch Service domain (default) or an OpenSearch Serverless collection.
 
-Both are reached over HTTPS with SigV4 (opensearch-py's AWS signer), by the two functions'
-roles only:
+Both are reached over HTTPS with SigV4 (opensearch-py's AWS signer), by the functions' roles only:
 
-- the domain (``ragline:serverless=false``): no VPC, an access policy naming the two roles (IAM is the
-  only way in; no anonymous or IP-based access: ingest may use the whole domain, the query function only
-  the index's ``_search``, ``_msearch`` and ``_count``), encryption at rest, node-to-node encryption,
+- the domain (``ragline:serverless=false``): no VPC, an access policy naming the roles (IAM is the
+  only way in; no anonymous or IP-based access: ingest may use the whole domain, the query and reconcile
+  functions only the index's ``_search``, ``_msearch`` and ``_count``), encryption at rest, node-to-node encryption,
   HTTPS only with TLS 1.2 or later, gp3 volumes, slow and error logs in CloudWatch Logs;
 - the domain runs ``ragline:engine_version`` (OpenSearch 2.19 or later, checked by :mod:`infra.config`); one
   data node has no zone awareness and its index no replica, more nodes spread over 2 or 3 zones;
@@ -243,7 +242,7 @@ class Search(Construct):
         collection = [f"collection/{self.name}"]
         rules = []
         for description, roles, index_permissions in (
-            ("ragline query function: read the index", self._readers, AOSS_READ_INDEX),
+            ("ragline query and reconcile functions: read the index", self._readers, AOSS_READ_INDEX),
             ("ragline ingest function: create and write the index", self._writers, AOSS_WRITE_INDEX),
         ):
             if roles:

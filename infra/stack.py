@@ -1,4 +1,4 @@
-"""The ragline stack: storage, search, ingestion, API, the web app and observability, on one Lambda layer.
+"""The ragline stack: storage, search, ingestion and reconcile, API, the web app and observability, on one layer.
 
 Settings come from CDK context (see :mod:`infra.config` and ``cdk.json``).
 """
@@ -17,6 +17,9 @@ from infra.deferred import Deferred
 from infra.functions import SharedLayer
 from infra.ingestion import Ingestion
 from infra.observability import Observability
+from infra.reconcile import METRICS_DIMENSIONS as RECONCILE_METRICS_DIMENSIONS
+from infra.reconcile import METRICS_NAMESPACE as RECONCILE_METRICS_NAMESPACE
+from infra.reconcile import Reconcile
 from infra.search import Search
 from infra.signin import SignIn
 from infra.storage import Storage
@@ -27,7 +30,7 @@ class RaglineStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, *, config: Config | None = None, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.config = config = config or Config.of(self.node)
-        storage = Storage(self, "Storage")
+        storage = Storage(self, "Storage", adopt_bucket=config.bucket, log_retention_days=config.log_retention_days)
         search = Search(self, "Search", config=config)
         layer = SharedLayer(self, "Shared", skip_bundling=config.skip_bundling).layer
         environment = self._environment(storage, config)
@@ -40,6 +43,25 @@ class RaglineStack(Stack):
             search=search,
             environment=environment,
             config=config,
+        )
+        reconcile = Reconcile(
+            self,
+            "Reconcile",
+            bucket=storage.bucket,
+            registry=storage.registry,
+            queue=ingestion.queue,
+            layer=layer,
+            search=search,
+            environment=environment,
+            config=config,
+        )
+        # After the notifications (the bucket's "Notifications" child) and the ingest path: from then on an
+        # object is listed by the deploy-time reconcile or notified (or both), never neither, and what the
+        # reconcile queues finds the ingest function there.
+        reconcile.run_at_deployment(
+            storage.bucket,
+            after=[ingestion, *storage.bucket.node.children],
+            log_retention_days=config.log_retention_days,
         )
         # The web app and what it calls name each other, and CloudFormation creates a resource only after
         # those it names, so the template must have no cycle. It has none:
@@ -97,15 +119,21 @@ class RaglineStack(Stack):
             "Observability",
             queue=ingestion.queue,
             dead_letters=ingestion.dead_letters,
-            functions={"Ingest": ingestion.function.function, "Query": api.function.function},
+            functions={
+                "Ingest": ingestion.function.function,
+                "Query": api.function.function,
+                "Reconcile": reconcile.function.function,
+            },
             api=api.rest_api,
             query_logs=api.function.log_group,
             alarm_email=config.alarm_email,
+            reconcile_metrics=(RECONCILE_METRICS_NAMESPACE, RECONCILE_METRICS_DIMENSIONS),
         )
         self.storage, self.search, self.ingestion, self.api, self.observability = (
             storage, search, ingestion, api, observability
         )  # fmt: skip
         self.layer, self.sign_in, self.webapp, self.web_client = layer, sign_in, webapp, web_client
+        self.reconcile = reconcile
 
         CfnOutput(self, "ApiUrl", value=api.url, description="base URL of the HTTP API")
         CfnOutput(self, "BucketName", value=storage.bucket.bucket_name, description="documents bucket")
@@ -116,6 +144,12 @@ class RaglineStack(Stack):
         CfnOutput(self, "SearchEndpoint", value=search.url, description="OpenSearch endpoint (SigV4)")
         CfnOutput(self, "IngestQueueUrl", value=ingestion.queue.queue_url)
         CfnOutput(self, "DeadLetterQueueUrl", value=ingestion.dead_letters.queue_url)
+        CfnOutput(
+            self,
+            "ReconcileFunctionName",
+            value=reconcile.function.function.function_name,
+            description="the reconcile function (aws lambda invoke it to run one now)",
+        )
         CfnOutput(self, "AlarmTopicArn", value=observability.topic.topic_arn)
         CfnOutput(self, "WebAppUrl", value=webapp.url, description="the web app (sign in with a user of the pool)")
         CfnOutput(self, "HostedUiDomain", value=sign_in.url, description="Cognito's hosted sign-in pages")
@@ -129,7 +163,7 @@ class RaglineStack(Stack):
 
     @staticmethod
     def _environment(storage: Storage, config: Config) -> dict[str, str]:
-        """What both functions read (settings.py); each construct adds its own on top."""
+        """What the functions read (settings.py); each construct adds its own on top."""
         environment = {
             "RAGLINE_BUCKET": storage.bucket.bucket_name,
             "RAGLINE_REGISTRY_TABLE": storage.registry.table_name,

@@ -1,5 +1,11 @@
 """Where documents and their state live: the documents bucket and the registry table; and the access audit
-trail's table and the key its records hash questions with (docs/security.md, "The audit trail")."""
+trail's table and the key its records hash questions with (docs/security.md, "The audit trail").
+
+The documents bucket is ragline's own, or an existing one adopted with ``ragline:bucket`` (docs/deploy.md,
+"Adopting an existing bucket"): CloudFormation never owns an adopted bucket, so deleting the stack leaves it,
+and its policy and CORS configuration get ragline's statement and rule merged in (:mod:`infra.adoption`), not
+replaced.
+"""
 
 from __future__ import annotations
 
@@ -13,11 +19,9 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
+from infra.adoption import BucketMerge, deny_insecure_transport
 from infra.functions import log_group
-from infra.nag import BASIC_EXECUTION_ROLE, acknowledge, stack_singletons
-
-# The id of the one function CDK puts behind every AwsCustomResource of a stack.
-AWS_CUSTOM_RESOURCE_ID = "AWS" + cr.AwsCustomResource.PROVIDER_FUNCTION_UUID.replace("-", "")
+from infra.nag import acknowledge, acknowledge_sdk_calls
 
 # What a browser sends with a presigned PUT (docs/security.md, the write model): the signed metadata
 # (x-amz-meta-roles, -owner, -writers) and write condition (If-Match or If-None-Match), and the file's
@@ -26,6 +30,8 @@ BROWSER_UPLOAD_HEADERS = ("content-type", "if-match", "if-none-match", "x-amz-me
 BROWSER_METHODS = ("PUT", "GET")  # presigned uploads and downloads
 CORS_MAX_AGE_SECONDS = 3600
 AUDIT_TTL_ATTRIBUTE = "expires_at"  # ragline.auditlogs.dynamodb writes it: the record's time plus the retention
+# The web app's rule among an adopted bucket's CORS rules, found again by this ID to be removed.
+BROWSER_CORS_RULE_ID = "RaglineWebApp"
 
 
 def browser_cors_rule(origin: str) -> dict[str, Any]:
@@ -44,10 +50,15 @@ class Storage(Construct):
     audit trail's table and its HMAC key.
 
     All are retained when the stack is deleted: they hold the documents, their state and who read them.
+    With ``adopt_bucket`` the documents bucket is that existing bucket instead (imported, never owned by the
+    stack): its notifications, policy and CORS are added to, and it is left as it is on deletion.
     """
 
-    def __init__(self, scope: Construct, construct_id: str) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, adopt_bucket: str = "", log_retention_days: int = 30
+    ) -> None:
         super().__init__(scope, construct_id)
+        # The web app's buckets log here too (infra/webapp.py), so it exists whichever documents bucket is used.
         self.access_logs = s3.Bucket(
             self,
             "AccessLogs",
@@ -56,7 +67,32 @@ class Storage(Construct):
             enforce_ssl=True,
             removal_policy=RemovalPolicy.RETAIN,
         )
-        self.bucket = s3.Bucket(
+        self.adopted = bool(adopt_bucket)
+        self.merge: BucketMerge | None = None
+        if adopt_bucket:
+            self.bucket: s3.IBucket = s3.Bucket.from_bucket_name(self, "Documents", adopt_bucket)
+            # add_to_resource_policy does nothing on an imported bucket, and an AWS::S3::BucketPolicy
+            # would replace the bucket's own policy: merge one statement instead.
+            self.merge = BucketMerge(self, "AdoptedBucket", bucket=self.bucket, log_retention_days=log_retention_days)
+            self.merge.add_policy_statement("TlsOnly", deny_insecure_transport(self.bucket))
+        else:
+            self.bucket = self._own_bucket()
+        self.cors: Construct | None = None
+        self.registry = dynamodb.Table(
+            self,
+            "Registry",
+            partition_key=dynamodb.Attribute(name="doc_id", type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            encryption=dynamodb.TableEncryption.AWS_MANAGED,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        self._audit_trail()
+
+    def _own_bucket(self) -> s3.Bucket:
+        return s3.Bucket(
             self,
             "Documents",
             encryption=s3.BucketEncryption.S3_MANAGED,
@@ -74,19 +110,6 @@ class Storage(Construct):
             ],
             removal_policy=RemovalPolicy.RETAIN,
         )
-        self.cors: cr.AwsCustomResource | None = None
-        self.registry = dynamodb.Table(
-            self,
-            "Registry",
-            partition_key=dynamodb.Attribute(name="doc_id", type=dynamodb.AttributeType.STRING),
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            encryption=dynamodb.TableEncryption.AWS_MANAGED,
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
-            ),
-            removal_policy=RemovalPolicy.RETAIN,
-        )
-        self._audit_trail()
 
     def _audit_trail(self) -> None:
         """Records keyed by user or document (``pk``) and time (``sk``); point-in-time recovery (any second of
@@ -121,17 +144,24 @@ class Storage(Construct):
             "the same key, so a rotation is a deliberate change, made by hand, that starts a new series.",
         )
 
-    def allow_browser_origin(self, origin: str, *, log_retention_days: int) -> cr.AwsCustomResource:
+    def allow_browser_origin(self, origin: str, *, log_retention_days: int) -> Construct:
         """Lets pages of ``origin`` (the web app's ``https://host``) PUT and GET presigned URLs of the bucket.
 
         The rule is written after the bucket exists, by a call of S3's PutBucketCors at deploy time, rather
         than as the bucket's CorsConfiguration: the origin is the CloudFront distribution's domain, and the
         distribution's Content-Security-Policy names this bucket, so a rule inside the bucket resource would
         make the bucket and the distribution wait for each other (the cycle CDK's own bucket notifications
-        avoid the same way). Deleting the stack deletes the rule; the bucket stays.
+        avoid the same way). Deleting the stack deletes the rule; the bucket stays. An adopted bucket gets
+        the rule merged into its own CORS rules instead (first, under :data:`BROWSER_CORS_RULE_ID`), and
+        keeps them when the stack is deleted.
         """
         if self.cors is not None:
             raise ValueError("the documents bucket allows one browser origin")
+        if self.merge is not None:
+            self.cors = self.merge.add_cors_rule(
+                "BrowserCors", {"ID": BROWSER_CORS_RULE_ID, **browser_cors_rule(origin)}
+            )
+            return self.cors
         bucket = self.bucket.bucket_name
         put_rule = cr.AwsSdkCall(
             service="S3",
@@ -153,12 +183,5 @@ class Storage(Construct):
             install_latest_aws_sdk=False,  # the runtime's SDK knows PutBucketCors; no download at deploy time
             log_group=log_group(self, "BrowserCorsLogs", log_retention_days),
         )
-        for singleton in stack_singletons(Stack.of(self), AWS_CUSTOM_RESOURCE_ID):
-            acknowledge(
-                singleton,
-                BASIC_EXECUTION_ROLE,
-                "CDK's own AwsCustomResource function, which writes the documents bucket's CORS rule during "
-                "deployments only; its role is CDK's, and its one other permission is s3:PutBucketCORS on "
-                "that bucket.",
-            )
+        acknowledge_sdk_calls(Stack.of(self))
         return self.cors

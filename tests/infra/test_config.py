@@ -31,6 +31,9 @@ def test_defaults():
     assert config.groups == ("admin", "everyone")
     assert config.ingest_concurrency == 4
     assert config.auth_domain_prefix == ""  # derived from the stack (infra/signin.py)
+    assert config.bucket == ""  # the stack makes its own documents bucket
+    assert config.sync_interval_hours == 24
+    assert config.sync_max_delete_share == 0.2
 
 
 def test_a_valid_hosted_ui_prefix_is_taken_as_it_is():
@@ -74,11 +77,44 @@ def test_command_line_strings_are_read_as_their_types():
         ("ragline:auth_domain_prefix", "cognito-login", "reserves"),
         ("ragline:generator", "openia", "not one of bedrock, openai"),
         ("ragline:generator", "openai", "needs ragline:openai_base_url"),
+        # What S3 would refuse (or could never have created) as a bucket to adopt.
+        ("ragline:bucket", "Acme-Docs", "ragline:bucket 'Acme-Docs' is not an S3 bucket name"),
+        ("ragline:bucket", "ab", "is not an S3 bucket name"),
+        ("ragline:bucket", "a" * 64, "is not an S3 bucket name"),
+        ("ragline:bucket", "acme_docs", "is not an S3 bucket name"),
+        ("ragline:bucket", "-acme-docs", "is not an S3 bucket name"),
+        ("ragline:bucket", "acme-docs.", "is not an S3 bucket name"),
+        ("ragline:bucket", "acme..docs", "is not an S3 bucket name"),
+        ("ragline:bucket", "192.168.5.4", "is not an S3 bucket name"),
+        ("ragline:bucket", "xn--acme-docs", "is not an S3 bucket name"),
+        ("ragline:bucket", "acme-docs-s3alias", "is not an S3 bucket name"),
+        ("ragline:bucket", "arn:aws:s3:::acme-docs", "is not an S3 bucket name"),
+        ("ragline:sync_max_delete_share", "0", "ragline:sync_max_delete_share must be in \\(0, 1\\]"),
+        ("ragline:sync_max_delete_share", "1.5", "ragline:sync_max_delete_share must be in"),
+        ("ragline:sync_max_delete_share", "-0.1", "ragline:sync_max_delete_share must be in"),
+        ("ragline:sync_max_delete_share", "nan", "ragline:sync_max_delete_share must be in"),
+        ("ragline:sync_max_delete_share", "a fifth", "could not convert"),
+        ("ragline:sync_interval_hours", "-1", "ragline:sync_interval_hours must be 0"),
+        ("ragline:sync_interval_hours", "1.5", "invalid literal"),
     ],
 )
 def test_bad_settings_fail_the_synth_with_a_clear_message(key, value, message):
     with pytest.raises(ValueError, match=message):
         Config.from_context({key: value}.get)
+
+
+def test_a_bucket_to_adopt_and_the_reconcile_settings_are_read_from_context():
+    config = Config.from_context(
+        {
+            "ragline:bucket": " acme.docs-2026 ",
+            "ragline:sync_interval_hours": "0",
+            "ragline:sync_max_delete_share": "1",
+        }.get
+    )
+    assert config.bucket == "acme.docs-2026"
+    assert config.sync_interval_hours == 0  # no scheduled reconcile
+    assert config.sync_max_delete_share == 1.0
+    assert Config.from_context({"ragline:sync_max_delete_share": 0.05}.get).sync_max_delete_share == 0.05
 
 
 OPENAI = {

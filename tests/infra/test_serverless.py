@@ -44,11 +44,15 @@ def test_data_access_policy_grants_each_role_only_what_it_needs(serverless: Synt
     (policy,) = serverless.resources("AWS::OpenSearchServerless::AccessPolicy").values()
     assert policy["Properties"]["Type"] == "data"
     rules = json.loads(flat(policy["Properties"]["Policy"]))
-    roles = {name: f"${{{_function(serverless, name)['Role']['Fn::GetAtt'][0]}.Arn}}" for name in ("ingest", "query")}
-    by_principal = {tuple(rule["Principal"]): rule["Rules"] for rule in rules}
-    assert set(by_principal) == {(roles["ingest"],), (roles["query"],)}
+    names = ("ingest", "query", "reconcile")
+    roles = {name: f"${{{_function(serverless, name)['Role']['Fn::GetAtt'][0]}.Arn}}" for name in names}
+    principals = [principal for rule in rules for principal in rule["Principal"]]
+    assert sorted(principals) == sorted(roles.values())  # each role once
+    by_principal = {(principal,): rule["Rules"] for rule in rules for principal in rule["Principal"]}
+    # The reconcile reads the index as the query function does (infra/reconcile.py).
     for name, expected_index in (
         ("query", {"aoss:DescribeIndex", "aoss:ReadDocument"}),
+        ("reconcile", {"aoss:DescribeIndex", "aoss:ReadDocument"}),
         (
             "ingest",
             {"aoss:CreateIndex", "aoss:DescribeIndex", "aoss:UpdateIndex", "aoss:ReadDocument", "aoss:WriteDocument"},
@@ -65,7 +69,7 @@ def test_data_access_policy_grants_each_role_only_what_it_needs(serverless: Synt
 
 def test_functions_call_the_collection_with_iam_and_the_aoss_service_name(serverless: Synth):
     (collection_id,) = serverless.resources("AWS::OpenSearchServerless::Collection")
-    for name in ("ingest", "query"):
+    for name in ("ingest", "query", "reconcile"):
         statements = _role_statements(serverless, name)
         assert _granted(statements, "aoss:APIAccessAll") == [f"${{{collection_id}.Arn}}"]
         assert not any(a.startswith("es:") for s in statements for a in _actions(s))

@@ -336,26 +336,26 @@ def test_domain_is_encrypted_https_only_and_small(domain: Synth):
     assert not domain.resources("AWS::OpenSearchServerless::Collection")
 
 
-def test_domain_access_policy_admits_only_the_two_function_roles(domain: Synth):
+def test_domain_access_policy_admits_only_the_function_roles_and_only_ingest_writes(domain: Synth):
     (resource,) = domain.resources("AWS::OpenSearchService::Domain").values()
     statements = flat(resource["Properties"]["AccessPolicies"]["Statement"])
-    roles = {_function(domain, name)["Role"]["Fn::GetAtt"][0]: name for name in ("ingest", "query")}
+    names = ("ingest", "query", "reconcile")
+    roles = {_function(domain, name)["Role"]["Fn::GetAtt"][0]: name for name in names}
     arn = f"arn:aws:es:{REGION}:{ACCOUNT}:domain/ragline-search"
-    expected = {
-        "ingest": [f"{arn}/*"],
-        "query": [f"{arn}/ragline-chunks/{path}" for path in ("_search", "_msearch", "_count")],
-    }
-    seen = set()
+    searches = [f"{arn}/ragline-chunks/{path}" for path in ("_search", "_msearch", "_count")]
+    # The reconcile reads the index as the query function does (infra/reconcile.py).
+    expected = {"ingest": [f"{arn}/*"], "query": searches, "reconcile": searches}
+    seen = []
     for statement in statements:
         assert statement["Effect"] == "Allow"
         assert "Condition" not in statement
-        (principal,) = statement["Principal"]["AWS"]
-        name = roles[principal.removeprefix("${").removesuffix(".Arn}")]
-        seen.add(name)
-        assert statement["Resource"] == expected[name]
-        writes = {"es:ESHttpPut", "es:ESHttpDelete"} & set(statement["Action"])
-        assert bool(writes) == (name == "ingest")
-    assert seen == {"ingest", "query"}
+        for principal in statement["Principal"]["AWS"]:
+            name = roles[principal.removeprefix("${").removesuffix(".Arn}")]
+            seen.append(name)
+            assert statement["Resource"] == expected[name]
+            writes = {"es:ESHttpPut", "es:ESHttpDelete"} & set(statement["Action"])
+            assert bool(writes) == (name == "ingest")
+    assert sorted(seen) == sorted(names)
 
 
 # --- API -----------------------------------------------------------------------------------------------

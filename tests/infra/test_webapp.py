@@ -287,7 +287,13 @@ def test_the_cors_rule_is_written_with_the_one_permission_s3_checks(domain: Synt
         if {"Ref": role} in policy["Properties"]["Roles"]
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]
     ]
-    assert statements == [{"Action": "s3:PutBucketCORS", "Effect": "Allow", "Resource": f"${{{ids['documents']}.Arn}}"}]
+    # The same CDK function (one per stack) also starts the deploy-time reconcile (test_reconcile.py): that
+    # one invoke, and nothing else.
+    reconcile = domain.logical_id(domain.stack.reconcile.function.function)
+    assert sorted(statements, key=lambda statement: statement["Action"]) == [
+        {"Action": "lambda:InvokeFunction", "Effect": "Allow", "Resource": f"${{{reconcile}.Arn}}"},
+        {"Action": "s3:PutBucketCORS", "Effect": "Allow", "Resource": f"${{{ids['documents']}.Arn}}"},
+    ]
 
 
 @pytest.mark.parametrize("if_match", [None, "0123456789abcdef"])
