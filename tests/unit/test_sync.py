@@ -292,3 +292,42 @@ def test_a_window_never_cuts_a_document_from_its_sidecar(world: World) -> None:
 
     assert (first.drift["missing"], first.resume_after) == (["a.md"], sidecar_key("a.md"))
     assert (second.drift["missing"], second.resume_after) == (["b.md"], None)  # the listing ended
+
+
+LIVE_STEPS = st.lists(st.tuples(st.sampled_from(["put", "delete"]), KEYS, st.integers(0, 3)), max_size=12)
+
+
+@settings(max_examples=150, deadline=None)
+@given(before=STEPS, during=LIVE_STEPS, drain_first=st.booleans())
+def test_a_sync_beside_live_events_never_undoes_them(
+    before: list[tuple[str, str, bool, int]], during: list[tuple[str, str, int]], drain_first: bool
+) -> None:
+    """The sync lists, then uploads and deletions happen with their events (applied before or after the
+    sync's records): whatever the order, the index and the registry end as the bucket is."""
+    world = World(config=SyncConfig(allow_mass_delete=True))
+    for action, key, notified, text in before:
+        if action == "put":
+            world.put(key, f"text {text} of {key}", notify=notified)
+        elif action == "delete":
+            world.delete(key, notify=notified)
+    world.sync()  # its records wait on the queue
+    live: list[ObjectEvent] = []
+    for action, key, text in during:
+        if action == "put":
+            world.objects.put(BUCKET, key, f"later {text} of {key}", {"roles": "finance"})
+            live.append(ObjectEvent("created", BUCKET, key))
+        else:
+            world.objects.delete(BUCKET, key)
+            live.append(ObjectEvent("removed", BUCKET, key))
+    if drain_first:
+        world.drain()
+    for event in live:
+        world.ingestor().handle(event)
+    world.drain()
+
+    assert world.indexed_keys() == world.bucket_keys()
+    for listed in world.objects.list(BUCKET):
+        record = world.registry.get(document_id(BUCKET, listed.key))
+        assert record is not None and record.status == "indexed" and record.etag == listed.etag
+        texts = {chunk.text for chunk in world.store.chunks(record.doc_id)}
+        assert texts == {world.objects.get(BUCKET, listed.key).data.decode()}  # type: ignore[union-attr]
