@@ -217,7 +217,7 @@ class Api(Construct):
             "/documents/{doc_id}/download, DELETE /documents/{doc_id}), after the function reads what the "
             "key holds; only objects of the documents bucket, only Get, Put and Delete.",
         )
-        models = [config.embed_model, *self.generation.bedrock_models]
+        models = [config.embed_model, *config.reindex_models, *self.generation.bedrock_models]
         if config.rerank_model:
             models.append(config.rerank_model)
             # The Rerank API has no resource-level permissions; InvokeModel (below) names the model.

@@ -34,6 +34,9 @@ DEFAULTS: dict[str, Any] = {
     # Bedrock models: the ids become foundation-model ARNs in the function policies.
     "embed_model": "amazon.titan-embed-text-v2:0",
     "embed_dimensions": 1024,
+    # Other embedding models the functions may call: those ragline reindex builds a new index with
+    # (docs/operations.md). Deploy with the new one listed before `ragline reindex start`.
+    "reindex_models": [],
     "generator_model": "anthropic.claude-3-haiku-20240307-v1:0",
     # Who writes the answers: "bedrock" (generator_model) or "openai", an OpenAI-compatible chat model at
     # openai_base_url (https) named openai_model, with its API key in the Secrets Manager secret
@@ -178,6 +181,7 @@ class Config:
     nag: bool
     embed_model: str
     embed_dimensions: int
+    reindex_models: tuple[str, ...]
     generator_model: str
     generator: str
     openai_base_url: str
@@ -219,6 +223,7 @@ class Config:
             nag=_bool(value("nag")),
             embed_model=str(value("embed_model")),
             embed_dimensions=_int(value("embed_dimensions")),
+            reindex_models=_list(value("reindex_models")),
             generator_model=str(value("generator_model")),
             generator=str(value("generator")).strip(),
             openai_base_url=str(value("openai_base_url")).strip(),

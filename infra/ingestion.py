@@ -123,5 +123,5 @@ class Ingestion(Construct):
             "Ingest reads any document of the documents bucket (keys are not known in advance); no other bucket.",
         )
         registry.grant_read_write_data(role)
-        self.function.allow_invoke_models([config.embed_model])
+        self.function.allow_invoke_models([config.embed_model, *config.reindex_models])
         search.grant_read_write(self.function)

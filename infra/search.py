@@ -177,7 +177,8 @@ class Search(Construct):
     def _domain_paths(self, domain_arn: str, *, write: bool) -> list[str]:
         if write:
             return [f"{domain_arn}/*"]
-        return [f"{domain_arn}/{self.config.index}/{path}" for path in DOMAIN_READ_PATHS]
+        # The index and those ragline reindex makes beside it (<index>-r1, ...: docs/operations.md).
+        return [f"{domain_arn}/{self.config.index}*/{path}" for path in DOMAIN_READ_PATHS]
 
     def _domain_policy(self) -> dict:
         statements = []
@@ -238,7 +239,7 @@ class Search(Construct):
         self.data_access_policy: aoss.CfnAccessPolicy | None = None
 
     def _collection_rules(self) -> list[dict]:
-        index = [f"index/{self.name}/{self.config.index}"]
+        index = [f"index/{self.name}/{self.config.index}*"]  # and ragline reindex's <index>-rN beside it
         collection = [f"collection/{self.name}"]
         rules = []
         for description, roles, index_permissions in (
@@ -294,6 +295,14 @@ class Search(Construct):
             )
         )
         self.domain.access_policies = self._domain_policy()
+        if not write:
+            for path in DOMAIN_READ_PATHS:
+                acknowledge(
+                    role,
+                    f"AwsSolutions-IAM5[Resource::<{stack.get_logical_id(self.domain)}.Arn>/{self.config.index}*/{path}]",
+                    f"Searches ({path}) of the index and of those ragline reindex builds beside it under the same "
+                    "name (<index>-rN), on this one domain; no write, no other path.",
+                )
         if write:
             acknowledge(
                 role,

@@ -746,6 +746,12 @@ def _add_reindex(commands: Any, common: argparse.ArgumentParser) -> None:
     reindex = commands.add_parser(
         "reindex", help="change the embedding model, or rebuild the index, with no downtime (docs/operations.md)"
     )
+    reindex.add_argument(
+        "--deployed",
+        action="store_true",
+        help="act on the AWS deployment the RAGLINE_* environment names (the functions' settings and "
+        "RAGLINE_INGEST_QUEUE_URL), with your AWS credentials, instead of the local stack",
+    )
     steps = reindex.add_subparsers(dest="step", required=True, help="the step: start, switch, switch-back...")
     status = steps.add_parser("status", parents=[common], help="the live index, the one being built, the old one")
     start = steps.add_parser("start", parents=[common], help="build a new index beside the live one and backfill it")
@@ -776,8 +782,14 @@ def cmd_reindex(args: argparse.Namespace) -> int:
     from ragline.local.reindex import stack_reindexer, stack_settings
     from ragline.reindex import ReindexRefused
 
-    settings = stack_settings(args.home, Settings.from_env())
-    reindexer = stack_reindexer(args.home, settings)
+    if args.deployed:
+        from ragline.factory import build_queue, build_reindexer
+
+        settings = Settings.from_env()
+        reindexer = build_reindexer(settings, build_queue(settings))
+    else:
+        settings = stack_settings(args.home, Settings.from_env())
+        reindexer = stack_reindexer(args.home, settings)
     try:
         return REINDEX_STEPS[args.step](args, settings, reindexer)
     except ReindexRefused as error:

@@ -180,3 +180,24 @@ def test_a_sync_after_a_switch_compares_the_bucket_with_the_index_readers_see(
     corpus.s3.put_bucket_notification_configuration(Bucket=corpus.settings.bucket, NotificationConfiguration={})
     corpus.put("staff/unannounced.md", "# Unannounced\n\nNo event told of it.", roles=["staff"])
     assert reconcile.invoke({})["drift"]["missing"] == ["staff/unannounced.md"]
+
+
+def test_ragline_reindex_deployed_acts_on_the_deployment_the_environment_names(
+    corpus: ComponentStack, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """On AWS there is no local stack: `--deployed` takes the functions' settings from the environment (the
+    registry table, the store, the index, the ingest queue) and the caller's AWS credentials."""
+    import json
+
+    from ragline.cli import main
+
+    monkeypatch.setenv("RAGLINE_INGEST_QUEUE_URL", corpus.resources.queue_url)
+
+    assert main(["reindex", "--deployed", "start", "--embedder", "hash", "--dimensions", "64"]) == 0
+    capsys.readouterr()
+    assert main(["reindex", "--deployed", "status", "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+
+    assert status["live"]["index"] == corpus.settings.index_path
+    assert status["building"]["dimension"] == 64 and status["building"]["index"].endswith("index-r1.sqlite3")
+    assert len(corpus.receive()) == len(STAFF_DOCUMENTS) + 1  # one backfill record per indexed document

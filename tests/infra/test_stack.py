@@ -310,7 +310,7 @@ def test_search_domain_http_access_ingest_writes_query_only_searches_the_index(d
     everything = [f"${{{domain_id}.Arn}}/*"]
     for action in ("es:ESHttpGet", "es:ESHttpHead", "es:ESHttpPost", "es:ESHttpPut", "es:ESHttpDelete"):
         assert _granted(ingest, action) == everything, action
-    searches = sorted(f"${{{domain_id}.Arn}}/ragline-chunks/{path}" for path in ("_search", "_msearch", "_count"))
+    searches = sorted(f"${{{domain_id}.Arn}}/ragline-chunks*/{path}" for path in ("_search", "_msearch", "_count"))
     for action in ("es:ESHttpGet", "es:ESHttpPost"):
         assert sorted(_granted(query, action)) == searches, action
     for action in ("es:ESHttpHead", "es:ESHttpPut", "es:ESHttpDelete", "es:ESHttpPatch"):
@@ -342,7 +342,7 @@ def test_domain_access_policy_admits_only_the_function_roles_and_only_ingest_wri
     names = ("ingest", "query", "reconcile")
     roles = {_function(domain, name)["Role"]["Fn::GetAtt"][0]: name for name in names}
     arn = f"arn:aws:es:{REGION}:{ACCOUNT}:domain/ragline-search"
-    searches = [f"{arn}/ragline-chunks/{path}" for path in ("_search", "_msearch", "_count")]
+    searches = [f"{arn}/ragline-chunks*/{path}" for path in ("_search", "_msearch", "_count")]
     # The reconcile reads the index as the query function does (infra/reconcile.py).
     expected = {"ingest": [f"{arn}/*"], "query": searches, "reconcile": searches}
     seen = []
@@ -604,3 +604,16 @@ def assert_nag_clean(synth: Synth) -> None:
 
 def test_cdk_nag_finds_nothing_unacknowledged(domain: Synth):
     assert_nag_clean(domain)
+
+
+def test_the_models_a_reindex_builds_with_may_be_called_by_both_functions(tmp_path):
+    """`ragline reindex start --embedder bedrock --model M` needs both functions to call M: ingest writes the
+    new index with it, and once it is live the query function embeds questions with it."""
+    from tests.infra.conftest import synthesize
+
+    synth = synthesize(tmp_path, **{"ragline:reindex_models": "cohere.embed-english-v3"})
+    cohere = f"arn:aws:bedrock:{REGION}::foundation-model/cohere.embed-english-v3"
+    for function in ("ingest", "query"):
+        granted = _granted(_role_statements(synth, function), "bedrock:InvokeModel")
+        assert EMBED_ARN in granted and cohere in granted, function
+    assert cohere not in _granted(_role_statements(synth, "reconcile"), "bedrock:InvokeModel")
