@@ -25,13 +25,14 @@ demo: install
 	$(BIN)/ragline demo
 
 # The gate: lint, format and types on everything ruff and mypy are configured for (pyproject.toml).
-# The two handlers are checked one at a time: both are modules named `handler`.
+# The handlers are checked one at a time: each is a module named `handler`.
 check: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/mypy functions/ingest/handler.py
 	$(BIN)/mypy functions/query/handler.py
+	$(BIN)/mypy functions/reconcile/handler.py
 
 # tests/e2e/test_webapp.py drives the web app in Debian's Chromium (Playwright's own browser download is not
 # used): installed with apt-get when absent, as root or through sudo.
