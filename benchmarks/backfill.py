@@ -5,7 +5,7 @@ moto runs in-process (S3, SQS, DynamoDB), as in the component tests. The bucket'
 while the documents are written (an adopted bucket before ``cdk deploy``); then the sync
 (:class:`ragline.sync.Sync`, as the reconcile function runs it) lists the bucket, scans the registry, reads
 the index and queues one record per document on the real ingest queue (one thousand-key prefix at a
-time, see below); then ``--workers`` threads drain
+time, or with ``--whole`` the whole bucket at once); then ``--workers`` threads drain
 it, each its own execution environment of ``functions/ingest/handler.py`` (its own store connection, as
 concurrent Lambdas have their own), ten messages a batch as Lambda's event source mapping sends them.
 
@@ -95,6 +95,13 @@ def _drain(sqs: Any, queue_url: str, queue_arn: str, region: str, functions: lis
             with lock:
                 counts["messages"] += len(batch)
                 counts["failures"] += len(failed)
+                if counts["messages"] % 5000 < BATCH:
+                    elapsed = time.perf_counter() - started
+                    print(
+                        f"  drained {counts['messages']}: {counts['messages'] / elapsed:.1f} docs/s, "
+                        f"peak RSS {_peak_rss_mib():.0f} MiB",
+                        flush=True,
+                    )
 
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -103,7 +110,9 @@ def _drain(sqs: Any, queue_url: str, queue_arn: str, region: str, functions: lis
     return {"seconds": seconds, **counts}
 
 
-def run_one(docs: int, workers: int, workdir: Path) -> dict[str, Any]:
+def run_one(docs: int, workers: int, workdir: Path, whole: bool = False) -> dict[str, Any]:
+    """``whole``: one sync of the whole bucket, then one drain (as a first backfill runs: the registry is
+    empty, so the sync's scan is free); else one 1,000-key prefix at a time, synced then drained."""
     import boto3
     from moto import mock_aws
 
@@ -146,18 +155,20 @@ def run_one(docs: int, workers: int, workdir: Path) -> dict[str, Any]:
             function.module.ingestor()  # the cold start, outside the timing
         sync_s = drain_s = 0.0
         enqueued = received = failures = 0
-        # A thousand-key prefix at a time: moto's ReceiveMessage looks at every message in the queue, so a
-        # queue of 100,000 would measure moto (SQS's own receive does not grow with the queue's depth).
-        for wave in range(0, docs, KEYS_PER_PREFIX):
+        waves = (
+            [""] if whole else [f"archive/{wave // KEYS_PER_PREFIX:03d}/" for wave in range(0, docs, KEYS_PER_PREFIX)]
+        )
+        for number, prefix in enumerate(waves):
+            wave = number * KEYS_PER_PREFIX
             started = time.perf_counter()
-            report = sync.run(settings.bucket, prefix=f"archive/{wave // KEYS_PER_PREFIX:03d}/")
+            report = sync.run(settings.bucket, prefix=prefix)
             sync_s += time.perf_counter() - started
             enqueued += report.enqueued
             drained = _drain(sqs, resources.queue_url, resources.queue_arn, settings.region, functions)
             drain_s += drained["seconds"]
             received += drained["messages"]
             failures += drained["failures"]
-            done = min(wave + KEYS_PER_PREFIX, docs)
+            done = docs if whole else min(wave + KEYS_PER_PREFIX, docs)
             print(
                 f"{done} documents: sync {sync_s:.1f} s, drain {drain_s:.1f} s, {done / drain_s:.1f} docs/s, "
                 f"peak RSS {_peak_rss_mib():.0f} MiB",
@@ -195,13 +206,14 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--scaling-docs", type=int, default=3000)
     parser.add_argument("--scaling", type=int, nargs="*", default=[1, 2, 4])
+    parser.add_argument("--whole", action="store_true", help="one sync of the whole bucket, then one drain")
     parser.add_argument("--no-wait", action="store_true", help="do not wait for a quiet machine")
     parser.add_argument("--name", default="backfill")
     args = parser.parse_args()
     before = _bench.before_run(args.no_wait)
     workdir = Path(tempfile.mkdtemp(prefix="ragline-backfill-"))
     scaling = [run_one(args.scaling_docs, workers, workdir) for workers in args.scaling]
-    headline = run_one(args.docs, args.workers, workdir) if args.docs else None
+    headline = run_one(args.docs, args.workers, workdir, whole=args.whole) if args.docs else None
     rows = [
         (r["documents"], r["workers"], r["sync_s"], r["drain_s"], r["documents_per_s"], r["drift_after"])
         for r in [*scaling, *([headline] if headline else [])]
