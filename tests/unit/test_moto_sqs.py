@@ -48,3 +48,21 @@ def test_the_counts_of_a_queue_are_still_exact_when_asked_for(sqs) -> None:
     assert attributes["ApproximateNumberOfMessagesNotVisible"] == "2"
     assert attributes["ApproximateNumberOfMessagesDelayed"] == "1"
     assert attributes["VisibilityTimeout"] == "30"
+
+
+def test_deleted_messages_are_gone_and_a_second_deletion_or_a_bad_handle_behave_as_before(sqs) -> None:
+    from botocore.exceptions import ClientError
+
+    url = sqs.create_queue(QueueName="deleting", Attributes={"VisibilityTimeout": "0"})["QueueUrl"]
+    for number in range(4):
+        sqs.send_message(QueueUrl=url, MessageBody=str(number))
+    received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=2, VisibilityTimeout=30)["Messages"]
+
+    for message in received:
+        sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=received[0]["ReceiptHandle"])  # again: no error, as in SQS
+
+    left = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    assert sorted(m["Body"] for m in left) == sorted({"0", "1", "2", "3"} - {m["Body"] for m in received})
+    with pytest.raises(ClientError, match="ReceiptHandleIsInvalid"):
+        sqs.delete_message(QueueUrl=url, ReceiptHandle="not-a-handle")

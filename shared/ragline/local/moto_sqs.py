@@ -1,4 +1,5 @@
-"""moto's SQS SendMessage and ReceiveMessage at the cost of their messages, not of the queue's depth.
+"""moto's SQS SendMessage, ReceiveMessage and DeleteMessage at the cost of their messages, not of the
+queue's depth.
 
 moto 5 reads one setting of a queue (its retention period, whether it deduplicates by content) by computing
 *all* the queue's attributes, its three approximate message counts among them, each a pass over every
@@ -7,10 +8,11 @@ check runs per message). A backfill puts tens of thousands of messages on the in
 (``ragline sync``); on moto, queuing them and taking them back then cost more than ingesting them. SQS's
 own calls do not grow with the queue's depth.
 
-:func:`install_constant_time_retention` makes the retention check read the one attribute it needs, and
-makes the counts in a queue's attributes computed when they are read (GetQueueAttributes still answers
-them exactly), not whenever any attribute is. Local only (the local stack, the tests and the benchmarks);
-nothing on a Lambda's import path imports this.
+:func:`install_constant_time_retention` makes the retention check read the one attribute it needs; makes
+the counts in a queue's attributes computed when they are read (GetQueueAttributes still answers them
+exactly), not whenever any attribute is; and makes a deletion find its message among those in flight
+(moto passed twice over every message of the queue, and copied it, for each deletion). Local only (the
+local stack, the tests and the benchmarks); nothing on a Lambda's import path imports this.
 
 Example:
     >>> install_constant_time_retention()  # doctest: +SKIP
@@ -100,6 +102,21 @@ def install_constant_time_retention() -> None:
                 static.pop(name, None)
             return _CountsWhenRead(static, lambda: {name: counted_attributes(self)[name] for name in _COUNTS})
 
+        deleted_by_moto = Queue.delete_message
+
+        def delete_message(self: Any, receipt_handle: str) -> None:
+            # A message being deleted was received and is in flight: found among those, it is removed
+            # with one list removal instead of moto's two passes over the queue and a copy of it.
+            if receipt_handle not in self.deleted_messages:
+                for message in list(self.pending_messages):
+                    if message.had_receipt_handle(receipt_handle):
+                        self.pending_messages.discard(message)
+                        self.deleted_messages.update(message.all_receipt_handles)
+                        self._messages.remove(message)
+                        return
+            deleted_by_moto(self, receipt_handle)  # deleted already, not in flight, or unknown: moto's own way
+
+        setattr(Queue, "delete_message", delete_message)  # noqa: B010
         setattr(SQSBackend, "is_message_valid_based_on_retention_period", is_message_valid_based_on_retention_period)  # noqa: B010
         setattr(Queue, "attributes", property(attributes))  # noqa: B010
         _patched.append(True)
