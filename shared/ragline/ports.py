@@ -9,7 +9,7 @@ fakes of ``tests/fakes``, which the contract tests hold to the same semantics as
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from ragline.models import (
@@ -133,6 +133,10 @@ class Registry(Protocol):
 
     def get(self, doc_id: str) -> DocumentRecord | None:
         """The document's record (roles and writers sorted), or None."""
+        ...
+
+    def get_many(self, doc_ids: Collection[str]) -> dict[str, DocumentRecord]:
+        """The records of those of ``doc_ids`` that have one, by ``doc_id``; read as :meth:`get` reads."""
         ...
 
     def scan(self, after: str | None, limit: int) -> tuple[list[DocumentRecord], str | None]:
