@@ -125,3 +125,9 @@ class Ingestion(Construct):
         registry.grant_read_write_data(role)
         self.function.allow_invoke_models([config.embed_model, *config.reindex_models])
         search.grant_read_write(self.function)
+        if search.serverless:
+            # A Serverless collection makes writes searchable only after its refresh interval: each change
+            # queues a settle of its document, delayed past it, on this same queue (docs/architecture.md,
+            # "OpenSearch Serverless consistency").
+            self.function.function.add_environment("RAGLINE_INGEST_QUEUE_URL", self.queue.queue_url)
+            self.queue.grant_send_messages(role)

@@ -140,7 +140,10 @@ class FakeServerlessOpenSearch:
         hits = hits[: body.get("size", 10)]
         total = {"value": len(found), "relation": "eq"}
         shards = {"total": 1, "successful": 1, "skipped": 0, "failed": 0}
-        return {"took": 1, "timed_out": False, "_shards": shards, "hits": {"total": total, "hits": hits}}
+        response = {"took": 1, "timed_out": False, "_shards": shards, "hits": {"total": total, "hits": hits}}
+        if "aggs" in body or "aggregations" in body:
+            response["aggregations"] = _composite(body.get("aggs") or body["aggregations"], [s for _, s, _ in found])
+        return response
 
     def _knn(self, docs: dict[str, dict[str, Any]], clause: dict[str, Any]) -> list[tuple[str, dict, float]]:
         found = []
@@ -237,6 +240,26 @@ def _bm25(query: dict[str, Any], source: dict[str, Any]) -> float:
         if value is not None:
             score += clause.get("boost", 1.0) * value / (value + clause["saturation"]["pivot"])
     return score
+
+
+def _composite(aggregations: dict[str, Any], sources: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each ``composite`` aggregation of ``terms`` sources: its buckets in key order, ``size`` of them after
+    ``after``, with the ``after_key`` of the last one (as OpenSearch pages them)."""
+    answers: dict[str, Any] = {}
+    for name, aggregation in aggregations.items():
+        composite = aggregation["composite"]
+        fields = [next(iter(source.values()))["terms"]["field"] for source in composite["sources"]]
+        names = [next(iter(source)) for source in composite["sources"]]
+        counts: dict[tuple, int] = {}
+        for source in sources:
+            key = tuple(source.get(field) for field in fields)
+            counts[key] = counts.get(key, 0) + 1
+        after = composite.get("after")
+        keys = sorted(key for key in counts if after is None or key > tuple(after[n] for n in names))
+        page = keys[: composite.get("size", 10)]
+        buckets = [{"key": dict(zip(names, key, strict=True)), "doc_count": counts[key]} for key in page]
+        answers[name] = {"buckets": buckets, **({"after_key": buckets[-1]["key"]} if buckets else {})}
+    return answers
 
 
 def _values(source: dict[str, Any], name: str) -> list[Any]:

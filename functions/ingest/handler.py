@@ -22,7 +22,14 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ragline.errors import TransientError
-from ragline.factory import build_embedder, build_index_router, build_objects, build_registry, build_store
+from ragline.factory import (
+    build_embedder,
+    build_index_router,
+    build_objects,
+    build_queue,
+    build_registry,
+    build_store,
+)
 from ragline.ingest import IngestConfig, Ingestor, ObjectEvent
 from ragline.settings import Settings
 
@@ -45,6 +52,8 @@ def ingestor() -> Ingestor:
         config=IngestConfig.from_settings(settings),
         # Every change goes to each index the catalog names (the live one, one being rebuilt).
         indexes=build_index_router(settings, store, embedder, create_index=True),
+        # On OpenSearch Serverless each change is settled later, through this function's own queue.
+        settles=build_queue(settings) if store.refresh_lag_seconds else None,
     )
 
 

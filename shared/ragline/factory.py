@@ -96,6 +96,11 @@ def build_store(settings: Settings, dimension: int, create_index: bool = False, 
         )
         if create_index:
             store.ensure_index()
+        if serverless:
+            from ragline.stores.registry_checked import RegistryCheckedStore
+
+            # Its searches answer from before the last refresh: each hit is checked against the registry.
+            return RegistryCheckedStore(store, build_registry(settings))
         return store
     raise ValueError(f"unknown RAGLINE_STORE {settings.store!r}; one of {', '.join(STORES)}")
 
@@ -268,11 +273,14 @@ def build_objects(settings: Settings) -> ObjectStore:
 
 
 def build_queue(settings: Settings) -> EventQueue:
-    """The ingest queue (``RAGLINE_INGEST_QUEUE_URL``), where a sync puts its repairs."""
+    """The ingest queue (``RAGLINE_INGEST_QUEUE_URL``), where a sync puts its repairs and ingest the settles
+    of a document on OpenSearch Serverless."""
     from ragline.queues.sqs import SqsEventQueue
 
     if not settings.ingest_queue_url:
-        raise ConfigurationError("RAGLINE_INGEST_QUEUE_URL is not set: a sync has no queue to put its repairs on")
+        raise ConfigurationError(
+            "RAGLINE_INGEST_QUEUE_URL is not set: no ingest queue to put a sync's repairs or a delayed settle on"
+        )
     return SqsEventQueue(boto3.client("sqs", region_name=settings.region), settings.ingest_queue_url)
 
 

@@ -3,7 +3,9 @@
 The ingest function hands each S3 notification record to :class:`Ingestor`. Created objects are parsed,
 chunked, embedded and upserted with deterministic chunk ids, then the chunks of the previous version are
 removed; removed objects lose all their chunks; a sidecar ``<key>.metadata.json`` changes a document's
-roles without re-embedding it.
+roles without re-embedding it. On a store whose writes become searchable only later (OpenSearch
+Serverless), each change also queues a *settle* of its document, delivered once they are searchable, which
+removes whatever the change could not yet see (docs/architecture.md, "OpenSearch Serverless consistency").
 
 Every change to one document happens under that document's lease in the registry, so no two ingests of a
 document interleave: an event that finds the lease taken hands its work to the holder, who does it before
@@ -20,6 +22,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
+import math
 import time
 import urllib.parse
 import uuid
@@ -42,7 +46,7 @@ from ragline.ids import document_id
 from ragline.indexes import IndexRouter
 from ragline.indexing import chunks_of, index_chunks, refuse_oversized
 from ragline.models import DocumentRecord, StoredObject, Work
-from ragline.ports import Embedder, ObjectStore, Registry, VectorStore
+from ragline.ports import Embedder, EventQueue, ObjectStore, Registry, VectorStore
 from ragline.settings import Chunking, Settings, settings_values
 
 # How long a lease lasts when the caller gives no deadline (a direct call): past Lambda's longest timeout.
@@ -52,13 +56,27 @@ DEFAULT_LEASE_MS = 16 * 60 * 1000
 LEASE_MARGIN_MS = 10_000
 ACQUIRE_ATTEMPTS = 5
 MAX_ROUNDS = 20  # rounds of handed-over work one holder does before it leaves the rest to redelivery
+# Added to a store's refresh lag before a settle is delivered: clocks differ, and the lag is not exact.
+SETTLE_MARGIN_SECONDS = 15
+MAX_SETTLE_DELAY_SECONDS = 900  # SQS delays a message fifteen minutes at most
 
 
 class DocumentNotReady(TransientError):
     """An event that must wait for another to finish: raised so the queue redelivers it later."""
 
 
-Outcome = Literal["indexed", "failed", "deleted", "roles-updated", "backfilled", "unchanged", "skipped", "handed-over"]
+Outcome = Literal[
+    "indexed",
+    "failed",
+    "deleted",
+    "roles-updated",
+    "backfilled",
+    "unchanged",
+    "skipped",
+    "handed-over",
+    "settled",
+    "settle-deferred",
+]
 
 
 #: ``eventSource`` of the records :mod:`ragline.sync` puts on the ingest queue: S3-shaped, so that drift
@@ -73,8 +91,12 @@ SYNC_REINDEX = "Sync:Reindex"
 #: (docs/operations.md, "Changing the embedding model"). Every refresh does the same, so a backfill handed
 #: over to a lease's holder is not lost.
 SYNC_BACKFILL = "Sync:Backfill"
+#: A settle makes the stored chunks of a document exactly what its record says (the record's version, one
+#: copy of each chunk, the record's roles): ingest queues one, delayed past the store's refresh lag, with
+#: each change on a store whose writes become searchable only later (OpenSearch Serverless).
+SYNC_SETTLE = "Sync:Settle"
 
-EventKind = Literal["created", "removed", "refresh", "reindex", "backfill"]
+EventKind = Literal["created", "removed", "refresh", "reindex", "backfill", "settle"]
 
 
 @dataclass(frozen=True)
@@ -101,6 +123,7 @@ class ObjectEvent:
                 SYNC_REFRESH: "refresh",
                 SYNC_REINDEX: "reindex",
                 SYNC_BACKFILL: "backfill",
+                SYNC_SETTLE: "settle",
             }
             if name not in kinds:
                 raise ValueError(f"unsupported sync event {name!r}")
@@ -120,14 +143,29 @@ class ObjectEvent:
         )
 
 
+def sync_record(name: str, bucket: str, key: str, drift: str, now: datetime | None = None) -> dict[str, Any]:
+    """One record of an S3 event notification's shape, from ragline itself (a sync, a reindex's backfill,
+    ingest's own settle): ``name`` is one of the ``SYNC_*`` event names; the key is URL-encoded as S3
+    encodes it; there is no sequencer (such a record orders nothing); ``drift`` says why it was sent.
+
+    >>> sync_record("Sync:Refresh", "docs", "a b.md", "missing", datetime(2026, 1, 1, tzinfo=UTC))["s3"]
+    {'bucket': {'name': 'docs'}, 'object': {'key': 'a+b.md'}}
+    """
+    moment = (now or datetime.now(UTC)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return {
+        "eventVersion": "2.1",
+        "eventSource": SYNC_EVENT_SOURCE,
+        "eventName": name,
+        "eventTime": moment,
+        "s3": {"bucket": {"name": bucket}, "object": {"key": urllib.parse.quote_plus(key, safe="/")}},
+        "ragline": {"drift": drift},
+    }
+
+
 def sortable_sequencer(sequencer: str) -> str:
     """S3 sequencers are hex numbers of varying width; zero-padded to one width they sort as strings,
     which is how DynamoDB's conditions compare them. Empty stays empty (an event without one)."""
     return sequencer.upper().rjust(32, "0") if sequencer else ""
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 @dataclass(frozen=True)
@@ -174,6 +212,10 @@ class Ingestor:
     reindex``, and the one live before a switch, until it is dropped. The catalog is read under the
     document's lease, afresh for each document, so no change reaches one index and misses another. Without
     it, ``store`` and ``embedder`` are the one index.
+
+    ``settles`` is the ingest queue, which a store whose writes become searchable only later needs (its
+    ``refresh_lag_seconds`` is not 0): each change to a document puts a :data:`SYNC_SETTLE` record of it
+    there, delayed past the lag. ``clock`` gives epoch seconds, for leases and the records' ``updated_at``.
     """
 
     def __init__(
@@ -185,7 +227,10 @@ class Ingestor:
         config: IngestConfig,
         clock: Callable[[], float] = time.time,
         indexes: IndexRouter | None = None,
+        settles: EventQueue | None = None,
     ) -> None:
+        if store.refresh_lag_seconds > 0 and settles is None:
+            raise ValueError("a store whose writes are searchable only later needs a queue for its settles")
         self.objects = objects
         self.registry = registry
         self.store = store
@@ -193,6 +238,10 @@ class Ingestor:
         self.config = config
         self.clock = clock
         self.indexes = indexes
+        self.settles = settles
+
+    def _timestamp(self) -> str:
+        return datetime.fromtimestamp(self.clock(), UTC).isoformat(timespec="milliseconds")
 
     def _writers(self) -> list[_Writer]:
         """The indexes a change goes to now, the live one first."""
@@ -217,8 +266,10 @@ class Ingestor:
         """
         key = document_key_of_sidecar(event.key) if is_sidecar(event.key) else event.key
         doc_id = document_id(event.bucket, key)
-        if is_sidecar(event.key):
-            work = Work(full=False)  # a sidecar's sequencers order the sidecar's key, not the document's
+        if event.kind == "settle" or is_sidecar(event.key):
+            # A settle orders nothing; a sidecar's sequencers order the sidecar's key, not the document's.
+            # Either, handed over to a lease's holder, is one more round of reconciling, which queues a settle.
+            work = Work(full=False)
         else:
             work = Work(full=event.full, sequencer=sortable_sequencer(event.sequencer))
             applied = self.registry.get(doc_id)
@@ -229,7 +280,8 @@ class Ingestor:
         if not self._acquire(doc_id, owner, work, deadline_ms):
             return "handed-over"
         try:
-            return self._work_until_released(doc_id, event.bucket, key, work, owner, deadline_ms)
+            settle = event.kind == "settle"
+            return self._work_until_released(doc_id, event.bucket, key, work, owner, deadline_ms, settle)
         except Exception:
             # Let the next event (or this one's redelivery) take the lease now, not once it expires.
             self._abandon(doc_id, owner)
@@ -248,12 +300,17 @@ class Ingestor:
         raise DocumentNotReady(f"document {doc_id} keeps changing hands; the event will be redelivered")
 
     def _work_until_released(
-        self, doc_id: str, bucket: str, key: str, work: Work, owner: str, deadline_ms: int | None
+        self, doc_id: str, bucket: str, key: str, work: Work, owner: str, deadline_ms: int | None, settle: bool
     ) -> Outcome:
+        """Rounds under the lease until no work was handed over meanwhile: the first a settle when ``settle``
+        (work handed over is left for the next round), every other one a reconcile."""
         outcome: Outcome = "unchanged"
-        for _ in range(MAX_ROUNDS):
-            work = work.merge(self.registry.take_pending(doc_id, owner))
-            outcome = self._reconcile(doc_id, bucket, key, work, owner)
+        for round_number in range(MAX_ROUNDS):
+            if settle and round_number == 0:
+                outcome = self._settle(doc_id, bucket, key)
+            else:
+                work = work.merge(self.registry.take_pending(doc_id, owner))
+                outcome = self._reconcile(doc_id, bucket, key, work, owner)
             if self.registry.release(doc_id, owner):
                 return outcome
             work = Work(full=False)  # more was handed over meanwhile: the next round takes it
@@ -269,9 +326,12 @@ class Ingestor:
     # -- reconcile -------------------------------------------------------------------------------
 
     def _reconcile(self, doc_id: str, bucket: str, key: str, work: Work, owner: str) -> Outcome:
+        writers = self._writers()
+        # Before anything is written: whatever this round writes is then followed by a settle, even if the
+        # round fails half way. Every copy an earlier round left is searchable by the time it is delivered.
+        self._queue_settle(bucket, key, _refresh_lag(writers))
         record = self.registry.get(doc_id)
         head = self.objects.head(bucket, key)
-        writers = self._writers()
         if head is None:
             if record is None:
                 # A sidecar, or a removal, of a document the registry never had. Chunks under its id can
@@ -287,6 +347,40 @@ class Ingestor:
 
     def _applied(self, record: DocumentRecord | None, work: Work) -> str:
         return max(record.sequencer if record else "", work.sequencer)
+
+    # -- settle ----------------------------------------------------------------------------------
+
+    def _queue_settle(self, bucket: str, key: str, wait_seconds: float) -> None:
+        """Queue a settle of the document, delivered ``wait_seconds`` (and a margin) from now; nothing when
+        there is no wait (every write is searchable when it returns)."""
+        if wait_seconds <= 0:
+            return
+        assert self.settles is not None  # the constructor refuses a lagging store without a queue
+        delay = min(MAX_SETTLE_DELAY_SECONDS, math.ceil(wait_seconds) + SETTLE_MARGIN_SECONDS)
+        body = json.dumps({"Records": [sync_record(SYNC_SETTLE, bucket, key, "unsettled")]})
+        self.settles.send([body], delay_seconds=delay)
+
+    def _settle(self, doc_id: str, bucket: str, key: str) -> Outcome:
+        """Make each index's chunks of the document what its record says: the record's version only (none
+        when it is not indexed), one copy of each chunk, the record's roles. Done once the last change is
+        searchable: a settle delivered sooner (the change took longer than the margin) is queued again, and
+        so is one after a settle that wrote copies."""
+        writers = self._writers()
+        record = self.registry.get(doc_id)
+        if record is not None and record.updated_at:
+            waited = self.clock() - datetime.fromisoformat(record.updated_at).timestamp()
+            lag = _refresh_lag(writers)
+            if waited < lag:
+                self._queue_settle(bucket, key, lag - waited)
+                return "settle-deferred"
+        version = record.version if record is not None and record.status == "indexed" else None
+        roles = record.roles if record is not None else ()
+        written = sum(writer.store.settle_document(doc_id, version, roles) for writer in writers)
+        if written:
+            # The copies it wrote are searchable only later, so a settle delivered meanwhile may have
+            # copied the same chunks: the next one keeps one copy of each.
+            self._queue_settle(bucket, key, _refresh_lag(writers))
+        return "settled"
 
     # -- created ---------------------------------------------------------------------------------
 
@@ -307,7 +401,7 @@ class Ingestor:
             version=head.version,
             etag=head.etag,
             sequencer=self._applied(previous, work),
-            updated_at=_now(),
+            updated_at=self._timestamp(),
         )
         try:
             stored = self._read_bounded(head)
@@ -360,7 +454,7 @@ class Ingestor:
     ) -> Outcome:
         # The record says when its roles were last checked (a sync compares a sidecar's age with it), and
         # records written before the registry kept ETags get the indexed version's ETag here.
-        updated = replace(record, etag=head.etag, sequencer=self._applied(record, work), updated_at=_now())
+        updated = replace(record, etag=head.etag, sequencer=self._applied(record, work), updated_at=self._timestamp())
         try:
             roles = self._roles_of(head)
         except InvalidSidecar as error:
@@ -421,8 +515,13 @@ class Ingestor:
                 chunk_count=0,
                 error="",
                 sequencer=self._applied(previous, work),
-                updated_at=_now(),
+                updated_at=self._timestamp(),
             ),
             lease_owner=owner,
         )
         return "deleted"
+
+
+def _refresh_lag(writers: list[_Writer]) -> float:
+    """How long the slowest of the indexes takes to make a write searchable."""
+    return max(writer.store.refresh_lag_seconds for writer in writers)

@@ -9,7 +9,7 @@ fakes of ``tests/fakes``, which the contract tests hold to the same semantics as
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from ragline.models import (
@@ -70,6 +70,20 @@ class VectorStore(Protocol):
 
     def update_roles(self, doc_id: str, roles: Sequence[str]) -> int:
         """Change the roles of every chunk of a document without re-embedding; returns how many."""
+        ...
+
+    @property
+    def refresh_lag_seconds(self) -> float:
+        """How long a write may take to become searchable (and a chunk to be found for a change): 0 when
+        every write is searchable once it returns; OpenSearch Serverless's refresh interval there."""
+        ...
+
+    def settle_document(self, doc_id: str, version: str | None, roles: Sequence[str]) -> int:
+        """Make the document's chunks what the registry says once every write is searchable: remove those of
+        any version but ``version`` (all of them, when None), keep one copy of each chunk, and give what
+        stays ``roles``; returns how many new copies it wrote (a store that changes roles in place writes
+        none). Ingest calls it ``refresh_lag_seconds`` after a change, on a store where that is not 0, and
+        again after a settle that wrote copies (docs/architecture.md, "OpenSearch Serverless consistency")."""
         ...
 
     def knn_search(self, vector: Sequence[float], roles: frozenset[str], k: int) -> list[SearchHit]:
@@ -133,6 +147,10 @@ class Registry(Protocol):
 
     def get(self, doc_id: str) -> DocumentRecord | None:
         """The document's record (roles and writers sorted), or None."""
+        ...
+
+    def get_many(self, doc_ids: Collection[str]) -> dict[str, DocumentRecord]:
+        """The records of those of ``doc_ids`` that have one, by ``doc_id``; read as :meth:`get` reads."""
         ...
 
     def scan(self, after: str | None, limit: int) -> tuple[list[DocumentRecord], str | None]:
@@ -249,10 +267,12 @@ class ObjectStore(Protocol):
 
 class EventQueue(Protocol):
     """Where ingest's events wait (the ingest queue): ``ragline sync`` puts its records there, so that
-    drift is repaired by the same code as S3's own events."""
+    drift is repaired by the same code as S3's own events, and so does ingest, to settle a document on a
+    store whose writes are searchable only later."""
 
-    def send(self, bodies: Sequence[str]) -> None:
-        """Put one message per body on the queue, all of them or raise (none is dropped silently)."""
+    def send(self, bodies: Sequence[str], delay_seconds: int = 0) -> None:
+        """Put one message per body on the queue, all of them or raise (none is dropped silently); each is
+        delivered no sooner than ``delay_seconds`` (at most :data:`ragline.queues.sqs.MAX_DELAY_SECONDS`)."""
         ...
 
 

@@ -28,7 +28,6 @@ Example:
 from __future__ import annotations
 
 import json
-import urllib.parse
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -37,7 +36,7 @@ from typing import Any, Literal, get_args
 
 from ragline.access import document_key_of_sidecar, is_sidecar
 from ragline.ids import document_id
-from ragline.ingest import SYNC_EVENT_SOURCE, SYNC_REFRESH, SYNC_REINDEX
+from ragline.ingest import SYNC_REFRESH, SYNC_REINDEX, sync_record
 from ragline.models import DocumentRecord, IndexedVersion, ListedObject
 from ragline.ports import EventQueue, ObjectStore, Registry, VectorStore
 from ragline.settings import Settings
@@ -132,25 +131,6 @@ class DriftReport:
             "guard_tripped": self.guard_tripped,
             "resume_after": self.resume_after,
         }
-
-
-def sync_record(name: str, bucket: str, key: str, drift: str, now: datetime | None = None) -> dict[str, Any]:
-    """One record of an S3 event notification's shape, from a sync: ``name`` is
-    :data:`~ragline.ingest.SYNC_REFRESH` or :data:`~ragline.ingest.SYNC_REINDEX`; the key is URL-encoded as S3
-    encodes it; there is no sequencer (a sync orders nothing).
-
-    >>> sync_record("Sync:Refresh", "docs", "a b.md", "missing", datetime(2026, 1, 1, tzinfo=UTC))["s3"]
-    {'bucket': {'name': 'docs'}, 'object': {'key': 'a+b.md'}}
-    """
-    moment = (now or datetime.now(UTC)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    return {
-        "eventVersion": "2.1",
-        "eventSource": SYNC_EVENT_SOURCE,
-        "eventName": name,
-        "eventTime": moment,
-        "s3": {"bucket": {"name": bucket}, "object": {"key": urllib.parse.quote_plus(key, safe="/")}},
-        "ragline": {"drift": drift},
-    }
 
 
 class Sync:

@@ -96,6 +96,24 @@ def test_nothing_and_a_lease_alone_are_no_record(registry: Registry) -> None:
     assert registry.get(DOC) is None
 
 
+def test_get_many_reads_the_records_that_exist_as_get_reads_them(registry: Registry) -> None:
+    names = [f"doc-{n:03d}" for n in range(150)]  # more than one BatchGetItem's hundred keys
+    for n, doc_id in enumerate(names[:120]):
+        assert registry.acquire(doc_id, "ingest-1", UNTIL, NOW)
+        registry.put(
+            dataclasses.replace(record(), doc_id=doc_id, version=f"v{n}", roles=("staff", "finance"), chunk_count=n),
+            lease_owner="ingest-1",
+        )
+    assert registry.acquire("doc-lease-only", "ingest-2", UNTIL, NOW)
+
+    found = registry.get_many([*names, names[0], "doc-lease-only", "missing"])
+    assert sorted(found) == names[:120]
+    assert all(found[doc_id] == registry.get(doc_id) for doc_id in names[:120])
+    assert found["doc-007"].version == "v7" and found["doc-007"].roles == ("finance", "staff")
+    assert found["doc-007"].chunk_count == 7
+    assert registry.get_many([]) == {}
+
+
 def test_a_record_is_refused_to_anyone_but_the_holder(registry: Registry) -> None:
     with pytest.raises(LeaseLost):
         registry.put(record(), lease_owner="ingest-1")  # no lease at all

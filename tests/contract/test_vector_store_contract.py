@@ -1,4 +1,5 @@
-"""The VectorStore contract, run against every store: the embedded store and the unit tests' fake always,
+"""The VectorStore contract, run against every store: the embedded store, the unit tests' fake and the
+OpenSearch store on a simulated Serverless collection (``tests/fake_serverless_opensearch.py``) always,
 OpenSearch when configured.
 
 Set ``OPENSEARCH_URL`` (``http://localhost:9200``, ``https://admin:PASSWORD@localhost:9200``, or an
@@ -64,6 +65,16 @@ def _fake(tmp_path: Path) -> Iterator[Harness]:
     yield Harness(FakeVectorStore(DIM), lambda: None)
 
 
+def _simulated_serverless(tmp_path: Path) -> Iterator[Harness]:
+    from ragline.stores.opensearch import OpenSearchStore
+    from tests.fake_serverless_opensearch import FakeClock, FakeServerlessOpenSearch
+
+    clock = FakeClock()
+    store = OpenSearchStore(FakeServerlessOpenSearch(clock, refresh_interval=60.0), "contract", DIM, serverless=True)
+    store.ensure_index()
+    yield Harness(store, lambda: clock.advance(61.0))
+
+
 def _opensearch(tmp_path: Path) -> Iterator[Harness]:
     from ragline.stores.opensearch import OpenSearchStore, connect, is_serverless_url
 
@@ -85,6 +96,7 @@ def _opensearch(tmp_path: Path) -> Iterator[Harness]:
     params=[
         "embedded",
         "fake",
+        "simulated-serverless",
         pytest.param(
             "opensearch",
             marks=pytest.mark.skipif(
@@ -94,7 +106,12 @@ def _opensearch(tmp_path: Path) -> Iterator[Harness]:
     ]
 )
 def harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harness]:
-    factory = {"embedded": _embedded, "fake": _fake, "opensearch": _opensearch}[request.param]
+    factory = {
+        "embedded": _embedded,
+        "fake": _fake,
+        "simulated-serverless": _simulated_serverless,
+        "opensearch": _opensearch,
+    }[request.param]
     yield from factory(tmp_path)
 
 
@@ -249,6 +266,27 @@ def test_update_roles_changes_visibility_in_both_searches(harness: Harness) -> N
         assert all(h.chunk.roles == ("hr", "legal") for h in hits)
     assert count_chunks(harness.store, "d1") == 3
     assert harness.store.update_roles("missing", ["hr"]) == 0
+
+
+def test_settle_document_leaves_one_copy_of_each_chunk_of_the_version_with_the_roles(harness: Harness) -> None:
+    store = harness.store
+    put(
+        harness,
+        [chunk(f"d1-{i}", "travel policy", position=i) for i in range(2)]
+        + [chunk("d1-old", "travel policy", version="v0", position=5)]  # a version a quick change left
+        + [chunk("d2-0", "travel policy", doc_id="d2")],
+    )
+    store.settle_document("d1", "v1", ["hr"])
+    harness.settle()
+    assert chunk_ids(store, "d1") == ["d1-0", "d1-1"] and count_chunks(store, "d1") == 2
+    assert sorted(ids(store.bm25_search("travel", HR, k=10))) == ["d1-0", "d1-1"]
+    assert ids(store.bm25_search("travel", FINANCE, k=10)) == ["d2-0"]
+    assert all(hit.chunk.roles == ("hr",) for hit in knn(harness, "travel policy", HR))
+
+    store.settle_document("d1", None, [])  # the document is gone: every chunk of it goes
+    harness.settle()
+    assert count_chunks(store, "d1") == 0 and count_chunks(store, "d2") == 1
+    assert store.refresh_lag_seconds >= 0
 
 
 def test_upserting_twice_leaves_one_copy_of_each_chunk(harness: Harness) -> None:

@@ -18,9 +18,11 @@ class FakeEventQueue:
 
     def __init__(self) -> None:
         self.bodies: list[str] = []
+        self.delays: list[int] = []  # each body's delay_seconds, in the same order
 
-    def send(self, bodies: Sequence[str]) -> None:
+    def send(self, bodies: Sequence[str], delay_seconds: int = 0) -> None:
         self.bodies.extend(bodies)
+        self.delays.extend(delay_seconds for _ in bodies)
 
     def records(self) -> list[dict[str, Any]]:
         return [record for body in self.bodies for record in json.loads(body)["Records"]]

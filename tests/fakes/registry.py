@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from ragline.errors import LeaseLost
@@ -49,6 +50,9 @@ class FakeRegistry:
             return None
         record = item.record
         return dataclasses.replace(record, roles=tuple(sorted(record.roles)), writers=tuple(sorted(record.writers)))
+
+    def get_many(self, doc_ids: Collection[str]) -> dict[str, DocumentRecord]:
+        return {doc_id: record for doc_id in set(doc_ids) if (record := self.get(doc_id)) is not None}
 
     def scan(self, after: str | None, limit: int) -> tuple[list[DocumentRecord], str | None]:
         """The items in ``doc_id`` order (moto's order; DynamoDB's is its hash order, as fixed)."""

@@ -80,6 +80,16 @@ class FakeVectorStore:
             self._rows[chunk.chunk_id] = dataclasses.replace(row, chunk=chunk)
         return len(rows)
 
+    refresh_lag_seconds = 0.0  # every write is searchable at once
+
+    def settle_document(self, doc_id: str, version: str | None, roles: Sequence[str]) -> int:
+        stale = [row.chunk.chunk_id for row in self._of(doc_id) if row.chunk.version != version]
+        for chunk_id in stale:
+            del self._rows[chunk_id]
+        if version is not None:
+            self.update_roles(doc_id, roles)
+        return 0  # roles change in place: no new copies
+
     def knn_search(self, vector: Sequence[float], roles: frozenset[str], k: int) -> list[SearchHit]:
         if not roles or k <= 0:
             return []

@@ -80,3 +80,14 @@ def test_functions_call_the_collection_with_iam_and_the_aoss_service_name(server
 
 def test_cdk_nag_finds_nothing_unacknowledged(serverless: Synth):
     assert_nag_clean(serverless)
+
+
+def test_ingest_queues_its_settles_on_its_own_queue_on_serverless_only(serverless: Synth, domain: Synth):
+    # Each change on a collection queues a delayed settle of its document (docs/architecture.md,
+    # "OpenSearch Serverless consistency"); a domain's writes are searchable at once, so it sends nothing.
+    (events_id,) = [k for k, q in serverless.resources("AWS::SQS::Queue").items() if "RedrivePolicy" in q["Properties"]]
+    assert _granted(_role_statements(serverless, "ingest"), "sqs:SendMessage") == [f"${{{events_id}.Arn}}"]
+    variables = _function(serverless, "ingest")["Environment"]["Variables"]
+    assert variables["RAGLINE_INGEST_QUEUE_URL"] == {"Ref": events_id}
+    assert not _granted(_role_statements(domain, "ingest"), "sqs:SendMessage")
+    assert "RAGLINE_INGEST_QUEUE_URL" not in _function(domain, "ingest")["Environment"]["Variables"]

@@ -853,6 +853,55 @@ def test_serverless_update_roles_rewrites_one_copy_per_chunk_then_deletes_the_ol
     assert client.calls_to("update_by_query") == []
 
 
+def test_managed_settle_deletes_other_versions_by_query_and_sets_the_roles_in_place(
+    store: OpenSearchStore, client: FakeOpenSearchClient
+) -> None:
+    client.respond("delete_by_query", by_query_response(total=1, deleted=1))
+    client.respond("update_by_query", by_query_response(total=2, updated=2))
+    assert store.refresh_lag_seconds == 0.0
+    assert store.settle_document("d1", "v2", ["hr"]) == 0  # no new copy: roles change in place
+    (deleted,) = client.calls_to("delete_by_query")
+    assert deleted["body"] == {
+        "query": {"bool": {"filter": [{"term": {"doc_id": "d1"}}], "must_not": [{"term": {"version": "v2"}}]}}
+    }
+    (updated,) = client.calls_to("update_by_query")
+    assert updated["body"]["query"] == {"term": {"doc_id": "d1"}}
+    assert updated["body"]["script"]["params"] == {"roles": ["hr"]}
+
+
+def test_serverless_settle_keeps_one_copy_per_chunk_of_the_version_with_the_roles(
+    serverless: OpenSearchStore, client: FakeOpenSearchClient
+) -> None:
+    a, b = make_chunk("a", roles=("hr",)), make_chunk("b", position=1)  # b's copies have the old roles
+    old = make_chunk("old", position=2, version="v0")
+    full_b = {
+        **hit(b, _id="B1"),
+        "_source": {**source_of(b, "B1"), "body": "Q3 report\nRevenue grew 4%", "vector": [0.0, 1.0, 0.0]},
+    }
+    client.respond(
+        "search",
+        search_response(
+            [
+                hit(a, _id="A1", sort=[0, "a", "1"]),
+                hit(a, _id="A2", sort=[0, "a", "2"]),  # a second copy (a retried bulk request)
+            ]
+        ),
+        search_response([hit(b, _id="B1", sort=[1, "b", "3"]), hit(old, _id="O1", sort=[2, "old", "4"])]),
+        search_response([]),  # the listing's last page (two hits a page here)
+        search_response([full_b]),
+    )
+    assert serverless.refresh_lag_seconds == 60.0
+    assert serverless.settle_document("d1", "v1", ["hr"]) == 1  # b, copied with hr
+    listing = client.calls_to("search")[0]["body"]
+    assert listing["query"] == {"term": {"doc_id": "d1"}}
+    assert listing["_source"] == ["chunk_id", "version", "roles"]
+    fetch = client.calls_to("search")[3]["body"]
+    assert fetch == {"size": 1, "query": {"ids": {"values": ["B1"]}}, "_source": True}
+    index, delete = (call["body"] for call in client.calls_to("bulk"))
+    assert [(doc["chunk_id"], doc["roles"]) for doc in index[1::2]] == [("b", ["hr"])]
+    assert delete == [{"delete": {"_id": "A2"}}, {"delete": {"_id": "B1"}}, {"delete": {"_id": "O1"}}]
+
+
 def test_count_with_and_without_a_document(store: OpenSearchStore, client: FakeOpenSearchClient) -> None:
     shards = {"total": 1, "successful": 1, "skipped": 0, "failed": 0}
     client.respond("count", {"count": 7, "_shards": shards}, {"count": 2, "_shards": shards})

@@ -18,6 +18,7 @@ from ragline.errors import TransientError
 BATCH = 10  # SendMessageBatch takes at most ten entries
 ATTEMPTS = 5  # of the entries SQS refused as its own fault (SenderFault false), with backoff between them
 CONCURRENCY = 8  # requests in flight: a backfill of a million keys is 100,000 requests
+MAX_DELAY_SECONDS = 900  # SQS delays a message fifteen minutes at most
 
 
 class QueueRefused(TransientError):
@@ -32,21 +33,27 @@ class SqsEventQueue:
         self.url = url
         self._sleep = sleep
 
-    def send(self, bodies: Sequence[str]) -> None:
-        """Every body as one message; raises :class:`QueueRefused` naming how many SQS would not take."""
+    def send(self, bodies: Sequence[str], delay_seconds: int = 0) -> None:
+        """Every body as one message, delivered no sooner than ``delay_seconds``; raises
+        :class:`QueueRefused` naming how many SQS would not take."""
+        if not 0 <= delay_seconds <= MAX_DELAY_SECONDS:
+            raise ValueError(f"SQS delays a message 0 to {MAX_DELAY_SECONDS} s, not {delay_seconds}")
         batches = [list(bodies[start : start + BATCH]) for start in range(0, len(bodies), BATCH)]
         if not batches:
             return
         with ThreadPoolExecutor(max_workers=min(CONCURRENCY, len(batches))) as pool:
-            refused = sum(pool.map(self._send_batch, batches))
+            refused = sum(pool.map(lambda batch: self._send_batch(batch, delay_seconds), batches))
         if refused:
             raise QueueRefused(f"SQS refused {refused} of {len(bodies)} messages; run the sync again")
 
-    def _send_batch(self, batch: list[str]) -> int:
+    def _send_batch(self, batch: list[str], delay_seconds: int) -> int:
         """Sends one batch; returns how many of its messages SQS refused for good."""
         pending = {str(i): body for i, body in enumerate(batch)}
         for attempt in range(ATTEMPTS):
-            entries = [{"Id": entry_id, "MessageBody": body} for entry_id, body in pending.items()]
+            entries = [
+                {"Id": entry_id, "MessageBody": body, "DelaySeconds": delay_seconds}
+                for entry_id, body in pending.items()
+            ]
             response = self._sqs.send_message_batch(QueueUrl=self.url, Entries=entries)
             failed = response.get("Failed", [])
             if any(failure.get("SenderFault") for failure in failed):

@@ -10,17 +10,21 @@ change is one conditional ``UpdateItem``, so DynamoDB orders them (docs/architec
 from __future__ import annotations
 
 import dataclasses
+import time
+from collections.abc import Collection
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from ragline.errors import LeaseLost
+from ragline.errors import LeaseLost, TransientError
 from ragline.models import DocumentRecord, IndexingProgress, Work
 from ragline.registries.index_catalog import is_reserved
 
 _FIELDS = [field.name for field in dataclasses.fields(DocumentRecord)]
 _WRITTEN = [name for name in _FIELDS if name != "doc_id"]
 _CONDITION_FAILED = "ConditionalCheckFailedException"
+_BATCH_GET_KEYS = 100  # BatchGetItem takes at most a hundred keys
+_BATCH_GET_ATTEMPTS = 4
 
 
 def _failed_condition(error: ClientError) -> bool:
@@ -56,6 +60,32 @@ class DynamoRegistry:
 
     def get(self, doc_id: str) -> DocumentRecord | None:
         return _record(self._table.get_item(Key={"doc_id": doc_id}, ConsistentRead=True).get("Item"))
+
+    def get_many(self, doc_ids: Collection[str]) -> dict[str, DocumentRecord]:
+        """``BatchGetItem``, consistent, a hundred keys a request (DynamoDB's limit); the keys DynamoDB
+        leaves unprocessed (throttled) are asked again, a few times, then :class:`TransientError`."""
+        unique = sorted(set(doc_ids))
+        found: dict[str, DocumentRecord] = {}
+        for start in range(0, len(unique), _BATCH_GET_KEYS):
+            keys = [{"doc_id": doc_id} for doc_id in unique[start : start + _BATCH_GET_KEYS]]
+            for item in self._batch_get(keys):
+                record = _record(item)
+                if record is not None:
+                    found[record.doc_id] = record
+        return found
+
+    def _batch_get(self, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        # The table resource's client converts between Python values and DynamoDB's typed ones, as get_item does.
+        client, table = self._table.meta.client, self._table.name
+        items: list[dict[str, Any]] = []
+        for attempt in range(_BATCH_GET_ATTEMPTS):
+            response = client.batch_get_item(RequestItems={table: {"Keys": keys, "ConsistentRead": True}})
+            items += response.get("Responses", {}).get(table, [])
+            keys = response.get("UnprocessedKeys", {}).get(table, {}).get("Keys", [])
+            if not keys:
+                return items
+            time.sleep(min(0.05 * 2**attempt, 0.5))
+        raise TransientError(f"DynamoDB left {len(keys)} registry keys unprocessed; try again")
 
     def scan(self, after: str | None, limit: int) -> tuple[list[DocumentRecord], str | None]:
         """One ``Scan`` of at most ``limit`` items, from after ``after`` (DynamoDB's ``ExclusiveStartKey``);

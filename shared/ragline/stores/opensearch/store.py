@@ -27,6 +27,10 @@ if TYPE_CHECKING:  # pragma: no cover
 #: to 0.5, 1, 2, 4 and 8 s between them.
 DEFAULT_RETRY = RetryPolicy(attempts=6, base_delay=0.5)
 
+#: How long a Serverless vector collection takes at most to make a write searchable: about 60 s on the
+#: classic generation, 10 s on the newer one (docs/deploy.md, "OpenSearch version and collection type").
+SERVERLESS_REFRESH_SECONDS = 60.0
+
 
 class OpenSearchStore:
     """:class:`ragline.ports.VectorStore` on an OpenSearch index.
@@ -151,9 +155,18 @@ class OpenSearchStore:
 
     def update_roles(self, doc_id: str, roles: Sequence[str]) -> int:
         """Give every chunk of a document these roles (no re-embedding); returns how many chunks."""
-        if isinstance(roles, str):
-            raise TypeError("roles must be a sequence of role names, not one string")
-        return self._writes.update_roles(doc_id, list(dict.fromkeys(roles)))
+        return self._writes.update_roles(doc_id, _role_list(roles))
+
+    @property
+    def refresh_lag_seconds(self) -> float:
+        """How long a write may take to become searchable: the refresh interval on Serverless, else 0 (a
+        managed domain's writes wait for the refresh)."""
+        return SERVERLESS_REFRESH_SECONDS if self.serverless else 0.0
+
+    def settle_document(self, doc_id: str, version: str | None, roles: Sequence[str]) -> int:
+        """Leave one copy of each chunk of ``version`` (none, when None), with ``roles``; returns how many
+        new copies it wrote. See :meth:`~ragline.stores.opensearch.writes.ServerlessWrites.settle`."""
+        return self._writes.settle(doc_id, version, _role_list(roles))
 
     # -- reads ------------------------------------------------------------------------------------
 
@@ -186,3 +199,10 @@ class OpenSearchStore:
             return []  # no visible chunk holds any of the terms
         body = bm25_body(weights, visible, k)
         return hits(self._target.search(body, "BM25 search"), roles, float)
+
+
+def _role_list(roles: Sequence[str]) -> list[str]:
+    """The roles once each, in their order; a bare string is refused (it would be taken letter by letter)."""
+    if isinstance(roles, str):
+        raise TypeError("roles must be a sequence of role names, not one string")
+    return list(dict.fromkeys(roles))

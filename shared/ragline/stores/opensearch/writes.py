@@ -13,16 +13,24 @@ delete_document,          ``_delete_by_query``                    search the ids
 replace_document                                                  bulk ``delete``
 update_roles              ``_update_by_query`` + painless script  copy each chunk with the new roles (bulk
                                                                   ``index``), bulk ``delete`` the old copies
+settle_document           ``_delete_by_query`` of the other       list the document's copies, bulk ``delete``
+                          versions, ``_update_by_query`` roles    those of other versions and second copies,
+                                                                  copy the rest with the roles if theirs differ
 refresh                   bulk ``refresh=wait_for``; by-query     never sent: AOSS has no refresh API; writes
                           operations ``refresh=true``             become searchable after its own interval
 ========================  ======================================  ===========================================
 
-On Serverless, searches see writes only after the collection's refresh interval, so two upserts of the
-same chunk within it can leave two copies for a while; searches drop repeated chunk ids, and the next
-write of that chunk removes the stray copy.
+On Serverless, searches see writes only after the collection's refresh interval, and a document's copies
+are found by searching. So a write made within the interval after another can miss the other's copies: a
+second version leaves the first's chunks, a delete the chunks just written, a role update the copies just
+written with the old roles, and a retried bulk request a second copy. Searches drop repeated chunk ids,
+and the query function checks every hit against the registry (docs/architecture.md, "OpenSearch
+Serverless consistency"); what is left behind goes when ingest *settles* the document, once the interval
+has passed: ``settle`` makes the copies exactly what the registry says.
 
 Both take the same calls from :class:`~ragline.stores.opensearch.store.OpenSearchStore`: ``index`` a batch
-of chunks with their unit vectors, ``delete_matching`` a query, ``update_roles`` of a document.
+of chunks with their unit vectors, ``delete_matching`` a query, ``update_roles`` of a document, ``settle``
+a document.
 """
 
 from __future__ import annotations
@@ -78,6 +86,18 @@ class ManagedWrites:
         _raise_on_failures(response, "update by query")
         return int(response.get("updated", 0))
 
+    def settle(self, doc_id: str, version: str | None, roles: list[str]) -> int:
+        """Delete the document's chunks of other versions than ``version`` (all, when None) and give the
+        rest ``roles`` in place; returns 0, the new copies written. (A managed domain's writes are searchable
+        when they return, so nothing is ever left to settle: this is here for the port.)"""
+        query: dict[str, Any] = {"bool": {"filter": [{"term": {"doc_id": doc_id}}]}}
+        if version is not None:
+            query["bool"]["must_not"] = [{"term": {"version": version}}]
+        self.delete_matching(query)
+        if version is not None:
+            self.update_roles(doc_id, roles)
+        return 0
+
     def _by_query_params(self) -> dict[str, Any]:
         return {"refresh": True} if self._refresh else {}
 
@@ -125,6 +145,35 @@ class ServerlessWrites:
             self._copy_with_roles(doc_id, wanted[start : start + self._batch_size], roles)
         self._delete([hit["_id"] for hit in hits])
         return len(keep)
+
+    def settle(self, doc_id: str, version: str | None, roles: list[str]) -> int:
+        """Make the document's stored copies what the registry says: one copy of each chunk of ``version``
+        (none, when None), with ``roles``. Copies of other versions and second copies are deleted; a chunk
+        whose copies all have other roles is copied with ``roles`` first. Returns how many copies it wrote.
+
+        Only copies written one refresh interval ago or earlier are seen: ingest settles a document once
+        that long has passed since its last change (:mod:`ragline.ingest`), and again after a settle that
+        wrote copies (another settle meanwhile, not seeing them, may copy the same chunks: the next settle
+        keeps one copy of each).
+        """
+        hits = list(scan(self._target, {"term": {"doc_id": doc_id}}, ["chunk_id", "version", "roles"], self._page_size))
+        wanted = set(roles)
+        keep: dict[str, str] = {}  # chunk id -> the one copy that stays
+        other_roles: dict[str, str] = {}  # chunk id -> a copy of the version with other roles
+        for hit in hits:
+            source = hit["_source"]
+            if version is None or source.get("version") != version:
+                continue
+            if set(source.get("roles") or ()) == wanted:
+                keep.setdefault(source["chunk_id"], hit["_id"])
+            else:
+                other_roles.setdefault(source["chunk_id"], hit["_id"])
+        recopy = [copy for chunk_id, copy in other_roles.items() if chunk_id not in keep]
+        for start in range(0, len(recopy), self._batch_size):
+            self._copy_with_roles(doc_id, recopy[start : start + self._batch_size], roles)
+        kept = set(keep.values())
+        self._delete([hit["_id"] for hit in hits if hit["_id"] not in kept])
+        return len(recopy)
 
     def _copy_with_roles(self, doc_id: str, ids: list[str], roles: list[str]) -> None:
         """Index a new copy of each stored document ``ids`` names, with ``roles`` and a new copy id.

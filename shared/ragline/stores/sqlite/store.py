@@ -202,6 +202,25 @@ class SqliteStore:
                 self._bump()
         return len(ids)
 
+    #: Every write is searchable once its transaction commits.
+    refresh_lag_seconds = 0.0
+
+    def settle_document(self, doc_id: str, version: str | None, roles: Sequence[str]) -> int:
+        """Remove the document's chunks of other versions than ``version`` (all, when None) and give the
+        rest ``roles`` in place; returns 0, the new copies written. (Nothing is ever left to settle in one
+        file: this is here for the port.)"""
+        with self._write():
+            conn = self._conn
+            stale = conn.execute(
+                "SELECT chunk_id FROM chunks WHERE doc_id = ? AND version IS NOT ?", (doc_id, version)
+            ).fetchall()
+            if stale:
+                _delete_chunks(conn, stale)
+                self._bump()
+        if version is not None:
+            self.update_roles(doc_id, roles)
+        return 0
+
     # -- reads ------------------------------------------------------------------------------------
 
     def indexed_versions(self) -> Iterator[IndexedVersion]:
