@@ -14,6 +14,8 @@ class FakeEventQueue:
     >>> queue.send(['{"Records": [{"eventName": "Sync:Refresh"}]}'])
     >>> queue.records()
     [{'eventName': 'Sync:Refresh'}]
+    >>> queue.take(), queue.bodies
+    ([{'eventName': 'Sync:Refresh'}], [])
     """
 
     def __init__(self) -> None:
@@ -26,3 +28,9 @@ class FakeEventQueue:
 
     def records(self) -> list[dict[str, Any]]:
         return [record for body in self.bodies for record in json.loads(body)["Records"]]
+
+    def take(self) -> list[dict[str, Any]]:
+        """The records waiting, as :meth:`records` gives them, and an empty queue: a consumer received them."""
+        records = self.records()
+        self.bodies, self.delays = [], []
+        return records

@@ -63,12 +63,13 @@ class World:
 
     def drain(self) -> list[str]:
         """Deliver every queued backfill record to ingest, as the queue would."""
-        records, self.queue.bodies = self.queue.records(), []
+        records = self.queue.take()
         return [self.ingestor().handle(ObjectEvent.from_s3_record(record)) for record in records]
 
     def requeue(self, records: list[dict]) -> None:
         """Leave only ``records`` waiting on the queue."""
-        self.queue.bodies = [json.dumps({"Records": [record]}) for record in records]
+        self.queue.take()
+        self.queue.send([json.dumps({"Records": [record]}) for record in records])
 
     def keys_in(self, index: str) -> set[str]:
         """The keys of the documents an index holds."""

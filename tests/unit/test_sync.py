@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from ragline.access import sidecar_key
 from ragline.ids import document_id
 from ragline.ingest import SYNC_EVENT_SOURCE, IngestConfig, Ingestor, ObjectEvent
+from ragline.local.sync import merge_reports
 from ragline.models import Chunk, DocumentRecord
 from ragline.sync import DRIFTS, Sync, SyncConfig
 from tests.fakes import FakeEmbedder, FakeEventQueue, FakeObjectStore, FakeRegistry, FakeVectorStore
@@ -57,25 +58,18 @@ class World:
         (the reports merged)."""
         config = replace(self.config, allow_mass_delete=allow_mass_delete or self.config.allow_mass_delete)
         sync = Sync(self.objects, self.registry, self.store, self.queue, config)
-        merged: dict = {}
+        merged: dict | None = None
         start_after: str | None = ""
         while start_after is not None:
             report = sync.run(BUCKET, prefix, dry_run, start_after=start_after, max_objects=window).as_json()
             start_after = report["resume_after"]
-            if not merged:
-                merged = report
-                continue
-            for drift, keys in report["drift"].items():
-                merged["drift"][drift] += keys
-                merged["counts"][drift] += report["counts"][drift]
-            for field_name in ("enqueued", "objects", "indexed"):
-                merged[field_name] += report[field_name]
-            merged["withheld"] += report["withheld"]
+            merged = report if merged is None else merge_reports(merged, report)
+        assert merged is not None
         return merged
 
     def drain(self) -> list[str]:
         """Takes every queued message through ingest, as the ingest function would; returns the outcomes."""
-        records, self.queue.bodies = self.queue.records(), []
+        records = self.queue.take()
         return [self.ingestor().handle(ObjectEvent.from_s3_record(record)) for record in records]
 
     def rewrite(self, record: DocumentRecord) -> None:
