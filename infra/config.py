@@ -21,6 +21,8 @@ from urllib.parse import urlsplit
 from constructs import Node
 
 PREFIX = "ragline:"
+#: The range the reconcile function's settings accept for RAGLINE_SYNC_MAX_DELETE_SHARE (ragline.settings).
+SYNC_MAX_DELETE_SHARE_RANGE = (0.01, 1.0)
 
 DEFAULTS: dict[str, Any] = {
     # The CloudFormation stack; also the base of the names policies must know in advance (lowercased).
@@ -362,8 +364,11 @@ class Config:
     def _validate_sync(self) -> None:
         if self.sync_interval_hours < 0:
             raise ValueError("ragline:sync_interval_hours must be 0 (no scheduled reconcile) or a number of hours")
-        if not 0 < self.sync_max_delete_share <= 1:
+        # The reconcile function's own bounds of RAGLINE_SYNC_MAX_DELETE_SHARE: a share it refuses would fail
+        # its every cold start (tests/infra/test_config.py holds the two to the same range).
+        low, high = SYNC_MAX_DELETE_SHARE_RANGE
+        if not low <= self.sync_max_delete_share <= high:
             raise ValueError(
-                f"ragline:sync_max_delete_share must be in (0, 1], a share of the indexed documents, not "
+                f"ragline:sync_max_delete_share must be in [{low}, {high}], a share of the indexed documents, not "
                 f"{self.sync_max_delete_share!r}"
             )

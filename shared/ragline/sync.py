@@ -78,12 +78,12 @@ class SyncConfig:
     0.5
     """
 
-    max_delete_share: float = 0.2
+    max_delete_share: float = Settings.sync_max_delete_share
     allow_mass_delete: bool = False
 
     def __post_init__(self) -> None:
-        if not 0 < self.max_delete_share <= 1:
-            raise ValueError(f"max_delete_share must be in (0, 1], got {self.max_delete_share!r}")
+        # Out of range fails here as in Settings, which holds the one set of bounds.
+        Settings(sync_max_delete_share=self.max_delete_share)
 
     @classmethod
     def from_settings(cls, settings: Settings, allow_mass_delete: bool = False) -> SyncConfig:

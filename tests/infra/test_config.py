@@ -89,7 +89,8 @@ def test_command_line_strings_are_read_as_their_types():
         ("ragline:bucket", "xn--acme-docs", "is not an S3 bucket name"),
         ("ragline:bucket", "acme-docs-s3alias", "is not an S3 bucket name"),
         ("ragline:bucket", "arn:aws:s3:::acme-docs", "is not an S3 bucket name"),
-        ("ragline:sync_max_delete_share", "0", "ragline:sync_max_delete_share must be in \\(0, 1\\]"),
+        ("ragline:sync_max_delete_share", "0", "ragline:sync_max_delete_share must be in \\[0.01, 1.0\\]"),
+        ("ragline:sync_max_delete_share", "0.005", "ragline:sync_max_delete_share must be in"),
         ("ragline:sync_max_delete_share", "1.5", "ragline:sync_max_delete_share must be in"),
         ("ragline:sync_max_delete_share", "-0.1", "ragline:sync_max_delete_share must be in"),
         ("ragline:sync_max_delete_share", "nan", "ragline:sync_max_delete_share must be in"),
@@ -162,3 +163,11 @@ def test_model_arns_are_exact_foundation_models_or_inference_profiles():
         "arn:aws:bedrock:eu-west-1:123456789012:inference-profile/eu.anthropic.claude-3-7-sonnet-20250219-v1:0",
         "arn:aws:bedrock:*::foundation-model/anthropic.claude-3-7-sonnet-20250219-v1:0",
     ]
+
+
+def test_the_guard_share_the_synth_accepts_is_the_share_the_reconcile_function_accepts():
+    from infra.config import SYNC_MAX_DELETE_SHARE_RANGE
+    from ragline.settings import _RANGES
+
+    (function_range,) = [(low, high) for name, low, high in _RANGES if name == "sync_max_delete_share"]
+    assert function_range == SYNC_MAX_DELETE_SHARE_RANGE

@@ -223,7 +223,7 @@ def test_a_legacy_record_without_an_etag_is_refreshed_once_without_embedding(wor
 
 
 def test_a_guard_share_out_of_range_is_refused() -> None:
-    with pytest.raises(ValueError, match="max_delete_share"):
+    with pytest.raises(ValueError, match="RAGLINE_SYNC_MAX_DELETE_SHARE"):
         SyncConfig(max_delete_share=0)
 
 
