@@ -327,9 +327,14 @@ class Ingestor:
 
     def _reconcile(self, doc_id: str, bucket: str, key: str, work: Work, owner: str) -> Outcome:
         writers = self._writers()
-        # Before anything is written: whatever this round writes is then followed by a settle, even if the
-        # round fails half way. Every copy an earlier round left is searchable by the time it is delivered.
+        outcome = self._apply(doc_id, bucket, key, work, owner, writers)
+        # After the round's last write and its record: a settle delivered the lag later sees every copy the
+        # round and those before it wrote. A round that fails before this leaves its message to redeliver,
+        # and the round that applies it queues the settle.
         self._queue_settle(bucket, key, _refresh_lag(writers))
+        return outcome
+
+    def _apply(self, doc_id: str, bucket: str, key: str, work: Work, owner: str, writers: list[_Writer]) -> Outcome:
         record = self.registry.get(doc_id)
         head = self.objects.head(bucket, key)
         if head is None:

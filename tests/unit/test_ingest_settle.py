@@ -10,6 +10,7 @@ clock that the ingestor, the registry's leases and the queue's delays share. The
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pytest
@@ -30,6 +31,19 @@ ROLES = ("finance", "hr", "staff")
 EMBEDDER = FakeEmbedder()
 
 
+class FakeEventQueueOnAClock(FakeEventQueue):
+    """FakeEventQueue that also notes when, by ``clock``, each body was sent."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        super().__init__()
+        self.clock = clock
+        self.sent_at: list[float] = []
+
+    def send(self, bodies: Sequence[str], delay_seconds: int = 0) -> None:
+        super().send(bodies, delay_seconds)
+        self.sent_at.extend(self.clock() for _ in bodies)
+
+
 @dataclass
 class Deployment:
     """One bucket, registry, collection and ingest queue; S3's events are handled as they happen, the
@@ -38,12 +52,12 @@ class Deployment:
     clock: FakeClock = field(default_factory=FakeClock)
     objects: FakeObjectStore = field(default_factory=FakeObjectStore)
     registry: FakeRegistry = field(default_factory=FakeRegistry)
-    queue: FakeEventQueue = field(default_factory=FakeEventQueue)
     due: list[tuple[float, ObjectEvent]] = field(default_factory=list)  # (when, settle) not yet delivered
     sent: int = 0  # of the queue's bodies, how many are in ``due`` already
     sequencer: int = 100
 
     def __post_init__(self) -> None:
+        self.queue = FakeEventQueueOnAClock(self.clock)
         self.client = FakeServerlessOpenSearch(self.clock, refresh_interval=REFRESH)
         self.store = OpenSearchStore(self.client, "chunks", EMBEDDER.dimension, serverless=True)
         self.checked = RegistryCheckedStore(self.store, self.registry)
@@ -85,9 +99,10 @@ class Deployment:
         return outcome
 
     def _collect(self) -> None:
-        for body, delay in list(zip(self.queue.bodies, self.queue.delays, strict=True))[self.sent :]:
+        sent = zip(self.queue.bodies, self.queue.delays, self.queue.sent_at, strict=True)
+        for body, delay, sent_at in list(sent)[self.sent :]:
             (record,) = json.loads(body)["Records"]
-            self.due.append((self.clock() + delay, ObjectEvent.from_s3_record(record)))
+            self.due.append((sent_at + delay, ObjectEvent.from_s3_record(record)))
         self.sent = len(self.queue.bodies)
 
     def _next(self) -> str:
@@ -139,6 +154,39 @@ def test_a_settle_delivered_before_the_last_change_is_searchable_waits_for_the_r
     # Queued again for what is left of the refresh interval since then, and the margin.
     assert world.queue.delays[-1] == (REFRESH - 45) + SETTLE_MARGIN_SECONDS
     assert world.wait(REFRESH) == ["settled", "settled"]
+
+
+class SlowEmbedderOnAClock(FakeEmbedder):
+    """Embedding that takes ``seconds`` of the fake clock (a large document, Bedrock throttling)."""
+
+    def __init__(self, clock: FakeClock, seconds: float) -> None:
+        super().__init__()
+        self.clock, self.seconds = clock, seconds
+
+    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+        self.clock.advance(self.seconds)
+        return super().embed_documents(texts)
+
+
+def test_a_slow_round_is_settled_after_its_last_write_and_a_retried_bulk_request_leaves_one_copy() -> None:
+    world = Deployment()
+    world.ingestor.embedder = SlowEmbedderOnAClock(world.clock, seconds=40)
+    original = world.client.bulk
+
+    def applied_twice(*, body: list[dict], index: str, **params: object) -> dict:
+        # A retried request whose first attempt was applied after all: a collection assigns new ids.
+        original(body=body, index=index, **params)
+        return original(body=body, index=index, **params)
+
+    world.client.bulk = applied_twice  # type: ignore[method-assign]
+    assert world.put("q3.md", "Revenue grew in Europe.", ("finance",)) == "indexed"
+    world.client.bulk = original  # type: ignore[method-assign]
+    record = world.registry.get(document_id(BUCKET, "q3.md"))
+    assert record is not None and len(world.stored_copies("q3.md")) == 2 * record.chunk_count
+
+    assert world.wait(REFRESH + SETTLE_MARGIN_SECONDS) == ["settled"]  # queued once the round had written
+    assert len(world.stored_copies("q3.md")) == record.chunk_count
+    assert world.wait(REFRESH * 5) == []
 
 
 def test_a_store_whose_writes_are_searchable_later_needs_a_queue_for_its_settles() -> None:
