@@ -234,3 +234,23 @@ def test_checked_hits_are_of_the_recorded_version_of_an_indexed_document_with_it
     for status in ("deleted", "failed"):
         recorded(registry, "v1", ("finance",), status=status)
         assert store.knn_search([1.0, 0.0, 0.0], FINANCE, k=10) == []
+
+
+def test_hits_dropped_by_the_registry_check_do_not_leave_the_caller_fewer_than_k(clock: FakeClock) -> None:
+    client = FakeServerlessOpenSearch(clock, refresh_interval=REFRESH)
+    registry = FakeRegistry()
+    store = RegistryCheckedStore(serverless_store(client, clock), registry)
+    store.replace_document("d1", chunks("v1"), VECTORS)
+    other = [
+        Chunk(f"d2:w1:{n}", "d2", "w1", f"revenue note {n}", "s3://b/d2.md", "", ("finance",), n) for n in range(2)
+    ]
+    store.replace_document("d2", other, VECTORS)
+    recorded(registry, "v2", ("finance",))  # d1's chunks are of a version no longer recorded
+    assert registry.acquire("d2", "ingest", until_ms=10**13, now_ms=0)
+    registry.put(DocumentRecord("d2", "b", "d2.md", "indexed", version="w1", roles=("finance",)), lease_owner="ingest")
+    searchable_later(clock)
+    # d1's stale chunks match "revenue" better (shorter) and come first: without asking for more, k=2
+    # would leave nothing once they are dropped.
+    found = store.bm25_search("revenue", FINANCE, k=2)
+    assert [hit.chunk.doc_id for hit in found] == ["d2", "d2"]
+    assert len(store.knn_search([1.0, 0.0, 0.0], FINANCE, k=2)) == 2

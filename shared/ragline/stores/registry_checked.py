@@ -6,7 +6,9 @@ Until such a store's next refresh, a search finds what was there before: the chu
 or deleted, and the old copies of a role update, with the old roles. The registry is written once a change
 is applied and read consistently, so a hit is kept only when its document's record is ``indexed`` at the
 hit's version and gives the caller one of the record's roles, and the hit carries the record's roles. A
-revocation or a deletion counts as soon as ingest has recorded it, whatever the index still returns.
+revocation or a deletion counts as soon as ingest has recorded it, whatever the index still returns. Each
+search asks the store for :data:`OVERFETCH` times ``k`` hits, so that the copies dropped for a while after
+a change do not leave the caller with fewer than ``k``.
 
 Example:
     >>> collection = OpenSearchStore(client, "chunks", 1024, serverless=True)  # doctest: +SKIP
@@ -22,6 +24,9 @@ from collections.abc import Iterator, Sequence
 from ragline.models import Chunk, IndexedVersion, SearchHit
 from ragline.ports import Registry, VectorStore
 
+#: How many times ``k`` hits a search asks the store for, before those the registry refuses are dropped.
+OVERFETCH = 2
+
 
 class RegistryCheckedStore:
     """:class:`ragline.ports.VectorStore` of ``store``, its search hits checked against ``registry``; every
@@ -32,10 +37,10 @@ class RegistryCheckedStore:
         self.registry = registry
 
     def knn_search(self, vector: Sequence[float], roles: frozenset[str], k: int) -> list[SearchHit]:
-        return self._checked(self.store.knn_search(vector, roles, k), roles)
+        return self._checked(self.store.knn_search(vector, roles, k * OVERFETCH), roles)[:k]
 
     def bm25_search(self, text: str, roles: frozenset[str], k: int) -> list[SearchHit]:
-        return self._checked(self.store.bm25_search(text, roles, k), roles)
+        return self._checked(self.store.bm25_search(text, roles, k * OVERFETCH), roles)[:k]
 
     def _checked(self, hits: list[SearchHit], roles: frozenset[str]) -> list[SearchHit]:
         """The hits whose document the registry has ``indexed`` at the hit's version, visible to ``roles``
