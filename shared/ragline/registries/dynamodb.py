@@ -14,17 +14,19 @@ import time
 from collections.abc import Collection
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from ragline.errors import LeaseLost, TransientError
 from ragline.models import DocumentRecord, IndexingProgress, Work
 from ragline.registries.index_catalog import is_reserved
+from ragline.retry import error_code, is_retryable
 
 _FIELDS = [field.name for field in dataclasses.fields(DocumentRecord)]
 _WRITTEN = [name for name in _FIELDS if name != "doc_id"]
 _CONDITION_FAILED = "ConditionalCheckFailedException"
 _BATCH_GET_KEYS = 100  # BatchGetItem takes at most a hundred keys
 _BATCH_GET_ATTEMPTS = 4
+_THROTTLED = frozenset({"ProvisionedThroughputExceededException", "RequestLimitExceeded"})  # DynamoDB's own
 
 
 def _failed_condition(error: ClientError) -> bool:
@@ -79,7 +81,12 @@ class DynamoRegistry:
         client, table = self._table.meta.client, self._table.name
         items: list[dict[str, Any]] = []
         for attempt in range(_BATCH_GET_ATTEMPTS):
-            response = client.batch_get_item(RequestItems={table: {"Keys": keys, "ConsistentRead": True}})
+            try:
+                response = client.batch_get_item(RequestItems={table: {"Keys": keys, "ConsistentRead": True}})
+            except (ClientError, BotoCoreError) as error:
+                if is_retryable(error) or error_code(error) in _THROTTLED:  # botocore retried it already
+                    raise TransientError(f"DynamoDB BatchGetItem of the registry failed: {error}") from error
+                raise
             items += response.get("Responses", {}).get(table, [])
             keys = response.get("UnprocessedKeys", {}).get(table, {}).get("Keys", [])
             if not keys:
