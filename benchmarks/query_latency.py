@@ -13,8 +13,9 @@ A second, shorter pass runs with ``RAGLINE_MMR_LAMBDA=0.5``. The first search af
 the vector matrix) is reported apart as the cold query.
 
 The peers (``--peer chroma lancedb sqlite-vec``; ``chroma`` alone by default, ``none`` for none), each in
-the same run on the same chunks, vectors, query vectors (k = ``Settings().candidates``, 50) and role filter,
-against the embedded store's exact filtered k-NN and a plain hybrid search of its own (k-NN, BM25, RRF):
+the same run on the same chunks, vectors, query vectors (the questions through the hash embedder, as the
+chunks were), k (``Settings().candidates``, 50) and role filter, against the embedded store's exact filtered
+k-NN and a plain hybrid search of its own (k-NN, BM25, RRF):
 
 - Chroma: a persistent collection (HNSW, cosine), the filter ``$or`` over one boolean metadata field per role;
 - LanceDB: a table on disk, the roles a list column, ``array_has_any`` as a prefilter served by a LabelList
@@ -236,12 +237,12 @@ def release_memory() -> None:
 
 class RssWatch:
     """The growth of this process's RSS over a block: its peak (sampled every 0.1 s, so index builds count)
-    and where it stands at :meth:`loaded` (the store open, indexed and queried)."""
+    and where it stands at each :meth:`loaded` (the store open, indexed and queried), under that call's name."""
 
     def __enter__(self) -> RssWatch:
         release_memory()
         self.start = self.peak = rss_mb()
-        self.at_loaded: float | None = None
+        self.growth: dict[str, float] = {}
         self._stop = threading.Event()
         self._sampler = threading.Thread(target=self._sample, daemon=True)
         self._sampler.start()
@@ -251,17 +252,17 @@ class RssWatch:
         while not self._stop.wait(RSS_SAMPLE_S):
             self.peak = max(self.peak, rss_mb())
 
-    def loaded(self) -> None:
-        self.at_loaded = rss_mb()
-        self.peak = max(self.peak, self.at_loaded)
+    def loaded(self, name: str = "rss_growth_mb") -> None:
+        now = rss_mb()
+        self.growth[name] = round(now - self.start, 1)
+        self.peak = max(self.peak, now)
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._sampler.join()
 
-    def report(self) -> dict[str, float | None]:
-        loaded = None if self.at_loaded is None else round(self.at_loaded - self.start, 1)
-        return {"rss_growth_mb": loaded, "rss_peak_growth_mb": round(self.peak - self.start, 1)}
+    def report(self) -> dict[str, float]:
+        return {**self.growth, "rss_peak_growth_mb": round(self.peak - self.start, 1)}
 
 
 def measure_embedded_searches(
@@ -283,6 +284,7 @@ def measure_embedded_searches(
             return [hit.chunk.chunk_id for hit in reciprocal_rank_fusion([dense, lexical])[: run.k]]
 
         knn_latency, exact_ids = timed_queries(knn, len(run.query_vectors))
+        watch.loaded("rss_growth_knn_only_mb")  # the vector matrix; BM25's postings come with the first hybrid
         hybrid_latency, hybrid_answers = timed_queries(hybrid, len(run.query_vectors))
         watch.loaded()
     results = {"knn_ms": knn_latency, "hybrid_rrf_ms": hybrid_latency, "hybrid_leaked": run.leaked(hybrid_answers)}
@@ -388,6 +390,7 @@ def measure_lancedb(run: PeerRun, watch: RssWatch) -> dict[str, Any]:
     plan = table.search(run.query_vectors[0]).distance_type("cosine").where(where, prefilter=True).explain_plan()
     latency, answers = timed_queries(knn, len(run.query_vectors))
     unfiltered, _ = timed_queries(lambda index: knn(index, None), len(run.query_vectors))
+    watch.loaded("rss_growth_knn_only_mb")
     hybrid_latency, hybrid_answers = timed_queries(hybrid, len(run.query_vectors))
     watch.loaded()
     return {
@@ -548,14 +551,16 @@ def side_by_side(
     chunks: list[Any],
     vectors: list[list[float]],
     qs: list[str],
-    embedder: Any,
+    hasher: Any,
     entry: dict[str, Any],
 ) -> dict[str, Any]:
     """The embedded store's filtered k-NN and plain hybrid search, then each peer's, on the same inputs."""
     from ragline.settings import Settings
 
     size = len(chunks)
-    query_vectors = [embedder.embed_query(q) for q in qs]
+    # The questions embedded as the chunks were (the hash embedder): neighbours in the same space, so recall
+    # means something. The local model's vectors are of another space, where every chunk is about as far.
+    query_vectors = [hasher.embed_query(q) for q in qs]
     run = PeerRun(
         directory=workdir,
         chunks=chunks,
@@ -567,7 +572,7 @@ def side_by_side(
         visible=frozenset(c.chunk_id for c in chunks if CALLER & set(c.roles)),
     )
     with RssWatch() as watch:
-        embedded, exact_ids = measure_embedded_searches(path, embedder.dimension, run, watch)
+        embedded, exact_ids = measure_embedded_searches(path, hasher.dimension, run, watch)
     found: dict[str, Any] = {
         "embedded_knn_only_ms": embedded["knn_ms"],
         "embedded_hybrid_rrf_ms": embedded["hybrid_rrf_ms"],
@@ -626,6 +631,7 @@ def run(
         "chunk_vectors": f"hash ({hasher.dimension} dims)",
         "generate_s": round(generate_s, 1),
         "peers": peers,
+        "peer_query_vectors": "the questions through the hash embedder, as the chunks (k-NN in one space)",
         "peer_import_rss_mb": import_rss,
     }
     try:
@@ -644,7 +650,7 @@ def run(
                 path, embedder.dimension, embedder, qs[:mmr_queries], mmr_lambda=0.5, cold=False
             )
             if peers:
-                entry.update(side_by_side(peers, workdir, path, chunks, vectors, qs, embedder, entry))
+                entry.update(side_by_side(peers, workdir, path, chunks, vectors, qs, hasher, entry))
             results["sizes"][str(size)] = entry
             shutil.rmtree(workdir, ignore_errors=True)  # a 100k run's stores would otherwise pile up
             workdir.mkdir()
