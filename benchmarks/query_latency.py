@@ -385,6 +385,8 @@ def measure_lancedb(run: PeerRun, watch: RssWatch) -> dict[str, Any]:
             .where(where, prefilter=True)
             .limit(run.k)
         )
+        # LanceDB 0.40 logs a deprecation warning per hybrid query for this select (it adds _distance and
+        # _score itself, and refuses them when named): noise on stderr, not an error.
         return list(query.select(["id", "text"]).to_arrow()["id"].to_pylist())
 
     plan = table.search(run.query_vectors[0]).distance_type("cosine").where(where, prefilter=True).explain_plan()
@@ -528,8 +530,6 @@ def import_peers(peers: list[str]) -> dict[str, float]:
     """Import each peer's package before anything is built (a missing one fails now, not after the build);
     returns the RSS each import added (MB), which the per-size growth then leaves out."""
     grown = {}
-    # LanceDB warns on every hybrid query that it adds the score columns no one selected.
-    os.environ.setdefault("LANCE_LOG", "error")
     for name in peers:
         before = rss_mb()
         try:
