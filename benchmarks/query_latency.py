@@ -1,4 +1,4 @@
-"""Query latency without generation over the embedded store, at 10k and 100k chunks; Chroma side by side.
+"""Query latency without generation over the embedded store, at 10k and 100k chunks; peer stores side by side.
 
 Synthetic chunks of realistic prose (about 170 words each, 20 per document, roles by document: half
 ``everyone``, the rest ``finance``, ``engineering`` or ``finance``+``research``) are written into an
@@ -12,12 +12,26 @@ the BM25 search runs on a thread beside the embedding and the k-NN search, so th
 A second, shorter pass runs with ``RAGLINE_MMR_LAMBDA=0.5``. The first search after opening the store (loading
 the vector matrix) is reported apart as the cold query.
 
-The peer (``--peer chroma``, default): the same chunks, vectors and role filter in a persistent Chroma
-collection (HNSW, cosine); its index time and filtered k-NN latency (same query vectors, k = 50) against
-the embedded store's. Chroma has no BM25, so its query is compared with the embedded store's k-NN and
-with its whole retrieval (less the embedding).
+The peers (``--peer chroma lancedb sqlite-vec``; ``chroma`` alone by default, ``none`` for none), each in
+the same run on the same chunks, vectors, query vectors (the questions through the hash embedder, as the
+chunks were), k (``Settings().candidates``, 50) and role filter, against the embedded store's exact filtered
+k-NN and a plain hybrid search of its own (k-NN, BM25, RRF):
 
-    .venv/bin/python benchmarks/query_latency.py [--sizes 10000 100000] [--queries 200] [--peer chroma|none]
+- Chroma: a persistent collection (HNSW, cosine), the filter ``$or`` over one boolean metadata field per role;
+- LanceDB: a table on disk, the roles a list column, ``array_has_any`` as a prefilter served by a LabelList
+  scalar index; k-NN without a vector index (a flat scan), its hybrid search (native full-text index, RRF);
+  then an IVF_HNSW_SQ index, measured apart with its recall;
+- sqlite-vec: a ``vec0`` table (cosine; a full scan), the roles in a plain table joined inside the k-NN
+  (``rowid in (select ...)``); it has no BM25, so no hybrid.
+
+For each: index time, filtered k-NN p50/p95 (and without the filter), recall@k against the exact k-NN, hits
+the caller may not see, hybrid p50/p95 where the peer has it, and the process's RSS growth while the peer is
+loaded (and its peak). The peers are not dependencies of ``ragline``; install them with
+
+    .venv/bin/pip install -r benchmarks/requirements-peers.txt
+
+    .venv/bin/python benchmarks/query_latency.py [--sizes 10000 100000] [--queries 200]
+        [--peer chroma lancedb sqlite-vec | none] [--name query_latency]
 
 Target: p50 under 60 ms at 100k chunks (embedding included).
 """
@@ -25,12 +39,18 @@ Target: p50 under 60 ms at 100k chunks (embedding included).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
 import dataclasses
 import gc
+import importlib
+import os
 import shutil
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -150,61 +170,451 @@ def measure_embedded(
     }
 
 
-def measure_chroma(
-    directory: Path, chunks: list[Any], vectors: list[list[float]], query_vectors: list[list[float]], k: int
-) -> dict[str, Any]:
-    """Index into a persistent Chroma collection and time filtered k-NN queries."""
+# -- the peers -------------------------------------------------------------------------------------------
+# The same chunks, vectors, query vectors and role filter, in the stores a developer would otherwise embed.
+
+PEERS = ("chroma", "lancedb", "sqlite-vec")
+PEER_MODULES = {"chroma": "chromadb", "lancedb": "lancedb", "sqlite-vec": "sqlite_vec"}
+REQUIREMENTS = "benchmarks/requirements-peers.txt"
+RSS_SAMPLE_S = 0.1
+
+
+@dataclasses.dataclass(frozen=True)
+class PeerRun:
+    """What every peer is given at one size, and what its answers are checked against."""
+
+    directory: Path
+    chunks: list[Any]
+    vectors: list[list[float]]
+    questions: list[str]
+    query_vectors: list[list[float]]
+    k: int
+    exact_ids: list[list[str]]  # the embedded store's filtered k-NN, which is exact: the reference for recall
+    visible: frozenset[str]  # the chunk ids the caller may see
+
+    def knn_report(self, latency: dict[str, float], answers: list[list[str]]) -> dict[str, Any]:
+        """Latency, recall@k against the exact filtered k-NN, and hits the caller may not see (a filter
+        applied after the search, or not at all, shows as fewer hits or as leaks)."""
+        shares = [
+            len(set(got) & set(exact)) / len(exact) for got, exact in zip(answers, self.exact_ids, strict=True) if exact
+        ]
+        return {
+            "knn_ms": latency,
+            "recall_at_k": round(sum(shares) / len(shares), 4) if shares else None,
+            "leaked": self.leaked(answers),
+            "mean_hits": round(sum(map(len, answers)) / len(answers), 2) if answers else 0,
+        }
+
+    def leaked(self, answers: list[list[str]]) -> int:
+        return sum(1 for got in answers for chunk_id in got if chunk_id not in self.visible)
+
+
+def timed_queries(search: Callable[[int], list[str]], count: int) -> tuple[dict[str, float], list[list[str]]]:
+    """``search(i)`` for each query index after 5 warm-up calls: the latency summary (ms) and the ids found."""
+    for index in range(min(5, count)):
+        search(index)
+    latencies, answers = [], []
+    for index in range(count):
+        began = time.perf_counter()
+        answers.append(search(index))
+        latencies.append((time.perf_counter() - began) * 1000)
+    return _bench.summary(latencies), answers
+
+
+def rss_mb() -> float:
+    """This process's resident set size now, in MB (Linux: ``/proc/self/statm``)."""
+    resident_pages = int(Path("/proc/self/statm").read_text().split()[1])
+    return resident_pages * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+
+def release_memory() -> None:
+    """Collect garbage and hand freed heap back to the system, so that each store's growth starts from a floor
+    and not from the pages the previous one left in the allocator."""
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):  # not glibc
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+class RssWatch:
+    """The growth of this process's RSS over a block: its peak (sampled every 0.1 s, so index builds count)
+    and where it stands at each :meth:`loaded` (the store open, indexed and queried), under that call's name."""
+
+    def __enter__(self) -> RssWatch:
+        release_memory()
+        self.start = self.peak = rss_mb()
+        self.growth: dict[str, float] = {}
+        self._stop = threading.Event()
+        self._sampler = threading.Thread(target=self._sample, daemon=True)
+        self._sampler.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._stop.wait(RSS_SAMPLE_S):
+            self.peak = max(self.peak, rss_mb())
+
+    def loaded(self, name: str = "rss_growth_mb") -> None:
+        now = rss_mb()
+        self.growth[name] = round(now - self.start, 1)
+        self.peak = max(self.peak, now)
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._sampler.join()
+
+    def report(self) -> dict[str, float]:
+        return {**self.growth, "rss_peak_growth_mb": round(self.peak - self.start, 1)}
+
+
+def measure_embedded_searches(
+    path: Path, dimension: int, run: PeerRun, watch: RssWatch
+) -> tuple[dict[str, Any], list[list[str]]]:
+    """The embedded store's own filtered k-NN (exact) and a plain hybrid search (k-NN, then BM25, fused by
+    RRF: no reranker, no MMR), given the same query vectors as the peers; returns the k-NN's ids too."""
+    from ragline.fusion import reciprocal_rank_fusion
+    from ragline.stores.sqlite import SqliteStore
+
+    with SqliteStore(path, dimension) as store:
+
+        def knn(index: int) -> list[str]:
+            return [hit.chunk.chunk_id for hit in store.knn_search(run.query_vectors[index], CALLER, run.k)]
+
+        def hybrid(index: int) -> list[str]:
+            dense = store.knn_search(run.query_vectors[index], CALLER, run.k)
+            lexical = store.bm25_search(run.questions[index], CALLER, run.k)
+            return [hit.chunk.chunk_id for hit in reciprocal_rank_fusion([dense, lexical])[: run.k]]
+
+        knn_latency, exact_ids = timed_queries(knn, len(run.query_vectors))
+        watch.loaded("rss_growth_knn_only_mb")  # the vector matrix; BM25's postings come with the first hybrid
+        hybrid_latency, hybrid_answers = timed_queries(hybrid, len(run.query_vectors))
+        watch.loaded()
+    results = {"knn_ms": knn_latency, "hybrid_rrf_ms": hybrid_latency, "hybrid_leaked": run.leaked(hybrid_answers)}
+    return results, exact_ids
+
+
+def measure_chroma(run: PeerRun, watch: RssWatch) -> dict[str, Any]:
+    """A persistent Chroma collection (HNSW, cosine, Chroma's defaults); the role filter is ``$or`` over one
+    boolean metadata field per role, evaluated by Chroma inside the query."""
     import chromadb
 
-    client = chromadb.PersistentClient(path=str(directory))
+    client = chromadb.PersistentClient(path=str(run.directory))
     collection = client.create_collection("bench", metadata={"hnsw:space": "cosine"})
     batch = min(BATCH, client.get_max_batch_size())
     started = time.perf_counter()
-    for start in range(0, len(chunks), batch):
-        part = chunks[start : start + batch]
+    for start in range(0, len(run.chunks), batch):
+        part = run.chunks[start : start + batch]
         collection.add(
             ids=[c.chunk_id for c in part],
-            embeddings=vectors[start : start + batch],
+            embeddings=run.vectors[start : start + batch],
             documents=[c.text for c in part],
             metadatas=[{"doc_id": c.doc_id, **{f"role_{r}": True for r in c.roles}} for c in part],
         )
     index_s = time.perf_counter() - started
     where = {"$or": [{f"role_{role}": True} for role in sorted(CALLER)]}
 
-    def query(vector: list[float], collection: Any = collection) -> Any:
-        return collection.query(
-            query_embeddings=[vector], n_results=k, where=where, include=["documents", "metadatas", "distances"]
+    def search(index: int, where: dict[str, Any] | None = where) -> list[str]:
+        answer = collection.query(
+            query_embeddings=[run.query_vectors[index]],
+            n_results=run.k,
+            where=where,
+            include=["documents", "metadatas", "distances"],
         )
+        return list(answer["ids"][0])
 
-    for vector in query_vectors[:5]:
-        query(vector)
-    latencies, hits = [], []
-    for vector in query_vectors:
-        began = time.perf_counter()
-        answer = query(vector)
-        latencies.append((time.perf_counter() - began) * 1000)
-        hits.append(len(answer["ids"][0]))
-    unfiltered = []
-    for vector in query_vectors:  # the same query without the role filter: what the filter costs Chroma
-        began = time.perf_counter()
-        collection.query(query_embeddings=[vector], n_results=k, include=["documents", "metadatas", "distances"])
-        unfiltered.append((time.perf_counter() - began) * 1000)
-    del query, collection, client
-    gc.collect()
+    latency, answers = timed_queries(search, len(run.query_vectors))
+    # The same query without the role filter: what the filter costs Chroma.
+    unfiltered, _ = timed_queries(lambda index: search(index, None), len(run.query_vectors))
+    watch.loaded()
     return {
         "index_s": round(index_s, 2),
-        "knn_ms": _bench.summary(latencies),
-        "knn_unfiltered_ms": _bench.summary(unfiltered),
-        "mean_hits": round(sum(hits) / len(hits), 2) if hits else 0,
+        **run.knn_report(latency, answers),
+        "knn_unfiltered_ms": unfiltered,
         "version": chromadb.__version__,
+        "filter": f"where {where} (one boolean metadata field per role), inside the query",
+        "index": "HNSW (hnsw:space cosine, Chroma's default parameters)",
     }
 
 
-def run(sizes: list[int], queries: int = 200, peer: str = "chroma", mmr_queries: int = 50) -> dict[str, Any]:
-    from ragline.embedders.hashing import HashEmbedder
-    from ragline.embedders.local import LocalEmbedder
+def measure_lancedb(run: PeerRun, watch: RssWatch) -> dict[str, Any]:
+    """A LanceDB table on disk with the roles as a list column; the filter ``array_has_any(roles, [...])``
+    is a prefilter (``prefilter=True``) served by a LabelList scalar index. k-NN without a vector index is
+    a flat scan (exact); hybrid is LanceDB's own (vector + its native full-text index, fused by its default
+    RRF reranker). An IVF_HNSW_SQ index is built afterwards and measured apart, with its recall."""
+    import lancedb
+    import pyarrow as pa
+    from lancedb.index import FTS, LabelList
+
+    db = lancedb.connect(str(run.directory))
+    schema = pa.schema(
+        [
+            pa.field("id", pa.string()),
+            pa.field("text", pa.string()),  # what BM25 reads in the embedded store (Chunk.indexed_text)
+            pa.field("roles", pa.list_(pa.string())),
+            pa.field("vector", pa.list_(pa.float32(), len(run.vectors[0]))),
+        ]
+    )
+    started = time.perf_counter()
+    table = db.create_table("bench", schema=schema)
+    for start in range(0, len(run.chunks), BATCH):
+        part = run.chunks[start : start + BATCH]
+        columns = {
+            "id": [c.chunk_id for c in part],
+            "text": [c.indexed_text() for c in part],
+            "roles": [list(c.roles) for c in part],
+            "vector": run.vectors[start : start + BATCH],
+        }
+        table.add(pa.table(columns, schema=schema))
+    added = time.perf_counter()
+    table.create_index("text", config=FTS())
+    indexed_text = time.perf_counter()
+    table.create_index("roles", config=LabelList())
+    index_s = time.perf_counter() - started
+    where = "array_has_any(roles, [{}])".format(", ".join(f"'{role}'" for role in sorted(CALLER)))
+
+    def knn(index: int, where: str | None = where) -> list[str]:
+        query = table.search(run.query_vectors[index]).distance_type("cosine").limit(run.k)
+        if where:
+            query = query.where(where, prefilter=True)
+        return list(query.select(["id", "text", "_distance"]).to_arrow()["id"].to_pylist())
+
+    def hybrid(index: int) -> list[str]:
+        query = (
+            table.search(query_type="hybrid")
+            .vector(run.query_vectors[index])
+            .text(run.questions[index])
+            .distance_type("cosine")
+            .where(where, prefilter=True)
+            .limit(run.k)
+        )
+        # LanceDB 0.40 logs a deprecation warning per hybrid query for this select (it adds _distance and
+        # _score itself, and refuses them when named): noise on stderr, not an error.
+        return list(query.select(["id", "text"]).to_arrow()["id"].to_pylist())
+
+    plan = table.search(run.query_vectors[0]).distance_type("cosine").where(where, prefilter=True).explain_plan()
+    latency, answers = timed_queries(knn, len(run.query_vectors))
+    unfiltered, _ = timed_queries(lambda index: knn(index, None), len(run.query_vectors))
+    watch.loaded("rss_growth_knn_only_mb")
+    hybrid_latency, hybrid_answers = timed_queries(hybrid, len(run.query_vectors))
+    watch.loaded()
+    return {
+        "index_s": round(index_s, 2),
+        "add_s": round(added - started, 2),
+        "fts_index_s": round(indexed_text - added, 2),
+        "roles_index_s": round(started + index_s - indexed_text, 2),
+        **run.knn_report(latency, answers),
+        "knn_unfiltered_ms": unfiltered,
+        "hybrid_ms": hybrid_latency,
+        "hybrid_leaked": run.leaked(hybrid_answers),
+        "hybrid_mean_hits": round(sum(map(len, hybrid_answers)) / len(hybrid_answers), 2),
+        "ann": _lancedb_ann(table, run, knn),
+        "version": lancedb.__version__,
+        "filter": f"where({where!r}, prefilter=True), LabelList scalar index on roles",
+        "filter_uses_scalar_index": "ScalarIndexQuery" in plan,
+        "index": "none for the k-NN (flat scan, exact); native FTS index on the text; LabelList on roles",
+        "hybrid": "query_type='hybrid': vector (flat) + FTS, the same prefilter, default RRFReranker",
+    }
+
+
+def _lancedb_ann(table: Any, run: PeerRun, knn: Callable[[int], list[str]]) -> dict[str, Any]:
+    """Build an IVF_HNSW_SQ index (LanceDB's defaults, cosine) and time the same filtered k-NN through it."""
+    from lancedb.index import IvfHnswSq
+
+    started = time.perf_counter()
+    try:
+        table.create_index("vector", config=IvfHnswSq(distance_type="cosine"))
+    except (ValueError, RuntimeError, OSError) as error:  # too few rows to train the partitions, for one
+        return {"index": "IVF_HNSW_SQ", "error": str(error)[:300]}
+    index_s = time.perf_counter() - started
+    latency, answers = timed_queries(knn, len(run.query_vectors))
+    return {"index": "IVF_HNSW_SQ (defaults, cosine)", "index_s": round(index_s, 2), **run.knn_report(latency, answers)}
+
+
+def sqlite_with_extensions() -> Any:
+    """The sqlite3 module to load sqlite-vec with: the standard library's when this Python was built with
+    extension loading, else ``pysqlite3`` (the ``pysqlite3-binary`` wheel, with its own SQLite)."""
+    import sqlite3
+
+    if hasattr(sqlite3.Connection, "enable_load_extension"):
+        return sqlite3
+    try:
+        import pysqlite3.dbapi2 as bundled  # type: ignore[import-not-found]
+    except ImportError as error:
+        raise SystemExit(
+            "this Python's sqlite3 cannot load extensions (built without --enable-loadable-sqlite-extensions); "
+            f"pip install -r {REQUIREMENTS} brings pysqlite3-binary"
+        ) from error
+    return bundled
+
+
+def measure_sqlite_vec(run: PeerRun, watch: RssWatch) -> dict[str, Any]:
+    """A ``vec0`` virtual table (cosine) in a SQLite file, with the chunk id and text as auxiliary columns,
+    and the roles in a plain table joined inside the k-NN: ``rowid in (select ... where role in (...))``
+    is a constraint vec0 applies while it scans. (Its metadata columns take only ANDed comparisons: ``OR``
+    over one boolean per role is applied after the k-NN and returns fewer than k hits.) No vector index:
+    sqlite-vec scans every row (exact). No BM25, so no hybrid."""
+    import numpy as np
+    import sqlite_vec
+
+    sqlite = sqlite_with_extensions()
+    run.directory.mkdir(parents=True, exist_ok=True)
+    conn = sqlite.connect(str(run.directory / "vec.sqlite3"))
+    conn.enable_load_extension(True)
+    sqlite_vec.load(conn)
+    conn.enable_load_extension(False)
+    started = time.perf_counter()
+    matrix = np.asarray(run.vectors, dtype=np.float32)
+    conn.execute(
+        f"create virtual table chunk_vectors using vec0(embedding float[{matrix.shape[1]}] distance_metric=cosine, "
+        "+chunk_id text, +text text)"
+    )
+    conn.execute("create table chunk_roles (chunk integer not null, role text not null)")
+    for start in range(0, len(run.chunks), BATCH):
+        part = run.chunks[start : start + BATCH]
+        with conn:
+            conn.executemany(
+                "insert into chunk_vectors (rowid, embedding, chunk_id, text) values (?, ?, ?, ?)",
+                [(start + i + 1, matrix[start + i].tobytes(), c.chunk_id, c.text) for i, c in enumerate(part)],
+            )
+            conn.executemany(
+                "insert into chunk_roles (chunk, role) values (?, ?)",
+                [(start + i + 1, role) for i, c in enumerate(part) for role in c.roles],
+            )
+    with conn:
+        conn.execute("create index chunk_roles_by_role on chunk_roles (role, chunk)")
+    index_s = time.perf_counter() - started
+    roles = sorted(CALLER)
+    knn_sql = "select chunk_id, distance, text from chunk_vectors where embedding match ? and k = ?{} order by distance"
+    filtered = knn_sql.format(
+        " and rowid in (select chunk from chunk_roles where role in ({}))".format(", ".join("?" * len(roles)))
+    )
+    unfiltered_sql = knn_sql.format("")
+    vectors = [np.asarray(vector, dtype=np.float32).tobytes() for vector in run.query_vectors]
+
+    def knn(index: int, sql: str = filtered, roles: list[str] = roles) -> list[str]:
+        return [row[0] for row in conn.execute(sql, (vectors[index], run.k, *roles))]
+
+    latency, answers = timed_queries(knn, len(vectors))
+    unfiltered, _ = timed_queries(lambda index: knn(index, unfiltered_sql, []), len(vectors))
+    watch.loaded()
+    file_mb = (run.directory / "vec.sqlite3").stat().st_size / 1e6
+    version = conn.execute("select vec_version()").fetchone()[0]
+    conn.close()
+    return {
+        "index_s": round(index_s, 2),
+        **run.knn_report(latency, answers),
+        "knn_unfiltered_ms": unfiltered,
+        "file_mb": round(file_mb, 1),
+        "version": version,
+        "sqlite": f"{sqlite.__name__} (SQLite {sqlite.sqlite_version})",
+        "filter": "rowid in (select chunk from chunk_roles where role in (...)), applied by vec0 inside the k-NN",
+        "index": "none (vec0 scans every row: exact)",
+    }
+
+
+MEASURES: dict[str, Callable[[PeerRun, RssWatch], dict[str, Any]]] = {
+    "chroma": measure_chroma,
+    "lancedb": measure_lancedb,
+    "sqlite-vec": measure_sqlite_vec,
+}
+
+
+def peer_names(peer: str | Sequence[str]) -> list[str]:
+    """``--peer chroma lancedb``, ``--peer none`` or one name, as the list of peers to measure."""
+    names = [peer] if isinstance(peer, str) else list(peer)
+    unknown = sorted(set(names) - {*PEERS, "none"})
+    if unknown:
+        raise ValueError(f"unknown peer {', '.join(unknown)}; one of {', '.join(PEERS)} or none")
+    return [name for name in PEERS if name in names]
+
+
+def import_peers(peers: list[str]) -> dict[str, float]:
+    """Import each peer's package before anything is built (a missing one fails now, not after the build);
+    returns the RSS each import added (MB), which the per-size growth then leaves out."""
+    grown = {}
+    for name in peers:
+        before = rss_mb()
+        try:
+            importlib.import_module(PEER_MODULES[name])
+            if name == "lancedb":
+                importlib.import_module("pyarrow")
+            if name == "sqlite-vec":
+                sqlite_with_extensions()
+        except ImportError as error:
+            raise SystemExit(f"peer {name} is not installed ({error}): pip install -r {REQUIREMENTS}") from error
+        grown[name] = round(rss_mb() - before, 1)
+    return grown
+
+
+def side_by_side(
+    peers: list[str],
+    workdir: Path,
+    path: Path,
+    chunks: list[Any],
+    vectors: list[list[float]],
+    qs: list[str],
+    hasher: Any,
+    entry: dict[str, Any],
+) -> dict[str, Any]:
+    """The embedded store's filtered k-NN and plain hybrid search, then each peer's, on the same inputs."""
     from ragline.settings import Settings
 
+    size = len(chunks)
+    # The questions embedded as the chunks were (the hash embedder): neighbours in the same space, so recall
+    # means something. The local model's vectors are of another space, where every chunk is about as far.
+    query_vectors = [hasher.embed_query(q) for q in qs]
+    run = PeerRun(
+        directory=workdir,
+        chunks=chunks,
+        vectors=vectors,
+        questions=qs,
+        query_vectors=query_vectors,
+        k=Settings().candidates,
+        exact_ids=[],
+        visible=frozenset(c.chunk_id for c in chunks if CALLER & set(c.roles)),
+    )
+    with RssWatch() as watch:
+        embedded, exact_ids = measure_embedded_searches(path, hasher.dimension, run, watch)
+    found: dict[str, Any] = {
+        "embedded_knn_only_ms": embedded["knn_ms"],
+        "embedded_hybrid_rrf_ms": embedded["hybrid_rrf_ms"],
+        "embedded_hybrid_leaked": embedded["hybrid_leaked"],
+        "embedded_memory": watch.report(),
+        "ratios": {},
+    }
+    for name in peers:
+        peer_run = dataclasses.replace(run, directory=workdir / f"{name}-{size}", exact_ids=exact_ids)
+        with RssWatch() as watch:
+            result = MEASURES[name](peer_run, watch)
+        result["memory"] = watch.report()
+        found[name] = result
+        found["ratios"].update(_ratios(name, result, entry, embedded))
+        release_memory()
+    return found
+
+
+def _ratios(name: str, peer: dict[str, Any], entry: dict[str, Any], embedded: dict[str, Any]) -> dict[str, float]:
+    key = name.replace("-", "_")
+    ratios = {
+        f"index_time_{key}_over_embedded": round(peer["index_s"] / entry["index_s"], 2),
+        f"knn_p50_{key}_over_embedded": round(peer["knn_ms"]["p50"] / embedded["knn_ms"]["p50"], 2),
+        f"{key}_knn_p50_over_embedded_retrieval_p50": round(
+            peer["knn_ms"]["p50"] / entry["default"]["retrieval_without_embed_ms"]["p50"], 2
+        ),
+    }
+    if "hybrid_ms" in peer:
+        ratios[f"hybrid_p50_{key}_over_embedded_hybrid_rrf"] = round(
+            peer["hybrid_ms"]["p50"] / embedded["hybrid_rrf_ms"]["p50"], 2
+        )
+    return ratios
+
+
+def run(
+    sizes: list[int], queries: int = 200, peer: str | Sequence[str] = "chroma", mmr_queries: int = 50
+) -> dict[str, Any]:
+    from ragline.embedders.hashing import HashEmbedder
+    from ragline.embedders.local import LocalEmbedder
+
+    peers = peer_names(peer)
+    import_rss = import_peers(peers)
     workdir = Path(tempfile.mkdtemp(prefix="ragline-query-bench-"))
     embedder = LocalEmbedder()
     embedder.embed_query("warm-up")
@@ -220,6 +630,9 @@ def run(sizes: list[int], queries: int = 200, peer: str = "chroma", mmr_queries:
         "query_embedder": embedder.name,
         "chunk_vectors": f"hash ({hasher.dimension} dims)",
         "generate_s": round(generate_s, 1),
+        "peers": peers,
+        "peer_query_vectors": "the questions through the hash embedder, as the chunks (k-NN in one space)",
+        "peer_import_rss_mb": import_rss,
     }
     try:
         for size in sorted(sizes):
@@ -236,22 +649,11 @@ def run(sizes: list[int], queries: int = 200, peer: str = "chroma", mmr_queries:
             entry["mmr_0.5"] = measure_embedded(
                 path, embedder.dimension, embedder, qs[:mmr_queries], mmr_lambda=0.5, cold=False
             )
-            if peer == "chroma":
-                query_vectors = [embedder.embed_query(q) for q in qs]
-                knn_only = _knn_only(path, embedder.dimension, query_vectors, Settings().candidates)
-                entry["embedded_knn_only_ms"] = knn_only
-                chroma = measure_chroma(
-                    workdir / f"chroma-{size}", chunks, vectors, query_vectors, Settings().candidates
-                )
-                entry["chroma"] = chroma
-                entry["ratios"] = {
-                    "index_time_chroma_over_embedded": round(chroma["index_s"] / index_s, 2),
-                    "knn_p50_chroma_over_embedded": round(chroma["knn_ms"]["p50"] / knn_only["p50"], 2),
-                    "chroma_knn_p50_over_embedded_retrieval_p50": round(
-                        chroma["knn_ms"]["p50"] / entry["default"]["retrieval_without_embed_ms"]["p50"], 2
-                    ),
-                }
+            if peers:
+                entry.update(side_by_side(peers, workdir, path, chunks, vectors, qs, hasher, entry))
             results["sizes"][str(size)] = entry
+            shutil.rmtree(workdir, ignore_errors=True)  # a 100k run's stores would otherwise pile up
+            workdir.mkdir()
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     keys = sorted(results["sizes"], key=int)
@@ -283,20 +685,6 @@ def run(sizes: list[int], queries: int = 200, peer: str = "chroma", mmr_queries:
             "met": p50 < TARGET_P50_MS,
         }
     return results
-
-
-def _knn_only(path: Path, dimension: int, query_vectors: list[list[float]], k: int) -> dict[str, float]:
-    from ragline.stores.sqlite import SqliteStore
-
-    latencies = []
-    with SqliteStore(path, dimension) as store:
-        for vector in query_vectors[:5]:
-            store.knn_search(vector, CALLER, k)
-        for vector in query_vectors:
-            began = time.perf_counter()
-            store.knn_search(vector, CALLER, k)
-            latencies.append((time.perf_counter() - began) * 1000)
-    return _bench.summary(latencies)
 
 
 def print_table(results: dict[str, Any]) -> None:
@@ -341,38 +729,25 @@ def print_table(results: dict[str, Any]) -> None:
             f"scaling x{sc['chunks_ratio']} chunks: p50 x{sc['p50_ratio']} (without embedding "
             f"x{sc['p50_ratio_without_embed']}); per stage {sc['stage_p50_ratio']}"
         )
-    peer_rows = []
-    for entry in results["sizes"].values():
-        if "chroma" in entry:
-            c, r = entry["chroma"], entry["ratios"]
-            peer_rows.append(
-                [
-                    f"{entry['chunks']:,}",
-                    entry["index_s"],
-                    c["index_s"],
-                    r["index_time_chroma_over_embedded"],
-                    entry["embedded_knn_only_ms"]["p50"],
-                    c["knn_ms"]["p50"],
-                    r["knn_p50_chroma_over_embedded"],
-                    c["knn_unfiltered_ms"]["p50"],
-                    entry["default"]["retrieval_without_embed_ms"]["p50"],
-                ]
-            )
+    peer_rows = [row for entry in results["sizes"].values() for row in _peer_rows(entry, results["peers"])]
     if peer_rows:
-        print("side by side: Chroma (HNSW) vs the embedded store (exact), same chunks, vectors and role filter, k=50")
+        print("side by side: the same chunks, vectors, query vectors and role filter, k=50 (ms, MB)")
         print(
             _bench.table(
                 peer_rows,
                 [
                     "chunks",
-                    "embedded index s",
-                    "chroma index s",
-                    "index ratio",
-                    "embedded knn p50",
-                    "chroma knn p50",
-                    "knn ratio",
-                    "chroma knn p50 (no filter)",
-                    "embedded hybrid w/o embed p50",
+                    "store",
+                    "index s",
+                    "k-NN p50",
+                    "k-NN p95",
+                    "recall@k",
+                    "leaked",
+                    "k-NN p50 no filter",
+                    "hybrid p50",
+                    "hybrid p95",
+                    "RSS growth",
+                    "RSS peak growth",
                 ],
             )
         )
@@ -381,18 +756,88 @@ def print_table(results: dict[str, Any]) -> None:
         print(f"target: {t['what']} < {t['limit_ms']} ms: {t['value_ms']} ms -> {'met' if t['met'] else 'MISSED'}")
 
 
+def _peer_rows(entry: dict[str, Any], peers: list[str]) -> list[list[Any]]:
+    """One row for the embedded store and one per peer (LanceDB's ANN index a row of its own)."""
+    if "embedded_knn_only_ms" not in entry:
+        return []
+    chunks = f"{entry['chunks']:,}"
+    memory = entry["embedded_memory"]
+    rows = [
+        [
+            chunks,
+            "embedded (exact)",
+            entry["index_s"],
+            entry["embedded_knn_only_ms"]["p50"],
+            entry["embedded_knn_only_ms"]["p95"],
+            1.0,
+            0,
+            "",
+            entry["embedded_hybrid_rrf_ms"]["p50"],
+            entry["embedded_hybrid_rrf_ms"]["p95"],
+            memory["rss_growth_mb"],
+            memory["rss_peak_growth_mb"],
+        ]
+    ]
+    for name in peers:
+        peer = entry[name]
+        hybrid = peer.get("hybrid_ms", {})
+        rows.append(
+            [
+                chunks,
+                name,
+                peer["index_s"],
+                peer["knn_ms"]["p50"],
+                peer["knn_ms"]["p95"],
+                peer["recall_at_k"],
+                peer["leaked"],
+                peer["knn_unfiltered_ms"]["p50"],
+                hybrid.get("p50", "–"),
+                hybrid.get("p95", "–"),
+                peer["memory"]["rss_growth_mb"],
+                peer["memory"]["rss_peak_growth_mb"],
+            ]
+        )
+        ann = peer.get("ann", {})
+        if "knn_ms" in ann:
+            rows.append(
+                [
+                    chunks,
+                    f"{name} + {ann['index']}",
+                    ann["index_s"],
+                    ann["knn_ms"]["p50"],
+                    ann["knn_ms"]["p95"],
+                    ann["recall_at_k"],
+                    ann["leaked"],
+                    *[""] * 5,
+                ]
+            )
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--queries", type=int, default=200)
-    parser.add_argument("--peer", choices=["chroma", "none"], default="chroma")
+    parser.add_argument(
+        "--peer",
+        "--peers",
+        dest="peers",
+        nargs="+",
+        choices=[*PEERS, "none"],
+        default=["chroma"],
+        help="the stores measured side by side (default chroma)",
+    )
+    parser.add_argument("--name", default="query_latency", help="results/<name>.json")
     parser.add_argument("--no-wait", action="store_true")
     args = parser.parse_args(argv)
+    # One OpenBLAS thread, as the ragline CLI runs the embedded store (ragline.cli.main): idle BLAS threads
+    # spin-wait, and on a busy 2-core machine the exact k-NN ran 5x slower with two. Before numpy is imported.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     quiet = _bench.before_run(args.no_wait)
-    results = run(args.sizes, args.queries, args.peer)
+    results = run(args.sizes, args.queries, args.peers)
     results["conditions"] = _bench.conditions(quiet)
     print_table(results)
-    print(f"wrote {_bench.write_result('query_latency', results)}")
+    print(f"wrote {_bench.write_result(args.name, results)}")
     return 0
 
 
