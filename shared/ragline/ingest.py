@@ -46,7 +46,7 @@ from ragline.ids import document_id
 from ragline.indexes import IndexRouter
 from ragline.indexing import chunks_of, index_chunks, refuse_oversized
 from ragline.models import DocumentRecord, StoredObject, Work
-from ragline.ports import Embedder, EventQueue, ObjectStore, Registry, VectorStore
+from ragline.ports import MAX_QUEUE_DELAY_SECONDS, Embedder, EventQueue, ObjectStore, Registry, VectorStore
 from ragline.settings import Chunking, Settings, settings_values
 
 # How long a lease lasts when the caller gives no deadline (a direct call): past Lambda's longest timeout.
@@ -58,7 +58,6 @@ ACQUIRE_ATTEMPTS = 5
 MAX_ROUNDS = 20  # rounds of handed-over work one holder does before it leaves the rest to redelivery
 # Added to a store's refresh lag before a settle is delivered: clocks differ, and the lag is not exact.
 SETTLE_MARGIN_SECONDS = 15
-MAX_SETTLE_DELAY_SECONDS = 900  # SQS delays a message fifteen minutes at most
 
 
 class DocumentNotReady(TransientError):
@@ -160,6 +159,15 @@ def sync_record(name: str, bucket: str, key: str, drift: str, now: datetime | No
         "s3": {"bucket": {"name": bucket}, "object": {"key": urllib.parse.quote_plus(key, safe="/")}},
         "ragline": {"drift": drift},
     }
+
+
+def sync_message(record: dict[str, Any]) -> str:
+    """The ingest queue's message of one :func:`sync_record`, shaped as S3's notification of one event.
+
+    >>> json.loads(sync_message({"eventName": "Sync:Refresh"}))
+    {'Records': [{'eventName': 'Sync:Refresh'}]}
+    """
+    return json.dumps({"Records": [record]})
 
 
 def sortable_sequencer(sequencer: str) -> str:
@@ -361,9 +369,8 @@ class Ingestor:
         if wait_seconds <= 0:
             return
         assert self.settles is not None  # the constructor refuses a lagging store without a queue
-        delay = min(MAX_SETTLE_DELAY_SECONDS, math.ceil(wait_seconds) + SETTLE_MARGIN_SECONDS)
-        body = json.dumps({"Records": [sync_record(SYNC_SETTLE, bucket, key, "unsettled")]})
-        self.settles.send([body], delay_seconds=delay)
+        delay = min(MAX_QUEUE_DELAY_SECONDS, math.ceil(wait_seconds) + SETTLE_MARGIN_SECONDS)
+        self.settles.send([sync_message(sync_record(SYNC_SETTLE, bucket, key, "unsettled"))], delay_seconds=delay)
 
     def _settle(self, doc_id: str, bucket: str, key: str) -> Outcome:
         """Make each index's chunks of the document what its record says: the record's version only (none
@@ -371,10 +378,10 @@ class Ingestor:
         searchable: a settle delivered sooner (the change took longer than the margin) is queued again, and
         so is one after a settle that wrote copies."""
         writers = self._writers()
+        lag = _refresh_lag(writers)
         record = self.registry.get(doc_id)
         if record is not None and record.updated_at:
             waited = self.clock() - datetime.fromisoformat(record.updated_at).timestamp()
-            lag = _refresh_lag(writers)
             if waited < lag:
                 self._queue_settle(bucket, key, lag - waited)
                 return "settle-deferred"
@@ -384,7 +391,7 @@ class Ingestor:
         if written:
             # The copies it wrote are searchable only later, so a settle delivered meanwhile may have
             # copied the same chunks: the next one keeps one copy of each.
-            self._queue_settle(bucket, key, _refresh_lag(writers))
+            self._queue_settle(bucket, key, lag)
         return "settled"
 
     # -- created ---------------------------------------------------------------------------------

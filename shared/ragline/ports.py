@@ -265,6 +265,10 @@ class ObjectStore(Protocol):
         ...
 
 
+#: The longest an event queue holds a message back (SQS's limit: fifteen minutes).
+MAX_QUEUE_DELAY_SECONDS = 900
+
+
 class EventQueue(Protocol):
     """Where ingest's events wait (the ingest queue): ``ragline sync`` puts its records there, so that
     drift is repaired by the same code as S3's own events, and so does ingest, to settle a document on a
@@ -272,7 +276,7 @@ class EventQueue(Protocol):
 
     def send(self, bodies: Sequence[str], delay_seconds: int = 0) -> None:
         """Put one message per body on the queue, all of them or raise (none is dropped silently); each is
-        delivered no sooner than ``delay_seconds`` (at most :data:`ragline.queues.sqs.MAX_DELAY_SECONDS`)."""
+        delivered no sooner than ``delay_seconds`` (at most :data:`MAX_QUEUE_DELAY_SECONDS`)."""
         ...
 
 

@@ -24,17 +24,16 @@ embedding model").
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from ragline.indexes import Indexes, IndexTarget, current_indexes
-from ragline.ingest import SYNC_BACKFILL
+from ragline.ingest import SYNC_BACKFILL, sync_message, sync_record
 from ragline.models import DocumentRecord
 from ragline.ports import Embedder, EventQueue, IndexAdmin, IndexCatalog, Registry
-from ragline.sync import records_of, sync_record
+from ragline.sync import records_of
 
 
 class ReindexRefused(ValueError):
@@ -123,12 +122,12 @@ class Reindexer:
         return changed
 
     def backfill(self) -> int:
-        """Queue one backfill record per indexed document (:func:`ragline.sync.sync_record`, S3-shaped, on
+        """Queue one backfill record per indexed document (:func:`ragline.ingest.sync_record`, S3-shaped, on
         the ingest queue); returns how many. Safe to repeat: a document the new index has already costs its
         ingest one count, nothing more."""
         now = datetime.now(UTC)
         records = [sync_record(SYNC_BACKFILL, self.bucket, record.key, "backfill", now) for record in self._indexed()]
-        self.queue.send([json.dumps({"Records": [record]}) for record in records])
+        self.queue.send([sync_message(record) for record in records])
         return len(records)
 
     def progress(self, target: IndexTarget) -> Progress:

@@ -27,7 +27,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -36,7 +35,7 @@ from typing import Any, Literal, get_args
 
 from ragline.access import document_key_of_sidecar, is_sidecar
 from ragline.ids import document_id
-from ragline.ingest import SYNC_REFRESH, SYNC_REINDEX, sync_record
+from ragline.ingest import SYNC_REFRESH, SYNC_REINDEX, sync_message, sync_record
 from ragline.models import DocumentRecord, IndexedVersion, ListedObject
 from ragline.ports import EventQueue, ObjectStore, Registry, VectorStore
 from ragline.settings import Settings
@@ -178,7 +177,7 @@ class Sync:
         if deletions and too_many and not self.config.allow_mass_delete:
             report.withheld = list(deletions)
         if not dry_run:
-            bodies = [json.dumps({"Records": [record]}) for record in self._records(report)]
+            bodies = [sync_message(record) for record in self._records(report)]
             self.queue.send(bodies)
             report.enqueued = len(bodies)
         return report

@@ -14,11 +14,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ragline.errors import TransientError
+from ragline.ports import MAX_QUEUE_DELAY_SECONDS
 
 BATCH = 10  # SendMessageBatch takes at most ten entries
 ATTEMPTS = 5  # of the entries SQS refused as its own fault (SenderFault false), with backoff between them
 CONCURRENCY = 8  # requests in flight: a backfill of a million keys is 100,000 requests
-MAX_DELAY_SECONDS = 900  # SQS delays a message fifteen minutes at most
 
 
 class QueueRefused(TransientError):
@@ -36,8 +36,8 @@ class SqsEventQueue:
     def send(self, bodies: Sequence[str], delay_seconds: int = 0) -> None:
         """Every body as one message, delivered no sooner than ``delay_seconds``; raises
         :class:`QueueRefused` naming how many SQS would not take."""
-        if not 0 <= delay_seconds <= MAX_DELAY_SECONDS:
-            raise ValueError(f"SQS delays a message 0 to {MAX_DELAY_SECONDS} s, not {delay_seconds}")
+        if not 0 <= delay_seconds <= MAX_QUEUE_DELAY_SECONDS:
+            raise ValueError(f"SQS delays a message 0 to {MAX_QUEUE_DELAY_SECONDS} s, not {delay_seconds}")
         batches = [list(bodies[start : start + BATCH]) for start in range(0, len(bodies), BATCH)]
         if not batches:
             return
