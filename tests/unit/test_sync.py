@@ -51,6 +51,23 @@ class World:
         if notify:
             self.ingestor().handle(ObjectEvent("removed", BUCKET, key))
 
+    def replay(self, steps: list[tuple[str, str, bool, int]], damage_index: bool = True) -> None:
+        """:data:`STEPS`: uploads and deletions, each notified or lost; with ``damage_index``, also the index
+        losing a document's chunks or holding a stale version's (else those steps do nothing)."""
+        for action, key, notified, text in steps:
+            if action == "put":
+                self.put(key, f"text {text} of {key}", notify=notified)
+            elif action == "delete":
+                self.delete(key, notify=notified)
+            elif not damage_index:
+                continue
+            elif action == "lose_index_of":
+                self.store.delete_document(document_id(BUCKET, key))
+            else:
+                doc_id = document_id(BUCKET, key)
+                stale = Chunk(f"stale-{key}", doc_id, "gone", "stale", f"s3://{BUCKET}/{key}", key, ("finance",), 99)
+                self.store.upsert([stale], FakeEmbedder().embed_documents(["stale"]))
+
     def sync(
         self, prefix: str = "", dry_run: bool = False, allow_mass_delete: bool = False, window: int | None = None
     ) -> dict:
@@ -245,17 +262,7 @@ def test_one_sync_repairs_any_mix_of_lost_events_and_damaged_index(
 ) -> None:
     """Whole or in windows of any size: every key is compared once, in the window its listing falls in."""
     world = World(config=SyncConfig(allow_mass_delete=True))
-    for action, key, notified, text in steps:
-        if action == "put":
-            world.put(key, f"text {text} of {key}", notify=notified)
-        elif action == "delete":
-            world.delete(key, notify=notified)
-        elif action == "lose_index_of":
-            world.store.delete_document(document_id(BUCKET, key))
-        else:
-            doc_id = document_id(BUCKET, key)
-            stale = Chunk(f"stale-{key}", doc_id, "gone", "stale", f"s3://{BUCKET}/{key}", key, ("finance",), 99)
-            world.store.upsert([stale], FakeEmbedder().embed_documents(["stale"]))
+    world.replay(steps)
     if with_sidecar := [key for action, key, notified, text in steps if text == 3]:
         world.objects.put(BUCKET, sidecar_key(with_sidecar[0]), json.dumps({"metadataAttributes": {"roles": ["x"]}}))
     if lose_registry:
@@ -299,11 +306,7 @@ def test_a_sync_beside_live_events_never_undoes_them(
     """The sync lists, then uploads and deletions happen with their events (applied before or after the
     sync's records): whatever the order, the index and the registry end as the bucket is."""
     world = World(config=SyncConfig(allow_mass_delete=True))
-    for action, key, notified, text in before:
-        if action == "put":
-            world.put(key, f"text {text} of {key}", notify=notified)
-        elif action == "delete":
-            world.delete(key, notify=notified)
+    world.replay(before, damage_index=False)
     world.sync()  # its records wait on the queue
     live: list[ObjectEvent] = []
     for action, key, text in during:
