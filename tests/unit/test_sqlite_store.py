@@ -260,6 +260,81 @@ def test_knn_matches_brute_force_at_any_share_of_visible_rows(tmp_path: Path, vi
     assert [hit.score for hit in hits] == pytest.approx(sorted(expected_scores, reverse=True)[:10], abs=1e-5)
 
 
+@settings(max_examples=examples(60), deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    count=st.integers(1, 300),
+    copies=st.integers(0, 120),  # rows that are copies of one vector (boilerplate in many documents)
+    visible_share=st.floats(0.0, 1.0),
+    k=st.integers(1, 40),
+)
+def test_knn_is_the_exact_float32_search_over_the_visible_rows(
+    tmp_path_factory: pytest.TempPathFactory, seed: int, count: int, copies: int, visible_share: float, k: int
+) -> None:
+    """The int8 scan only proposes; the ids, their order (ties by insertion) and the scores are those of
+    an exact float32 search over the visible rows, for any share visible and any number of copies."""
+    rng = np.random.default_rng(seed)
+    vectors = rng.normal(size=(count, DIM)).astype(np.float32)
+    copied = rng.choice(count, size=min(copies, count), replace=False)  # anywhere among the others
+    vectors[copied] = vectors[copied[0]] if len(copied) else vectors[copied]
+    visible = rng.random(count) < visible_share
+    chunks = [make_chunk(f"c{i:03d}", roles=("finance",) if visible[i] else ("hr",)) for i in range(count)]
+    # Near the copies when there are some, so that they tie at the head of the ranking.
+    query = vectors[copied[0]] + 0.1 * rng.normal(size=DIM) if len(copied) else rng.normal(size=DIM)
+    with SqliteStore(tmp_path_factory.mktemp("exact") / "index.db", DIM) as store:
+        store.upsert(chunks, vectors.tolist())
+        hits = store.knn_search(query.tolist(), FINANCE_ONLY, k=k)
+    # The reference, in float32 as stored: unit rows, each scored on its own.
+    rows = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    unit_query = (query / np.linalg.norm(query)).astype(np.float32)
+    scores = np.array([float(np.dot(row, unit_query)) for row in rows], dtype=np.float32)
+    expected = sorted(np.flatnonzero(visible), key=lambda i: (-scores[i], i))[:k]
+    assert [hit.chunk.chunk_id for hit in hits] == [f"c{i:03d}" for i in expected]
+    assert [hit.score for hit in hits] == pytest.approx([float(scores[i]) for i in expected], abs=1e-6)
+
+
+def test_copies_of_one_vector_come_back_in_insertion_order(store: SqliteStore) -> None:
+    """Many chunks with one vector tie exactly; the int8 scan must not cut the tie where exact search would not."""
+    rng = np.random.default_rng(7)
+    copied = sorted(rng.choice(400, size=150, replace=False).tolist())  # scattered among other rows
+    vectors = rng.normal(size=(400, DIM)) * 0.1
+    vectors[copied] = unit(1.0, 1.0)
+    store.upsert([make_chunk(f"c{i:03d}") for i in range(400)], vectors.tolist())
+    hits = store.knn_search(unit(1.0, 1.0), FINANCE_ONLY, k=10)
+    assert [hit.chunk.chunk_id for hit in hits] == [f"c{i:03d}" for i in copied[:10]]
+
+
+def test_a_knn_search_runs_while_a_bm25_search_is_scored(store: SqliteStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The two searches of one question overlap: a BM25 search in the middle of its scoring holds nothing
+    a k-NN search on another thread waits for."""
+    store.upsert([make_chunk("a", "budget review")], [axis(0)])
+    store.bm25_search("budget", FINANCE_ONLY, k=5)  # load both indexes first
+    store.knn_search(axis(0), FINANCE_ONLY, k=5)
+    scoring, knn_done = threading.Event(), threading.Event()
+    original = lexical.LexicalIndex.top_k
+
+    def top_k_waiting_for_knn(self: lexical.LexicalIndex, *args: object, **kwargs: object) -> object:
+        scoring.set()
+        if not knn_done.wait(timeout=10):
+            raise AssertionError("the k-NN search waited for the BM25 search")
+        return original(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(lexical.LexicalIndex, "top_k", top_k_waiting_for_knn)
+    results: list[list[str]] = []
+
+    def search_bm25() -> None:
+        results.append([hit.chunk.chunk_id for hit in store.bm25_search("budget", FINANCE_ONLY, 5)])
+
+    bm25 = threading.Thread(target=search_bm25)
+    bm25.start()
+    assert scoring.wait(timeout=10)
+    knn = [hit.chunk.chunk_id for hit in store.knn_search(axis(0), FINANCE_ONLY, k=5)]
+    knn_done.set()
+    bm25.join(timeout=20)
+    assert knn == ["a"]
+    assert results == [["a"]]  # the BM25 search, too, finished: it did not time out waiting
+
+
 # -- writes ---------------------------------------------------------------------------------------
 
 
@@ -994,6 +1069,10 @@ def _results(store: SqliteStore, question: str, roles: frozenset[str]) -> list[t
     return [(hit.chunk.chunk_id, hit.score) for hit in store.bm25_search(question, roles, k=50)]
 
 
+def _knn_results(store: SqliteStore, roles: frozenset[str]) -> list[tuple[str, float]]:
+    return [(hit.chunk.chunk_id, hit.score) for hit in store.knn_search(unit(1.0, 0.5, -0.25), roles, k=5)]
+
+
 @PROPERTY_SETTINGS
 @given(
     steps=st.lists(
@@ -1012,8 +1091,9 @@ def test_an_index_kept_up_to_date_write_by_write_equals_one_loaded_afresh(
     tmp_path_factory: pytest.TempPathFactory, steps: list[tuple[str, int, list[str], str]], caller: frozenset[str]
 ) -> None:
     """The live store searches after every write (so its posting index grows by segments, merges them and
-    drops deleted chunks), and a store opened afresh on the same file loads it all at once: their results,
-    scores included, are the same after every step."""
+    drops deleted chunks, and its vector codes keep the rows still there and read the new ones), and a
+    store opened afresh on the same file loads it all at once: their results, scores included, are the
+    same after every step, in both searches."""
     path = tmp_path_factory.mktemp("segments") / "index.db"
     with SqliteStore(path, DIM) as live:
         for n, (action, doc, words, role) in enumerate(steps):
@@ -1029,13 +1109,15 @@ def test_an_index_kept_up_to_date_write_by_write_equals_one_loaded_afresh(
                     )
                     for i in range(2)
                 ]
+                vectors = np.random.default_rng(n).normal(size=(2, DIM)).tolist()
                 if action == "replace":
-                    live.replace_document(doc_id, chunks, [axis(0)] * 2)
+                    live.replace_document(doc_id, chunks, vectors)
                 else:
-                    live.upsert(chunks, [axis(0)] * 2)
-            for question in ("budget review", "audit plan team"):
-                with SqliteStore(path, DIM) as fresh:
+                    live.upsert(chunks, vectors)
+            with SqliteStore(path, DIM) as fresh:
+                for question in ("budget review", "audit plan team"):
                     assert _results(live, question, caller) == _results(fresh, question, caller)
+                assert _knn_results(live, caller) == _knn_results(fresh, caller)
         assert live._lexical is None or len(live._lexical.segments) <= lexical.MAX_SEGMENTS
 
 

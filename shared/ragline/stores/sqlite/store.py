@@ -6,15 +6,21 @@ of the file, :class:`~ragline.stores.sqlite.lexical.LexicalIndex` for BM25 and
 which each search checks with one cheap query, so a write by another thread, another store object or
 another process is seen by the next search.
 
-One store object may be shared by threads: all SQLite access goes through one connection under a lock.
+One store object may be shared by threads. Writes go through one connection under a lock. Each search
+takes a read connection of its own from a pool (one per search running at once) and runs in one read
+transaction on it, so the k-NN and BM25 searches of one question run at the same time, on the two cores,
+and each sees one state of the file throughout (WAL: readers never wait for the writer). A private
+``":memory:"`` store has one connection only: its searches take turns on it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +30,7 @@ import numpy as np
 from ragline.models import Chunk, IndexedVersion, SearchHit
 from ragline.stores.sqlite.lexical import LexicalIndex, question_term_ids, term_blobs
 from ragline.stores.sqlite.schema import CHUNK_COLUMNS, chunk_of_row, chunk_row, prepare
-from ragline.stores.sqlite.vectors import VectorIndex, unit_matrix, unit_query
+from ragline.stores.sqlite.vectors import VectorIndex, exact_top_k, unit_matrix, unit_query
 from ragline.stores.sqlite.visibility import ChunkRows
 from ragline.stores.terms import Tokenizer
 
@@ -55,10 +61,13 @@ class SqliteStore:
         if isinstance(self.path, Path):
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
+        self._idle_readers: list[_Reader] = []  # read connections not in use (files only)
+        self._readers: list[_Reader] = []  # every read connection opened, to close them
+        self._loading = threading.Lock()  # one thread (re)loads the in-memory indexes at a time
         self._chunk_rows: ChunkRows | None = None
         self._vectors: VectorIndex | None = None
         self._lexical: LexicalIndex | None = None
-        self._conn = sqlite3.connect(str(self.path), timeout=30.0, isolation_level=None, check_same_thread=False)
+        self._conn = _connect(self.path)
         try:
             self._setup()
         except BaseException:
@@ -69,7 +78,6 @@ class SqliteStore:
 
     def _setup(self) -> None:
         conn = self._conn
-        conn.execute("PRAGMA busy_timeout = 30000")
         if self.path != ":memory:":
             conn.execute("PRAGMA journal_mode = WAL")  # readers never wait for the writer
         conn.execute("PRAGMA synchronous = NORMAL")
@@ -84,6 +92,10 @@ class SqliteStore:
         with self._lock:
             self._chunk_rows = None
             self._vectors = self._lexical = None
+            for reader in self._readers:
+                reader.conn.close()
+            self._readers.clear()
+            self._idle_readers.clear()
             self._conn.close()
 
     def __enter__(self) -> SqliteStore:
@@ -99,6 +111,32 @@ class SqliteStore:
 
     def _write(self) -> _Transaction:
         return _Transaction(self._conn, self._lock, "BEGIN IMMEDIATE")
+
+    @contextmanager
+    def _reading(self) -> Iterator[_Reader]:
+        """A read transaction on a read connection of this search's own: the generation, an index loaded
+        and the rows fetched in it agree with each other. (A ``":memory:"`` store reads on its one
+        connection, under the lock.)"""
+        if self.path == ":memory:":
+            with _Transaction(self._conn, self._lock, "BEGIN"):
+                yield _Reader(self._conn, self._tokenizer)
+            return
+        reader = self._take_reader()
+        try:
+            with _Transaction(reader.conn, reader.lock, "BEGIN"):
+                yield reader
+        finally:
+            with self._lock:
+                self._idle_readers.append(reader)
+
+    def _take_reader(self) -> _Reader:
+        with self._lock:
+            if self._idle_readers:
+                return self._idle_readers.pop()
+            conn = _connect(self.path)
+            reader = _Reader(conn, Tokenizer(conn))
+            self._readers.append(reader)
+            return reader
 
     def _bump(self) -> None:
         self._conn.execute("UPDATE meta SET value = value + 1 WHERE key = 'generation'")
@@ -178,7 +216,7 @@ class SqliteStore:
 
     def count_document(self, doc_id: str, version: str) -> int:
         """How many chunks of the document's version ``version`` the file holds."""
-        with _Transaction(self._conn, self._lock, "BEGIN"):
+        with self._reading():
             (count,) = self._conn.execute(
                 "SELECT COUNT(*) FROM chunks WHERE doc_id = ? AND version = ?", (doc_id, version)
             ).fetchone()
@@ -240,37 +278,48 @@ class SqliteStore:
         """
         if not roles or k <= 0:
             return []
-        # One read transaction: the generation, the index and the rows fetched agree with each other.
-        with _Transaction(self._conn, self._lock, "BEGIN"):
-            term_ids = question_term_ids(self._conn, self._tokenizer, text)
+        with self._reading() as reader:
+            term_ids = question_term_ids(reader.conn, reader.tokenizer, text)
             if not term_ids:
                 return []
-            index = self._current_lexical()
+            index = self._current_lexical(reader.conn)
             picked, scores = index.top_k(term_ids, roles, k)
-            return self._hits(index.ids[picked], scores, roles)
+            return self._hits(reader.conn, index.ids[picked], scores, roles)
 
     def knn_search(self, vector: Sequence[float], roles: frozenset[str], k: int) -> list[SearchHit]:
         """The ``k`` chunks visible to ``roles`` nearest to ``vector``; score = cosine similarity.
 
-        Exact: the best ``k`` are picked among the visible rows only (:meth:`VectorIndex.top_k`), so a hit's
-        position is its rank among chunks the caller may see, as an explanation reports it (ragline.explain),
-        and neither it nor the score depends on any other chunk."""
+        The visible rows are scanned by their int8 codes (:meth:`VectorIndex.pool`), and the best of them
+        ranked again by their exact float32 cosine (:func:`exact_top_k`), which is the score reported. A
+        hit's position is its rank among chunks the caller may see, as an explanation reports it
+        (ragline.explain), and neither it nor the score depends on any other chunk."""
         if not roles or k <= 0:
             return []
         query = unit_query(vector, self.dimension)
-        with _Transaction(self._conn, self._lock, "BEGIN"):
-            index = self._current_vectors()
-            picked, scores = index.top_k(query, roles, k)
-            return self._hits(index.ids[picked], scores, roles)
+        with self._reading() as reader:
+            index = self._current_vectors(reader.conn)
+            pool = index.ids[index.pool(query, roles, k)]
+            if not len(pool):
+                return []
+            found = reader.conn.execute(
+                "SELECT id, vector FROM chunks WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id",
+                (json.dumps(pool.tolist()),),
+            ).fetchall()
+            ids = np.fromiter((rowid for rowid, _ in found), dtype=np.int64, count=len(found))
+            picked, scores = exact_top_k(query, ids, [blob for _, blob in found], k)
+            return self._hits(reader.conn, picked, scores, roles)
 
-    def _hits(self, rowids: np.ndarray, scores: np.ndarray, roles: frozenset[str]) -> list[SearchHit]:
+    @staticmethod
+    def _hits(
+        conn: sqlite3.Connection, rowids: np.ndarray, scores: np.ndarray, roles: frozenset[str]
+    ) -> list[SearchHit]:
         """The chunks of ``rowids`` with their scores, in that order. Call in the search's transaction.
 
         Each chunk read back is checked against ``roles`` once more: a snapshot out of step with the rows
         can cost a result but never show a chunk to the wrong caller."""
         if not len(rowids):
             return []
-        rows = self._conn.execute(
+        rows = conn.execute(
             f"SELECT id, {CHUNK_COLUMNS} FROM chunks WHERE id IN (SELECT value FROM json_each(?))",
             (json.dumps(rowids.tolist()),),
         ).fetchall()
@@ -284,29 +333,51 @@ class SqliteStore:
 
     # -- the in-memory indexes --------------------------------------------------------------------
 
-    def _current_rows(self) -> ChunkRows:
-        """The chunks' ids and roles as of the database's generation, reread if stale. Call in a transaction."""
-        (generation,) = self._conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
+    # Each returns the snapshot of the generation ``conn``'s read transaction sees, loading it from that
+    # transaction when the one in memory is of another generation. The snapshots are immutable: a search
+    # scores its own without any lock while another thread swaps in a newer one.
+
+    def _current_rows(self, conn: sqlite3.Connection) -> ChunkRows:
+        """The chunks' ids and roles as of the transaction's generation. Call under ``_loading``."""
+        (generation,) = conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
         rows = self._chunk_rows
         if rows is None or rows.generation != int(generation):
-            rows = self._chunk_rows = ChunkRows.load(self._conn, int(generation))
+            rows = self._chunk_rows = ChunkRows.load(conn, int(generation))
         return rows
 
-    def _current_vectors(self) -> VectorIndex:
-        """The vectors as of the database's generation, reloaded if stale. Call in a transaction."""
-        rows = self._current_rows()
-        index = self._vectors
-        if index is None or index.generation != rows.generation:
-            index = self._vectors = VectorIndex.load(self._conn, rows, self.dimension)
-        return index
+    def _current_vectors(self, conn: sqlite3.Connection) -> VectorIndex:
+        """The vectors as of the transaction's generation, reloaded if stale. Call in a read transaction."""
+        with self._loading:
+            rows = self._current_rows(conn)
+            index = self._vectors
+            if index is None or index.generation != rows.generation:
+                index = self._vectors = VectorIndex.load(conn, rows, self.dimension, previous=index)
+            return index
 
-    def _current_lexical(self) -> LexicalIndex:
-        """The terms as of the database's generation, reloaded if stale. Call in a transaction."""
-        rows = self._current_rows()
-        index = self._lexical
-        if index is None or index.generation != rows.generation:
-            index = self._lexical = LexicalIndex.load(self._conn, rows, previous=index)
-        return index
+    def _current_lexical(self, conn: sqlite3.Connection) -> LexicalIndex:
+        """The terms as of the transaction's generation, reloaded if stale. Call in a read transaction."""
+        with self._loading:
+            rows = self._current_rows(conn)
+            index = self._lexical
+            if index is None or index.generation != rows.generation:
+                index = self._lexical = LexicalIndex.load(conn, rows, previous=index)
+            return index
+
+
+@dataclass(frozen=True)
+class _Reader:
+    """A read connection, its own tokenizer for questions (a scratch table in the connection's ``temp``
+    schema), and the lock of the connection (held by the one search using it)."""
+
+    conn: sqlite3.Connection
+    tokenizer: Tokenizer
+    lock: threading.RLock = dataclasses.field(default_factory=threading.RLock)
+
+
+def _connect(path: str | Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(str(path), timeout=30.0, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA busy_timeout = 30000")
+    return conn
 
 
 class _Transaction:
