@@ -1121,6 +1121,27 @@ def test_an_index_kept_up_to_date_write_by_write_equals_one_loaded_afresh(
         assert live._lexical is None or len(live._lexical.segments) <= lexical.MAX_SEGMENTS
 
 
+def test_a_segment_read_in_batches_is_the_segment_read_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Postings are placed batch by batch (two passes over the rows); any batch size gives the same arrays,
+    and counts past 255 keep their value in the wider type they then need."""
+    rng = np.random.default_rng(5)
+    texts = [" ".join(rng.choice(VOCABULARY, size=int(rng.integers(1, 30)))) for _ in range(40)]
+    texts.append("budget " * 300)  # one term 300 times: counts no longer fit a byte
+    path = tmp_path / "index.db"
+    with SqliteStore(path, DIM) as store:
+        store.upsert(
+            [make_chunk(f"c{i:02d}", text, position=i) for i, text in enumerate(texts)], [axis(0)] * len(texts)
+        )
+    with sqlite3.connect(path) as conn:
+        whole = lexical.Segment.read(conn, 0)
+        monkeypatch.setattr(lexical, "_READ_BATCH", 3)
+        batched = lexical.Segment.read(conn, 0)
+    assert whole is not None and batched is not None
+    for field in ("chunk_ids", "lengths", "term_ids", "starts", "posting_rows", "posting_counts"):
+        assert np.array_equal(getattr(whole, field), getattr(batched, field)), field
+    assert whole.posting_counts.max() == 300 and whole.posting_counts.dtype == np.uint16
+
+
 def test_a_write_adds_a_segment_of_its_own_chunks_and_many_deletions_merge_them(tmp_path: Path) -> None:
     with SqliteStore(tmp_path / "index.db", DIM) as store:
         store.upsert([make_chunk(f"a{i}", "budget review", doc_id="a", position=i) for i in range(8)], [axis(0)] * 8)
