@@ -118,6 +118,9 @@ def test_query_latency_reports_stages_and_scaling():
     assert default["mean_hits"] > 0
     assert entry["mmr_0.5"]["mmr_lambda"] == 0.5
     assert _positive(results["scaling"]["p50_ratio"])
+    memory = default["memory_mb"]  # of the process that ran the queries, which loaded the model first
+    assert 0 < memory["model_loaded"] <= memory["peak"] and memory["after_queries"] <= memory["peak"]
+    assert results["targets"] == []  # none at these sizes
 
 
 def test_query_latency_peer_side_by_side():
