@@ -318,7 +318,7 @@ _VARIABLE_OF = {name: variable for variable, (name, _) in SETTINGS_VARIABLES.ite
 OTHER_VARIABLES: Mapping[str, str] = {
     "RAGLINE_HOME": "the CLI (cli.py): the local stack's state folder",
     "RAGLINE_FUNCTIONS_DIR": "the local stack (local/lambda_runtime.py): the folder of the Lambda handlers",
-    "RAGLINE_CACHE_DIR": "ragline eval (evaluation/runner.py): the embedding cache's folder",
+    "RAGLINE_CACHE_DIR": "ragline eval's embedding cache and the fused local model (embedders/cache.py)",
     "RAGLINE_BENCH_RESULTS": "the benchmarks (benchmarks/_bench.py, run_all.py): where results are written",
     "RAGLINE_BENCH_CACHE": "benchmarks/cold_start.py: the folder of its built layers",
     "RAGLINE_SCREENSHOTS": "tests/e2e/test_webapp.py: where the web app's screenshots are saved",

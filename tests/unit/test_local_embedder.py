@@ -170,3 +170,65 @@ def test_onnxruntime_threads_block_instead_of_spinning_between_runs(embedder: Lo
     assert options.intra_op_num_threads == embedder.threads
     for key in ("session.intra_op.allow_spinning", "session.inter_op.allow_spinning"):
         assert options.get_session_config_entry(key) == "0", key
+
+
+# -- the fused attention ------------------------------------------------------------------------------
+
+TEXTS = [
+    "A man is eating food.",
+    "The quarterly report shows revenue grew eighteen percent while costs fell in every region. " * 6,
+    "Short",
+]
+
+
+def test_the_fused_model_gives_the_vectors_of_the_model_as_shipped(
+    embedder: LocalEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rewrite changes how attention runs, not what it computes: the same vectors to float rounding,
+    for texts of different lengths in one padded batch."""
+    fused = embedder.embed_documents(TEXTS)
+    assert embedder._load().session._model_path != str(local._model_path())  # the fused model ran
+    monkeypatch.setattr(local, "_session_model", lambda: str(local._model_path()))
+    shipped = LocalEmbedder(batch_size=4).embed_documents(TEXTS)
+    largest = max(abs(a - b) for fv, sv in zip(fused, shipped, strict=True) for a, b in zip(fv, sv, strict=True))
+    assert largest < 1e-5
+
+
+def test_the_model_is_fused_once_and_read_from_the_cache_after(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RAGLINE_CACHE_DIR", str(tmp_path))
+    first = local._session_model()
+    assert isinstance(first, str) and Path(first).parent == tmp_path / "models"
+    assert [path.name for path in (tmp_path / "models").iterdir()] == [Path(first).name]  # no partial file left
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("fused again")
+
+    monkeypatch.setattr("ragline.embedders.attention_fusion.fuse_attention", refuse)
+    assert local._session_model() == first
+
+
+def test_a_model_that_cannot_be_fused_runs_as_shipped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAGLINE_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr("ragline.embedders.attention_fusion.fuse_attention", lambda source, heads: None)
+    assert local._session_model() == str(local._model_path())
+    assert not (tmp_path / "models").exists()  # nothing cached: the next load tries again
+
+
+def test_a_graph_without_that_attention_is_left_alone(tmp_path: Path) -> None:
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    from ragline.embedders.attention_fusion import fuse_attention
+
+    tensor = helper.make_tensor_value_info
+    graph = helper.make_graph(
+        [helper.make_node("Softmax", ["x"], ["y"])],  # a softmax, but no attention around it
+        "plain",
+        [tensor("x", TensorProto.FLOAT, [1, 4])],
+        [tensor("y", TensorProto.FLOAT, [1, 4])],
+    )
+    path = tmp_path / "plain.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    assert fuse_attention(path, heads=12) is None

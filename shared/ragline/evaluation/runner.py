@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
 import sys
 import tempfile
 import time
@@ -40,6 +39,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from ragline.embedders.cache import cache_folder
 from ragline.errors import UnparseableDocument
 from ragline.evaluation.beir import BeirDataset, BeirDocument, Half, load_beir
 from ragline.evaluation.metrics import DEFAULT_METRICS, evaluate_run
@@ -84,12 +84,8 @@ _QUERY_STAGES = {
 
 
 def default_cache_path() -> Path:
-    """``$RAGLINE_CACHE_DIR/embeddings.sqlite3``, else under ``$XDG_CACHE_HOME/ragline`` or ``~/.cache/ragline``."""
-    folder = os.environ.get("RAGLINE_CACHE_DIR")
-    if not folder:
-        base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-        folder = str(Path(base) / "ragline")
-    return Path(folder) / "embeddings.sqlite3"
+    """``embeddings.sqlite3`` in :func:`ragline.embedders.cache.cache_folder`."""
+    return cache_folder() / "embeddings.sqlite3"
 
 
 @dataclass
