@@ -29,6 +29,7 @@ BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     "ingest_throughput": ([], ["--docs", "6", "--pages", "2"]),
     "bedrock_concurrency": ([], ["--chunks", "100", "--concurrency", "1", "16"]),
     "query_latency": ([], ["--sizes", "2000", "10000", "--queries", "40"]),
+    "vector_scan": ([], ["--rows", "10000", "--queries", "20"]),
     "cold_start": ([], ["--runs", "3", "--no-layer"]),
     "cost_model": ([], []),
 }

@@ -134,6 +134,17 @@ def test_query_latency_peer_side_by_side():
     assert _positive(entry["ratios"]["index_time_chroma_over_embedded"])
 
 
+def test_vector_scan_times_every_kernel_and_measures_the_pools_recall():
+    pytest.importorskip("simsimd")
+    import vector_scan
+
+    timings = vector_scan.kernels(rows=500, repeats=2)
+    assert set(timings) >= {"numpy_float32_matvec", "simsimd_int8_dot", "store_int8_pool_k50"}
+    assert all(_positive(ms) for ms in timings.values())
+    found = vector_scan.random_recall(rows=400, queries=3)
+    assert 0.0 < found["pool_66_min"] <= found["pool_66_mean"] <= 1.0
+
+
 def test_cold_start_measures_imports_in_isolation_and_zips(tmp_path):
     import cold_start
 
