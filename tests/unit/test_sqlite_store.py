@@ -335,6 +335,34 @@ def test_a_knn_search_runs_while_a_bm25_search_is_scored(store: SqliteStore, mon
     assert results == [["a"]]  # the BM25 search, too, finished: it did not time out waiting
 
 
+def test_a_search_does_not_wait_for_a_write_in_progress(tmp_path: Path) -> None:
+    """WAL lets readers read beside the writer; the store must not serialise them on its own lock either."""
+    with SqliteStore(tmp_path / "index.db", DIM) as store:
+        store.upsert([make_chunk("a", "budget review")], [axis(0)])
+        writing, searched = threading.Event(), threading.Event()
+
+        def hold_a_write() -> None:
+            with store._write():
+                writing.set()
+                searched.wait(timeout=10)
+
+        writer = threading.Thread(target=hold_a_write)
+        writer.start()
+        assert writing.wait(timeout=10)
+        found: list[list[str]] = []
+        searcher = threading.Thread(
+            target=lambda: found.append([hit.chunk.chunk_id for hit in store.knn_search(axis(0), FINANCE_ONLY, k=5)])
+        )
+        searcher.start()
+        searcher.join(timeout=5)
+        done = not searcher.is_alive()
+        searched.set()
+        writer.join()
+        searcher.join()
+        assert done, "the search waited for the write to finish"
+        assert found == [["a"]]
+
+
 # -- writes ---------------------------------------------------------------------------------------
 
 

@@ -63,6 +63,7 @@ class SqliteStore:
         self._lock = threading.RLock()
         self._idle_readers: list[_Reader] = []  # read connections not in use (files only)
         self._readers: list[_Reader] = []  # every read connection opened, to close them
+        self._readers_lock = threading.Lock()  # guards the two lists above
         self._loading = threading.Lock()  # one thread (re)loads the in-memory indexes at a time
         self._chunk_rows: ChunkRows | None = None
         self._vectors: VectorIndex | None = None
@@ -92,10 +93,11 @@ class SqliteStore:
         with self._lock:
             self._chunk_rows = None
             self._vectors = self._lexical = None
-            for reader in self._readers:
-                reader.conn.close()
-            self._readers.clear()
-            self._idle_readers.clear()
+            with self._readers_lock:
+                for reader in self._readers:
+                    reader.conn.close()
+                self._readers.clear()
+                self._idle_readers.clear()
             self._conn.close()
 
     def __enter__(self) -> SqliteStore:
@@ -111,32 +113,6 @@ class SqliteStore:
 
     def _write(self) -> _Transaction:
         return _Transaction(self._conn, self._lock, "BEGIN IMMEDIATE")
-
-    @contextmanager
-    def _reading(self) -> Iterator[_Reader]:
-        """A read transaction on a read connection of this search's own: the generation, an index loaded
-        and the rows fetched in it agree with each other. (A ``":memory:"`` store reads on its one
-        connection, under the lock.)"""
-        if self.path == ":memory:":
-            with _Transaction(self._conn, self._lock, "BEGIN"):
-                yield _Reader(self._conn, self._tokenizer)
-            return
-        reader = self._take_reader()
-        try:
-            with _Transaction(reader.conn, reader.lock, "BEGIN"):
-                yield reader
-        finally:
-            with self._lock:
-                self._idle_readers.append(reader)
-
-    def _take_reader(self) -> _Reader:
-        with self._lock:
-            if self._idle_readers:
-                return self._idle_readers.pop()
-            conn = _connect(self.path)
-            reader = _Reader(conn, Tokenizer(conn))
-            self._readers.append(reader)
-            return reader
 
     def _bump(self) -> None:
         self._conn.execute("UPDATE meta SET value = value + 1 WHERE key = 'generation'")
@@ -260,6 +236,33 @@ class SqliteStore:
         return 0
 
     # -- reads ------------------------------------------------------------------------------------
+
+    @contextmanager
+    def _reading(self) -> Iterator[_Reader]:
+        """A read transaction on a read connection of this search's own: the generation, an index loaded
+        and the rows fetched in it agree with each other. (A ``":memory:"`` store reads on its one
+        connection, under the lock.)"""
+        if self.path == ":memory:":
+            with _Transaction(self._conn, self._lock, "BEGIN"):
+                yield _Reader(self._conn, self._tokenizer)
+            return
+        reader = self._take_reader()
+        try:
+            with _Transaction(reader.conn, reader.lock, "BEGIN"):
+                yield reader
+        finally:
+            with self._readers_lock:
+                self._idle_readers.append(reader)
+
+    def _take_reader(self) -> _Reader:
+        # Not the write lock: a search never waits for a write to take or open its connection.
+        with self._readers_lock:
+            if self._idle_readers:
+                return self._idle_readers.pop()
+            conn = _connect(self.path)
+            reader = _Reader(conn, Tokenizer(conn))
+            self._readers.append(reader)
+            return reader
 
     def indexed_versions(self) -> Iterator[IndexedVersion]:
         """Every document and version the file holds, with its chunk count (read at once, under the lock)."""
