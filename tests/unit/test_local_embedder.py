@@ -194,9 +194,7 @@ def test_the_fused_model_gives_the_vectors_of_the_model_as_shipped(
     assert largest < 1e-5
 
 
-def test_the_model_is_fused_once_and_read_from_the_cache_after(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_model_is_fused_once_and_read_from_the_cache_after(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RAGLINE_CACHE_DIR", str(tmp_path))
     first = local._session_model()
     assert isinstance(first, str) and Path(first).parent == tmp_path / "models"
