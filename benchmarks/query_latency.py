@@ -160,6 +160,20 @@ def embedded_block(block: int) -> tuple[list[Any], Any]:
     return chunks, np.asarray(vectors, dtype=np.float32)
 
 
+def corpus_with_vectors(size: int) -> tuple[list[Any], Any]:
+    """The first ``size`` chunks of the corpus and their vectors (a float32 matrix), made by two workers:
+    what the peers are given (a million vectors as lists of floats would not fit)."""
+    import numpy as np
+
+    chunks: list[Any] = []
+    parts = []
+    with ProcessPoolExecutor(max_workers=2, mp_context=mp.get_context("spawn")) as pool:
+        for block_chunks, block_vectors in pool.map(embedded_block, range(-(-size // BLOCK))):
+            chunks.extend(block_chunks)
+            parts.append(block_vectors)
+    return chunks[:size], np.concatenate(parts)[:size]
+
+
 def build_streamed(path: Path, size: int) -> tuple[float, float]:
     """Write the first ``size`` chunks of the corpus into a new embedded store at ``path``, block by block:
     two worker processes make the blocks and their vectors, this one writes them in order. Returns the
@@ -257,6 +271,7 @@ PEERS = ("chroma", "lancedb", "sqlite-vec")
 PEER_MODULES = {"chroma": "chromadb", "lancedb": "lancedb", "sqlite-vec": "sqlite_vec"}
 REQUIREMENTS = "benchmarks/requirements-peers.txt"
 RSS_SAMPLE_S = 0.1
+ANN_MAX_ROWS = 100_000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -265,7 +280,7 @@ class PeerRun:
 
     directory: Path
     chunks: list[Any]
-    vectors: list[list[float]]
+    vectors: Any  # float32 [chunks, dimension]
     questions: list[str]
     query_vectors: list[list[float]]
     k: int
@@ -440,7 +455,7 @@ def measure_lancedb(run: PeerRun, watch: RssWatch) -> dict[str, Any]:
             "id": [c.chunk_id for c in part],
             "text": [c.indexed_text() for c in part],
             "roles": [list(c.roles) for c in part],
-            "vector": run.vectors[start : start + BATCH],
+            "vector": run.vectors[start : start + BATCH].tolist(),
         }
         table.add(pa.table(columns, schema=schema))
     added = time.perf_counter()
@@ -485,7 +500,8 @@ def measure_lancedb(run: PeerRun, watch: RssWatch) -> dict[str, Any]:
         "hybrid_ms": hybrid_latency,
         "hybrid_leaked": run.leaked(hybrid_answers),
         "hybrid_mean_hits": round(sum(map(len, hybrid_answers)) / len(hybrid_answers), 2),
-        "ann": _lancedb_ann(table, run, knn),
+        # Its build takes minutes at 100k (73 s) and grows with the rows: measured up to ANN_MAX_ROWS.
+        "ann": _lancedb_ann(table, run, knn) if len(run.chunks) <= ANN_MAX_ROWS else {"index": "not built"},
         "version": lancedb.__version__,
         "filter": f"where({where!r}, prefilter=True), LabelList scalar index on roles",
         "filter_uses_scalar_index": "ScalarIndexQuery" in plan,
@@ -629,7 +645,7 @@ def side_by_side(
     workdir: Path,
     path: Path,
     chunks: list[Any],
-    vectors: list[list[float]],
+    vectors: Any,
     qs: list[str],
     hasher: Any,
     entry: dict[str, Any],
@@ -745,8 +761,7 @@ def run(
             with ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn")) as child:
                 entry.update(child.submit(measure_in_process, path, qs, mmr_queries).result())
             if peers and size <= peer_max_size:
-                chunks, _ = make_chunks(size)
-                vectors = hasher.embed_documents([c.indexed_text() for c in chunks])
+                chunks, vectors = corpus_with_vectors(size)
                 entry.update(side_by_side(peers, workdir, path, chunks, vectors, qs, hasher, entry))
                 del chunks, vectors
             results["sizes"][str(size)] = entry
