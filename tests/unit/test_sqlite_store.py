@@ -363,6 +363,29 @@ def test_a_search_does_not_wait_for_a_write_in_progress(tmp_path: Path) -> None:
         assert found == [["a"]]
 
 
+def test_counting_a_document_does_not_see_a_write_in_progress(
+    store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """count_document is a read of its own: it neither waits for a write nor sees it before it commits."""
+    inserted, counted = threading.Event(), threading.Event()
+    bump = store._bump
+
+    def bump_then_wait() -> None:  # the write's rows are in, its transaction still open
+        bump()
+        inserted.set()
+        counted.wait(timeout=10)
+
+    monkeypatch.setattr(store, "_bump", bump_then_wait)
+    writer = threading.Thread(target=lambda: store.upsert([make_chunk("c", "text", doc_id="d")], [axis(0)]))
+    writer.start()
+    assert inserted.wait(timeout=10)
+    during = store.count_document("d", "v1")
+    counted.set()
+    writer.join()
+    assert during == 0
+    assert store.count_document("d", "v1") == 1
+
+
 # -- writes ---------------------------------------------------------------------------------------
 
 

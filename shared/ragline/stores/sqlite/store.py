@@ -192,8 +192,8 @@ class SqliteStore:
 
     def count_document(self, doc_id: str, version: str) -> int:
         """How many chunks of the document's version ``version`` the file holds."""
-        with self._reading():
-            (count,) = self._conn.execute(
+        with self._reading() as reader:
+            (count,) = reader.conn.execute(
                 "SELECT COUNT(*) FROM chunks WHERE doc_id = ? AND version = ?", (doc_id, version)
             ).fetchone()
         return int(count)
