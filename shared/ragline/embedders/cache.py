@@ -28,6 +28,8 @@ from pathlib import Path
 
 from ragline.ports import Embedder
 
+__all__ = ["CachedEmbedder", "cache_folder"]
+
 
 def cache_folder() -> Path:
     """Where ragline keeps what it computes once locally (document vectors, the fused local model):
@@ -37,8 +39,6 @@ def cache_folder() -> Path:
         return Path(folder)
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ragline"
 
-
-__all__ = ["CachedEmbedder"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS embeddings (

@@ -195,7 +195,7 @@ class LexicalIndex:
     lengths: np.ndarray  # float64 number of terms of each row
     visibility: RoleRows
     segments: tuple[Segment, ...]
-    rows_of: tuple[np.ndarray, ...] = ()  # per segment: the row of each of its chunks, -1 when gone
+    rows_of: tuple[np.ndarray, ...]  # per segment: the row of each of its chunks, -1 when gone
 
     @classmethod
     def load(cls, conn: sqlite3.Connection, rows: ChunkRows, previous: LexicalIndex | None = None) -> LexicalIndex:

@@ -71,8 +71,7 @@ def unit_query(vector: Sequence[float], dimension: int) -> np.ndarray:
 
 def quantise(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Each row as int8 codes and a float32 scale, ``row ~= codes * scale`` (a zero row: codes 0, scale 0)."""
-    peaks = np.abs(matrix).max(axis=1) if matrix.shape[1] else np.zeros(len(matrix), dtype=np.float32)
-    scales = (peaks / _CODE_MAX).astype(np.float32)
+    scales = (np.abs(matrix).max(axis=1) / _CODE_MAX).astype(np.float32)
     codes = np.rint(matrix / np.where(scales > 0, scales, 1.0)[:, None]).clip(-_CODE_MAX, _CODE_MAX)
     return codes.astype(np.int8), scales
 
